@@ -1,0 +1,69 @@
+"""``hyperfit-assets``: build the offline default model and corpora once, then show what was built."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from . import AssetError, DEFAULT_MODEL_NAME, corpus_manifest, corpus_path, default_model_path, prepare_corpora
+from .cache import cache_root
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hyperfit-assets",
+        description="Build (once) the embedded default base model and the default text corpora in the cache "
+        f"({cache_root()}; set HYPERFIT_CACHE to move it). Safe to interrupt and re-run.",
+    )
+    parser.add_argument("--austen-deb", type=Path, help="a local r-cran-janeaustenr .deb instead of `apt-get download`")
+    parser.add_argument("--sample", action="store_true", help="print the base model's greedy continuation of one evaluation prompt")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    return parser
+
+
+def greedy_sample(model_dir: Path, prompt_tokens: int = 32, new_tokens: int = 64) -> tuple[str, str]:
+    """Greedy continuation by the model of the first ``prompt_tokens`` tokens of the first Austen eval passage."""
+    import json
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    text = json.loads(corpus_path("austen", "eval").read_text(encoding="utf-8").splitlines()[0])["text"]
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    prompt_ids = tokenizer(text, return_tensors="pt").input_ids[:, :prompt_tokens]
+    with torch.no_grad():
+        output = model.generate(prompt_ids, max_new_tokens=new_tokens, do_sample=False, pad_token_id=tokenizer.eos_token_id)
+    return tokenizer.decode(prompt_ids[0]), tokenizer.decode(output[0, prompt_ids.shape[1] :], skip_special_tokens=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point."""
+    args = make_parser().parse_args(argv)
+    try:
+        with tqdm(total=2, desc="hyperfit assets", unit="asset") as bar:
+            bar.set_postfix_str("corpora")
+            prepare_corpora(args.austen_deb, progress=bar.write)
+            bar.update()
+            bar.set_postfix_str("default model")
+            model_dir = default_model_path()
+            bar.update()
+        print(f"default model: {DEFAULT_MODEL_NAME}\n  {model_dir}")
+        for name, entry in corpus_manifest().items():
+            if name != "sources":
+                print(f"corpus {name}: {entry['documents']} passages, {entry['words']} words, sha256 {entry['sha256'][:12]}")
+        if args.sample:
+            prompt, continuation = greedy_sample(model_dir)
+            print(f"\nprompt (32 tokens of austen/eval): {prompt!r}\ngreedy continuation: {continuation!r}")
+    except AssetError as error:
+        if args.debug:
+            raise
+        print(f"hyperfit-assets: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
