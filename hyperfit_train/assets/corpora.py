@@ -134,21 +134,30 @@ def shuffled(items: list[str]) -> list[str]:
     return items
 
 
+def disjoint_passages(documents: list[tuple[str, list[str]]], min_words: int = MIN_PASSAGE_WORDS) -> dict[str, list[str]]:
+    """Passages per split from ``(split, lines)`` documents; a paragraph seen before anywhere is dropped,
+    so no paragraph (and no passage) is shared between splits. Passages never straddle two documents."""
+    seen: set[str] = set()
+    parts: dict[str, list[str]] = {}
+    for split, lines in documents:
+        fresh = [p for p in paragraphs(lines) if not (p in seen or seen.add(p))]
+        parts.setdefault(split, []).extend(passages(fresh, min_words))
+    return parts
+
+
 def split_austen(novels: dict[str, list[str]]) -> dict[str, list[str]]:
     """Map novel title -> raw lines into the three disjoint splits (whole novels per split)."""
     missing = sorted({n for names in AUSTEN_SPLITS.values() for n in names} - set(novels))
     if missing:
         raise AssetError(f"the Austen data lacks {', '.join(missing)}: reinstall {AUSTEN_DEB}")
-    parts = {split: [p for n in names for p in passages(paragraphs(novels[n]))] for split, names in AUSTEN_SPLITS.items()}
+    parts = disjoint_passages([(split, novels[n]) for split, names in AUSTEN_SPLITS.items() for n in names])
     return {split: (texts if split == "train" else shuffled(texts)) for split, texts in parts.items()}
 
 
 def split_pydoc(topics: dict[str, str]) -> dict[str, list[str]]:
-    """Alternate sorted topics between ``heldout`` and ``eval``; passages never straddle two topics."""
-    parts = {"heldout": [], "eval": []}
-    for index, key in enumerate(sorted(topics)):
-        parts["heldout" if index % 2 == 0 else "eval"].extend(passages(paragraphs(topics[key].splitlines())))
-    return {split: shuffled(texts) for split, texts in parts.items()}
+    """Alternate sorted topics between ``heldout`` and ``eval`` (topics that repeat another's text are dropped)."""
+    documents = [("heldout" if i % 2 == 0 else "eval", topics[key].splitlines()) for i, key in enumerate(sorted(topics))]
+    return {split: shuffled(texts) for split, texts in disjoint_passages(documents).items()}
 
 
 def read_pydoc_topics() -> dict[str, str]:
