@@ -1,0 +1,40 @@
+"""The distribution: every sub-package is declared, and a non-editable wheel carries the task YAMLs."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_pyproject_declares_every_subpackage():
+    declared = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    on_disk = {
+        ".".join(init.parent.relative_to(REPO).parts)
+        for root in ("hyperfit_train", "hyperfit_tasks")
+        for init in (REPO / root).rglob("__init__.py")
+    }
+    assert on_disk | {"hyperfit_tasks.task_configs"} == declared
+
+
+def test_wheel_installs_packages_and_task_configs(tmp_path):
+    wheel_dir, target = tmp_path / "wheel", tmp_path / "site"
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run(pip + ["wheel", "--no-deps", "-w", str(wheel_dir), str(REPO)], check=True, cwd=tmp_path)
+    (wheel,) = wheel_dir.glob("hyperfit-*.whl")
+    subprocess.run(pip + ["install", "--no-deps", "--target", str(target), str(wheel)], check=True, cwd=tmp_path)
+    probe = (
+        "import hyperfit_train, hyperfit_tasks, pathlib\n"
+        "from hyperfit_tasks.paths import task_configs_dir\n"
+        "folder = pathlib.Path(task_configs_dir())\n"
+        "print(hyperfit_tasks.__file__); print(folder); print(len(list(folder.rglob('*.yaml'))))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(target)!r})\n" + probe],
+        check=True, cwd=tmp_path, capture_output=True, text=True,
+    ).stdout.split("\n")
+    assert out[0].startswith(str(target)) and out[1].startswith(str(target))
+    yaml_in_repo = len(list((REPO / "task_configs").rglob("*.yaml")))
+    assert yaml_in_repo > 0 and int(out[2]) == yaml_in_repo
