@@ -1,1 +1,21 @@
-"""placeholder."""
+"""Pure metric functions for open-ended continuations (token ids or words in, floats out).
+
+Every function takes sequences of hashable tokens; cards with formulas and references are in
+``docs/metrics.md``.
+"""
+from hyperfit_tasks.metrics.distinct import distinct_n
+from hyperfit_tasks.metrics.lexical import ttr_by_position, type_token_ratio, windowed_ttr
+from hyperfit_tasks.metrics.repetition import diversity, longest_repeated_span, rep_n, token_repetition
+from hyperfit_tasks.metrics.sharpness import next_token_sharpness
+
+__all__ = [
+    "distinct_n",
+    "diversity",
+    "longest_repeated_span",
+    "next_token_sharpness",
+    "rep_n",
+    "token_repetition",
+    "ttr_by_position",
+    "type_token_ratio",
+    "windowed_ttr",
+]
