@@ -6,6 +6,7 @@ Every function takes sequences of hashable tokens; cards with formulas and refer
 from hyperfit_tasks.metrics.distinct import distinct_n
 from hyperfit_tasks.metrics.lexical import ttr_by_position, type_token_ratio, windowed_ttr
 from hyperfit_tasks.metrics.repetition import diversity, longest_repeated_span, rep_n, token_repetition
+from hyperfit_tasks.metrics.self_bleu import self_bleu, self_bleu_per_doc
 from hyperfit_tasks.metrics.sharpness import next_token_sharpness
 
 __all__ = [
@@ -14,6 +15,8 @@ __all__ = [
     "longest_repeated_span",
     "next_token_sharpness",
     "rep_n",
+    "self_bleu",
+    "self_bleu_per_doc",
     "token_repetition",
     "ttr_by_position",
     "type_token_ratio",
