@@ -1,5 +1,7 @@
 """Known answers (arithmetic in the comments) for the per-sample and corpus metrics."""
+import doctest
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -165,3 +167,9 @@ def test_sharpness_empty_mask_and_bad_mask():
     assert all(math.isnan(value) for value in next_token_sharpness(logits, mask=torch.zeros(2, dtype=torch.bool)).values())
     with pytest.raises(ValueError, match="mask shape"):
         next_token_sharpness(logits, mask=torch.ones(3, dtype=torch.bool))
+
+
+def test_metric_card_examples_run():
+    cards = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
+    result = doctest.testfile(str(cards), module_relative=False, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 20 and result.failed == 0
