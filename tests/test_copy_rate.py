@@ -1,0 +1,122 @@
+"""Training-copy metrics: suffix array, K-gram rate, longest copied span, lm-eval metadata glue."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from copy_metrics_task import evaluate, write_copy_task
+from hyperfit_tasks.copy_rate import (
+    TrainingSpanIndex,
+    copy_metrics,
+    copy_metrics_for_doc,
+    longest_training_span,
+    suffix_array,
+    training_kgram_rate,
+    training_reference,
+)
+from hyperfit_tasks.training_tokens import TrainingDataError
+
+
+def naive_longest_span(ids, sequences):
+    """Brute force: the longest span of ids found inside one of the sequences."""
+    best = 0
+    for start in range(len(ids)):
+        for stop in range(start + 1, len(ids) + 1):
+            span = list(ids[start:stop])
+            if any(list(seq[i : i + len(span)]) == span for seq in sequences for i in range(len(seq) - len(span) + 1)):
+                best = max(best, len(span))
+    return best
+
+
+def test_suffix_array_equals_sorting_the_suffixes():
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        text = rng.integers(-1, 3, rng.integers(1, 40))
+        assert suffix_array(text).tolist() == sorted(range(len(text)), key=lambda i: text[i:].tolist())
+
+
+def test_counts_known_answers():
+    index = TrainingSpanIndex([[1, 2, 3, 1, 2], [2, 3, 9]])
+    assert len(index) == 8
+    assert index.count([1, 2]) == 2 and index.count([2, 3]) == 2 and index.count([2, 3, 1]) == 1
+    assert index.count([2, 3, 9]) == 1 and index.count([1, 2, 2]) == 0  # spans never cross documents
+    assert index.count([]) == 0 and [3, 9] in index and [9, 1] not in index
+
+
+def test_copied_continuation_scores_one_and_a_fresh_one_zero():
+    rng = np.random.default_rng(1)
+    training = [rng.integers(0, 1000, 256) for _ in range(50)]
+    index = TrainingSpanIndex(training)
+    copied = training[7][40:140]
+    assert training_kgram_rate(copied, index, k=6) == 1.0
+    assert longest_training_span(copied, index) == 100
+    fresh = rng.integers(1000, 2000, 80)  # ids the training data never uses
+    assert training_kgram_rate(fresh, index, k=6) == 0.0
+    assert longest_training_span(fresh, index) == 0
+    assert math.isnan(training_kgram_rate(copied[:5], index, k=6))  # no 6-gram at all
+
+
+def test_longest_span_known_by_construction():
+    rng = np.random.default_rng(2)
+    training = [rng.integers(0, 1000, 256) for _ in range(50)]
+    index = TrainingSpanIndex(training)
+    # 3 new tokens, 20 copied from one block, 2 new, 12 copied from another, 5 new
+    ids = np.concatenate([[1001, 1002, 1003], training[3][10:30], [1004, 1005], training[9][0:12], [1006] * 5])
+    assert longest_training_span(ids, index) == 20
+    # 6-grams: 15 inside the 20-token copy + 7 inside the 12-token copy, out of 42 - 6 + 1 = 37
+    assert training_kgram_rate(ids, index, k=6) == pytest.approx(22 / 37)
+    assert copy_metrics(ids, index, k=6) == {
+        "training_kgram_rate": pytest.approx(22 / 37),
+        "longest_training_span": 20.0,
+        "training_overlap_over_10": 1.0,
+    }
+
+
+def test_longest_span_equals_brute_force_on_random_small_cases():
+    rng = np.random.default_rng(3)
+    for _ in range(150):
+        training = [rng.integers(0, 3, rng.integers(0, 15)).tolist() for _ in range(rng.integers(0, 4))]
+        ids = rng.integers(0, 4, rng.integers(0, 14)).tolist()
+        index = TrainingSpanIndex(training)
+        assert longest_training_span(ids, index) == naive_longest_span(ids, training)
+        for k in (1, 2, 3):
+            windows = [ids[i : i + k] for i in range(len(ids) - k + 1)]
+            expected = sum(naive_longest_span(w, training) == k for w in windows) / len(windows) if windows else math.nan
+            assert training_kgram_rate(ids, index, k) == pytest.approx(expected, nan_ok=True)
+
+
+def test_metadata_glue(tmp_path):
+    (tmp_path / "train.jsonl").write_text('{"text": "a"}\n')
+    assert training_reference({"version": 1.0}) == {"training_data": "", "tokenizer": ""}
+    assert copy_metrics_for_doc({"prompt": "x", "training_data": "", "tokenizer": ""}, "any text") == {}
+    reference = {"training_data": str(tmp_path / "train.jsonl"), "tokenizer": "/models/m"}
+    assert training_reference({"training_data": str(tmp_path / "train.jsonl"), "pretrained": "/models/m"}) == reference
+    assert training_reference({"blocked_data": str(tmp_path / "train.jsonl"), "tokenizer": "/models/m", "pretrained": "/x"}) == reference
+    with pytest.raises(TrainingDataError, match='add "tokenizer": PATH to --metadata'):
+        training_reference({"training_data": str(tmp_path / "train.jsonl")})
+    with pytest.raises(TrainingDataError, match="training data not found"):
+        training_reference({"training_data": str(tmp_path / "missing.jsonl"), "pretrained": "/m"})
+
+
+@pytest.mark.slow
+def test_lm_eval_task_gets_training_data_from_metadata(tiny_lm_path, english_text, tmp_path):
+    from transformers import AutoTokenizer
+
+    prompts = [english_text[start : start + 120] for start in (300, 1000, 1700)]
+    include_path = write_copy_task(tmp_path / "task", prompts, max_gen_toks=12, k=6)
+    without, continuations = evaluate("hf", f"pretrained={tiny_lm_path}", include_path)
+    assert "generated_chars,none" in without
+    assert not any(key.startswith(("training_", "longest_")) for key in without)  # omitted, not faked
+
+    training = tmp_path / "train.jsonl"  # the model's own continuations: everything is copied
+    training.write_text("".join(json.dumps({"text": text}) + "\n" for text in continuations))
+    with_data, again = evaluate("hf", f"pretrained={tiny_lm_path}", include_path, {"training_data": str(training)})
+    assert again == continuations
+    tokenizer = AutoTokenizer.from_pretrained(tiny_lm_path)
+    lengths = [len(tokenizer(text, add_special_tokens=False).input_ids) for text in continuations]
+    assert with_data["training_kgram_rate,none"] == 1.0
+    assert with_data["longest_training_span,none"] == pytest.approx(np.mean(lengths))
+    assert with_data["training_overlap_over_10,none"] == pytest.approx(np.mean([n > 10 for n in lengths]))
