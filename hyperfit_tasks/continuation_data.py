@@ -1,0 +1,164 @@
+"""Documents for the hyperfit lm-eval tasks, built from held-out texts.
+
+lm-eval calls :func:`continuation_docs` and :func:`perplexity_docs` as ``custom_dataset`` with
+the task's ``metadata`` and ``dataset_kwargs`` as keyword arguments (``--model_args`` and
+``--metadata`` are merged into the metadata). A text comes from exactly one source:
+
+* ``corpus`` + ``corpus_split``: an offline corpus of ``hyperfit_train.assets`` (``austen``,
+  ``pydoc``; splits ``eval``, ``heldout``);
+* ``data_files``: a local ``.jsonl``/``.json``/``.csv``/``.parquet``/``.txt`` file (or list);
+* ``dataset`` (+ ``dataset_config``, ``dataset_split``): a Hugging Face hub dataset.
+
+``text_field`` names the column holding the text (default ``text``); ``detokenize: wikitext``
+undoes WikiText's tokenisation with lm-eval's own wikitext detokenizer.
+
+A continuation document is ``{"prompt", "reference"}``: the prompt is the text's first
+``prompt_words`` whitespace-separated words (default 24, about 32 tokens of a Llama-style BPE
+on English prose), the same characters for every model; the reference is the true
+continuation, cut after ``reference_words`` more words (default 192, about 256 tokens). With
+``prompt_tokenizer`` set (a tokenizer name or folder, or ``model`` for the evaluated model from
+``--model_args``) the prompt is instead the first ``prompt_tokens`` (default 32) tokens of that
+tokenizer, as in the paper. Texts too short to leave a continuation are skipped with a warning.
+"""
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import datasets
+
+from hyperfit_tasks.text_units import evaluated_model_name, load_tokenizer
+
+PROMPT_WORDS = 24
+PROMPT_TOKENS = 32
+REFERENCE_WORDS = 192
+FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text"}
+_WORD = re.compile(r"\S+")
+
+
+def continuation_docs(
+    *,
+    prompt_words: int = PROMPT_WORDS,
+    prompt_tokens: int = PROMPT_TOKENS,
+    prompt_tokenizer: str | None = None,
+    reference_words: int = REFERENCE_WORDS,
+    **kwargs: Any,
+) -> datasets.DatasetDict:
+    """``custom_dataset`` of the continuation tasks: a ``test`` split of prompt/reference pairs."""
+    texts, source = load_texts(**kwargs)
+    if prompt_tokenizer == "model":
+        prompt_tokenizer = evaluated_model_name(kwargs)
+        if prompt_tokenizer is None:
+            raise ValueError("prompt_tokenizer: model needs the model in --model_args (pretrained=... or tokenizer=...)")
+    docs = []
+    for text in texts:
+        if prompt_tokenizer:
+            split = split_by_tokens(text, prompt_tokens, prompt_tokenizer)
+        else:
+            split = split_by_words(text, prompt_words)
+        if split is not None:
+            prompt, rest = split
+            docs.append({"prompt": prompt, "reference": split_by_words(rest, reference_words, keep_all=True)[0]})
+    unit = f"{prompt_tokens} tokens of {prompt_tokenizer}" if prompt_tokenizer else f"{prompt_words} words"
+    _report_skipped(len(texts) - len(docs), len(texts), source, f"no text after the first {unit}")
+    return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})
+
+
+def perplexity_docs(**kwargs: Any) -> datasets.DatasetDict:
+    """``custom_dataset`` of the perplexity tasks: a ``test`` split of ``{"text"}`` documents."""
+    texts, source = load_texts(**kwargs)
+    kept = [text for text in texts if text.strip()]
+    _report_skipped(len(texts) - len(kept), len(texts), source, "empty text")
+    return datasets.DatasetDict({"test": datasets.Dataset.from_dict({"text": kept})})
+
+
+def load_texts(
+    corpus: str | None = None,
+    corpus_split: str = "eval",
+    data_files: str | list[str] | None = None,
+    dataset: str | None = None,
+    dataset_config: str | None = None,
+    dataset_split: str = "test",
+    text_field: str = "text",
+    detokenize: str | None = None,
+    **_metadata: Any,
+) -> tuple[list[str], str]:
+    """Texts of one source (see the module docstring) and a short description of that source."""
+    chosen = [name for name, value in (("corpus", corpus), ("data_files", data_files), ("dataset", dataset)) if value]
+    if len(chosen) != 1:
+        raise ValueError(
+            f"give exactly one text source in dataset_kwargs (corpus, data_files or dataset), got {chosen or 'none'}"
+        )
+    if corpus:
+        from hyperfit_train.assets import corpus_path
+
+        source = f"corpus {corpus}/{corpus_split}"
+        rows = _read_files([str(corpus_path(corpus, corpus_split))])
+    elif data_files:
+        files = [data_files] if isinstance(data_files, str) else list(data_files)
+        source = ", ".join(files)
+        rows = _read_files(files)
+    else:
+        source = f"hub dataset {dataset}" + (f"/{dataset_config}" if dataset_config else "") + f" [{dataset_split}]"
+        rows = datasets.load_dataset(dataset, dataset_config, split=dataset_split)
+    if text_field not in rows.column_names:
+        raise ValueError(
+            f"{source} has no column {text_field!r} (columns: {', '.join(rows.column_names)}): "
+            "set dataset_kwargs.text_field"
+        )
+    texts = [text or "" for text in rows[text_field]]
+    if detokenize == "wikitext":
+        from lm_eval.tasks.wikitext.preprocess_wikitext import wikitext_detokenizer
+
+        texts = [wikitext_detokenizer({"page": text}) for text in texts]
+    elif detokenize is not None:
+        raise ValueError(f"unknown detokenize={detokenize!r}: the only one is 'wikitext'")
+    return texts, source
+
+
+def split_by_words(text: str, n: int, keep_all: bool = False) -> tuple[str, str] | None:
+    """(first ``n`` whitespace-separated words with their inner spacing, the rest of the text).
+
+    Leading and trailing whitespace of ``text`` is dropped. ``None`` when nothing follows the
+    first ``n`` words, unless ``keep_all`` (then a shorter text is returned whole).
+    """
+    text = text.strip()
+    ends = [match.end() for _, match in zip(range(n + 1), _WORD.finditer(text))]
+    if len(ends) <= n:
+        return (text, "") if keep_all else None
+    return text[: ends[n - 1]], text[ends[n - 1] :]
+
+
+def split_by_tokens(text: str, n: int, tokenizer_name: str) -> tuple[str, str] | None:
+    """(characters of the first ``n`` tokens of ``text``, the rest); ``None`` if nothing follows."""
+    text = text.strip()
+    encoded = load_tokenizer(tokenizer_name)(text, add_special_tokens=False, return_offsets_mapping=True)
+    offsets = encoded["offset_mapping"]
+    if len(offsets) <= n:
+        return None
+    end = offsets[n - 1][1]
+    return text[:end], text[end:]
+
+
+def _read_files(files: list[str]) -> datasets.Dataset:
+    """Rows of local data files through ``datasets`` (builder chosen by the file extension)."""
+    for file in files:
+        if not Path(file).is_file():
+            raise FileNotFoundError(f"data file {file} does not exist: fix dataset_kwargs.data_files")
+    suffixes = {Path(file).suffix.lower() for file in files}
+    builders = {FILE_BUILDERS.get(suffix) for suffix in suffixes}
+    if len(builders) != 1 or None in builders:
+        raise ValueError(
+            f"data files must share one of the extensions {', '.join(FILE_BUILDERS)}, got {', '.join(sorted(suffixes))}"
+        )
+    return datasets.load_dataset(builders.pop(), data_files=files, split="train")
+
+
+def _report_skipped(skipped: int, total: int, source: str, reason: str) -> None:
+    """Warn about skipped texts; fail with a one-line error when nothing is left."""
+    if skipped == total:
+        raise ValueError(f"no usable text in {source} ({total} texts, {reason}): give longer texts")
+    if skipped:
+        warnings.warn(f"{source}: skipped {skipped} of {total} texts ({reason})", stacklevel=3)

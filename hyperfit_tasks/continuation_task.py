@@ -1,0 +1,39 @@
+"""The lm-eval task class of the continuation tasks: a ``ConfigurableTask`` that hands run settings to scoring.
+
+The YAML says everything about the task (data, prompt, generation, ``process_results``,
+metrics). lm-eval calls a YAML ``process_results`` with ``(doc, results)`` only, but scoring
+also needs settings that are known only for the run: the fixed ``metric_tokenizer`` and
+``mauve_featurizer`` (task metadata, overridable with ``--metadata``), the evaluated model's
+tokenizer (``--model_args``, merged into metadata by lm-eval) and the ``max_gen_toks`` actually
+used (after ``--gen_kwargs``, resolved as lm-eval's backends do; 256 when unset). This class passes them as keyword arguments.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from lm_eval.api.task import ConfigurableTask
+from lm_eval.models.utils import normalize_gen_kwargs
+
+from hyperfit_tasks.mauve_features import DEFAULT_FEATURIZER
+from hyperfit_tasks.text_units import DEFAULT_TOKENIZER, evaluated_model_name
+
+
+class ContinuationTask(ConfigurableTask):
+    """``class: !function hyperfit_tasks.continuation_task.ContinuationTask`` in a task YAML."""
+
+    def __init__(self, config: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        # lm-eval passes the whole YAML, including the ``class`` key that selected this class.
+        super().__init__(config={key: value for key, value in (config or {}).items() if key != "class"}, **kwargs)
+
+    def scoring_settings(self) -> dict[str, Any]:
+        """Keyword arguments for the YAML's ``process_results``, from this run's configuration."""
+        metadata = self.config.metadata or {}
+        return {
+            "metric_tokenizer": metadata.get("metric_tokenizer", DEFAULT_TOKENIZER),
+            "model_tokenizer": evaluated_model_name(metadata),
+            "max_gen_toks": normalize_gen_kwargs(self.config.generation_kwargs or {})["max_gen_toks"],
+            "mauve_featurizer": metadata.get("mauve_featurizer", DEFAULT_FEATURIZER),
+        }
+
+    def process_results(self, doc: dict, results: list) -> dict[str, Any]:
+        return self.config.process_results(doc, results, **self.scoring_settings())

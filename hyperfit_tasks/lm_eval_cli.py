@@ -1,0 +1,28 @@
+"""Console script ``hyperfit-lm-eval``: lm-eval's own CLI with hyperfit's tasks on the include path.
+
+Every argument is lm-eval's (``hyperfit-lm-eval --help`` shows them). The script only adds
+``--include_path <hyperfit task_configs>`` when no ``--include_path`` is given, then runs
+``lm_eval.__main__.cli_evaluate()``; plain ``lm_eval --include_path "$(hyperfit-tasks-path)"``
+is equivalent.
+"""
+from __future__ import annotations
+
+import sys
+
+from hyperfit_tasks.paths import task_configs_dir
+
+
+def with_include_path(argv: list[str]) -> list[str]:
+    """``argv`` (without the program name) plus ``--include_path`` of hyperfit's tasks, unless given."""
+    given = any(arg == "--include_path" or arg.startswith("--include_path=") for arg in argv)
+    if given or not argv or argv[0] in ("-h", "--help"):
+        return list(argv)
+    return [*argv, "--include_path", task_configs_dir()]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run lm-eval's CLI on ``argv`` (default: the command line) with hyperfit's tasks included."""
+    from lm_eval.__main__ import cli_evaluate
+
+    sys.argv = [sys.argv[0], *with_include_path(sys.argv[1:] if argv is None else argv)]
+    cli_evaluate()
