@@ -15,7 +15,7 @@ undoes WikiText's tokenisation with lm-eval's own wikitext detokenizer.
 A continuation document is ``{"prompt", "reference"}``: the prompt is the text's first
 ``prompt_words`` whitespace-separated words (default 24, about 32 tokens of a Llama-style BPE
 on English prose), the same characters for every model; the reference is the true
-continuation, cut after ``reference_words`` more words (default 192, about 256 tokens). With
+continuation (from the character after the prompt), cut after ``reference_words`` more words (default 192, about 256 tokens). With
 ``prompt_tokenizer`` set (a tokenizer name or folder, or ``model`` for the evaluated model from
 ``--model_args``) the prompt is instead the first ``prompt_tokens`` (default 32) tokens of that
 tokenizer, as in the paper. Texts too short to leave a continuation are skipped with a warning.
@@ -54,13 +54,14 @@ def continuation_docs(
             raise ValueError("prompt_tokenizer: model needs the model in --model_args (pretrained=... or tokenizer=...)")
     docs = []
     for text in texts:
+        text = text.strip()
         if prompt_tokenizer:
             split = split_by_tokens(text, prompt_tokens, prompt_tokenizer)
         else:
             split = split_by_words(text, prompt_words)
         if split is not None:
             prompt, rest = split
-            docs.append({"prompt": prompt, "reference": split_by_words(rest, reference_words, keep_all=True)[0]})
+            docs.append({"prompt": prompt, "reference": (split_by_words(rest, reference_words) or (rest,))[0]})
     unit = f"{prompt_tokens} tokens of {prompt_tokenizer}" if prompt_tokenizer else f"{prompt_words} words"
     _report_skipped(len(texts) - len(docs), len(texts), source, f"no text after the first {unit}")
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})
@@ -118,22 +119,18 @@ def load_texts(
     return texts, source
 
 
-def split_by_words(text: str, n: int, keep_all: bool = False) -> tuple[str, str] | None:
-    """(first ``n`` whitespace-separated words with their inner spacing, the rest of the text).
-
-    Leading and trailing whitespace of ``text`` is dropped. ``None`` when nothing follows the
-    first ``n`` words, unless ``keep_all`` (then a shorter text is returned whole).
+def split_by_words(text: str, n: int) -> tuple[str, str] | None:
+    """(``text`` up to the end of its ``n``-th whitespace-separated word, the rest), or ``None``
+    when nothing follows that word. Characters are kept as they are (spacing, line breaks).
     """
-    text = text.strip()
     ends = [match.end() for _, match in zip(range(n + 1), _WORD.finditer(text))]
     if len(ends) <= n:
-        return (text, "") if keep_all else None
+        return None
     return text[: ends[n - 1]], text[ends[n - 1] :]
 
 
 def split_by_tokens(text: str, n: int, tokenizer_name: str) -> tuple[str, str] | None:
     """(characters of the first ``n`` tokens of ``text``, the rest); ``None`` if nothing follows."""
-    text = text.strip()
     encoded = load_tokenizer(tokenizer_name)(text, add_special_tokens=False, return_offsets_mapping=True)
     offsets = encoded["offset_mapping"]
     if len(offsets) <= n:

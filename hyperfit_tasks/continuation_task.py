@@ -36,4 +36,6 @@ class ContinuationTask(ConfigurableTask):
         }
 
     def process_results(self, doc: dict, results: list) -> dict[str, Any]:
+        if not callable(self.config.process_results):  # --predict_only swapped scoring for lm-eval's "bypass"
+            return super().process_results(doc, results)
         return self.config.process_results(doc, results, **self.scoring_settings())

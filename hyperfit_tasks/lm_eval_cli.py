@@ -1,9 +1,9 @@
 """Console script ``hyperfit-lm-eval``: lm-eval's own CLI with hyperfit's tasks on the include path.
 
-Every argument is lm-eval's (``hyperfit-lm-eval --help`` shows them). The script only adds
-``--include_path <hyperfit task_configs>`` when no ``--include_path`` is given, then runs
-``lm_eval.__main__.cli_evaluate()``; plain ``lm_eval --include_path "$(hyperfit-tasks-path)"``
-is equivalent.
+Every argument is lm-eval's (``hyperfit-lm-eval --help`` shows them). The script registers
+hyperfit's lm-eval models (``--model hf-citation-blocked``), adds ``--include_path <hyperfit
+task_configs>`` when no ``--include_path`` is given, then runs ``lm_eval.__main__.cli_evaluate()``.
+For the tasks alone, plain ``lm_eval --include_path "$(hyperfit-tasks-path)"`` is equivalent.
 """
 from __future__ import annotations
 
@@ -24,5 +24,8 @@ def main(argv: list[str] | None = None) -> None:
     """Run lm-eval's CLI on ``argv`` (default: the command line) with hyperfit's tasks included."""
     from lm_eval.__main__ import cli_evaluate
 
+    from hyperfit_tasks.lm_models import register_models
+
+    register_models()
     sys.argv = [sys.argv[0], *with_include_path(sys.argv[1:] if argv is None else argv)]
     cli_evaluate()

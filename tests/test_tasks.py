@@ -1,0 +1,324 @@
+"""hyperfit's lm-eval tasks: prompt cutting, data loading, scoring with known answers, degenerate
+inputs, the CLI wrapper, and one end-to-end lm-eval run of both groups on the tiny model."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hyperfit_tasks.continuation_data import continuation_docs, perplexity_docs, split_by_tokens, split_by_words
+from hyperfit_tasks.continuation_scores import (
+    distinct_1,
+    distinct_2,
+    mean_segmental_ttr,
+    process_results,
+    self_bleu_words,
+)
+from hyperfit_tasks.lm_eval_cli import with_include_path
+from hyperfit_tasks.paths import task_configs_dir
+from hyperfit_tasks.text_units import words
+
+REPO = Path(__file__).resolve().parents[1]
+TEMPLATE = Path(task_configs_dir()) / "continuation" / "_continuation_template.yaml"
+CONTINUATION_METRICS = [
+    "ttr", "ttr_last96", "ttr_first_window", "ttr_last_window", "ttr_by_position", "ttr_words",
+    "rep_2", "rep_3", "rep_4", "diversity", "token_repetition", "longest_repeated_span",
+    "continuation_tokens", "stopped_early", "distinct_1", "distinct_2", "distinct_3", "distinct_4",
+    "self_bleu", "mauve",
+]  # fmt: skip
+PERPLEXITY_METRICS = ["word_perplexity", "byte_perplexity", "bits_per_byte"]
+
+
+@pytest.fixture(scope="module")
+def word_tokenizer(tmp_path_factory) -> str:
+    """A tokenizer folder whose tokens are exactly the whitespace-separated words (for hand counts)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocabulary = ["[UNK]", "a", "b", "c", "x"] + [f"w{i}" for i in range(32)]
+    tokenizer = Tokenizer(models.WordLevel({word: i for i, word in enumerate(vocabulary)}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    folder = tmp_path_factory.mktemp("word_tokenizer")
+    PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]").save_pretrained(folder)
+    return str(folder)
+
+
+def write_jsonl(path: Path, texts: list[str], field: str = "text") -> Path:
+    path.write_text("".join(json.dumps({field: text}) + "\n" for text in texts))
+    return path
+
+
+# --- prompts --------------------------------------------------------------------------------------
+
+
+def test_split_by_words_keeps_the_original_characters():
+    text = "One  two,\nthree   four five.  "
+    assert split_by_words(text, 3) == ("One  two,\nthree", "   four five.  ")
+    assert split_by_words(text, 5) is None  # nothing left to continue
+    assert split_by_words("", 2) is None
+
+
+def test_split_by_tokens_cuts_at_a_token_boundary(tiny_lm_path, english_text):
+    from transformers import AutoTokenizer
+
+    text = english_text[:400]
+    prompt, rest = split_by_tokens(text, 32, str(tiny_lm_path))
+    ids = AutoTokenizer.from_pretrained(tiny_lm_path)(text, add_special_tokens=False)["input_ids"]
+    assert prompt + rest == text
+    assert AutoTokenizer.from_pretrained(tiny_lm_path)(prompt, add_special_tokens=False)["input_ids"] == ids[:32]
+    assert split_by_tokens("too short", 32, str(tiny_lm_path)) is None
+
+
+# --- data -----------------------------------------------------------------------------------------
+
+
+def test_continuation_docs_from_a_local_file(tmp_path):
+    long_text = "  " + " ".join(f"word{i}" for i in range(40))
+    path = write_jsonl(tmp_path / "texts.jsonl", [long_text, "far too short", ""], field="body")
+    with pytest.warns(UserWarning, match="skipped 2 of 3 texts"):
+        docs = continuation_docs(data_files=str(path), text_field="body", prompt_words=24, reference_words=10, version=1.0)
+    (doc,) = docs["test"]
+    assert doc["prompt"] == " ".join(f"word{i}" for i in range(24))
+    assert doc["reference"] == " " + " ".join(f"word{i}" for i in range(24, 34))
+
+
+def test_prompt_tokenizer_model_uses_the_evaluated_model(tmp_path, tiny_lm_path, english_text):
+    path = write_jsonl(tmp_path / "texts.jsonl", [english_text[:600]])
+    docs = continuation_docs(data_files=str(path), prompt_tokenizer="model", prompt_tokens=32, pretrained=str(tiny_lm_path))
+    assert docs["test"][0]["prompt"] == split_by_tokens(english_text[:600].strip(), 32, str(tiny_lm_path))[0]
+    with pytest.raises(ValueError, match="needs the model in --model_args"):
+        continuation_docs(data_files=str(path), prompt_tokenizer="model")
+
+
+def test_perplexity_docs_keep_whole_texts(tmp_path):
+    path = write_jsonl(tmp_path / "texts.jsonl", ["First text.", "  ", "Second text."])
+    with pytest.warns(UserWarning, match="skipped 1 of 3"):
+        docs = perplexity_docs(data_files=str(path))
+    assert docs["test"]["text"] == ["First text.", "Second text."]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"data_files": "/no/such/file.jsonl"}, "data file /no/such/file.jsonl does not exist: fix dataset_kwargs.data_files"),
+        ({}, "exactly one text source"),
+        ({"data_files": "texts.jsonl", "corpus": "austen"}, "exactly one text source"),
+        ({"data_files": "texts.jsonl", "text_field": "story"}, "texts.jsonl has no column 'story' \\(columns: text\\)"),
+        ({"data_files": "texts.xml"}, "must share one of the extensions"),
+        ({"data_files": "texts.jsonl", "detokenize": "latex"}, "unknown detokenize"),
+    ],
+)
+def test_bad_data_arguments_fail_with_one_line(tmp_path, monkeypatch, kwargs, message):
+    monkeypatch.chdir(tmp_path)  # relative data_files resolve against the working directory
+    write_jsonl(tmp_path / "texts.jsonl", ["some text " * 20])
+    (tmp_path / "texts.xml").write_text("<texts/>")
+    with pytest.raises((ValueError, FileNotFoundError), match=message) as error:
+        continuation_docs(**kwargs)
+    assert "\n" not in str(error.value)
+
+
+def test_texts_too_short_for_a_prompt_fail_with_one_line(tmp_path):
+    path = write_jsonl(tmp_path / "texts.jsonl", ["only four words here"])
+    with pytest.raises(ValueError, match="no usable text in .* give longer texts"):
+        continuation_docs(data_files=str(path))
+
+
+# --- scoring: known answers -----------------------------------------------------------------------
+
+
+def score(continuation: str, tokenizer: str, **settings) -> dict:
+    return process_results({"reference": "the human text"}, [continuation], metric_tokenizer=tokenizer, **settings)
+
+
+def test_process_results_hand_computed(word_tokenizer):
+    scores = score(" a b a b c", word_tokenizer, model_tokenizer=word_tokenizer, max_gen_toks=8)
+    # tokens a b a b c: 3 types / 5 tokens; bigrams ab ba ab bc (3 unique of 4); trigrams aba bab abc (all unique)
+    assert scores["ttr"] == pytest.approx(3 / 5)
+    assert scores["ttr_last96"] == pytest.approx(3 / 5)
+    assert scores["rep_2"] == pytest.approx(1 / 4)
+    assert scores["rep_3"] == 0.0
+    assert scores["rep_4"] == 0.0  # abab, babc
+    assert scores["diversity"] == pytest.approx(3 / 4)
+    assert scores["token_repetition"] == pytest.approx(2 / 5)  # the 2nd a and the 2nd b
+    assert scores["longest_repeated_span"] == 2.0  # "a b"
+    assert scores["continuation_tokens"] == 5.0
+    assert scores["stopped_early"] == 1.0  # 5 tokens < max_gen_toks 8
+    assert scores["ttr_words"] == pytest.approx(3 / 5)
+    assert scores["ttr_by_position"] == [] and math.isnan(scores["ttr_first_window"])
+    assert scores["mauve"] == (" a b a b c", "the human text", "minilm")
+    assert all(scores[f"distinct_{n}"] == " a b a b c" for n in range(1, 5)) and scores["self_bleu"] == " a b a b c"
+
+
+def test_process_results_windows(word_tokenizer):
+    text = " ".join(f"w{i}" for i in range(32)) + " x" * 32 + " a" * 8  # 72 tokens: 2 full windows of 32
+    scores = score(text, word_tokenizer, model_tokenizer=word_tokenizer, max_gen_toks=72)
+    assert scores["ttr_by_position"] == [1.0, pytest.approx(1 / 32)]
+    assert scores["ttr_first_window"] == 1.0 and scores["ttr_last_window"] == pytest.approx(1 / 32)
+    assert scores["ttr"] == pytest.approx(34 / 72) and scores["ttr_last96"] == pytest.approx(34 / 72)
+    assert scores["stopped_early"] == 0.0  # exactly max_gen_toks tokens: ran to the limit
+    assert scores["longest_repeated_span"] == 31.0  # x * 31 (overlapping) is the longest repeat
+    assert math.isnan(score(text, word_tokenizer)["stopped_early"])  # evaluated model unknown
+
+
+def test_ttr_last96_looks_at_the_last_96_tokens(word_tokenizer):
+    scores = score(" ".join(["x"] * 100 + [f"w{i}" for i in range(32)]), word_tokenizer)
+    assert scores["ttr_last96"] == pytest.approx(33 / 96)
+    assert scores["ttr"] == pytest.approx(33 / 132)
+
+
+def test_degenerate_continuations_never_crash(word_tokenizer, tiny_lm_path):
+    empty = score("", word_tokenizer, model_tokenizer=word_tokenizer, max_gen_toks=4)
+    for name in ("ttr", "ttr_last96", "ttr_words", "rep_2", "rep_4", "diversity", "token_repetition"):
+        assert math.isnan(empty[name]), name
+    assert empty["continuation_tokens"] == 0.0 and empty["longest_repeated_span"] == 0.0 and empty["stopped_early"] == 1.0
+    short = score(" a b", word_tokenizer)  # shorter than n for rep_3 / rep_4
+    assert short["rep_2"] == 0.0 and math.isnan(short["rep_3"]) and math.isnan(short["diversity"])
+    foreign = score(" naïve café — 東京 🙂 naïve", str(tiny_lm_path))  # byte-level BPE: any text has tokens
+    assert foreign["continuation_tokens"] > 0 and 0 < foreign["ttr"] < 1
+    assert foreign["ttr_words"] == pytest.approx(5 / 6)  # naïve café — 東京 🙂 naïve
+
+
+def test_words_are_nltk_wordpunct():
+    assert words("Don't stop -- 3.5 km!") == ["Don", "'", "t", "stop", "--", "3", ".", "5", "km", "!"]
+
+
+# --- aggregations ---------------------------------------------------------------------------------
+
+
+def test_corpus_aggregations_hand_computed():
+    texts = ["a b c", "a b d", ""]
+    assert distinct_1(texts) == pytest.approx(4 / 6)
+    assert distinct_2(texts) == pytest.approx(3 / 4)  # ab bc ab bd
+    assert math.isnan(distinct_2([" ", "a"]))
+    assert mean_segmental_ttr([[1.0, 0.5], [], [0.25]]) == pytest.approx((0.75 + 0.25) / 2)
+    assert math.isnan(mean_segmental_ttr([[], []]))
+
+
+def test_self_bleu_words_matches_nltk():
+    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+
+    texts = ["the cat sat on the mat today", "the dog sat on the mat", "a cat lay on a rug, quietly"]
+    split = [words(text) for text in texts]
+    expected = [
+        sentence_bleu(split[:i] + split[i + 1 :], split[i], smoothing_function=SmoothingFunction().method1)
+        for i in range(len(split))
+    ]
+    assert self_bleu_words(texts) == pytest.approx(sum(expected) / len(expected))
+    with pytest.warns(UserWarning, match="at least 2 texts"):
+        assert math.isnan(self_bleu_words(["one single continuation"]))
+
+
+# --- CLI wrapper ----------------------------------------------------------------------------------
+
+
+def test_cli_adds_the_include_path_only_when_missing():
+    args = ["--model", "hf", "--tasks", "hyperfit_continuation"]
+    assert with_include_path(args) == [*args, "--include_path", task_configs_dir()]
+    assert with_include_path(["ls", "tasks"]) == ["ls", "tasks", "--include_path", task_configs_dir()]
+    assert with_include_path([*args, "--include_path", "mine"]) == [*args, "--include_path", "mine"]
+    assert with_include_path([*args, "--include_path=mine"]) == [*args, "--include_path=mine"]
+    assert with_include_path(["--help"]) == ["--help"]
+
+
+# --- end to end -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def domain_files(tmp_path_factory, english_text) -> dict[str, Path]:
+    """Small eval / heldout jsonl files standing in for the offline corpora."""
+    folder = tmp_path_factory.mktemp("corpora")
+    paragraphs = [p for p in english_text.split("\n\n") if len(p.split()) > 60]
+    return {
+        "eval": write_jsonl(folder / "eval.jsonl", paragraphs[:5]),
+        "heldout": write_jsonl(folder / "heldout.jsonl", paragraphs[5:9]),
+    }
+
+
+@pytest.mark.slow
+def test_both_groups_end_to_end(tiny_lm_path, domain_files, tmp_path, monkeypatch):
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    import hyperfit_train.assets
+
+    requested = []
+
+    def fake_corpus_path(domain: str, split: str) -> Path:
+        requested.append((domain, split))
+        return domain_files[split]
+
+    monkeypatch.setattr(hyperfit_train.assets, "corpus_path", fake_corpus_path)
+    own = tmp_path / "own_tasks"
+    own.mkdir()
+    (own / "my_continuation.yaml").write_text(
+        f"task: my_continuation\ninclude: {TEMPLATE}\ndataset_kwargs:\n  data_files: {domain_files['eval']}\n"
+    )
+    model = str(tiny_lm_path)
+    manager = TaskManager(
+        include_path=[task_configs_dir(), str(own)],
+        metadata={"pretrained": model, "metric_tokenizer": model, "mauve_featurizer": model},
+    )
+    output = lm_eval.simple_evaluate(
+        model="hf",
+        model_args=f"pretrained={model}",
+        tasks=["hyperfit_continuation", "hyperfit_perplexity", "my_continuation"],
+        task_manager=manager,
+        gen_kwargs="max_gen_toks=40",
+        limit=4,
+        device="cpu",
+        batch_size=4,
+        log_samples=True,
+        bootstrap_iters=0,
+    )
+    results = output["results"]
+    assert sorted(requested) == [("austen", "eval"), ("austen", "heldout"), ("pydoc", "eval"), ("pydoc", "heldout")]
+    for task in ("hyperfit_continuation_austen", "hyperfit_continuation_pydoc", "my_continuation"):
+        for metric in CONTINUATION_METRICS:
+            assert math.isfinite(results[task][f"{metric},none"]), (task, metric)
+        assert output["n-samples"][task]["effective"] == 4
+    for metric in ("ttr", "ttr_last96", "rep_4", "stopped_early"):
+        assert math.isfinite(results["hyperfit_continuation"][f"{metric},none"])
+    for task in ("hyperfit_perplexity", "hyperfit_perplexity_austen", "hyperfit_perplexity_pydoc"):
+        for metric in PERPLEXITY_METRICS:
+            assert math.isfinite(results[task][f"{metric},none"]) and results[task][f"{metric},none"] > 0
+    assert output["higher_is_better"]["hyperfit_continuation_austen"]["ttr"] is True
+    assert output["higher_is_better"]["hyperfit_continuation_austen"]["self_bleu"] is False
+
+    sample = output["samples"]["hyperfit_continuation_austen"][0]
+    context, generation_kwargs = sample["arguments"][0]
+    assert generation_kwargs["until"] == [] and generation_kwargs["max_gen_toks"] == 40
+    assert len(context.split()) == 24 and context == split_by_words(context + sample["target"], 24)[0]
+    assert isinstance(sample["ttr_by_position"], list) and len(sample["ttr_by_position"]) >= 1
+    # stopped_early is recomputed from the logged continuation with the evaluated model's tokenizer
+    assert sample["stopped_early"] == score(sample["filtered_resps"][0], model, model_tokenizer=model, max_gen_toks=40)["stopped_early"]
+    config = output["configs"]["hyperfit_continuation_austen"]["metadata"]
+    assert config["prompt_words"] == 24 and config["mauve_featurizer"] == model
+
+
+@pytest.mark.slow
+def test_hyperfit_lm_eval_cli_from_outside_the_repo(tiny_lm_path, domain_files, tmp_path):
+    """The console script, run from another directory, loads a user's task built on our template
+    (every ``!function`` hook resolves by import in a fresh process) and generates; ``--predict_only``
+    skips scoring, whose 100,000-draw bootstrap the CLI cannot turn off (scoring: test above)."""
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "mine.yaml").write_text(
+        f"task: mine\ninclude: {TEMPLATE}\ndataset_kwargs:\n  data_files: {domain_files['eval']}\n"
+    )
+    command = [
+        str(Path(sys.executable).parent / "hyperfit-lm-eval"), "--model", "hf", "--model_args",
+        f"pretrained={tiny_lm_path}", "--device", "cpu", "--include_path", str(tmp_path / "tasks"), "--tasks", "mine",
+        "--limit", "2", "--gen_kwargs", "max_gen_toks=8", "--output_path", str(tmp_path / "out"), "--predict_only",
+    ]  # fmt: skip
+    env = os.environ | {"HF_HUB_OFFLINE": "1"}
+    subprocess.run(command, cwd=tmp_path, env=env, check=True, capture_output=True, text=True)
+    (samples_file,) = (tmp_path / "out").rglob("samples_mine_*.jsonl")
+    samples = [json.loads(line) for line in samples_file.read_text().splitlines()]
+    assert len(samples) == 2
+    for sample in samples:
+        assert len(sample["doc"]["prompt"].split()) == 24 and sample["arguments"]["gen_args_0"]["arg_0"] == sample["doc"]["prompt"]
+        assert isinstance(sample["resps"][0][0], str)
