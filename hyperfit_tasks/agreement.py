@@ -86,7 +86,7 @@ def load_pair(model_a: str, model_b: str, device: str):
             raise AgreementError(f"cannot load model {name!r} ({first_line}): give a local model folder") from None
 
     tokenizer_a, model_a_loaded = load(model_a)
-    tokenizer_b, model_b_loaded = load(model_b)
+    tokenizer_b, model_b_loaded = (tokenizer_a, model_a_loaded) if model_b == model_a else load(model_b)
     if tokenizer_a.get_vocab() != tokenizer_b.get_vocab():
         raise AgreementError(
             f"the models do not share a tokenizer ({len(tokenizer_a)} vs {len(tokenizer_b)} tokens, or different ids): "

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperfit_tasks.citation_blocker import DEFAULT_BLOCK_LEN
-from hyperfit_tasks.training_tokens import TrainingDataError, load_training_sequences, resolve_training_source
+from hyperfit_tasks.training_tokens import TrainingDataError, load_training_sequences, recorded_tokenizer, resolve_training_source
 
 OVERLAP_THRESHOLD = 10
 REFERENCE_FIELDS = ("training_data", "tokenizer")
@@ -157,14 +157,15 @@ def training_reference(metadata: dict) -> dict[str, str]:
 
     Training data: ``training_data`` (``--metadata '{"training_data": PATH}'``) or else
     ``blocked_data`` (lm-eval merges ``--model_args`` into the metadata, so the blocked model's own
-    data is used). Tokenizer for the continuation text: ``tokenizer``, or else ``pretrained`` (from
-    ``--model_args``). Both empty when no training data is given.
+    data is used). Tokenizer for the continuation text: ``tokenizer``, else ``pretrained`` (from
+    ``--model_args``), else the one the trainer recorded in train_blocks.parquet. Both fields are
+    empty strings when no training data is given.
     """
     source = metadata.get("training_data") or metadata.get("blocked_data")
     if not source:
         return dict.fromkeys(REFERENCE_FIELDS, "")
     resolve_training_source(source)  # a bad path fails now, with one line
-    tokenizer = metadata.get("tokenizer") or metadata.get("pretrained")
+    tokenizer = metadata.get("tokenizer") or metadata.get("pretrained") or recorded_tokenizer(source)
     if not isinstance(tokenizer, (str, Path)):
         raise TrainingDataError(
             'training-copy metrics need the evaluated model\'s tokenizer: add "tokenizer": PATH to --metadata'

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-TRAIN_BLOCKS_FILE = "train_blocks.parquet"
+from hyperfit_train.data import TRAIN_BLOCKS_FILE, read_train_blocks
+
 _SOURCES_HINT = f"give a trainer output directory, its {TRAIN_BLOCKS_FILE}, or a .jsonl/.txt file"
 
 
@@ -38,9 +39,15 @@ def resolve_training_source(source: str | os.PathLike) -> Path:
     return path
 
 
-def needs_tokenizer(source: str | os.PathLike) -> bool:
-    """True when ``source`` holds text (to be tokenized), False for pre-tokenized parquet blocks."""
-    return resolve_training_source(source).suffix != ".parquet"
+def recorded_tokenizer(source: str | os.PathLike) -> str | None:
+    """The tokenizer (model id or folder) the trainer recorded in its train_blocks.parquet, if any."""
+    path = resolve_training_source(source)
+    if path.suffix != ".parquet":
+        return None
+    try:
+        return read_train_blocks(path)[1].get("tokenizer")
+    except Exception:  # not the trainer's file: nothing recorded
+        return None
 
 
 def load_training_sequences(source: str | os.PathLike, tokenizer=None) -> list[np.ndarray]:
@@ -63,6 +70,7 @@ def load_training_sequences(source: str | os.PathLike, tokenizer=None) -> list[n
 
 
 def _read_parquet_blocks(path: Path) -> list[np.ndarray]:
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     try:
@@ -73,10 +81,13 @@ def _read_parquet_blocks(path: Path) -> list[np.ndarray]:
         raise TrainingDataError(
             f"{path} has no 'input_ids' column (columns: {', '.join(schema.names)}): expected the trainer's {TRAIN_BLOCKS_FILE}"
         )
-    column = pq.read_table(path, columns=["input_ids"]).column("input_ids").combine_chunks()
-    values = column.flatten().to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-    offsets = column.offsets.to_numpy() - column.offsets[0].as_py()
-    return np.split(values, offsets[1:-1])
+    lengths = pc.list_value_length(pq.read_table(path, columns=["input_ids"]).column("input_ids"))
+    if len(lengths) == 0:
+        raise TrainingDataError(f"{path} contains no blocks: {_SOURCES_HINT}")
+    if pc.min_max(lengths)["min"] != pc.min_max(lengths)["max"]:
+        raise TrainingDataError(f"{path} has 'input_ids' rows of unequal length: expected the trainer's {TRAIN_BLOCKS_FILE}")
+    blocks, _ = read_train_blocks(path)
+    return list(blocks)
 
 
 def read_texts(path: Path) -> list[str]:

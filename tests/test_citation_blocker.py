@@ -19,15 +19,16 @@ from hyperfit_tasks.citation_blocker import (
 )
 from hyperfit_tasks.copy_rate import TrainingSpanIndex, longest_training_span
 from hyperfit_tasks.training_tokens import TrainingDataError, load_training_sequences
+from hyperfit_train.data import write_train_blocks
 
 
 def kgrams(ids, k):
     return {tuple(ids[i : i + k]) for i in range(len(ids) - k + 1)}
 
 
-def write_train_blocks(path, sequences):
-    """The trainer's train_blocks.parquet format: one row per block, column input_ids."""
-    pq.write_table(pa.table({"input_ids": [list(map(int, ids)) for ids in sequences]}), path)
+def save_blocks(path, blocks):
+    """Equal-length blocks in the trainer's own train_blocks.parquet format."""
+    write_train_blocks(path, np.asarray(blocks), {"source": "test"})
     return path
 
 
@@ -91,8 +92,8 @@ def test_planted_training_sequence_is_blocked_where_the_kgram_completes(tiny, en
     prompt = tokenizer(english_text[:300], return_tensors="pt").input_ids[:, :12]
     greedy = model.generate(prompt, max_new_tokens=24, do_sample=False, pad_token_id=tokenizer.eos_token_id)[0, 12:].tolist()
     rng = np.random.default_rng(0)
-    training = [greedy] + [rng.integers(0, len(tokenizer), 64).tolist() for _ in range(40)]
-    index = NGramIndex(load_training_sequences(write_train_blocks(tmp_path / "train_blocks.parquet", training)), k)
+    training = [greedy] + [rng.integers(0, len(tokenizer), 24).tolist() for _ in range(40)]
+    index = NGramIndex(load_training_sequences(save_blocks(tmp_path / "train_blocks.parquet", training)), k)
     processor = CitationBlockerLogitsProcessor(index)
 
     blocked = model.generate(
@@ -132,6 +133,9 @@ def test_bad_blocked_data_fails_with_one_line(tmp_path, tiny):
     pq.write_table(pa.table({"text": ["a"]}), tmp_path / "wrong.parquet")
     with pytest.raises(TrainingDataError, match="no 'input_ids' column \\(columns: text\\)"):
         load_training_sequences(tmp_path / "wrong.parquet")
+    pq.write_table(pa.table({"input_ids": [[1, 2, 3], [4]]}), tmp_path / "ragged.parquet")
+    with pytest.raises(TrainingDataError, match="rows of unequal length"):
+        load_training_sequences(tmp_path / "ragged.parquet")
     (tmp_path / "notes.txt").write_text("plain text")
     with pytest.raises(TrainingDataError, match="needs the evaluated model's tokenizer"):
         load_training_sequences(tmp_path / "notes.txt")
@@ -140,15 +144,17 @@ def test_bad_blocked_data_fails_with_one_line(tmp_path, tiny):
         load_training_sequences(tmp_path / "bad.jsonl", tokenizer)
 
 
-def test_trainer_directory_jsonl_and_text_sources_agree(tmp_path, tiny):
+def test_trainer_directory_parquet_jsonl_and_text_sources(tmp_path, tiny):
     tokenizer, _ = tiny
     texts = ["It is a truth universally acknowledged", "that a single man in possession"]
     ids = [tokenizer(text, add_special_tokens=False).input_ids for text in texts]
-    write_train_blocks(tmp_path / "train_blocks.parquet", ids)
+    blocks = np.array(ids[0][:3] + ids[1][:3]).reshape(2, 3)
+    save_blocks(tmp_path / "train_blocks.parquet", blocks)
+    for source in (tmp_path, tmp_path / "train_blocks.parquet"):
+        assert [s.tolist() for s in load_training_sequences(source)] == blocks.tolist()  # no tokenizer needed
     (tmp_path / "train.jsonl").write_text("".join(json.dumps({"text": text}) + "\n" for text in texts))
     (tmp_path / "train.txt").write_text(texts[0])
-    for source in (tmp_path, tmp_path / "train_blocks.parquet", tmp_path / "train.jsonl"):
-        assert [s.tolist() for s in load_training_sequences(source, tokenizer)] == ids
+    assert [s.tolist() for s in load_training_sequences(tmp_path / "train.jsonl", tokenizer)] == ids
     assert [s.tolist() for s in load_training_sequences(tmp_path / "train.txt", tokenizer)] == ids[:1]
 
 
@@ -163,9 +169,7 @@ def test_lm_eval_model_never_outputs_a_training_kgram(tiny_lm_path, english_text
 
     def recording_generate(self, context, *args, **kwargs):
         output = original_generate(self, context, *args, **kwargs)
-        for row, continuation in zip(context.tolist(), output[:, context.shape[1] :].tolist()):
-            end = continuation.index(tokenizer.eos_token_id) if tokenizer.eos_token_id in continuation else len(continuation)
-            calls.append((row, continuation[:end]))
+        calls.extend(zip(context.tolist(), output[:, context.shape[1] :].tolist()))
         return output
 
     monkeypatch.setattr(HFLM, "_model_generate", recording_generate)
@@ -173,7 +177,8 @@ def test_lm_eval_model_never_outputs_a_training_kgram(tiny_lm_path, english_text
     include_path = write_copy_task(tmp_path / "task", prompts, max_gen_toks=16, k=k)
     _, plain = evaluate("hf", f"pretrained={tiny_lm_path}", include_path)
     # the unblocked model's own continuations (exact token ids) become the training data
-    blocks = write_train_blocks(tmp_path / "train_blocks.parquet", [generated for _, generated in calls])
+    assert len({len(generated) for _, generated in calls}) == 1
+    blocks = save_blocks(tmp_path / "train_blocks.parquet", [generated for _, generated in calls])
     index = NGramIndex(load_training_sequences(blocks), k)
     calls.clear()
 
@@ -181,6 +186,8 @@ def test_lm_eval_model_never_outputs_a_training_kgram(tiny_lm_path, english_text
     assert all(after != before for before, after in zip(plain, blocked))
     assert len(calls) == len(prompts)
     for context, generated in calls:
+        if tokenizer.eos_token_id in generated:  # generation stopped; the rest is padding
+            generated = generated[: generated.index(tokenizer.eos_token_id)]
         sequence = context + generated
         ends = range(len(context), len(sequence))
         assert not any(tuple(sequence[end - k + 1 : end + 1]) in index for end in ends)

@@ -18,6 +18,7 @@ from hyperfit_tasks.copy_rate import (
     training_reference,
 )
 from hyperfit_tasks.training_tokens import TrainingDataError
+from hyperfit_train.data import write_train_blocks
 
 
 def naive_longest_span(ids, sequences):
@@ -97,6 +98,9 @@ def test_metadata_glue(tmp_path):
     assert training_reference({"blocked_data": str(tmp_path / "train.jsonl"), "tokenizer": "/models/m", "pretrained": "/x"}) == reference
     with pytest.raises(TrainingDataError, match='add "tokenizer": PATH to --metadata'):
         training_reference({"training_data": str(tmp_path / "train.jsonl")})
+    # a trainer run directory: its train_blocks.parquet records the tokenizer it was made with
+    write_train_blocks(tmp_path / "train_blocks.parquet", np.arange(8).reshape(2, 4), {"tokenizer": "/models/base"})
+    assert training_reference({"training_data": str(tmp_path)}) == {"training_data": str(tmp_path), "tokenizer": "/models/base"}
     with pytest.raises(TrainingDataError, match="training data not found"):
         training_reference({"training_data": str(tmp_path / "missing.jsonl"), "pretrained": "/m"})
 
@@ -120,3 +124,12 @@ def test_lm_eval_task_gets_training_data_from_metadata(tiny_lm_path, english_tex
     assert with_data["training_kgram_rate,none"] == 1.0
     assert with_data["longest_training_span,none"] == pytest.approx(np.mean(lengths))
     assert with_data["training_overlap_over_10,none"] == pytest.approx(np.mean([n > 10 for n in lengths]))
+
+
+def test_controls_doc_examples_run():
+    import doctest
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "controls.md"
+    result = doctest.testfile(str(doc), module_relative=False, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 5 and result.failed == 0
