@@ -7,10 +7,14 @@ greedily with and without the blocker, from random prompts (look-ups miss) and f
 out of the training set (look-ups hit and ban). A tiny model makes the blocker's share of the time
 as large as it can be; a real model's forward pass is far slower, so its ratio is closer to 1.
 For reference, transformers' own ``bad_words_ids`` (the same rule, every training K-gram listed)
-is timed once on the training prompts, and its output compared with the blocker's. Prints the numbers and writes them to a JSON file (atomically).
+is timed once on the training prompts, and its output compared with the blocker's. Prints the
+numbers and writes them to a JSON file (atomically).
 
     python benchmarks/bench_citation_blocker.py            # about a minute on 2 CPU cores
     python benchmarks/bench_citation_blocker.py --quick    # smaller, seconds
+    python benchmarks/bench_citation_blocker.py --new-tokens 64 --repeat 2 --threads 2 \
+        --model "$(python -c 'from hyperfit_train.assets import default_model_path as p; print(p())')" \
+        --output benchmarks/results/citation_blocker_smollm2.json   # the embedded SmolLM2-135M
 """
 from __future__ import annotations
 

@@ -43,7 +43,7 @@ class CitationBlockedHFLM(HFLM):
                 f"({self.model.config.vocab_size}): give training data made with this model's tokenizer"
             )
         self.citation_blocker = CitationBlockerLogitsProcessor(
-            NGramIndex(sequences, block_len), word_start_mask(self.tokenizer) if word_boundary else None
+            NGramIndex(sequences, int(block_len)), word_start_mask(self.tokenizer) if word_boundary else None
         )
 
     def _model_generate(self, context, max_length, stop, **generation_kwargs):
