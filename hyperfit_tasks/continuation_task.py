@@ -5,17 +5,20 @@ metrics). lm-eval calls a YAML ``process_results`` with ``(doc, results)`` only,
 also needs settings that are known only for the run: the fixed ``metric_tokenizer`` and
 ``mauve_featurizer`` (task metadata, overridable with ``--metadata``), the evaluated model's
 tokenizer (``--model_args``, merged into metadata by lm-eval) and the ``max_gen_toks`` actually
-used (after ``--gen_kwargs``, resolved as lm-eval's backends do; 256 when unset). This class passes them as keyword arguments.
+used (after ``--gen_kwargs``, resolved as lm-eval's backends do; 256 when unset). This class
+passes them as keyword arguments, and checks the tokenizers and featurizer when the task is
+built, so that a bad setting fails before any text is generated.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from lm_eval.api.task import ConfigurableTask
 from lm_eval.models.utils import normalize_gen_kwargs
 
-from hyperfit_tasks.mauve_features import DEFAULT_FEATURIZER
-from hyperfit_tasks.text_units import DEFAULT_TOKENIZER, evaluated_model_name
+from hyperfit_tasks.mauve_features import DEFAULT_FEATURIZER, minilm_path
+from hyperfit_tasks.text_units import DEFAULT_TOKENIZER, evaluated_model_name, load_tokenizer
 
 
 class ContinuationTask(ConfigurableTask):
@@ -24,15 +27,27 @@ class ContinuationTask(ConfigurableTask):
     def __init__(self, config: dict[str, Any] | None = None, **kwargs: Any) -> None:
         # lm-eval passes the whole YAML, including the ``class`` key that selected this class.
         super().__init__(config={key: value for key, value in (config or {}).items() if key != "class"}, **kwargs)
+        metadata = self.config.metadata or {}
+        self.metric_tokenizer = str(metadata.get("metric_tokenizer", DEFAULT_TOKENIZER))
+        self.mauve_featurizer = str(metadata.get("mauve_featurizer", DEFAULT_FEATURIZER))
+        load_tokenizer(self.metric_tokenizer)
+        if self.mauve_featurizer == DEFAULT_FEATURIZER:
+            minilm_path()
+        self.model_tokenizer = evaluated_model_name(metadata)
+        if self.model_tokenizer is not None:
+            try:
+                load_tokenizer(self.model_tokenizer)
+            except ValueError as error:  # e.g. an API model: no local tokenizer, so no stopped_early
+                warnings.warn(f"{self.config.task}: stopped_early will be NaN: {error}", stacklevel=2)
+                self.model_tokenizer = None
 
     def scoring_settings(self) -> dict[str, Any]:
         """Keyword arguments for the YAML's ``process_results``, from this run's configuration."""
-        metadata = self.config.metadata or {}
         return {
-            "metric_tokenizer": metadata.get("metric_tokenizer", DEFAULT_TOKENIZER),
-            "model_tokenizer": evaluated_model_name(metadata),
+            "metric_tokenizer": self.metric_tokenizer,
+            "model_tokenizer": self.model_tokenizer,
             "max_gen_toks": normalize_gen_kwargs(self.config.generation_kwargs or {})["max_gen_toks"],
-            "mauve_featurizer": metadata.get("mauve_featurizer", DEFAULT_FEATURIZER),
+            "mauve_featurizer": self.mauve_featurizer,
         }
 
     def process_results(self, doc: dict, results: list) -> dict[str, Any]:

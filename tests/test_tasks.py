@@ -122,6 +122,12 @@ def test_bad_data_arguments_fail_with_one_line(tmp_path, monkeypatch, kwargs, me
     assert "\n" not in str(error.value)
 
 
+def test_wikitext_detokenizer_is_lm_evals(tmp_path):
+    path = write_jsonl(tmp_path / "wiki.jsonl", [" = Title = \n The 1 @,@ 000 @-@ year war , it said . " + "more words " * 30])
+    docs = continuation_docs(data_files=str(path), detokenize="wikitext", prompt_words=8)
+    assert docs["test"][0]["prompt"] == "= Title =\nThe 1,000-year war, it said."
+
+
 def test_texts_too_short_for_a_prompt_fail_with_one_line(tmp_path):
     path = write_jsonl(tmp_path / "texts.jsonl", ["only four words here"])
     with pytest.raises(ValueError, match="no usable text in .* give longer texts"):
@@ -225,6 +231,36 @@ def test_cli_adds_the_include_path_only_when_missing():
     assert with_include_path(["--help"]) == ["--help"]
 
 
+def build_own_task(folder: Path, data_file: Path, metadata: dict):
+    """Build ``my_continuation`` (our template + a local file) as lm-eval's task factory does."""
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    from hyperfit_tasks.continuation_task import ContinuationTask
+
+    folder.mkdir(exist_ok=True)
+    path = folder / "my_continuation.yaml"
+    path.write_text(f"task: my_continuation\ninclude: {TEMPLATE}\ndataset_kwargs:\n  data_files: {data_file}\n")
+    config = load_yaml(path, resolve_func=True)
+    assert config["class"] is ContinuationTask
+    return ContinuationTask(config=config | {"metadata": config["metadata"] | metadata})
+
+
+def test_task_settings_are_checked_before_generation(tmp_path, word_tokenizer, english_text):
+    data = write_jsonl(tmp_path / "texts.jsonl", [english_text[:500]])
+    with pytest.raises(ValueError, match="cannot load tokenizer '/no/such/tokenizer'"):
+        build_own_task(tmp_path / "a", data, {"metric_tokenizer": "/no/such/tokenizer"})
+    with pytest.warns(UserWarning, match="stopped_early will be NaN"):  # e.g. an API model name
+        task = build_own_task(tmp_path / "b", data, {"metric_tokenizer": word_tokenizer, "model": "/no/such/model"})
+    assert task.scoring_settings() == {
+        "metric_tokenizer": word_tokenizer,
+        "model_tokenizer": None,
+        "max_gen_toks": 256,
+        "mauve_featurizer": "minilm",
+    }
+    task.set_config(key="generation_kwargs", value={"max_gen_toks": 96}, update=True)  # what --gen_kwargs does
+    assert task.scoring_settings()["max_gen_toks"] == 96
+
+
 # --- end to end -----------------------------------------------------------------------------------
 
 
@@ -313,6 +349,7 @@ def test_hyperfit_lm_eval_cli_from_outside_the_repo(tiny_lm_path, domain_files, 
         str(Path(sys.executable).parent / "hyperfit-lm-eval"), "--model", "hf", "--model_args",
         f"pretrained={tiny_lm_path}", "--device", "cpu", "--include_path", str(tmp_path / "tasks"), "--tasks", "mine",
         "--limit", "2", "--gen_kwargs", "max_gen_toks=8", "--output_path", str(tmp_path / "out"), "--predict_only",
+        "--metadata", json.dumps({"metric_tokenizer": str(tiny_lm_path)}),
     ]  # fmt: skip
     env = os.environ | {"HF_HUB_OFFLINE": "1"}
     subprocess.run(command, cwd=tmp_path, env=env, check=True, capture_output=True, text=True)
