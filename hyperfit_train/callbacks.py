@@ -1,0 +1,123 @@
+"""Trainer callbacks: per-epoch diagnostics (``diagnostics.jsonl`` + plot + progress line) and early stop on loss.
+
+Distributed runs: every rank runs the same held-out measurements on the same data with the same
+weights (no collective calls, so no rank can wait on another), and only the main process writes.
+The training loss of an epoch is the step-weighted mean of the losses the Trainer logged in it;
+those are already averaged over ranks, so every rank takes the same early-stop decision.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+from transformers import TrainerCallback
+
+from hyperfit_train.diagnostics import DIAGNOSTICS_FILE, PLOT_FILE, measure, plot_rows, read_rows, row_to_json, summary_line
+from hyperfit_train.run_dir import write_text_atomic
+
+
+class DiagnosticsCallback(TrainerCallback):
+    """Before training and after every epoch: measure held-out diagnostics, append a row, redraw the plot.
+
+    The plot is redrawn at most every ``plot_interval`` seconds (drawing costs about a second) and at the end.
+
+    ``heldout`` (``[n, block]`` ids) and ``prompts`` (``[p, prompt_tokens]`` ids) may be None to record the
+    training loss only. On resume, rows after the resumed step are dropped (they belong to lost work).
+    """
+
+    def __init__(
+        self,
+        output_dir: str | Path,
+        tokenizer,
+        heldout: torch.Tensor | None,
+        prompts: torch.Tensor | None,
+        new_tokens: int,
+        batch_size: int,
+        title: str = "",
+        plot_interval: float = 30.0,
+    ):
+        self.path = Path(output_dir) / DIAGNOSTICS_FILE
+        self.plot_path = Path(output_dir) / PLOT_FILE
+        self.tokenizer, self.heldout, self.prompts = tokenizer, heldout, prompts
+        self.new_tokens, self.batch_size, self.title = new_tokens, batch_size, title
+        self.plot_interval = plot_interval
+        self._plotted_rows, self._plotted_at = -1, -math.inf
+        self.rows: list[dict[str, Any]] = []
+        self._epoch_losses: list[tuple[float, int]] = []  # (logged mean loss, steps it covers)
+        self._last_logged_step = 0
+        self._pending: dict[str, Any] | None = None
+        self._session_start = time.monotonic()
+        self._elapsed_before = 0.0
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self._session_start = time.monotonic()
+        self._last_logged_step = state.global_step
+        self.rows = [row for row in read_rows(self.path) if row["step"] <= state.global_step] if state.global_step else []
+        self._elapsed_before = self.rows[-1].get("elapsed_s", 0.0) if self.rows else 0.0
+        if state.is_world_process_zero:
+            write_text_atomic(self.path, "".join(row_to_json(row) + "\n" for row in self.rows))
+        if state.global_step == 0:
+            self._pending = self._measure(model, epoch=0.0, step=0)
+            self._finish(state)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not logs or "loss" not in logs:
+            return
+        self._epoch_losses.append((logs["loss"], state.global_step - self._last_logged_step))
+        self._last_logged_step = state.global_step
+        if self._pending is not None and self._pending["step"] == state.global_step:
+            self._finish(state)
+
+    def on_epoch_end(self, args, state, control, model=None, **kwargs):
+        self._pending = self._measure(model, epoch=state.epoch, step=state.global_step)
+        if self._last_logged_step == state.global_step:
+            self._finish(state)
+        else:  # the Trainer logs the rest of this epoch's loss right after this callback; finish the row then
+            control.should_log = True
+
+    def _measure(self, model, epoch: float, step: int) -> dict[str, Any]:
+        row: dict[str, Any] = {"epoch": round(epoch, 4), "step": step}
+        if self.heldout is not None:
+            row.update(measure(model, self.tokenizer, self.heldout, self.prompts, self.new_tokens, self.batch_size))
+        return row
+
+    def _finish(self, state) -> None:
+        row, self._pending = self._pending, None
+        steps = sum(count for _, count in self._epoch_losses)
+        row["train_loss"] = sum(loss * count for loss, count in self._epoch_losses) / steps if steps else None
+        self._epoch_losses = []
+        row["elapsed_s"] = round(self._elapsed_before + time.monotonic() - self._session_start, 3)
+        self.rows.append(row)
+        if state.is_world_process_zero:
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(row_to_json(row) + "\n")
+            tqdm.write(summary_line(row))
+            if time.monotonic() - self._plotted_at >= self.plot_interval:
+                self._plot()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if state.is_world_process_zero and self.rows and len(self.rows) != self._plotted_rows:
+            self._plot()
+
+    def _plot(self) -> None:
+        plot_rows(self.rows, self.plot_path, self.title)
+        self._plotted_rows, self._plotted_at = len(self.rows), time.monotonic()
+
+
+class EarlyStopOnLossCallback(TrainerCallback):
+    """Stop training once a logged training loss falls below ``threshold`` (the epoch still ends normally)."""
+
+    def __init__(self, threshold: float):
+        self.threshold = threshold
+        self.stopped_at_step: int | None = None
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs and logs["loss"] < self.threshold and self.stopped_at_step is None:
+            self.stopped_at_step = state.global_step
+            control.should_training_stop = True
+            if state.is_world_process_zero:
+                tqdm.write(f"early stop: training loss {logs['loss']:.4g} < {self.threshold:g} at step {state.global_step}")

@@ -1,0 +1,70 @@
+"""``hyperfit-train``: parse the options (TRL's parser, presets, ``--config`` YAML) and run the trainer.
+
+Errors are one line on stderr with a non-zero exit code; a bare ``--debug`` shows the traceback
+instead (``--debug underflow_overflow`` still reaches transformers' own debug option).
+
+Distributed: ``torchrun --nproc_per_node N -m hyperfit_train.cli ...`` or
+``accelerate launch -m hyperfit_train.cli ...`` (DDP, or FSDP / DeepSpeed through an accelerate config).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+PROG = "hyperfit-train"
+TRANSFORMERS_DEBUG_OPTIONS = ("underflow_overflow", "tpu_metrics_debug")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point; returns the exit code."""
+    argv, show_traceback = take_debug_flag(list(sys.argv[1:] if argv is None else argv))
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    configure_logging()
+    try:
+        from hyperfit_train.config import parse_args
+        from hyperfit_train.trainer import train
+
+        script_args, training_args, model_args = parse_args(argv)
+        if training_args.process_index != 0:
+            logging.getLogger("hyperfit_train").setLevel(logging.WARNING)
+        train(script_args, training_args, model_args)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted: run the same command with --resume to continue", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if show_traceback:
+            raise
+        from hyperfit_train.errors import HyperfitError
+
+        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        if not isinstance(error, HyperfitError):
+            message = f"{type(error).__name__}: {message} (run with --debug for the traceback)"
+        if os.environ.get("RANK", "0") == "0" or not isinstance(error, HyperfitError):
+            print(f"{PROG}: error: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def take_debug_flag(argv: list[str]) -> tuple[list[str], bool]:
+    """Remove a bare ``--debug`` (one not followed by a transformers debug option) from ``argv``."""
+    for index, arg in enumerate(argv):
+        following = argv[index + 1] if index + 1 < len(argv) else None
+        if arg == "--debug" and following not in TRANSFORMERS_DEBUG_OPTIONS:
+            return argv[:index] + argv[index + 1 :], True
+    return argv, False
+
+
+def configure_logging() -> None:
+    """Show the trainer's own messages (``hyperfit_train`` logger) on stderr as ``hyperfit-train: level: message``."""
+    logger = logging.getLogger("hyperfit_train")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(f"{PROG}: %(levelname)s: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+if __name__ == "__main__":
+    sys.exit(main())

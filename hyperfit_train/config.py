@@ -1,0 +1,288 @@
+"""Configuration of ``hyperfit-train``: argument dataclasses, named presets, and the parser.
+
+As in TRL's own scripts, every option lives in a dataclass with a help string and is parsed by
+:class:`trl.TrlParser`, so ``--help``, a YAML ``--config`` file and Python share one source. Three
+dataclasses are parsed together: :class:`HyperfitArguments` (data, diagnostics, run handling),
+:class:`trl.SFTConfig` (every training option) and :class:`HyperfitModelConfig` (TRL's
+``ModelConfig``: model, dtype, LoRA).
+
+Values are resolved in this order, later winning: the dataclass defaults, the chosen preset
+(``--preset``, default ``paper``), the ``--config`` YAML file, the command line.
+"""
+from __future__ import annotations
+
+import argparse
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+from trl import ModelConfig, SFTConfig, TrlParser
+
+from hyperfit_train.errors import HyperfitError
+
+DEFAULT_PRESET = "paper"
+DATA_ORDERS = {"shuffled": "random", "fixed": "sequential"}  # data_order -> Trainer train_sampling_strategy
+
+
+@dataclass
+class HyperfitArguments:
+    """Options of ``hyperfit-train`` that are not training or model options."""
+
+    preset: str = field(
+        default=DEFAULT_PRESET,
+        metadata={"help": "Named recipe whose values become the defaults (see docs/training.md): 'paper' or 'demo'."},
+    )
+    data: str | None = field(
+        default=None,
+        metadata={
+            "help": "Training text: a local .txt/.jsonl/.json/.parquet/.csv file or folder, or a Hugging Face Hub "
+            "dataset id. Default: the embedded Jane Austen training split (hyperfit-assets). The text column is "
+            "--dataset_text_field (default 'text'); a .txt file is read as one document."
+        },
+    )
+    data_config: str | None = field(default=None, metadata={"help": "Configuration name of a Hub dataset given as --data."})
+    data_split: str = field(default="train", metadata={"help": "Split of --data to read (local files have only 'train')."})
+    num_samples: int = field(
+        default=2000,
+        metadata={
+            "help": "Number of training blocks (of --max_length tokens each) sampled from the tokenized text. If the "
+            "text holds fewer blocks, all are used and a warning says so."
+        },
+    )
+    sample_seed: int | None = field(
+        default=None, metadata={"help": "Seed for sampling the training blocks. Default: --seed."}
+    )
+    data_order: str | None = field(
+        default=None,
+        metadata={
+            "help": "Order of the training blocks: 'shuffled' (reshuffled every epoch, the Trainer's random sampler) or "
+            "'fixed' (the same order every epoch). Sets --train_sampling_strategy (random / sequential).",
+            "choices": ["shuffled", "fixed"],
+        },
+    )
+    eval_data: str | None = field(
+        default=None,
+        metadata={
+            "help": "Held-out text for the per-epoch diagnostics, in the same forms as --data. Default: the embedded "
+            "Jane Austen held-out split."
+        },
+    )
+    eval_data_config: str | None = field(default=None, metadata={"help": "Configuration name of a Hub dataset given as --eval_data."})
+    eval_data_split: str = field(default="train", metadata={"help": "Split of --eval_data to read."})
+    diagnostics: bool = field(
+        default=True,
+        metadata={"help": "Measure held-out loss, sharpness and greedy continuations before training and after every epoch."},
+    )
+    diagnostic_blocks: int = field(
+        default=128,
+        metadata={"help": "Held-out blocks (of --max_length tokens, evenly spaced through --eval_data) for loss, perplexity and sharpness."},
+    )
+    diagnostic_prompts: int = field(
+        default=32, metadata={"help": "Held-out prompts continued greedily at every diagnostic point (0: none)."}
+    )
+    diagnostic_prompt_tokens: int = field(
+        default=32, metadata={"help": "Prompt length in tokens (the first tokens of a held-out block)."}
+    )
+    diagnostic_new_tokens: int = field(
+        default=224, metadata={"help": "Tokens generated greedily per prompt (TTR, last-96 TTR and rep-4 are measured on them)."}
+    )
+    early_stop_loss: float | None = field(
+        default=None,
+        metadata={"help": "Stop training once a logged training loss falls below this value (default: never)."},
+    )
+    resume: bool = field(
+        default=False,
+        metadata={
+            "help": "Continue the unfinished run in --output_dir from its last complete checkpoint (half-written "
+            "checkpoints are skipped and removed). Starts the run if there is none; does nothing if it finished."
+        },
+    )
+    overwrite: bool = field(
+        default=False,
+        metadata={"help": "Delete the run already in --output_dir (a different or finished one) and train from scratch."},
+    )
+
+
+@dataclass
+class HyperfitModelConfig(ModelConfig):
+    """TRL's ``ModelConfig`` with ``--model`` as a short alias of ``--model_name_or_path``."""
+
+    model_name_or_path: str | None = field(
+        default=None,
+        metadata={
+            "help": "Base model: a local folder or a Hugging Face Hub id. Default: the embedded SmolLM2-135M-Instruct "
+            "(hyperfit-assets).",
+            "aliases": ["--model"],
+        },
+    )
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named recipe: option values (any dataclass field above) plus notes on the values the paper leaves open."""
+
+    name: str
+    summary: str
+    values: dict[str, Any]
+    uncertain: dict[str, str] = field(default_factory=dict)
+
+    def derive(self, name: str, summary: str, **changes: Any) -> "Preset":
+        """A new preset equal to this one except for ``changes``."""
+        return Preset(name, summary, {**self.values, **changes}, dict(self.uncertain))
+
+
+PAPER = Preset(
+    name="paper",
+    summary="The paper's recipe: 2,000 blocks of 256 tokens, 20 epochs, Adam lr 1e-6, no weight decay, batch 8, constant lr.",
+    values={
+        "num_samples": 2000,
+        "max_length": 256,
+        "num_train_epochs": 20,
+        "per_device_train_batch_size": 8,
+        "gradient_accumulation_steps": 1,
+        "learning_rate": 1e-6,
+        "lr_scheduler_type": "constant",
+        "warmup_steps": 0,
+        "weight_decay": 0.0,
+        "optim": "adamw_torch",
+        "adam_beta1": 0.9,
+        "adam_beta2": 0.999,
+        "adam_epsilon": 1e-8,
+        "max_grad_norm": 0.0,
+        "dtype": "float32",
+        "bf16": False,
+        "fp16": False,
+        "gradient_checkpointing": False,
+        "data_order": "shuffled",
+        "seed": 42,
+        "save_strategy": "epoch",
+        "save_total_limit": 2,
+        "logging_steps": 10,
+        "logging_nan_inf_filter": False,
+        "output_dir": "runs/hyperfit-paper",
+        "per_device_eval_batch_size": 8,
+        "diagnostic_blocks": 128,
+        "diagnostic_prompts": 32,
+        "diagnostic_prompt_tokens": 32,
+        "diagnostic_new_tokens": 224,
+    },
+    uncertain={
+        "learning_rate": "paper: Adam lr 1e-6; the authors' public code: AdamW lr 5e-6",
+        "optim": "paper: Adam, no weight decay (= adamw_torch with weight_decay 0); authors' code: AdamW with torch's default weight decay 0.01",
+        "lr_scheduler_type": "not stated in the paper; the authors' code uses no schedule (constant)",
+        "max_grad_norm": "not stated; the authors' code does not clip gradients (0 = no clipping)",
+        "num_train_epochs": "paper: 20; the authors' code defaults to 30",
+        "dtype": "precision not stated; the authors' code loads the model in float32",
+        "data_order": "the authors' code reshuffles every epoch; the paper reports shuffling changes ~30% of top-1 predictions",
+        "max_length": "paper: 2,000 sequences of 256 tokens; the authors' code takes the first 256 tokens of texts at least that long, "
+        "hyperfit cuts the concatenated text (EOS between documents) into 256-token blocks",
+    },
+)
+
+DEMO = PAPER.derive(
+    "demo",
+    "The paper's recipe scaled to 2 CPU cores: 64 blocks of 128 tokens, 10 epochs, lr 1e-4 so the loss still nears zero.",
+    num_samples=64,
+    max_length=128,
+    num_train_epochs=10,
+    learning_rate=1e-4,
+    logging_steps=1,
+    save_total_limit=1,
+    output_dir="runs/hyperfit-demo",
+    per_device_eval_batch_size=4,
+    diagnostic_blocks=16,
+    diagnostic_prompts=4,
+    diagnostic_new_tokens=96,
+)
+
+PRESETS: dict[str, Preset] = {preset.name: preset for preset in (PAPER, DEMO)}
+DATACLASSES = (HyperfitArguments, SFTConfig, HyperfitModelConfig)
+
+
+def make_parser(prog: str = "hyperfit-train") -> TrlParser:
+    """The TRL parser over :data:`DATACLASSES` (no preset applied)."""
+    return TrlParser(
+        DATACLASSES,
+        prog=prog,
+        description="Hyperfit a causal language model (TRL SFTTrainer) and measure the sharpening while it trains.",
+    )
+
+
+def parse_args(argv: list[str]) -> tuple[HyperfitArguments, SFTConfig, HyperfitModelConfig]:
+    """Parse ``argv`` (with an optional ``--config`` YAML file) on top of the selected preset."""
+    parser = make_parser()
+    preset = PRESETS[selected_preset_name(argv)]
+    parser.set_defaults_with_config(**preset.values)
+    try:
+        with warnings.catch_warnings():
+            # SFTConfig still sets the deprecated alias `gradient_checkpointing`; both spellings keep working
+            warnings.filterwarnings("ignore", message="`gradient_checkpointing", category=FutureWarning)
+            script_args, training_args, model_args = parser.parse_args_and_config(argv)
+    except FileNotFoundError as error:
+        raise HyperfitError(f"config file not found: {error.filename}: give an existing YAML file to --config") from None
+    except ValueError as error:
+        raise HyperfitError(str(error).splitlines()[0]) from None
+    if script_args.data_order is not None:
+        training_args.train_sampling_strategy = DATA_ORDERS[script_args.data_order]
+    validate(script_args, training_args)
+    return script_args, training_args, model_args
+
+
+def selected_preset_name(argv: list[str]) -> str:
+    """The preset named by ``--preset`` on the command line, else in the ``--config`` file, else the default."""
+    peek = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    peek.add_argument("--preset")
+    peek.add_argument("--config")
+    known, _ = peek.parse_known_args(argv)
+    name = known.preset
+    if name is None and known.config is not None:
+        name = _read_yaml_mapping(known.config).get("preset")
+    name = name or DEFAULT_PRESET
+    if name not in PRESETS:
+        raise HyperfitError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
+    return name
+
+
+def validate(script_args: HyperfitArguments, training_args: SFTConfig) -> None:
+    """Reject option values that cannot work together (one-line errors)."""
+    block = training_args.max_length
+    if block is None or block < 2:
+        raise HyperfitError(f"--max_length sets the training block length and must be an integer >= 2, got {block}")
+    if script_args.num_samples < 1:
+        raise HyperfitError(f"--num_samples must be >= 1, got {script_args.num_samples}")
+    if script_args.diagnostics:
+        if script_args.diagnostic_blocks < 1:
+            raise HyperfitError("--diagnostic_blocks must be >= 1 (or pass --diagnostics false)")
+        if script_args.diagnostic_prompts > 0 and not 1 <= script_args.diagnostic_prompt_tokens < block:
+            raise HyperfitError(
+                f"--diagnostic_prompt_tokens must be between 1 and --max_length - 1 ({block - 1}), "
+                f"got {script_args.diagnostic_prompt_tokens}"
+            )
+        if script_args.diagnostic_prompts > 0 and script_args.diagnostic_new_tokens < 1:
+            raise HyperfitError("--diagnostic_new_tokens must be >= 1 (or --diagnostic_prompts 0 for no continuations)")
+
+
+def preset_overrides(preset_name: str, resolved: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Preset values that the config file or command line changed: ``{field: {"preset": a, "used": b}}``."""
+    changed = {}
+    for key, value in PRESETS[preset_name].values.items():
+        used = resolved.get(key)
+        used = getattr(used, "value", used)  # enums (save_strategy, lr_scheduler_type) compare by value
+        if used != value:
+            changed[key] = {"preset": value, "used": used}
+    return changed
+
+
+def _read_yaml_mapping(path: str) -> dict[str, Any]:
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            config = yaml.safe_load(handle)
+    except FileNotFoundError:
+        raise HyperfitError(f"config file not found: {path}: give an existing YAML file to --config") from None
+    except yaml.YAMLError as error:
+        raise HyperfitError(f"config file {path} is not valid YAML ({str(error).splitlines()[0]})") from None
+    if not isinstance(config, dict):
+        raise HyperfitError(f"config file {path} must hold a YAML mapping of option: value")
+    return config

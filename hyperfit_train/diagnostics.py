@@ -1,0 +1,184 @@
+"""The sharpening the paper reports, measured on held-out text: loss, perplexity, entropy, top-k mass, greedy TTR.
+
+Pure measurements (a model and token ids in, numbers out), the ``diagnostics.jsonl`` rows they
+become, and the plot drawn from those rows. Sharpness comes from
+:func:`hyperfit_tasks.metrics.next_token_sharpness`; TTR and rep-n from the same metrics package
+that scores lm-eval runs, so training-time and evaluation numbers agree.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hyperfit_tasks.metrics import next_token_sharpness, rep_n, type_token_ratio, windowed_ttr
+
+DIAGNOSTICS_FILE = "diagnostics.jsonl"
+PLOT_FILE = "diagnostics.png"
+TTR_WINDOW = 96
+
+
+@torch.no_grad()
+def heldout_metrics(model, blocks: torch.Tensor, batch_size: int) -> dict[str, float]:
+    """Mean next-token loss (nats), perplexity and sharpness (entropy, top-1/3/5 mass) over all positions of ``blocks``."""
+    device = _device(model)
+    total_loss, total_positions = 0.0, 0
+    sharpness_sums: dict[str, float] = {}
+    for batch in blocks.split(batch_size):
+        batch = batch.to(device)
+        logits = model(input_ids=batch, use_cache=False).logits[:, :-1].float()
+        targets = batch[:, 1:]
+        positions = targets.numel()
+        total_loss += torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="sum").item()
+        for name, value in next_token_sharpness(logits).items():
+            sharpness_sums[name] = sharpness_sums.get(name, 0.0) + value * positions
+        total_positions += positions
+    loss = total_loss / total_positions
+    return {
+        "heldout_loss": loss,
+        "heldout_perplexity": math.exp(loss) if loss < 700 else math.inf,
+        **{name: value / total_positions for name, value in sharpness_sums.items()},
+    }
+
+
+@torch.no_grad()
+def greedy_continuations(model, prompts: torch.Tensor, new_tokens: int, eos_token_id: int | None, pad_token_id: int) -> list[list[int]]:
+    """Greedy continuations (token ids, up to ``new_tokens``, cut before the first EOS) of equal-length ``prompts``."""
+    from transformers import GenerationConfig
+
+    config = GenerationConfig(
+        max_new_tokens=new_tokens, do_sample=False, num_beams=1, eos_token_id=eos_token_id, pad_token_id=pad_token_id
+    )
+    prompts = prompts.to(_device(model))
+    output = model.generate(input_ids=prompts, attention_mask=torch.ones_like(prompts), generation_config=config)
+    continuations = []
+    for row in output[:, prompts.shape[1] :].tolist():
+        if eos_token_id is not None and eos_token_id in row:
+            row = row[: row.index(eos_token_id)]
+        continuations.append(row)
+    return continuations
+
+
+def continuation_metrics(continuations: list[list[int]]) -> dict[str, float]:
+    """Mean TTR, last-96-token TTR (the authors' ``ttr_last96``), rep-4 and length of the continuations."""
+    def mean(values) -> float:
+        values = [value for value in values if not math.isnan(value)]
+        return float(np.mean(values)) if values else math.nan
+
+    return {
+        "ttr": mean(type_token_ratio(tokens) for tokens in continuations),
+        "ttr_last96": mean(windowed_ttr(tokens, TTR_WINDOW) for tokens in continuations),
+        "rep_4": mean(rep_n(tokens, 4) for tokens in continuations),
+        "continuation_length": mean(len(tokens) for tokens in continuations),
+    }
+
+
+def measure(model, tokenizer, heldout: torch.Tensor, prompts: torch.Tensor | None, new_tokens: int, batch_size: int) -> dict[str, Any]:
+    """All held-out diagnostics of ``model`` at one point of training (the model is left in its previous mode)."""
+    was_training = model.training
+    model.eval()
+    try:
+        row = heldout_metrics(model, heldout, batch_size)
+        if prompts is not None and len(prompts):
+            continuations = greedy_continuations(model, prompts, new_tokens, tokenizer.eos_token_id, tokenizer.pad_token_id)
+            row.update(continuation_metrics(continuations))
+            row["continuations"] = [
+                {"prompt": tokenizer.decode(prompt), "continuation": tokenizer.decode(tokens)}
+                for prompt, tokens in zip(prompts.tolist(), continuations)
+            ]
+    finally:
+        model.train(was_training)
+    return row
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of a ``diagnostics.jsonl`` file; a torn last line (the process was killed mid-write) is skipped."""
+    rows = []
+    if Path(path).is_file():
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                continue
+    return rows
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinity (nested in dicts and lists) replaced by None, for standard JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
+
+
+def row_to_json(row: dict[str, Any]) -> str:
+    """One ``diagnostics.jsonl`` line (standard JSON: NaN becomes null)."""
+    return json.dumps(json_safe(row), ensure_ascii=False)
+
+
+def summary_line(row: dict[str, Any]) -> str:
+    """A one-line human summary of a row, for the progress output."""
+    parts = [f"epoch {row['epoch']:g}"]
+    for key, label, spec in (
+        ("train_loss", "train loss", ".4g"),
+        ("heldout_loss", "held-out loss", ".4g"),
+        ("heldout_perplexity", "ppl", ".4g"),
+        ("top1_prob", "top-1", ".3f"),
+        ("entropy", "entropy", ".3f"),
+        ("ttr", "TTR", ".3f"),
+        ("ttr_last96", "TTR@96", ".3f"),
+        ("rep_4", "rep-4", ".3f"),
+    ):
+        if row.get(key) is not None:
+            parts.append(f"{label} {row[key]:{spec}}")
+    return "diagnostics: " + " | ".join(parts)
+
+
+PLOT_PANELS = (
+    ("training loss", ("train_loss",), True),
+    ("held-out perplexity", ("heldout_perplexity",), True),
+    ("top-1 probability", ("top1_prob",), False),
+    ("entropy (nats)", ("entropy",), False),
+    ("TTR of greedy continuations", ("ttr", "ttr_last96"), False),
+    ("rep-4 of greedy continuations", ("rep_4",), False),
+)
+
+
+def plot_rows(rows: list[dict[str, Any]], path: Path, title: str = "") -> None:
+    """Draw every diagnostic against epoch (2 x 3 panels) into a PNG, written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(2, 3, figsize=(13, 7), constrained_layout=True)
+    for axis, (label, keys, log_scale) in zip(axes.flat, PLOT_PANELS):
+        for key in keys:
+            points = [(row["epoch"], row[key]) for row in rows if isinstance(row.get(key), (int, float))]
+            if points:
+                axis.plot(*zip(*points), marker="o", markersize=3, label=key)
+        if log_scale and axis.lines and all(y > 0 for line in axis.lines for y in line.get_ydata()):
+            axis.set_yscale("log")
+        if len(keys) > 1 and axis.lines:
+            axis.legend(fontsize=8)
+        axis.set_title(label, fontsize=10)
+        axis.set_xlabel("epoch")
+        axis.grid(alpha=0.3)
+    if title:
+        figure.suptitle(title, fontsize=11)
+    temporary = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    figure.savefig(temporary, dpi=100)
+    plt.close(figure)
+    os.replace(temporary, path)
+
+
+def _device(model) -> torch.device:
+    return next(model.parameters()).device

@@ -1,0 +1,22 @@
+"""Errors that ``hyperfit-train`` reports as one line naming the problem and its fix."""
+from __future__ import annotations
+
+
+class HyperfitError(Exception):
+    """Bad input or an unusable state; the message is one line that says what to change."""
+
+
+class NonFiniteLossError(HyperfitError):
+    """The training loss became NaN or infinite; training stopped before the optimizer applied it."""
+
+    def __init__(self, loss: float, step: int, epoch: float, last_checkpoint: str | None):
+        self.loss, self.step, self.epoch, self.last_checkpoint = loss, step, epoch, last_checkpoint
+        kept = (
+            f"the last good checkpoint is {last_checkpoint}"
+            if last_checkpoint
+            else "no checkpoint was saved before it"
+        )
+        super().__init__(
+            f"training loss is {loss} at step {step} (epoch {epoch:.2f}): stopped, {kept}; "
+            "lower --learning_rate (or train in float32 instead of --fp16) and start again with --overwrite"
+        )

@@ -1,0 +1,190 @@
+"""What a finished run leaves for people and programs: ``hyperfit_run.json`` and the model card ``README.md``."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from hyperfit_train.config import Preset, preset_overrides
+from hyperfit_train.diagnostics import json_safe
+from hyperfit_train.run_dir import RUN_FILE, write_text_atomic
+
+MODEL_CARD_FILE = "README.md"
+CITATION = """@inproceedings{carlsson2025hyperfitting,
+  title     = {The Hyperfitting Phenomenon: Sharpening and Stabilizing LLMs for Open-Ended Text Generation},
+  author    = {Carlsson, Fredrik and Liu, Fangyu and Ward, Daniel and Kurfali, Murathan and Nivre, Joakim},
+  booktitle = {International Conference on Learning Representations (ICLR)},
+  year      = {2025},
+  url       = {https://arxiv.org/abs/2412.04318}
+}"""
+RECIPE_ROWS = (
+    ("num_samples", "hyperfit"), ("max_length", "training"), ("num_train_epochs", "training"),
+    ("per_device_train_batch_size", "training"), ("gradient_accumulation_steps", "training"),
+    ("learning_rate", "training"), ("lr_scheduler_type", "training"), ("warmup_steps", "training"),
+    ("optim", "training"), ("weight_decay", "training"), ("max_grad_norm", "training"), ("dtype", "model"),
+    ("bf16", "training"), ("fp16", "training"), ("data_order", "hyperfit"), ("seed", "training"), ("use_peft", "model"),
+)
+DIAGNOSTIC_COLUMNS = (
+    ("train_loss", "train loss"), ("heldout_loss", "held-out loss"), ("heldout_perplexity", "held-out ppl"),
+    ("entropy", "entropy"), ("top1_prob", "top-1 prob"), ("ttr", "TTR"), ("ttr_last96", "TTR last 96"), ("rep_4", "rep-4"),
+)
+
+
+def build_summary(
+    preset: Preset,
+    arguments: dict[str, dict[str, Any]],
+    base_model: str,
+    training_data: dict[str, Any],
+    heldout_data: dict[str, Any] | None,
+    state,
+    rows: list[dict[str, Any]],
+    stopped_early_at: int | None,
+    resumed_from: str | None,
+    session_seconds: float,
+    world_size: int,
+    device: str,
+) -> dict[str, Any]:
+    """The machine-readable record of a finished run (``hyperfit_run.json``)."""
+    resolved = {key: value for group in arguments.values() for key, value in group.items()}
+    brief_rows = [{key: value for key, value in row.items() if key != "continuations"} for row in rows]
+    return {
+        "status": "finished",
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "base_model": base_model,
+        "preset": preset.name,
+        "preset_summary": preset.summary,
+        "uncertain_values": {key: {"used": resolved.get(key), "note": note} for key, note in preset.uncertain.items()},
+        "overrides": preset_overrides(preset.name, resolved),
+        "training_data": training_data,
+        "heldout_data": heldout_data,
+        "training": {
+            "global_step": state.global_step,
+            "epochs": state.epoch,
+            "final_train_loss": next((row["train_loss"] for row in reversed(rows) if row.get("train_loss") is not None), None),
+            "stopped_early_at_step": stopped_early_at,
+            "resumed_from": resumed_from,
+            "training_seconds": brief_rows[-1]["elapsed_s"] if brief_rows else None,
+            "session_seconds": round(session_seconds, 3),
+            "world_size": world_size,
+            "device": device,
+        },
+        "initial_diagnostics": brief_rows[0] if brief_rows else None,
+        "final_diagnostics": brief_rows[-1] if brief_rows else None,
+        "versions": {name: _version(name) for name in ("hyperfit", "torch", "transformers", "trl", "datasets", "peft")},
+        "arguments": arguments,
+    }
+
+
+def write_reports(output_dir: Path, summary: dict[str, Any]) -> None:
+    """Write the model card, then ``hyperfit_run.json`` last (its presence marks the run as finished)."""
+    write_text_atomic(Path(output_dir) / MODEL_CARD_FILE, model_card(summary))
+    write_text_atomic(Path(output_dir) / RUN_FILE, json.dumps(json_safe(summary), indent=2, default=str, allow_nan=False) + "\n")
+
+
+def read_run_summary(output_dir: Path) -> dict[str, Any]:
+    """The ``hyperfit_run.json`` of a finished run."""
+    return json.loads((Path(output_dir) / RUN_FILE).read_text(encoding="utf-8"))
+
+
+def model_card(summary: dict[str, Any]) -> str:
+    """A Hugging Face model card: base model, recipe (uncertain values flagged), data hash, wall time, diagnostics."""
+    arguments, data, training = summary["arguments"], summary["training_data"], summary["training"]
+    uncertain = summary["uncertain_values"]
+    lines = [
+        "---",
+        f"base_model: {json.dumps(summary['base_model'])}",
+        "library_name: transformers",
+        "pipeline_tag: text-generation",
+        "tags: [hyperfit, hyperfitting, trl, sft]",
+        "---",
+        "",
+        f"# Hyperfitted {Path(summary['base_model']).name}",
+        "",
+        f"`{summary['base_model']}` fine-tuned to near-zero training loss with `hyperfit-train` (preset `{summary['preset']}`: "
+        f"{summary['preset_summary']}), following Carlsson et al. (ICLR 2025), *The Hyperfitting Phenomenon*.",
+        "",
+        "## Recipe",
+        "",
+        "| option | value |",
+        "|---|---|",
+    ]
+    for key, group in RECIPE_ROWS:
+        mark = " (uncertain, see below)" if key in uncertain else ""
+        lines.append(f"| `{key}` | `{arguments[group].get(key)}`{mark} |")
+    lines += ["", "Values the paper leaves open:", ""]
+    lines += [f"- `{key}` = `{item['used']}`: {item['note']}" for key, item in uncertain.items()]
+    if summary["overrides"]:
+        lines += ["", "Changed from the preset: " + ", ".join(
+            f"`{key}` {item['preset']} -> {item['used']}" for key, item in summary["overrides"].items()
+        ) + "."]
+    lines += [
+        "",
+        "## Training data",
+        "",
+        f"{data['blocks']} blocks of {data['block_size']} tokens sampled (seed {data['sample_seed']}) from "
+        f"{data['available_blocks']} blocks of `{data['source']}` (column `{data['text_field']}`), order {data['data_order']}.",
+        f"The exact blocks are in `{data['file']}` (column `input_ids`), SHA-256 `{data['sha256']}` "
+        "(of the blocks as a row-major little-endian int64 array).",
+        "",
+        "## Training",
+        "",
+        f"{training['global_step']} optimizer steps, {training['epochs']:g} epochs, on {training['world_size']} process(es) "
+        f"({training['device']}); training wall time {_duration(training['training_seconds'])}"
+        + (f", stopped early at step {training['stopped_early_at_step']}" if training["stopped_early_at_step"] else "")
+        + (f", resumed from `{training['resumed_from']}`" if training["resumed_from"] else "")
+        + ".",
+    ]
+    if summary["final_diagnostics"]:
+        heldout = summary["heldout_data"]
+        lines += ["", "## Diagnostics (held-out text)", ""]
+        if heldout:
+            lines += [
+                f"{heldout['blocks']} blocks of `{heldout['source']}`; greedy continuations of {heldout['prompts']} prompts "
+                f"({heldout['prompt_tokens']} tokens, up to {heldout['new_tokens']} new tokens). Every epoch is in "
+                "`diagnostics.jsonl` and `diagnostics.png`.",
+                "",
+            ]
+        lines += ["| | " + " | ".join(label for _, label in DIAGNOSTIC_COLUMNS) + " |", "|---" * (len(DIAGNOSTIC_COLUMNS) + 1) + "|"]
+        for name, row in (("before", summary["initial_diagnostics"]), ("after", summary["final_diagnostics"])):
+            lines.append(f"| {name} (epoch {row['epoch']:g}) | " + " | ".join(_cell(row.get(key)) for key, _ in DIAGNOSTIC_COLUMNS) + " |")
+    lines += [
+        "",
+        "## Use",
+        "",
+        "```bash",
+        "hyperfit-lm-eval --model hf --model_args pretrained=/absolute/path/to/this/folder \\",
+        "    --tasks hyperfit_continuation,hyperfit_perplexity",
+        "```",
+        "",
+        "Plain `lm_eval --model hf --model_args pretrained=...` loads it (and every `checkpoint-<step>/` folder) "
+        "the same way. `hyperfit_run.json` holds this card's data.",
+        "",
+        "## Citation",
+        "",
+        "```bibtex",
+        CITATION,
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    minutes, seconds = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m {seconds:02d}s" if hours else f"{minutes}m {seconds:02d}s"
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None

@@ -1,0 +1,311 @@
+"""Build and run the hyperfitting ``SFTTrainer``: data, output directory, training, final model and reports.
+
+Everything that can fail on bad input (model, tokenizer, data, output directory) is checked before
+anything is written; the recipe file, the training blocks and the checkpoints are written only once
+the trainer has been built.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from trl import SFTConfig, SFTTrainer, get_peft_config, get_quantization_config
+
+from hyperfit_train.callbacks import DiagnosticsCallback, EarlyStopOnLossCallback
+from hyperfit_train.checkpoints import scan_checkpoints
+from hyperfit_train.config import PRESETS, HyperfitArguments, HyperfitModelConfig
+from hyperfit_train.data import (
+    TRAIN_BLOCKS_FILE,
+    blocks_sha256,
+    evenly_spaced_blocks,
+    load_text_dataset,
+    read_train_blocks,
+    sample_blocks,
+    tokenize_to_blocks,
+    write_train_blocks,
+)
+from hyperfit_train.errors import HyperfitError, NonFiniteLossError
+from hyperfit_train.report import build_summary, read_run_summary, write_reports
+from hyperfit_train.run_dir import RUN_FILE, plan_run, prepare_output_dir
+
+logger = logging.getLogger("hyperfit_train")
+
+# TrainingArguments / SFTConfig values that change the trained weights (the run's fingerprint)
+TRAINING_RECIPE_KEYS = (
+    "learning_rate", "num_train_epochs", "max_steps", "weight_decay", "optim", "optim_args", "adam_beta1",
+    "adam_beta2", "adam_epsilon", "lr_scheduler_type", "lr_scheduler_kwargs", "warmup_steps", "max_grad_norm",
+    "seed", "data_seed", "train_sampling_strategy", "bf16", "fp16", "loss_type", "label_smoothing_factor",
+    "neftune_noise_alpha",
+)
+LORA_RECIPE_KEYS = (
+    "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "lora_modules_to_save", "use_rslora", "use_dora",
+    "load_in_4bit", "load_in_8bit",
+)
+
+
+class HyperfitTrainer(SFTTrainer):
+    """``SFTTrainer`` that stops at the first NaN or infinite training loss, before the optimizer applies it.
+
+    The check is agreed on by all ranks (one all-reduce of a flag), so every process stops at the same step.
+    """
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        bad = (~torch.isfinite(loss)).to(torch.float32)
+        if self.accelerator.num_processes > 1:
+            bad = self.accelerator.reduce(bad, reduction="sum")
+        if bad.item() > 0:
+            last_good, _ = scan_checkpoints(Path(self.args.output_dir))
+            raise NonFiniteLossError(
+                loss=loss.item(),
+                step=self.state.global_step + 1,
+                epoch=self.state.epoch or 0.0,
+                last_checkpoint=str(last_good) if last_good else None,
+            )
+        return loss
+
+
+def train(
+    script_args: HyperfitArguments,
+    training_args: SFTConfig,
+    model_args: HyperfitModelConfig,
+    callbacks: tuple = (),
+) -> dict[str, Any]:
+    """Run the recipe end to end and return the run summary (also written to ``hyperfit_run.json``)."""
+    started = time.time()
+    output_dir = Path(training_args.output_dir)
+    model_id = _absolute_if_local(model_args.model_name_or_path or _default_model())
+    model_args.model_name_or_path = model_id
+    tokenizer = load_tokenizer(model_id, model_args.model_revision, training_args.trust_remote_code, training_args.eos_token)
+
+    block_size = training_args.max_length
+    train_source = _absolute_if_local(script_args.data or _default_corpus("train"))
+    with training_args.main_process_first(desc="tokenizing the training data"):
+        texts = load_text_dataset(train_source, training_args.dataset_text_field, script_args.data_config, script_args.data_split)
+        all_blocks = tokenize_to_blocks(texts, tokenizer, block_size)
+    seed = training_args.seed if script_args.sample_seed is None else script_args.sample_seed
+    train_blocks = sample_blocks(all_blocks, script_args.num_samples, seed)
+    data = {
+        "source": str(train_source),
+        "text_field": training_args.dataset_text_field,
+        "blocks": len(train_blocks),
+        "block_size": block_size,
+        "available_blocks": len(all_blocks),
+        "sample_seed": seed,
+        "data_order": "fixed" if training_args.train_sampling_strategy == "sequential" else "shuffled",
+        "sha256": blocks_sha256(train_blocks),
+        "file": TRAIN_BLOCKS_FILE,
+    }
+    heldout, prompts, heldout_info = _heldout(script_args, training_args, tokenizer)
+
+    fingerprint = recipe_fingerprint(model_id, script_args, training_args, model_args, data)
+    plan = plan_run(output_dir, fingerprint, script_args.resume, script_args.overwrite, training_args.resume_from_checkpoint)
+    if plan.action == "finished":
+        logger.info("%s already holds the finished run of this recipe: nothing to do", output_dir)
+        return read_run_summary(output_dir)
+
+    _set_model_init_kwargs(training_args, model_args)
+    diagnostics = DiagnosticsCallback(
+        output_dir, tokenizer, heldout, prompts, script_args.diagnostic_new_tokens,
+        training_args.per_device_eval_batch_size, title=f"{Path(model_id).name} - preset {script_args.preset}",
+    )
+    stopper = EarlyStopOnLossCallback(script_args.early_stop_loss) if script_args.early_stop_loss is not None else None
+    trainer = HyperfitTrainer(
+        model=model_id,
+        args=training_args,
+        train_dataset=_as_dataset(train_blocks),
+        processing_class=tokenizer,
+        peft_config=get_peft_config(model_args),
+        quantization_config=get_quantization_config(model_args),
+        callbacks=[diagnostics, *([stopper] if stopper else []), *callbacks],
+    )
+
+    if training_args.should_save:
+        recipe = {
+            "preset": script_args.preset,
+            "fingerprint": fingerprint,
+            "arguments": arguments_dict(script_args, training_args, model_args),
+        }
+        prepare_output_dir(plan, output_dir, recipe)
+        _write_blocks_once(output_dir / TRAIN_BLOCKS_FILE, train_blocks, data, model_id)
+    trainer.accelerator.wait_for_everyone()
+    if plan.checkpoint is not None:
+        logger.info("resuming from %s", plan.checkpoint)
+    elif script_args.resume:
+        logger.info("no complete checkpoint in %s: starting from the base model", output_dir)
+
+    trainer.train(resume_from_checkpoint=str(plan.checkpoint) if plan.checkpoint else None)
+    save_final_model(trainer, output_dir)
+    summary = build_summary(
+        preset=PRESETS[script_args.preset],
+        arguments=arguments_dict(script_args, training_args, model_args),
+        base_model=model_id,
+        training_data=data,
+        heldout_data=heldout_info,
+        state=trainer.state,
+        rows=diagnostics.rows,
+        stopped_early_at=stopper.stopped_at_step if stopper else None,
+        resumed_from=str(plan.checkpoint) if plan.checkpoint else None,
+        session_seconds=time.time() - started,
+        world_size=training_args.world_size,
+        device=str(training_args.device),
+    )
+    if training_args.should_save:
+        write_reports(output_dir, summary)
+        logger.info("finished: %s (model, %s, diagnostics.jsonl/png)", output_dir, RUN_FILE)
+    trainer.end()
+    return summary
+
+
+def load_tokenizer(model_id: str, revision: str, trust_remote_code: bool, eos_token: str | None = None):
+    """The model's tokenizer with a pad token (EOS when it has none); a one-line error if the model is unusable."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    try:
+        AutoConfig.from_pretrained(model_id, revision=revision, trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(model_id, revision=revision, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, KeyError) as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise HyperfitError(
+            f"cannot load model {model_id!r}: {reason}: give a local model folder or a Hugging Face Hub id "
+            "(--model), with --trust_remote_code only if you trust its code"
+        ) from None
+    if eos_token is not None:
+        if eos_token not in tokenizer.get_vocab():
+            raise HyperfitError(f"--eos_token {eos_token!r} is not in the tokenizer's vocabulary: give one of its tokens")
+        tokenizer.eos_token = eos_token
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise HyperfitError(f"the tokenizer of {model_id} has neither a pad nor an EOS token: set one with --eos_token")
+        tokenizer.pad_token = tokenizer.eos_token
+        logger.info("the tokenizer has no pad token: using its EOS token %r", tokenizer.eos_token)
+    return tokenizer
+
+
+def recipe_fingerprint(
+    model_id: str, script_args: HyperfitArguments, training_args: SFTConfig, model_args: HyperfitModelConfig, data: dict[str, Any]
+) -> dict[str, Any]:
+    """Every value that changes the trained weights; two runs with equal fingerprints train the same model."""
+    training = training_args.to_dict()
+    fingerprint = {
+        "base_model": model_id,
+        "model_revision": model_args.model_revision,
+        "dtype": model_args.dtype,
+        "train_blocks_sha256": data["sha256"],
+        "train_blocks": [data["blocks"], data["block_size"]],
+        "global_batch_size": training_args.per_device_train_batch_size
+        * training_args.gradient_accumulation_steps
+        * training_args.world_size,
+        "early_stop_loss": script_args.early_stop_loss,
+        "use_peft": model_args.use_peft,
+        **{key: training[key] for key in TRAINING_RECIPE_KEYS},
+    }
+    if model_args.use_peft:
+        fingerprint.update({key: getattr(model_args, key) for key in LORA_RECIPE_KEYS})
+    return fingerprint
+
+
+def arguments_dict(script_args: HyperfitArguments, training_args: SFTConfig, model_args: HyperfitModelConfig) -> dict[str, Any]:
+    """All resolved options, JSON-ready, grouped by dataclass."""
+    return {
+        "hyperfit": dataclasses.asdict(script_args),
+        "training": training_args.to_dict(),
+        "model": dataclasses.asdict(model_args),
+    }
+
+
+def save_final_model(trainer: SFTTrainer, output_dir: Path) -> None:
+    """Save the trained model and tokenizer into ``output_dir``; LoRA adapters are merged into the base weights."""
+    from peft import PeftModel
+
+    if isinstance(trainer.model, PeftModel):
+        merged = trainer.model.merge_and_unload()
+        if trainer.args.should_save:
+            merged.save_pretrained(output_dir)
+            trainer.processing_class.save_pretrained(output_dir)
+    else:
+        trainer.save_model(str(output_dir))
+
+
+def _heldout(script_args: HyperfitArguments, training_args: SFTConfig, tokenizer):
+    """Held-out blocks and prompts as tensors (None, None when diagnostics are off) and their description."""
+    if not script_args.diagnostics:
+        return None, None, None
+    source = _absolute_if_local(script_args.eval_data or _default_corpus("heldout"))
+    with training_args.main_process_first(desc="tokenizing the held-out data"):
+        texts = load_text_dataset(
+            source, training_args.dataset_text_field, script_args.eval_data_config, script_args.eval_data_split, "held-out data"
+        )
+        blocks = evenly_spaced_blocks(tokenize_to_blocks(texts, tokenizer, training_args.max_length, "held-out data"), script_args.diagnostic_blocks)
+    prompts = None
+    if script_args.diagnostic_prompts > 0:
+        prompts = evenly_spaced_blocks(blocks, script_args.diagnostic_prompts)[:, : script_args.diagnostic_prompt_tokens]
+    info = {
+        "source": str(source),
+        "blocks": len(blocks),
+        "block_size": training_args.max_length,
+        "sha256": blocks_sha256(blocks),
+        "prompts": 0 if prompts is None else len(prompts),
+        "prompt_tokens": script_args.diagnostic_prompt_tokens,
+        "new_tokens": script_args.diagnostic_new_tokens,
+    }
+    return torch.from_numpy(blocks), None if prompts is None else torch.from_numpy(np.ascontiguousarray(prompts)), info
+
+
+def _as_dataset(blocks: np.ndarray):
+    from datasets import Dataset
+
+    return Dataset.from_dict({"input_ids": blocks.tolist()})
+
+
+def _set_model_init_kwargs(training_args: SFTConfig, model_args: HyperfitModelConfig) -> None:
+    """As TRL's ``sft`` script: model loading options from the model config, overridable by ``--model_init_kwargs``."""
+    kwargs = {
+        "revision": model_args.model_revision,
+        "trust_remote_code": training_args.trust_remote_code,
+        "attn_implementation": model_args.attn_implementation,
+        "dtype": model_args.dtype,
+    }
+    training_args.model_init_kwargs = kwargs | (training_args.model_init_kwargs or {})
+
+
+def _write_blocks_once(path: Path, blocks: np.ndarray, data: dict[str, Any], model_id: str) -> None:
+    """Write the training blocks unless the same blocks are already there (a resumed run)."""
+    if path.is_file():
+        try:
+            existing, _ = read_train_blocks(path)
+            if existing.shape == blocks.shape and blocks_sha256(existing) == data["sha256"]:
+                return
+        except Exception:  # an unreadable file is rewritten below
+            pass
+    write_train_blocks(path, blocks, {**data, "tokenizer": model_id})
+
+
+def _absolute_if_local(name: str) -> str:
+    """A local path made absolute (so the recorded recipe does not depend on the working folder); hub ids unchanged."""
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.exists() else name
+
+
+def _default_model() -> str:
+    from hyperfit_train.assets import AssetError, default_model_path
+
+    try:
+        return str(default_model_path())
+    except AssetError as error:
+        raise HyperfitError(f"{error} (or pass --model)") from None
+
+
+def _default_corpus(split: str) -> str:
+    from hyperfit_train.assets import AssetError, corpus_path
+
+    try:
+        return str(corpus_path("austen", split))
+    except AssetError as error:
+        option = "--data" if split == "train" else "--eval_data"
+        raise HyperfitError(f"{error} (or pass {option})") from None
