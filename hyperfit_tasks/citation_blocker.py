@@ -1,6 +1,6 @@
 """Citation blocker: generation that may not reproduce any K-token span of the hyperfitting data.
 
-The paper (Carlsson et al. 2025, Sec. "citation blocking"): when the last 5 generated tokens occur
+The paper (Carlsson et al., ICLR 2025): when the last 5 generated tokens occur
 in the training data, the token that would continue that sequence is blocked. In terms of
 ``block_len`` = K: at every step, a candidate token ``t`` is banned (its logit set to -inf) when
 (the last K-1 tokens of the sequence, ``t``) is a K-gram of the training data. So no K-token span
