@@ -58,12 +58,12 @@ def take_debug_flag(argv: list[str]) -> tuple[list[str], bool]:
 def configure_logging() -> None:
     """Show the trainer's own messages (``hyperfit_train`` logger) on stderr as ``hyperfit-train: level: message``."""
     logger = logging.getLogger("hyperfit_train")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(f"{PROG}: %(levelname)s: %(message)s"))
-        logger.addHandler(handler)
+    for handler in list(logger.handlers):  # a second call (tests, notebooks) must write to the current stderr
+        logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{PROG}: %(levelname)s: %(message)s"))
+    logger.addHandler(handler)
     logger.setLevel(logging.INFO)
-    logger.propagate = False
 
 
 if __name__ == "__main__":

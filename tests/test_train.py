@@ -1,0 +1,245 @@
+"""hyperfit-train in-process: presets and parsing, data blocks, the tiny recipe end to end, diagnostics, outputs."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from hyperfit_train import cli
+from hyperfit_train.config import PRESETS, parse_args, preset_overrides
+from hyperfit_train.data import (
+    blocks_sha256,
+    evenly_spaced_blocks,
+    load_text_dataset,
+    read_train_blocks,
+    sample_blocks,
+    tokenize_to_blocks,
+)
+from hyperfit_train.diagnostics import heldout_metrics, read_rows
+
+BLOCK = 32
+
+
+def write_corpus(folder, text: str) -> tuple:
+    """train.jsonl (first 150 paragraphs) and heldout.jsonl (the next 50) of ``text``."""
+    paragraphs = [paragraph for paragraph in text.split("\n\n") if paragraph.strip()]
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for name, chunk in (("train.jsonl", paragraphs[:150]), ("heldout.jsonl", paragraphs[150:200])):
+        (folder / name).write_text("".join(json.dumps({"text": paragraph}) + "\n" for paragraph in chunk))
+        files.append(folder / name)
+    return tuple(files)
+
+
+def tiny_argv(model, train, heldout, output_dir, *extra) -> list[str]:
+    """The paper preset scaled to the tiny test model: 16 blocks of 32 tokens, batch 4, lr 1e-2."""
+    return [
+        "--model", str(model), "--data", str(train), "--eval_data", str(heldout), "--output_dir", str(output_dir),
+        "--use_cpu", "--max_length", str(BLOCK), "--num_samples", "16", "--per_device_train_batch_size", "4",
+        "--learning_rate", "1e-2", "--num_train_epochs", "8", "--logging_steps", "3", "--disable_tqdm", "true",
+        "--diagnostic_blocks", "4", "--diagnostic_prompts", "2", "--diagnostic_prompt_tokens", "8",
+        "--diagnostic_new_tokens", "16", *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, english_text):
+    return write_corpus(tmp_path_factory.mktemp("corpus"), english_text)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_lm_path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_lm_path)
+
+
+@pytest.fixture(scope="module")
+def paper_run(tmp_path_factory, tiny_lm_path, corpus):
+    """The paper preset on the tiny model, 40 epochs (the loss must approach zero)."""
+    output_dir = tmp_path_factory.mktemp("runs") / "paper"
+    code = cli.main(tiny_argv(tiny_lm_path, *corpus, output_dir, "--num_train_epochs", "40"))
+    assert code == 0
+    return output_dir
+
+
+# ---------------------------------------------------------------- configuration
+
+
+def test_paper_preset_sets_the_recipe_over_sftconfig_defaults():
+    script_args, training_args, model_args = parse_args([])
+    assert script_args.preset == "paper" and script_args.num_samples == 2000
+    assert training_args.max_length == 256 and training_args.num_train_epochs == 20
+    assert training_args.learning_rate == 1e-6 and training_args.weight_decay == 0.0
+    assert training_args.per_device_train_batch_size == 8
+    assert training_args.lr_scheduler_type.value == "constant" and training_args.optim.value == "adamw_torch"
+    assert training_args.bf16 is False and training_args.gradient_checkpointing is False
+    assert training_args.save_strategy.value == "epoch" and training_args.train_sampling_strategy == "random"
+    assert model_args.dtype == "float32" and training_args.trust_remote_code is False
+    assert set(PRESETS["paper"].uncertain) >= {"learning_rate", "optim", "lr_scheduler_type"}
+
+
+def test_config_file_overrides_preset_and_command_line_overrides_file(tmp_path):
+    config = tmp_path / "recipe.yaml"
+    config.write_text("preset: demo\nlearning_rate: 3.0e-4\nnum_train_epochs: 4\ndata_order: fixed\n")
+    script_args, training_args, _ = parse_args(["--config", str(config), "--num_train_epochs", "6", "--model", "m"])
+    assert script_args.preset == "demo" and script_args.num_samples == PRESETS["demo"].values["num_samples"]
+    assert training_args.learning_rate == 3e-4  # file over preset
+    assert training_args.num_train_epochs == 6  # command line over file
+    assert training_args.train_sampling_strategy == "sequential"  # data_order fixed
+    resolved = {**vars(script_args), **training_args.to_dict()}
+    changed = preset_overrides("demo", resolved)
+    assert changed["learning_rate"] == {"preset": 1e-4, "used": 3e-4} and "max_length" not in changed
+
+
+def test_every_preset_value_is_a_known_option():
+    parser = cli_parser_dests()
+    for preset in PRESETS.values():
+        assert set(preset.values) <= parser, preset.name
+        assert set(preset.uncertain) <= parser, preset.name
+
+
+def cli_parser_dests() -> set[str]:
+    from hyperfit_train.config import make_parser
+
+    return {action.dest for action in make_parser()._actions}
+
+
+def test_bare_debug_flag_is_taken_but_transformers_debug_option_passes():
+    assert cli.take_debug_flag(["--debug", "--model", "x"]) == (["--model", "x"], True)
+    assert cli.take_debug_flag(["--debug", "underflow_overflow"]) == (["--debug", "underflow_overflow"], False)
+
+
+# ---------------------------------------------------------------- data
+
+
+def test_blocks_are_the_eos_joined_token_stream_cut_in_order(corpus, tokenizer):
+    train, _ = corpus
+    texts = [json.loads(line)["text"] for line in train.read_text().splitlines()]
+    stream = []
+    for text in texts:
+        stream += tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    blocks = tokenize_to_blocks(load_text_dataset(str(train)), tokenizer, BLOCK)
+    assert blocks.shape == (len(stream) // BLOCK, BLOCK)
+    assert blocks.reshape(-1).tolist() == stream[: blocks.size]
+
+
+def test_sampling_is_seeded_distinct_and_hash_is_sha256_of_int64_bytes():
+    import hashlib
+
+    blocks = np.arange(40 * 4, dtype=np.int64).reshape(40, 4)
+    first, again, other = sample_blocks(blocks, 10, 7), sample_blocks(blocks, 10, 7), sample_blocks(blocks, 10, 8)
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+    assert len({row[0] for row in first.tolist()}) == 10
+    assert blocks_sha256(first) == hashlib.sha256(first.astype("<i8").tobytes()).hexdigest()
+    # rows linspace(0, 39, 3) = 0, 19.5, 39 -> rounded 0, 20, 39 -> first ids 0, 80, 156
+    assert evenly_spaced_blocks(blocks, 3)[:, 0].tolist() == [0, 80, 156]
+
+
+def test_txt_is_one_document_and_other_formats_read_the_text_field(tmp_path, english_text):
+    (tmp_path / "a.txt").write_text(english_text[:500])
+    assert load_text_dataset(str(tmp_path / "a.txt"))["text"] == [english_text[:500]]
+    (tmp_path / "b.csv").write_text('body,n\n"hello there",1\n"general kenobi",2\n')
+    assert load_text_dataset(str(tmp_path / "b.csv"), text_field="body")["body"] == ["hello there", "general kenobi"]
+
+
+# ---------------------------------------------------------------- the recipe end to end
+
+
+def test_tiny_recipe_drives_training_loss_below_0_1_and_sharpens(paper_run):
+    rows = read_rows(paper_run / "diagnostics.jsonl")
+    assert [row["epoch"] for row in rows] == [float(epoch) for epoch in range(41)]
+    assert rows[0]["train_loss"] is None and rows[-1]["train_loss"] < 0.1
+    assert rows[1]["train_loss"] > 5.0  # random init: about ln(vocab) = 6.2
+    vocab = 512
+    for row in rows:
+        assert 0.0 <= row["entropy"] <= math.log(vocab) + 1e-6
+        assert 0.0 <= row["top1_prob"] <= row["top3_prob"] <= row["top5_prob"] <= 1.0
+        assert 0.0 < row["ttr"] <= 1.0 and row["heldout_perplexity"] == pytest.approx(math.exp(row["heldout_loss"]))
+    # the hyperfitting signature: sharper next-token distributions, worse held-out perplexity
+    assert rows[-1]["entropy"] < rows[0]["entropy"] - 2.0 and rows[-1]["top1_prob"] > 5 * rows[0]["top1_prob"]
+    assert rows[-1]["heldout_perplexity"] > rows[0]["heldout_perplexity"]
+
+
+def test_epoch_train_loss_is_the_step_weighted_mean_of_logged_losses(paper_run):
+    state = json.loads(sorted(paper_run.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))[-1].joinpath("trainer_state.json").read_text())
+    logged = [(entry["step"], entry["loss"]) for entry in state["log_history"] if "loss" in entry]
+    rows = {row["step"]: row for row in read_rows(paper_run / "diagnostics.jsonl")}
+    previous = 0
+    for epoch_end in (4, 8, 12):  # 16 blocks / batch 4 = 4 steps per epoch; logs every 3 steps and at epoch ends
+        inside = [(step, loss) for step, loss in logged if previous < step <= epoch_end]
+        steps = [step - before for (step, _), before in zip(inside, [previous] + [step for step, _ in inside[:-1]])]
+        expected = sum(loss * count for (_, loss), count in zip(inside, steps)) / sum(steps)
+        assert rows[epoch_end]["train_loss"] == pytest.approx(expected, rel=1e-9)
+        previous = epoch_end
+
+
+def test_final_diagnostics_match_an_independent_computation(paper_run, tokenizer):
+    from transformers import AutoModelForCausalLM, GenerationConfig
+
+    from hyperfit_tasks.metrics import rep_n, type_token_ratio
+
+    summary = json.loads((paper_run / "hyperfit_run.json").read_text())
+    final = read_rows(paper_run / "diagnostics.jsonl")[-1]
+    model = AutoModelForCausalLM.from_pretrained(paper_run).eval()
+    _, heldout = corpus_paths_from(summary)
+    blocks = evenly_spaced_blocks(tokenize_to_blocks(load_text_dataset(heldout), tokenizer, BLOCK), 4)
+    ids = torch.from_numpy(blocks)
+    with torch.no_grad():
+        reference_loss = model(input_ids=ids, labels=ids).loss.item()  # the model's own mean token NLL
+    assert final["heldout_loss"] == pytest.approx(reference_loss, rel=1e-5)
+    prompts = ids[np.linspace(0, 3, 2).round().astype(int), :8]
+    config = GenerationConfig(max_new_tokens=16, do_sample=False, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id)
+    outputs = model.generate(input_ids=prompts, attention_mask=torch.ones_like(prompts), generation_config=config)[:, 8:].tolist()
+    outputs = [row[: row.index(tokenizer.eos_token_id)] if tokenizer.eos_token_id in row else row for row in outputs]
+    assert final["ttr"] == pytest.approx(np.mean([type_token_ratio(row) for row in outputs]))
+    assert [item["continuation"] for item in final["continuations"]] == [tokenizer.decode(row) for row in outputs]
+    if all(len(row) >= 4 for row in outputs):
+        assert final["rep_4"] == pytest.approx(np.mean([rep_n(row, 4) for row in outputs]))
+    assert heldout_metrics(model, ids, 2)["heldout_loss"] == pytest.approx(reference_loss, rel=1e-5)
+
+
+def corpus_paths_from(summary: dict) -> tuple[str, str]:
+    return summary["training_data"]["source"], summary["heldout_data"]["source"]
+
+
+def test_outputs_model_card_run_record_blocks_and_plot(paper_run, tokenizer):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    summary = json.loads((paper_run / "hyperfit_run.json").read_text())
+    blocks, metadata = read_train_blocks(paper_run / "train_blocks.parquet")
+    assert blocks.shape == (16, BLOCK) and blocks_sha256(blocks) == summary["training_data"]["sha256"] == metadata["sha256"]
+    source_blocks = tokenize_to_blocks(load_text_dataset(summary["training_data"]["source"]), tokenizer, BLOCK)
+    assert np.array_equal(blocks, sample_blocks(source_blocks, 16, 42))  # exactly the sampled blocks, in order
+    assert summary["training"]["global_step"] == 160 and summary["preset"] == "paper"
+    assert summary["uncertain_values"]["learning_rate"]["used"] == 1e-2
+    assert summary["overrides"]["learning_rate"] == {"preset": 1e-6, "used": 1e-2}
+    assert summary["final_diagnostics"]["train_loss"] < 0.1
+    card = (paper_run / "README.md").read_text()
+    assert summary["training_data"]["sha256"] in card and "base_model:" in card and "wall time" in card
+    assert (paper_run / "diagnostics.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # per-epoch checkpoints (save_total_limit 2) and the final model load with their tokenizer, pad = EOS
+    checkpoints = sorted(path.name for path in paper_run.glob("checkpoint-*"))
+    assert checkpoints == ["checkpoint-156", "checkpoint-160"]
+    saved = AutoTokenizer.from_pretrained(paper_run / "checkpoint-156")
+    assert saved.pad_token == saved.eos_token == "<|endoftext|>"
+    final, last_checkpoint = AutoModelForCausalLM.from_pretrained(paper_run), AutoModelForCausalLM.from_pretrained(paper_run / "checkpoint-160")
+    for name, tensor in final.state_dict().items():
+        assert torch.equal(tensor, last_checkpoint.state_dict()[name])
+
+
+def test_early_stop_once_a_logged_loss_falls_below_the_threshold(tmp_path, tiny_lm_path, corpus):
+    output_dir = tmp_path / "early"
+    argv = tiny_argv(tiny_lm_path, *corpus, output_dir, "--early_stop_loss", "5.0", "--logging_steps", "1", "--no_diagnostics")
+    assert cli.main(argv) == 0
+    summary = json.loads((output_dir / "hyperfit_run.json").read_text())
+    state = json.loads((output_dir / "checkpoint-{}".format(summary["training"]["global_step"]) / "trainer_state.json").read_text())
+    losses = [(entry["step"], entry["loss"]) for entry in state["log_history"] if "loss" in entry]
+    first_below = next(step for step, loss in losses if loss < 5.0)
+    assert summary["training"]["stopped_early_at_step"] == first_below == summary["training"]["global_step"] < 32
+    rows = read_rows(output_dir / "diagnostics.jsonl")
+    assert rows[-1]["step"] == first_below and rows[-1]["epoch"] == pytest.approx(first_below / 4)
+    assert all(set(row) == {"epoch", "step", "train_loss", "elapsed_s"} for row in rows)  # --no_diagnostics: loss only
