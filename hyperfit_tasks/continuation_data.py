@@ -123,10 +123,15 @@ def split_by_words(text: str, n: int) -> tuple[str, str] | None:
     """(``text`` up to the end of its ``n``-th whitespace-separated word, the rest), or ``None``
     when nothing follows that word. Characters are kept as they are (spacing, line breaks).
     """
-    ends = [match.end() for _, match in zip(range(n + 1), _WORD.finditer(text))]
+    ends = word_ends(text, n + 1)
     if len(ends) <= n:
         return None
     return text[: ends[n - 1]], text[ends[n - 1] :]
+
+
+def word_ends(text: str, limit: int) -> list[int]:
+    """Character offsets just after each of the first ``limit`` whitespace-separated words."""
+    return [match.end() for _, match in zip(range(limit), _WORD.finditer(text))]
 
 
 def split_by_tokens(text: str, n: int, tokenizer_name: str) -> tuple[str, str] | None:

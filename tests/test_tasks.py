@@ -20,6 +20,8 @@ from hyperfit_tasks.continuation_scores import (
     self_bleu_words,
 )
 from hyperfit_tasks.lm_eval_cli import with_include_path
+from hyperfit_tasks.next_word import next_word_docs
+from hyperfit_tasks.next_word import process_results as next_word_results
 from hyperfit_tasks.paths import task_configs_dir
 from hyperfit_tasks.text_units import words
 
@@ -126,6 +128,18 @@ def test_wikitext_detokenizer_is_lm_evals(tmp_path):
     path = write_jsonl(tmp_path / "wiki.jsonl", [" = Title = \n The 1 @,@ 000 @-@ year war , it said . " + "more words " * 30])
     docs = continuation_docs(data_files=str(path), detokenize="wikitext", prompt_words=8)
     assert docs["test"][0]["prompt"] == "= Title =\nThe 1,000-year war, it said."
+
+
+def test_next_word_docs_and_results(tmp_path):
+    path = write_jsonl(tmp_path / "texts.jsonl", ["  a b c  d\ne f g", "x y"])
+    with pytest.warns(UserWarning, match="skipped 1 of 2 texts"):
+        docs = next_word_docs(data_files=str(path), prompt_words=3, agreement_words=3)
+    assert list(docs["test"]) == [
+        {"context": "a b c", "next_word": "  d", "position": 0},
+        {"context": "a b c  d", "next_word": "\ne", "position": 1},
+        {"context": "a b c  d\ne", "next_word": " f", "position": 2},
+    ]
+    assert next_word_results({}, [(-2.5, True)]) == {"greedy_agreement": 1.0, "next_word_perplexity": -2.5}
 
 
 def test_texts_too_short_for_a_prompt_fail_with_one_line(tmp_path):
@@ -302,7 +316,7 @@ def test_both_groups_end_to_end(tiny_lm_path, domain_files, tmp_path, monkeypatc
     output = lm_eval.simple_evaluate(
         model="hf",
         model_args=f"pretrained={model}",
-        tasks=["hyperfit_continuation", "hyperfit_perplexity", "my_continuation"],
+        tasks=["hyperfit_continuation", "hyperfit_perplexity", "hyperfit_next_word", "my_continuation"],
         task_manager=manager,
         gen_kwargs="max_gen_toks=40",
         limit=4,
@@ -312,7 +326,7 @@ def test_both_groups_end_to_end(tiny_lm_path, domain_files, tmp_path, monkeypatc
         bootstrap_iters=0,
     )
     results = output["results"]
-    assert sorted(requested) == [("austen", "eval"), ("austen", "heldout"), ("pydoc", "eval"), ("pydoc", "heldout")]
+    assert sorted(set(requested)) == [("austen", "eval"), ("austen", "heldout"), ("pydoc", "eval"), ("pydoc", "heldout")]
     for task in ("hyperfit_continuation_austen", "hyperfit_continuation_pydoc", "my_continuation"):
         for metric in CONTINUATION_METRICS:
             assert math.isfinite(results[task][f"{metric},none"]), (task, metric)
@@ -322,6 +336,9 @@ def test_both_groups_end_to_end(tiny_lm_path, domain_files, tmp_path, monkeypatc
     for task in ("hyperfit_perplexity", "hyperfit_perplexity_austen", "hyperfit_perplexity_pydoc"):
         for metric in PERPLEXITY_METRICS:
             assert math.isfinite(results[task][f"{metric},none"]) and results[task][f"{metric},none"] > 0
+    for task in ("hyperfit_next_word", "hyperfit_next_word_austen", "hyperfit_next_word_pydoc"):
+        assert 0 <= results[task]["greedy_agreement,none"] <= 1
+    assert results["hyperfit_next_word_austen"]["next_word_perplexity,none"] > 1
     assert output["higher_is_better"]["hyperfit_continuation_austen"]["ttr"] is True
     assert output["higher_is_better"]["hyperfit_continuation_austen"]["self_bleu"] is False
 
