@@ -63,7 +63,7 @@ def continuation_docs(
             prompt, rest = split
             docs.append({"prompt": prompt, "reference": (split_by_words(rest, reference_words) or (rest,))[0]})
     unit = f"{prompt_tokens} tokens of {prompt_tokenizer}" if prompt_tokenizer else f"{prompt_words} words"
-    _report_skipped(len(texts) - len(docs), len(texts), source, f"no text after the first {unit}")
+    report_skipped(len(texts) - len(docs), len(texts), source, f"no text after the first {unit}")
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})
 
 
@@ -71,7 +71,7 @@ def perplexity_docs(**kwargs: Any) -> datasets.DatasetDict:
     """``custom_dataset`` of the perplexity tasks: a ``test`` split of ``{"text"}`` documents."""
     texts, source = load_texts(**kwargs)
     kept = [text for text in texts if text.strip()]
-    _report_skipped(len(texts) - len(kept), len(texts), source, "empty text")
+    report_skipped(len(texts) - len(kept), len(texts), source, "empty text")
     return datasets.DatasetDict({"test": datasets.Dataset.from_dict({"text": kept})})
 
 
@@ -158,7 +158,7 @@ def _read_files(files: list[str]) -> datasets.Dataset:
     return datasets.load_dataset(builders.pop(), data_files=files, split="train")
 
 
-def _report_skipped(skipped: int, total: int, source: str, reason: str) -> None:
+def report_skipped(skipped: int, total: int, source: str, reason: str) -> None:
     """Warn about skipped texts; fail with a one-line error when nothing is left."""
     if skipped == total:
         raise ValueError(f"no usable text in {source} ({total} texts, {reason}): give longer texts")

@@ -15,7 +15,7 @@ from typing import Any
 
 import datasets
 
-from hyperfit_tasks.continuation_data import PROMPT_WORDS, _report_skipped, load_texts, word_ends
+from hyperfit_tasks.continuation_data import PROMPT_WORDS, load_texts, report_skipped, word_ends
 
 AGREEMENT_WORDS = 16
 
@@ -34,7 +34,7 @@ def next_word_docs(*, prompt_words: int = PROMPT_WORDS, agreement_words: int = A
             for k in positions
         ]
         used += bool(positions)
-    _report_skipped(len(texts) - used, len(texts), source, f"no text after the first {prompt_words} words")
+    report_skipped(len(texts) - used, len(texts), source, f"no text after the first {prompt_words} words")
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})
 
 
