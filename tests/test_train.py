@@ -102,6 +102,18 @@ def test_every_preset_value_is_a_known_option():
         assert set(preset.uncertain) <= parser, preset.name
 
 
+def test_docs_preset_table_matches_the_registry():
+    from pathlib import Path
+
+    docs = (Path(__file__).parents[1] / "docs" / "training.md").read_text()
+    rows = {}
+    for line in docs.splitlines():
+        cells = [cell.strip().strip("`") for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0] in PRESETS["paper"].values:
+            rows[cells[0]] = cells[1:]
+    assert rows == {key: [str(PRESETS[name].values[key]) for name in ("paper", "demo")] for key in PRESETS["paper"].values}
+
+
 def cli_parser_dests() -> set[str]:
     from hyperfit_train.config import make_parser
 
@@ -243,3 +255,35 @@ def test_early_stop_once_a_logged_loss_falls_below_the_threshold(tmp_path, tiny_
     rows = read_rows(output_dir / "diagnostics.jsonl")
     assert rows[-1]["step"] == first_below and rows[-1]["epoch"] == pytest.approx(first_below / 4)
     assert all(set(row) == {"epoch", "step", "train_loss", "elapsed_s"} for row in rows)  # --no_diagnostics: loss only
+
+
+@pytest.mark.parametrize(
+    "damage, problem",
+    [
+        (lambda folder: (folder / "trainer_state.json").unlink(), "no trainer_state.json (the save was interrupted)"),
+        (lambda folder: truncate(folder / "trainer_state.json"), "unreadable trainer_state.json"),
+        (lambda folder: truncate(folder / "model.safetensors"), "model.safetensors is damaged"),
+        (lambda folder: (folder / "model.safetensors").unlink(), "no model weights"),
+        (lambda folder: truncate(folder / "optimizer.pt"), "optimizer.pt is damaged"),
+        (lambda folder: (folder / "scheduler.pt").unlink(), "no scheduler.pt next to optimizer.pt"),
+        (lambda folder: (folder / "rng_state.pth").unlink(), "no RNG state"),
+        (lambda folder: folder.rename(folder.with_name("checkpoint-999")), "trainer_state.json is for step 160, not 999"),
+    ],
+    ids=["no-state", "torn-state", "torn-model", "no-model", "torn-optimizer", "no-scheduler", "no-rng", "wrong-step"],
+)
+def test_damaged_checkpoints_are_never_resumed_from(tmp_path, paper_run, damage, problem):
+    import shutil
+
+    from hyperfit_train.checkpoints import checkpoint_problem, scan_checkpoints
+
+    shutil.copytree(paper_run / "checkpoint-156", tmp_path / "checkpoint-156")
+    shutil.copytree(paper_run / "checkpoint-160", tmp_path / "checkpoint-160")
+    assert scan_checkpoints(tmp_path) == (tmp_path / "checkpoint-160", {})
+    damage(tmp_path / "checkpoint-160")
+    latest, incomplete = scan_checkpoints(tmp_path)
+    assert latest == tmp_path / "checkpoint-156" and checkpoint_problem(tmp_path / "checkpoint-156") is None
+    assert list(incomplete.values()) == [problem]
+
+
+def truncate(path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])

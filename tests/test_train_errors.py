@@ -135,6 +135,16 @@ def test_finished_run_is_refused_without_resume_and_left_alone_with_it(capsys, t
     assert snapshot(finished_run) == before
 
 
+def test_unfinished_run_needs_resume_or_overwrite(capsys, tmp_path, tiny_lm_path, corpus, finished_run):
+    output_dir = tmp_path / "unfinished"
+    shutil.copytree(finished_run, output_dir)
+    (output_dir / "hyperfit_run.json").unlink()
+    before = snapshot(output_dir)
+    code, line = run_cli(capsys, tiny_argv(tiny_lm_path, *corpus, output_dir, "--num_train_epochs", "1"))
+    assert code == 1 and "holds an unfinished run of this recipe: pass --resume" in line
+    assert snapshot(output_dir) == before
+
+
 def test_non_empty_folder_without_a_run_is_refused(capsys, tmp_path, tiny_lm_path, corpus):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
