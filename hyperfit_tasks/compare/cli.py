@@ -1,0 +1,90 @@
+"""``hyperfit-compare``: a leaderboard of lm-eval runs, against a baseline, as Markdown/CSV/JSON/HTML.
+
+Errors are one line on stderr (``hyperfit-compare: error: ...``) with exit status 1; ``--debug``
+shows the traceback instead. Warnings about the inputs (mismatched settings, empty values) go
+to stderr and into the report.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from hyperfit_tasks.compare.errors import CompareError
+
+PROG = "hyperfit-compare"
+STDOUT_FORMATS = ("markdown", "csv", "json")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Compare lm-eval runs side by side: one row per model or checkpoint, one column per task and "
+        "metric, lm-eval's stderr, the difference to a baseline, the better direction and the best value marked.",
+        epilog="A folder stands for the newest results_*.json of every folder below it (lm_eval --output_path "
+        "writes one folder per model); samples_<task>_*.jsonl files of the same run are found next to it.",
+    )
+    parser.add_argument("paths", nargs="+", type=Path, help="lm-eval results_<timestamp>.json files or --output_path folders")
+    parser.add_argument(
+        "--name", action="append", metavar="NAME",
+        help="display name of a run, repeated once per run in input order (default: the model's folder name)",
+    )
+    parser.add_argument("--baseline", metavar="NAME", help="run every delta is taken against (default: the first run)")
+    parser.add_argument(
+        "--out", type=Path, metavar="DIR",
+        help="write table.md, table.csv, table.json, plots/*.png and index.html (with example continuations) here",
+    )
+    parser.add_argument("--format", choices=STDOUT_FORMATS, default="markdown", help="what to print on stdout (default: markdown)")
+    parser.add_argument("--tasks", type=_names, metavar="T1,T2", help="only these tasks or groups (default: all)")
+    parser.add_argument("--metrics", type=_names, metavar="M1,M2", help="only these metrics (default: all)")
+    parser.add_argument(
+        "--headline", type=_names, metavar="M1,M2",
+        help="metrics of the plots (default: ttr_last96, ttr, diversity, rep_4, distinct_4, self_bleu, mauve, "
+        "word_perplexity where present)",
+    )
+    parser.add_argument("--examples", type=int, default=3, metavar="N", help="example documents per task in index.html (default: 3; 0: none)")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point."""
+    args = make_parser().parse_args(argv)
+    try:
+        return run(args)
+    except Exception as error:  # one line for the user; the traceback with --debug
+        if args.debug:
+            raise
+        message = str(error) if isinstance(error, CompareError) else f"{type(error).__name__}: {error} (run with --debug for the traceback)"
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return 1
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load, compare, print and (with ``--out``) write the report."""
+    from hyperfit_tasks.compare import build_leaderboard, load_results, render_csv, render_json, render_markdown, write_report
+
+    if args.examples < 0:
+        raise CompareError(f"--examples must be >= 0, got {args.examples}")
+    board = build_leaderboard(load_results(args.paths, args.name), baseline=args.baseline, tasks=args.tasks, metrics=args.metrics)
+    renderers = {"markdown": render_markdown, "csv": render_csv, "json": render_json}
+    sys.stdout.write(renderers[args.format](board))
+    for line in board.warnings:
+        print(f"{PROG}: warning: {line}", file=sys.stderr)
+    if args.out is not None:
+        written, notes = write_report(board, args.out, examples=args.examples, headline=args.headline)
+        for line in notes:
+            print(f"{PROG}: note: {line}", file=sys.stderr)
+        print(f"{PROG}: wrote {len(written)} files to {args.out}: {', '.join(str(path.relative_to(args.out)) for path in written)}", file=sys.stderr)
+    return 0
+
+
+def _names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected a comma-separated list of names")
+    return names
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""A self-contained HTML report: leaderboard tables, warnings, embedded plots, example continuations.
+
+Every text from the inputs (names, paths, prompts, continuations) is HTML-escaped; plots are
+inlined as base64 PNG, so the one file can be mailed or moved on its own.
+"""
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+
+from hyperfit_tasks.compare.formatting import format_delta, format_number
+from hyperfit_tasks.compare.highlight import REPEAT_N, highlight_repeats, repeated_share
+from hyperfit_tasks.compare.leaderboard import Cell, Column, Leaderboard
+from hyperfit_tasks.compare.markdown import LEGEND, run_details, run_label
+from hyperfit_tasks.compare.samples import Example
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em}
+th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right;vertical-align:top}
+th:first-child,td:first-child{text-align:left}
+td.best .value{font-weight:bold}
+td.best{background:#eef7ee}
+.stderr{color:#777;font-size:.85em}
+.better{color:#1a7f37}.worse{color:#c62828}
+.warnings li{color:#8a4b00}
+.examples{display:grid;gap:.75em;margin-bottom:2em}
+.continuation{border:1px solid #ddd;padding:.5em;white-space:pre-wrap;overflow-wrap:anywhere;font-family:ui-monospace,monospace;font-size:.85em}
+.prompt{background:#f4f4f4;padding:.5em;white-space:pre-wrap;overflow-wrap:anywhere;font-family:ui-monospace,monospace;font-size:.85em}
+mark{background:#ffd54f}
+figure{margin:1em 0}img{max-width:100%}
+"""
+
+
+@dataclass(frozen=True)
+class Plot:
+    """A rendered plot: caption, file name under ``plots/`` and PNG bytes."""
+
+    title: str
+    filename: str
+    png: bytes
+
+
+def render_html(board: Leaderboard, plots: Sequence[Plot] = (), examples: Sequence[Example] = (), notes: Sequence[str] = ()) -> str:
+    """The whole report as one HTML page."""
+    body = [
+        f"<h1>Leaderboard: {len(board.runs)} runs, baseline {escape(board.baseline)}</h1>",
+        f"<p>{escape(LEGEND).replace('**bold**', '<b>bold</b>')}</p>",
+        _table(["Run", "Model", "Checkpoint", "Results file"], [[escape(text) for text in run_details(run)] for run in board.runs]),
+    ]
+    if board.warnings:
+        body += ["<h2>Warnings</h2>", _list(board.warnings, "warnings")]
+    for task in board.tasks:
+        body += [f"<h2>{escape(task)}</h2>", _leaderboard_table(board, board.columns_of(task))]
+    if plots:
+        body.append("<h2>Plots</h2>")
+        for plot in plots:
+            data = base64.b64encode(plot.png).decode("ascii")
+            body.append(f'<figure><img alt="{escape(plot.title)}" src="data:image/png;base64,{data}"><figcaption>{escape(plot.title)}</figcaption></figure>')
+    if examples:
+        body += [
+            "<h2>Example continuations</h2>",
+            f"<p>Highlighted: words of a {REPEAT_N}-gram that already occurred earlier in the same continuation "
+            "(nltk wordpunct words); the percentage is the highlighted share of words.</p>",
+        ]
+        body += [_example(example, board.baseline) for example in examples]
+    if notes:
+        body += ["<h2>Notes</h2>", _list(notes, "notes")]
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>hyperfit-compare: {escape(board.baseline)} and {len(board.runs) - 1} more</title>"
+        f"<style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
+
+
+def _leaderboard_table(board: Leaderboard, columns: Sequence[Column]) -> str:
+    headers = ["Run", *(escape(f"{column.label} {column.arrow}".rstrip()) for column in columns)]
+    rows = ["<tr>" + "".join(f"<th>{header}</th>" for header in headers) + "</tr>"]
+    for run in board.runs:
+        cells = "".join(_cell(board.cell(run.name, column), column) for column in columns)
+        rows.append(f"<tr><td>{escape(run_label(board, run))}</td>{cells}</tr>")
+    return "<table>" + "".join(rows) + "</table>"
+
+
+def _cell(cell: Cell, column: Column) -> str:
+    if cell.value is None:
+        return "<td></td>"
+    parts = [f'<span class="value">{format_number(cell.value)}</span>']
+    if cell.stderr is not None:
+        parts.append(f' <span class="stderr">± {format_number(cell.stderr)}</span>')
+    if cell.delta is not None:
+        parts.append(f' <span class="{_delta_class(cell.delta, column.higher_is_better)}">({format_delta(cell.delta)})</span>')
+    return f'<td class="best">{"".join(parts)}</td>' if cell.best else f"<td>{''.join(parts)}</td>"
+
+
+def _delta_class(delta: float, higher_is_better: bool | None) -> str:
+    if higher_is_better is None or delta == 0:
+        return "delta"
+    return "better" if (delta > 0) == higher_is_better else "worse"
+
+
+def _example(example: Example, baseline: str) -> str:
+    columns = []
+    for name, text in example.continuations.items():
+        title = escape(f"{name} (baseline)" if name == baseline else name)
+        if text is None:
+            columns.append(f"<div><b>{title}</b><div class='continuation'>(no record of this document)</div></div>")
+        else:
+            share = f"{100 * repeated_share(text):.0f}% repeated"
+            columns.append(f"<div><b>{title}</b> <small>{share}</small><div class='continuation'>{highlight_repeats(text)}</div></div>")
+    grid = f"<div class='examples' style='grid-template-columns:repeat({len(columns)},1fr)'>{''.join(columns)}</div>"
+    return f"<h3>{escape(example.task)}, document {example.doc_id}</h3><div class='prompt'>{escape(example.prompt)}</div>{grid}"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    head = "<tr>" + "".join(f"<th>{escape(header)}</th>" for header in headers) + "</tr>"
+    return "<table>" + head + "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows) + "</table>"
+
+
+def _list(lines: Sequence[str], css_class: str) -> str:
+    return f'<ul class="{css_class}">' + "".join(f"<li>{escape(line)}</li>" for line in lines) + "</ul>"

@@ -1,0 +1,169 @@
+"""The leaderboard: one row per run, one column per (task, metric), deltas against a baseline, best marked.
+
+Direction comes from the results' own ``higher_is_better``; a column without one (or with
+conflicting ones) gets no arrow and no best mark. Best = the highest (or lowest) value among
+the runs that have one, ties all marked, only when at least two runs have a value.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from hyperfit_tasks.compare.errors import CompareError
+from hyperfit_tasks.compare.formatting import ARROWS
+from hyperfit_tasks.compare.mismatches import find_mismatches
+from hyperfit_tasks.compare.results import RunResult
+
+
+@dataclass(frozen=True)
+class Column:
+    """A metric of a task (``filter`` is lm-eval's filter name, ``"none"`` for plain metrics)."""
+
+    task: str
+    metric: str
+    filter: str = "none"
+    higher_is_better: bool | None = None
+
+    @property
+    def label(self) -> str:
+        """``metric``, or ``metric,filter`` for a filter other than ``none`` (lm-eval's key form)."""
+        return self.metric if self.filter == "none" else f"{self.metric},{self.filter}"
+
+    @property
+    def key(self) -> str:
+        """``task/label``: the column's name in the CSV and JSON outputs."""
+        return f"{self.task}/{self.label}"
+
+    @property
+    def arrow(self) -> str:
+        """↑ higher is better, ↓ lower is better, "" no direction."""
+        return ARROWS[self.higher_is_better]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run's entry in one column; None where the run lacks the metric (or it is the baseline's delta)."""
+
+    value: float | None
+    stderr: float | None
+    delta: float | None
+    best: bool
+
+
+@dataclass
+class Leaderboard:
+    """Runs (rows), columns, cells and the warnings the inputs raised."""
+
+    runs: list[RunResult]
+    baseline: str
+    columns: list[Column]
+    cells: dict[tuple[str, str], Cell]
+    warnings: list[str] = field(default_factory=list)
+
+    def cell(self, run_name: str, column: Column) -> Cell:
+        """The cell of ``run_name`` in ``column``."""
+        return self.cells[(run_name, column.key)]
+
+    @property
+    def tasks(self) -> list[str]:
+        """Tasks in column order."""
+        return list(dict.fromkeys(column.task for column in self.columns))
+
+    def columns_of(self, task: str) -> list[Column]:
+        """The columns of one task."""
+        return [column for column in self.columns if column.task == task]
+
+    @property
+    def baseline_run(self) -> RunResult:
+        """The run every delta is taken against."""
+        return next(run for run in self.runs if run.name == self.baseline)
+
+
+def build_leaderboard(
+    runs: Sequence[RunResult],
+    baseline: str | None = None,
+    tasks: Sequence[str] | None = None,
+    metrics: Sequence[str] | None = None,
+) -> Leaderboard:
+    """Compare ``runs`` against ``baseline`` (a run name; default the first run).
+
+    ``tasks`` / ``metrics`` keep only those tasks / metric names (default: all found).
+    """
+    if not runs:
+        raise CompareError("no runs to compare: pass at least one results file or folder")
+    names = [run.name for run in runs]
+    baseline = names[0] if baseline is None else baseline
+    if baseline not in names:
+        raise CompareError(f"--baseline {baseline!r} is not a run name: choose one of {names}")
+    columns = _columns(runs, tasks, metrics)
+    base = next(run for run in runs if run.name == baseline)
+    cells = {}
+    for column in columns:
+        measured = {run.name: run.measurement(column.task, column.metric, column.filter) for run in runs}
+        values = {name: m.value for name, m in measured.items() if m is not None and m.value is not None}
+        best = _best(values, column.higher_is_better)
+        reference = values.get(base.name)
+        for run in runs:
+            value = values.get(run.name)
+            delta = value - reference if value is not None and reference is not None and run is not base else None
+            stderr = measured[run.name].stderr if measured[run.name] is not None else None
+            cells[(run.name, column.key)] = Cell(value, stderr, delta, run.name in best)
+    warnings = [*find_mismatches(runs), *_direction_conflicts(runs, columns), *_missing_tasks(runs, columns)]
+    warnings += _unusable_values(runs, columns)
+    return Leaderboard(list(runs), baseline, columns, cells, warnings)
+
+
+def _columns(runs: Sequence[RunResult], tasks: Sequence[str] | None, metrics: Sequence[str] | None) -> list[Column]:
+    found = list(dict.fromkeys((task, metric, filter_name) for run in runs for task in run.tasks for metric, filter_name in run.metrics[task]))
+    for wanted, kind, known in ((tasks, "task", {t for t, _, _ in found}), (metrics, "metric", {m for _, m, _ in found})):
+        unknown = [name for name in wanted or [] if name not in known]
+        if unknown:
+            raise CompareError(f"no {kind} {', '.join(unknown)} in the results: choose from {sorted(known)}")
+    return [
+        Column(task, metric, filter_name, _direction(runs, task, metric))
+        for task, metric, filter_name in found
+        if (not tasks or task in tasks) and (not metrics or metric in metrics)
+    ]
+
+
+def _direction(runs: Sequence[RunResult], task: str, metric: str) -> bool | None:
+    """The direction all runs that record one agree on; None if none recorded or they conflict."""
+    directions = {run.higher_is_better(task, metric) for run in runs} - {None}
+    return directions.pop() if len(directions) == 1 else None
+
+
+def _direction_conflicts(runs: Sequence[RunResult], columns: Sequence[Column]) -> list[str]:
+    lines = []
+    for column in columns:
+        directions = {run.name: run.higher_is_better(column.task, column.metric) for run in runs}
+        if len(set(directions.values()) - {None}) > 1:
+            lines.append(f"{column.key}: higher_is_better differs between runs ({directions}): no arrow, no best")
+    return lines
+
+
+def _missing_tasks(runs: Sequence[RunResult], columns: Sequence[Column]) -> list[str]:
+    tasks = dict.fromkeys(column.task for column in columns)
+    return [f"{run.name} has no results for {task}: its cells are empty" for task in tasks for run in runs if task not in run.metrics]
+
+
+def _unusable_values(runs: Sequence[RunResult], columns: Sequence[Column]) -> list[str]:
+    """Per run and odd value: the shown columns whose recorded value is not a number (NaN, inf, text)."""
+    lines = []
+    for run in runs:
+        by_value: dict[str, list[str]] = {}
+        for column in columns:
+            key = (column.task, column.metric, column.filter)
+            if key in run.unusable:
+                by_value.setdefault(json.dumps(run.unusable[key], default=str), []).append(column.key)
+        lines += [f"{run.name}: {', '.join(keys)} recorded as {value}, shown empty" for value, keys in by_value.items()]
+    return lines
+
+
+def _best(values: dict[str, float], higher_is_better: bool | None) -> set[str]:
+    """Names holding the best value (all of them on a tie); empty without a direction or with < 2 values."""
+    if higher_is_better is None or len(values) < 2:
+        return set()
+    target = max(values.values()) if higher_is_better else min(values.values())
+    return {name for name, value in values.items() if math.isclose(value, target, rel_tol=1e-12, abs_tol=0.0)}

@@ -1,0 +1,70 @@
+"""Settings that must match for numbers to be comparable, and where inputs disagree on them.
+
+Checked across runs: lm-eval version and ``--limit``; per task present in several runs: task
+version, n-shot, ``generation_kwargs``, evaluated documents (``n-samples``) and, where samples
+were logged, lm-eval's ``task_hashes`` of the documents, prompts and targets. A setting a run
+did not record is left out of the comparison.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hyperfit_tasks.compare.results import RunResult
+
+RUN_SETTINGS: dict[str, Callable[[dict], Any]] = {
+    "lm_eval_version": lambda data: data.get("lm_eval_version"),
+    "limit": lambda data: (data.get("config") or {}).get("limit"),
+}
+TASK_SETTINGS: dict[str, Callable[[dict, str], Any]] = {
+    "version": lambda data, task: _version((data.get("versions") or {}).get(task)),
+    "n-shot": lambda data, task: (data.get("n-shot") or {}).get(task),
+    "generation_kwargs": lambda data, task: ((data.get("configs") or {}).get(task) or {}).get("generation_kwargs"),
+    "documents (n-samples)": lambda data, task: _documents((data.get("n-samples") or {}).get(task)),
+    "documents/prompts (task_hashes)": lambda data, task: _short_hash((data.get("task_hashes") or {}).get(task)),
+}
+
+
+def find_mismatches(runs: Sequence[RunResult]) -> list[str]:
+    """One line per setting whose recorded values differ between runs (empty when all agree)."""
+    lines = [_differs(name, runs, lambda run, get=get: get(run.data)) for name, get in RUN_SETTINGS.items()]
+    tasks = list(dict.fromkeys(task for run in runs for task in run.tasks))
+    for task in tasks:
+        having = [run for run in runs if task in run.metrics]
+        for name, get in TASK_SETTINGS.items():
+            lines.append(_differs(f"{task}: {name}", having, lambda run, get=get: get(run.data, task)))
+    return [line for line in lines if line]
+
+
+def _differs(setting: str, runs: Sequence[RunResult], value_of: Callable[[RunResult], Any]) -> str:
+    """``"SETTING differs: A in r1, r2; B in r3"`` or "" when at most one recorded value exists."""
+    groups: dict[str, list[str]] = {}
+    for run in runs:
+        value = value_of(run)
+        if value is not None:
+            groups.setdefault(json.dumps(value, sort_keys=True, default=str), []).append(run.name)
+    if len(groups) < 2:
+        return ""
+    parts = "; ".join(f"{value} in {', '.join(names)}" for value, names in groups.items())
+    return f"{setting} differs: {parts}"
+
+
+def _version(value: Any) -> str | None:
+    """Task versions as written by lm-eval (1.0 for tasks, "1.0" for groups) in one form."""
+    if value is None:
+        return None
+    try:
+        return str(float(value))
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _documents(counts: Any) -> str | None:
+    if not isinstance(counts, dict):
+        return None
+    return f"{counts.get('effective')} of {counts.get('original')}"
+
+
+def _short_hash(value: Any) -> str | None:
+    return value[:12] if isinstance(value, str) and value else None

@@ -1,0 +1,80 @@
+"""``--out DIR``: every output of a comparison, each file written atomically.
+
+Layout: ``table.md``, ``table.csv``, ``table.json``, ``plots/headline.png``,
+``plots/metric_by_epoch.png`` (checkpoints of a run only), ``plots/ttr_by_position.png``
+(samples only) and ``index.html`` (everything above in one page, plus example continuations).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from hyperfit_tasks.compare import plots as plotting
+from hyperfit_tasks.compare.atomic import write_atomic
+from hyperfit_tasks.compare.csv_table import render_csv
+from hyperfit_tasks.compare.html_page import Plot, render_html
+from hyperfit_tasks.compare.json_table import render_json
+from hyperfit_tasks.compare.leaderboard import Leaderboard
+from hyperfit_tasks.compare.markdown import render_markdown
+from hyperfit_tasks.compare.samples import Example, generation_samples, mean_curve, pick_examples, ttr_curves
+
+DEFAULT_EXAMPLES = 3
+
+
+def write_report(
+    board: Leaderboard,
+    out_dir: Path,
+    examples: int = DEFAULT_EXAMPLES,
+    headline: Sequence[str] | None = None,
+) -> tuple[list[Path], list[str]]:
+    """Write all outputs under ``out_dir``; returns the files written and notes on what was skipped."""
+    out_dir = Path(out_dir)
+    written = [
+        write_atomic(out_dir / "table.md", render_markdown(board)),
+        write_atomic(out_dir / "table.csv", render_csv(board)),
+        write_atomic(out_dir / "table.json", render_json(board)),
+    ]
+    samples, notes = generation_samples(board.runs)
+    figures = make_plots(board, samples, headline, notes)
+    written += [write_atomic(out_dir / "plots" / plot.filename, plot.png) for plot in figures]
+    chosen = collect_examples(board, samples, examples)
+    if examples and not chosen:
+        notes.append("no example continuations: the baseline and another run need samples of one generate_until task (lm_eval --log_samples)")
+    written.append(write_atomic(out_dir / "index.html", render_html(board, figures, chosen, notes)))
+    return written, notes
+
+
+def make_plots(board: Leaderboard, samples: dict[str, dict[str, list[dict]]], headline: Sequence[str] | None, notes: list[str]) -> list[Plot]:
+    """The headline bars, metric-by-epoch and TTR-by-position plots that the inputs allow; notes say why one is missing."""
+    columns = plotting.headline_columns(board, headline)
+    figures = []
+    if columns:
+        figures.append(Plot("Headline metrics (± lm-eval stderr; outlined = best)", "headline.png", plotting.headline_bars(board, columns)))
+    else:
+        notes.append("no headline plot: no run has a value for the headline metrics")
+    by_epoch = plotting.metric_by_epoch(board, columns) if columns else None
+    if by_epoch is not None:
+        figures.append(Plot("Headline metrics over training (checkpoints of one run; dashed = other runs)", "metric_by_epoch.png", by_epoch))
+    else:
+        notes.append("no metric-by-epoch plot: no two inputs are checkpoints (checkpoint-<step> or trainer_state.json) of one training run")
+    curves, units = {}, {}
+    for task, by_run in samples.items():
+        per_run = {name: ttr_curves(by_run[name]) for name in [run.name for run in board.runs] if name in by_run}
+        means = {name: mean_curve(found) for name, (found, _) in per_run.items()}
+        if any(means.values()):
+            curves[task] = {name: curve for name, curve in means.items() if curve}
+            found_units = sorted({unit for _, unit in per_run.values()})
+            units[task] = " / ".join(found_units)
+            if len(found_units) > 1:
+                notes.append(f"TTR-by-position curves of {task} mix units ({units[task]}): compare them with care")
+    if curves:
+        figures.append(Plot("TTR by position in the continuation (mean over documents)", "ttr_by_position.png", plotting.ttr_by_position(curves, units)))
+    else:
+        notes.append("no TTR-by-position plot: no generate_until samples with a full window (run lm_eval with --log_samples)")
+    return figures
+
+
+def collect_examples(board: Leaderboard, samples: dict[str, dict[str, list[dict]]], count: int) -> list[Example]:
+    """Up to ``count`` example documents per ``generate_until`` task with samples."""
+    order = [run.name for run in board.runs]
+    return [example for task, by_run in samples.items() for example in pick_examples(task, by_run, order, board.baseline, count)]
