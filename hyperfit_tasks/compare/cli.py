@@ -24,10 +24,10 @@ def make_parser() -> argparse.ArgumentParser:
         epilog="A folder stands for the newest results_*.json of every folder below it (lm_eval --output_path "
         "writes one folder per model); samples_<task>_*.jsonl files of the same run are found next to it.",
     )
-    parser.add_argument("paths", nargs="+", type=Path, help="lm-eval results_<timestamp>.json files or --output_path folders")
     parser.add_argument(
-        "--name", action="append", metavar="NAME",
-        help="display name of a run, repeated once per run in input order (default: the model's folder name)",
+        "inputs", nargs="+", metavar="PATH[=NAME]",
+        help="lm-eval results_<timestamp>.json files or --output_path folders, each optionally followed by "
+        "=NAME, its display name in the table (a named folder must hold one run; default: the model's folder name)",
     )
     parser.add_argument("--baseline", metavar="NAME", help="run every delta is taken against (default: the first run)")
     parser.add_argument(
@@ -35,10 +35,10 @@ def make_parser() -> argparse.ArgumentParser:
         help="write table.md, table.csv, table.json, plots/*.png and index.html (with example continuations) here",
     )
     parser.add_argument("--format", choices=STDOUT_FORMATS, default="markdown", help="what to print on stdout (default: markdown)")
-    parser.add_argument("--tasks", type=_names, metavar="T1,T2", help="only these tasks or groups (default: all)")
-    parser.add_argument("--metrics", type=_names, metavar="M1,M2", help="only these metrics (default: all)")
+    parser.add_argument("--tasks", type=_comma_list, metavar="T1,T2", help="only these tasks or groups (default: all)")
+    parser.add_argument("--metrics", type=_comma_list, metavar="M1,M2", help="only these metrics (default: all)")
     parser.add_argument(
-        "--headline", type=_names, metavar="M1,M2",
+        "--headline", type=_comma_list, metavar="M1,M2",
         help="metrics of the plots (default: ttr_last96, ttr, diversity, rep_4, distinct_4, self_bleu, mauve, "
         "word_perplexity where present)",
     )
@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     try:
         return run(args)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted: every file already written is complete, the others keep their previous version", file=sys.stderr)
+        return 130
     except Exception as error:  # one line for the user; the traceback with --debug
         if args.debug:
             raise
@@ -63,10 +66,13 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     """Load, compare, print and (with ``--out``) write the report."""
     from hyperfit_tasks.compare import build_leaderboard, load_results, render_csv, render_json, render_markdown, write_report
+    from hyperfit_tasks.compare.plots import headline_columns
 
     if args.examples < 0:
         raise CompareError(f"--examples must be >= 0, got {args.examples}")
-    board = build_leaderboard(load_results(args.paths, args.name), baseline=args.baseline, tasks=args.tasks, metrics=args.metrics)
+    paths, names = zip(*(split_input(text) for text in args.inputs))
+    board = build_leaderboard(load_results(paths, names), baseline=args.baseline, tasks=args.tasks, metrics=args.metrics)
+    headline_columns(board, args.headline)  # an unknown --headline metric fails before anything is printed
     renderers = {"markdown": render_markdown, "csv": render_csv, "json": render_json}
     sys.stdout.write(renderers[args.format](board))
     for line in board.warnings:
@@ -79,7 +85,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _names(text: str) -> list[str]:
+def split_input(text: str) -> tuple[Path, str | None]:
+    """``PATH=NAME`` -> (PATH, NAME); an existing path (even one containing "=") or no "=" -> (path, None)."""
+    if Path(text).exists() or "=" not in text:
+        return Path(text), None
+    path, name = text.rsplit("=", 1)
+    if not name.strip():
+        raise CompareError(f"empty display name in {text!r}: write PATH=NAME, or PATH alone for the default name")
+    return Path(path), name.strip()
+
+
+def _comma_list(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
     if not names:
         raise argparse.ArgumentTypeError("expected a comma-separated list of names")

@@ -27,21 +27,24 @@ def write_report(
     examples: int = DEFAULT_EXAMPLES,
     headline: Sequence[str] | None = None,
 ) -> tuple[list[Path], list[str]]:
-    """Write all outputs under ``out_dir``; returns the files written and notes on what was skipped."""
-    out_dir = Path(out_dir)
-    written = [
-        write_atomic(out_dir / "table.md", render_markdown(board)),
-        write_atomic(out_dir / "table.csv", render_csv(board)),
-        write_atomic(out_dir / "table.json", render_json(board)),
-    ]
+    """Write all outputs under ``out_dir``; returns the files written and notes on what was skipped.
+
+    Everything is rendered before the first file is written, so a failure leaves the previous
+    report untouched; each file then replaces its predecessor atomically.
+    """
     samples, notes = generation_samples(board.runs)
     figures = make_plots(board, samples, headline, notes)
-    written += [write_atomic(out_dir / "plots" / plot.filename, plot.png) for plot in figures]
     chosen = collect_examples(board, samples, examples)
     if examples and not chosen:
         notes.append("no example continuations: the baseline and another run need samples of one generate_until task (lm_eval --log_samples)")
-    written.append(write_atomic(out_dir / "index.html", render_html(board, figures, chosen, notes)))
-    return written, notes
+    outputs: dict[str, str | bytes] = {
+        "table.md": render_markdown(board),
+        "table.csv": render_csv(board),
+        "table.json": render_json(board),
+        **{f"plots/{plot.filename}": plot.png for plot in figures},
+        "index.html": render_html(board, figures, chosen, notes),
+    }
+    return [write_atomic(Path(out_dir) / name, data) for name, data in outputs.items()], notes
 
 
 def make_plots(board: Leaderboard, samples: dict[str, dict[str, list[dict]]], headline: Sequence[str] | None, notes: list[str]) -> list[Plot]:

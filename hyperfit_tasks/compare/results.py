@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
@@ -76,25 +76,31 @@ class RunResult:
         return ((self.data.get("configs") or {}).get(task) or {}).get("output_type")
 
 
-def load_results(paths: Iterable[str | Path], names: Sequence[str] | None = None) -> list[RunResult]:
+def load_results(paths: Sequence[str | Path], names: Sequence[str | None] | None = None) -> list[RunResult]:
     """Runs of every input path (a results file, or a folder: the newest results file per model folder).
 
-    ``names`` (optional) replaces the default display names, one per run in the returned order.
+    ``names`` (optional, one per path, None = default) sets display names; a named path must
+    hold exactly one run. Default names come from the model path (:func:`default_names`).
     """
-    files = [file for path in paths for file in find_results_files(path)]
-    runs = [read_results(file) for file in files]
-    if names:
-        if len(names) != len(runs):
-            found = ", ".join(f"{run.path}" for run in runs)
-            raise CompareError(
-                f"{len(names)} --name given for {len(runs)} runs ({found}): give one --name per run, in this order"
-            )
-        chosen = list(names)
-    else:
-        chosen = default_names([run.model_path or str(run.path.parent) for run in runs])
-    if len(set(chosen)) != len(chosen):
-        raise CompareError(f"display names must be unique, got {chosen}: change the repeated --name")
-    for run, name in zip(runs, chosen):
+    names = list(names) if names is not None else [None] * len(paths)
+    if len(names) != len(paths):
+        raise ValueError(f"names must give one entry per path: {len(names)} names for {len(paths)} paths")
+    runs: list[RunResult] = []
+    given: list[str | None] = []
+    for path, name in zip(paths, names):
+        files = find_results_files(path)
+        if name is not None and len(files) > 1:
+            folders = ", ".join(file.parent.name for file in files)
+            raise CompareError(f"{path}={name} names one run, but {path} holds results of {len(files)} model folders ({folders}): name each folder on its own")
+        runs += [read_results(file) for file in files]
+        given += [name] * len(files)
+    unnamed = [i for i, name in enumerate(given) if name is None]
+    defaults = default_names([runs[i].model_path or str(runs[i].path.parent) for i in unnamed])
+    for i, default in zip(unnamed, defaults):
+        given[i] = default
+    if len(set(given)) != len(given):
+        raise CompareError(f"display names must be unique, got {given}: give the runs different names (PATH=NAME)")
+    for run, name in zip(runs, given):
         run.name = name
     return runs
 
