@@ -83,28 +83,12 @@ def train(
     model_args.model_name_or_path = model_id
     tokenizer = load_tokenizer(model_id, model_args.model_revision, training_args.trust_remote_code, training_args.eos_token)
 
-    block_size = training_args.max_length
-    train_source = _absolute_if_local(script_args.data or _default_corpus("train"))
-    with training_args.main_process_first(desc="tokenizing the training data"):
-        texts = load_text_dataset(train_source, training_args.dataset_text_field, script_args.data_config, script_args.data_split)
-        all_blocks = tokenize_to_blocks(texts, tokenizer, block_size)
-    seed = training_args.seed if script_args.sample_seed is None else script_args.sample_seed
-    train_blocks = sample_blocks(all_blocks, script_args.num_samples, seed)
-    data = {
-        "source": str(train_source),
-        "text_field": training_args.dataset_text_field,
-        "blocks": len(train_blocks),
-        "block_size": block_size,
-        "available_blocks": len(all_blocks),
-        "sample_seed": seed,
-        "data_order": "fixed" if training_args.train_sampling_strategy == "sequential" else "shuffled",
-        "sha256": blocks_sha256(train_blocks),
-        "file": TRAIN_BLOCKS_FILE,
-    }
+    train_blocks, data = _training_blocks(script_args, training_args, tokenizer)
     heldout, prompts, heldout_info = _heldout(script_args, training_args, tokenizer)
 
     fingerprint = recipe_fingerprint(model_id, script_args, training_args, model_args, data)
     plan = plan_run(output_dir, fingerprint, script_args.resume, script_args.overwrite, training_args.resume_from_checkpoint)
+    training_args.distributed_state.wait_for_everyone()  # every rank has planned before the main process writes
     if plan.action == "finished":
         logger.info("%s already holds the finished run of this recipe: nothing to do", output_dir)
         return read_run_summary(output_dir)
@@ -230,6 +214,27 @@ def save_final_model(trainer: SFTTrainer, output_dir: Path) -> None:
             trainer.processing_class.save_pretrained(output_dir)
     else:
         trainer.save_model(str(output_dir))
+
+
+def _training_blocks(script_args: HyperfitArguments, training_args: SFTConfig, tokenizer) -> tuple[np.ndarray, dict[str, Any]]:
+    """The sampled training blocks and their description (source, counts, seed, order, SHA-256)."""
+    source = _absolute_if_local(script_args.data or _default_corpus("train"))
+    with training_args.main_process_first(desc="tokenizing the training data"):
+        texts = load_text_dataset(source, training_args.dataset_text_field, script_args.data_config, script_args.data_split)
+        all_blocks = tokenize_to_blocks(texts, tokenizer, training_args.max_length)
+    seed = training_args.seed if script_args.sample_seed is None else script_args.sample_seed
+    blocks = sample_blocks(all_blocks, script_args.num_samples, seed)
+    return blocks, {
+        "source": str(source),
+        "text_field": training_args.dataset_text_field,
+        "blocks": len(blocks),
+        "block_size": training_args.max_length,
+        "available_blocks": len(all_blocks),
+        "sample_seed": seed,
+        "data_order": "fixed" if training_args.train_sampling_strategy == "sequential" else "shuffled",
+        "sha256": blocks_sha256(blocks),
+        "file": TRAIN_BLOCKS_FILE,
+    }
 
 
 def _heldout(script_args: HyperfitArguments, training_args: SFTConfig, tokenizer):

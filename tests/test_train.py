@@ -287,3 +287,39 @@ def test_damaged_checkpoints_are_never_resumed_from(tmp_path, paper_run, damage,
 
 def truncate(path) -> None:
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def test_lm_eval_hf_model_loads_a_checkpoint_directly(paper_run, tokenizer):
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+    from transformers import AutoModelForCausalLM
+
+    checkpoint = paper_run / "checkpoint-156"
+    lm = HFLM(pretrained=str(checkpoint), device="cpu", batch_size=1)
+    text = "The quick brown fox jumps over the lazy dog."
+    request = Instance(request_type="loglikelihood_rolling", doc={}, arguments=(text,), idx=0)
+    (loglikelihood,) = lm.loglikelihood_rolling([request])
+    # reference: the same checkpoint through transformers, text after lm-eval's prefix token (EOS here)
+    ids = torch.tensor([[tokenizer.eos_token_id] + tokenizer(text)["input_ids"]])
+    model = AutoModelForCausalLM.from_pretrained(checkpoint)
+    with torch.no_grad():
+        expected = -model(input_ids=ids, labels=ids).loss.item() * (ids.shape[1] - 1)
+    assert loglikelihood == pytest.approx(expected, rel=1e-5)
+
+
+def test_lora_run_saves_merged_full_weights(tmp_path, tiny_lm_path, corpus):
+    from transformers import AutoModelForCausalLM
+
+    output_dir = tmp_path / "lora"
+    extra = ("--num_train_epochs", "2", "--use_peft", "--lora_r", "4", "--lora_target_modules", "q_proj", "v_proj")
+    assert cli.main(tiny_argv(tiny_lm_path, *corpus, output_dir, *extra)) == 0
+    assert not (output_dir / "adapter_model.safetensors").exists()
+    assert (output_dir / "checkpoint-8" / "adapter_model.safetensors").is_file()
+    merged, base = AutoModelForCausalLM.from_pretrained(output_dir), AutoModelForCausalLM.from_pretrained(tiny_lm_path)
+    merged_state, base_state = merged.state_dict(), base.state_dict()
+    changed = {name for name in merged_state if not torch.equal(merged_state[name], base_state[name])}
+    assert changed == {f"model.layers.{layer}.self_attn.{proj}.weight" for layer in (0, 1) for proj in ("q_proj", "v_proj")}
+    adapter = AutoModelForCausalLM.from_pretrained(output_dir / "checkpoint-8")  # base + adapter, through peft
+    ids = torch.tensor([[1, 2, 3, 4, 5]])
+    with torch.no_grad():
+        assert torch.allclose(merged(ids).logits, adapter(ids).logits, atol=1e-5)
