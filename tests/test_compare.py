@@ -234,6 +234,10 @@ def test_real_runs_with_other_generation_settings_are_flagged(capsys):
     assert '"max_gen_toks": 64' in warnings and '"max_gen_toks": 256' in warnings
     assert "short has no results for hyperfit_perplexity: its cells are empty" in data["warnings"]
     assert data["cells"]["short"]["hyperfit_perplexity/word_perplexity"]["value"] is None
+    assert cli.main([str(REAL_RUNS), f"{OTHER_SETTINGS}=short", "--format", "json", "--tasks", "hyperfit_continuation_austen"]) == 0
+    only_austen = json.loads(capsys.readouterr().out)
+    assert any(w.startswith("hyperfit_continuation_austen: generation_kwargs differs") for w in only_austen["warnings"])
+    assert not any("pydoc" in w or "perplexity" in w for w in only_austen["warnings"])  # warnings of shown tasks only
 
 
 def test_in_process_lm_eval_run_and_trainer_state_epochs(tiny_lm_path, tmp_path, capsys):
@@ -516,3 +520,12 @@ def test_report_failing_midway_leaves_earlier_outputs_whole(tmp_path, monkeypatc
     assert (report / "index.html").read_bytes() == before[report / "index.html"]
     assert "ttr ↑" in (report / "table.md").read_text()  # files written before it were replaced whole
     assert sorted(p.name for p in report.iterdir()) == ["index.html", "plots", "table.csv", "table.json", "table.md"]
+
+
+def test_docs_cover_every_option_and_the_headline_defaults():
+    from hyperfit_tasks.compare.plots import HEADLINE_METRICS
+
+    docs = (Path(__file__).parents[1] / "docs" / "compare.md").read_text()
+    options = [option for action in cli.make_parser()._actions for option in action.option_strings if option.startswith("--")]
+    assert options and all(f"`{option}" in docs for option in options if option != "--help")
+    assert f"`{', '.join(HEADLINE_METRICS)}`" in docs

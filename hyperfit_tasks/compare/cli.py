@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 from hyperfit_tasks.compare.errors import CompareError
+from hyperfit_tasks.compare.plots import HEADLINE_METRICS
+from hyperfit_tasks.compare.report import DEFAULT_EXAMPLES
 
 PROG = "hyperfit-compare"
 STDOUT_FORMATS = ("markdown", "csv", "json")
@@ -39,10 +41,12 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--metrics", type=_comma_list, metavar="M1,M2", help="only these metrics (default: all)")
     parser.add_argument(
         "--headline", type=_comma_list, metavar="M1,M2",
-        help="metrics of the plots (default: ttr_last96, ttr, diversity, rep_4, distinct_4, self_bleu, mauve, "
-        "word_perplexity where present)",
+        help=f"metrics of the plots (default: those of {', '.join(HEADLINE_METRICS)} present)",
     )
-    parser.add_argument("--examples", type=int, default=3, metavar="N", help="example documents per task in index.html (default: 3; 0: none)")
+    parser.add_argument(
+        "--examples", type=int, default=DEFAULT_EXAMPLES, metavar="N",
+        help=f"example documents per task in index.html (default: {DEFAULT_EXAMPLES}; 0: none)",
+    )
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     return parser
 

@@ -12,7 +12,7 @@ from hyperfit_tasks.compare.leaderboard import Leaderboard
 RUN_FIELDS = ["run", "baseline", "model", "epoch", "step", "results_file"]
 
 
-def csv_header(board: Leaderboard) -> list[str]:
+def _header(board: Leaderboard) -> list[str]:
     """The header row: run fields, then ``KEY``, ``KEY stderr``, ``KEY delta`` per column."""
     return RUN_FIELDS + [name for column in board.columns for name in (column.key, f"{column.key} stderr", f"{column.key} delta")]
 
@@ -21,7 +21,7 @@ def render_csv(board: Leaderboard) -> str:
     """The leaderboard as CSV text."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(csv_header(board))
+    writer.writerow(_header(board))
     for run in board.runs:
         position = run.position
         row = [

@@ -75,11 +75,6 @@ class Leaderboard:
         """The columns of one task."""
         return [column for column in self.columns if column.task == task]
 
-    @property
-    def baseline_run(self) -> RunResult:
-        """The run every delta is taken against."""
-        return next(run for run in self.runs if run.name == self.baseline)
-
 
 def build_leaderboard(
     runs: Sequence[RunResult],
@@ -110,7 +105,8 @@ def build_leaderboard(
             delta = value - reference if value is not None and reference is not None and run is not base else None
             stderr = measured[run.name].stderr if measured[run.name] is not None else None
             cells[(run.name, column.key)] = Cell(value, stderr, delta, run.name in best)
-    warnings = [*find_mismatches(runs), *_direction_conflicts(runs, columns), *_missing_tasks(runs, columns)]
+    shown_tasks = list(dict.fromkeys(column.task for column in columns))
+    warnings = [*find_mismatches(runs, shown_tasks), *_direction_conflicts(runs, columns), *_missing_tasks(runs, columns)]
     warnings += _unusable_values(runs, columns)
     return Leaderboard(list(runs), baseline, columns, cells, warnings)
 

@@ -26,11 +26,13 @@ TASK_SETTINGS: dict[str, Callable[[dict, str], Any]] = {
 }
 
 
-def find_mismatches(runs: Sequence[RunResult]) -> list[str]:
-    """One line per setting whose recorded values differ between runs (empty when all agree)."""
+def find_mismatches(runs: Sequence[RunResult], tasks: Sequence[str] | None = None) -> list[str]:
+    """One line per setting whose recorded values differ between runs (empty when all agree).
+
+    ``tasks`` limits the per-task checks (default: every task of any run).
+    """
     lines = [_differs(name, runs, lambda run, get=get: get(run.data)) for name, get in RUN_SETTINGS.items()]
-    tasks = list(dict.fromkeys(task for run in runs for task in run.tasks))
-    for task in tasks:
+    for task in tasks if tasks is not None else list(dict.fromkeys(task for run in runs for task in run.tasks)):
         having = [run for run in runs if task in run.metrics]
         for name, get in TASK_SETTINGS.items():
             lines.append(_differs(f"{task}: {name}", having, lambda run, get=get: get(run.data, task)))

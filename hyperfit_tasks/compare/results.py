@@ -117,7 +117,7 @@ def find_results_files(path: str | Path) -> list[Path]:
         if file.is_file() and (file.parent not in newest or _timestamp_key(file) > _timestamp_key(newest[file.parent])):
             newest[file.parent] = file
     if not newest:
-        raise CompareError(f"no {RESULTS_GLOB} under {path}: {FIX_PATH} (run with --output_path)")
+        raise CompareError(f"no {RESULTS_GLOB} under {path}: {FIX_PATH}")
     return [newest[folder] for folder in sorted(newest)]
 
 
