@@ -24,13 +24,97 @@ DEFAULT_PRESET = "paper"
 DATA_ORDERS = {"shuffled": "random", "fixed": "sequential"}  # data_order -> Trainer train_sampling_strategy
 
 
+@dataclass(frozen=True)
+class Preset:
+    """A named recipe: option values (fields of any dataclass in :data:`DATACLASSES`) plus notes on uncertain values."""
+
+    name: str
+    summary: str
+    values: dict[str, Any]
+    uncertain: dict[str, str] = field(default_factory=dict)
+
+    def derive(self, name: str, summary: str, **changes: Any) -> "Preset":
+        """A new preset equal to this one except for ``changes``."""
+        return Preset(name, summary, {**self.values, **changes}, dict(self.uncertain))
+
+
+PAPER = Preset(
+    name="paper",
+    summary="The paper's recipe: 2,000 blocks of 256 tokens, 20 epochs, Adam lr 1e-6, no weight decay, batch 8, constant lr.",
+    values={
+        "num_samples": 2000,
+        "max_length": 256,
+        "num_train_epochs": 20,
+        "per_device_train_batch_size": 8,
+        "gradient_accumulation_steps": 1,
+        "learning_rate": 1e-6,
+        "lr_scheduler_type": "constant",
+        "warmup_steps": 0,
+        "weight_decay": 0.0,
+        "optim": "adamw_torch",
+        "adam_beta1": 0.9,
+        "adam_beta2": 0.999,
+        "adam_epsilon": 1e-8,
+        "max_grad_norm": 0.0,
+        "dtype": "float32",
+        "bf16": False,
+        "fp16": False,
+        "gradient_checkpointing": False,
+        "data_order": "shuffled",
+        "seed": 42,
+        "save_strategy": "epoch",
+        "save_total_limit": 2,
+        "logging_steps": 10,
+        "logging_nan_inf_filter": False,
+        "output_dir": "runs/hyperfit-paper",
+        "per_device_eval_batch_size": 8,
+        "diagnostic_blocks": 128,
+        "diagnostic_prompts": 32,
+        "diagnostic_prompt_tokens": 32,
+        "diagnostic_new_tokens": 224,
+    },
+    uncertain={
+        "learning_rate": "paper: Adam lr 1e-6; the authors' public code: AdamW lr 5e-6",
+        "optim": "paper: Adam, no weight decay (= adamw_torch with weight_decay 0); authors' code: AdamW with torch's default weight decay 0.01",
+        "lr_scheduler_type": "not stated in the paper; the authors' code uses no schedule (constant)",
+        "max_grad_norm": "not stated; the authors' code does not clip gradients (0 = no clipping)",
+        "num_train_epochs": "paper: 20; the authors' code defaults to 30",
+        "dtype": "precision not stated; the authors' code loads the model in float32",
+        "data_order": "the authors' code reshuffles every epoch; the paper reports shuffling changes ~30% of top-1 predictions",
+        "max_length": "paper: 2,000 sequences of 256 tokens; the authors' code takes the first 256 tokens of texts at least that long, "
+        "hyperfit cuts the concatenated text (EOS between documents) into 256-token blocks",
+    },
+)
+
+DEMO = PAPER.derive(
+    "demo",
+    "The paper's recipe scaled to 2 CPU cores: 64 blocks of 128 tokens, 10 epochs, lr 1e-4 so the loss still nears zero.",
+    num_samples=64,
+    max_length=128,
+    num_train_epochs=10,
+    learning_rate=1e-4,
+    logging_steps=1,
+    save_total_limit=1,
+    output_dir="runs/hyperfit-demo",
+    per_device_eval_batch_size=4,
+    diagnostic_blocks=16,
+    diagnostic_prompts=4,
+    diagnostic_new_tokens=96,
+)
+
+PRESETS: dict[str, Preset] = {preset.name: preset for preset in (PAPER, DEMO)}
+
+
 @dataclass
 class HyperfitArguments:
     """Options of ``hyperfit-train`` that are not training or model options."""
 
     preset: str = field(
         default=DEFAULT_PRESET,
-        metadata={"help": "Named recipe whose values become the defaults (see docs/training.md): 'paper' or 'demo'."},
+        metadata={
+            "help": "Named recipe whose values become the defaults (docs/training.md): "
+            + "; ".join(f"'{preset.name}': {preset.summary.rstrip('.')}" for preset in PRESETS.values())
+        },
     )
     data: str | None = field(
         default=None,
@@ -117,85 +201,6 @@ class HyperfitModelConfig(ModelConfig):
     )
 
 
-@dataclass(frozen=True)
-class Preset:
-    """A named recipe: option values (any dataclass field above) plus notes on the values the paper leaves open."""
-
-    name: str
-    summary: str
-    values: dict[str, Any]
-    uncertain: dict[str, str] = field(default_factory=dict)
-
-    def derive(self, name: str, summary: str, **changes: Any) -> "Preset":
-        """A new preset equal to this one except for ``changes``."""
-        return Preset(name, summary, {**self.values, **changes}, dict(self.uncertain))
-
-
-PAPER = Preset(
-    name="paper",
-    summary="The paper's recipe: 2,000 blocks of 256 tokens, 20 epochs, Adam lr 1e-6, no weight decay, batch 8, constant lr.",
-    values={
-        "num_samples": 2000,
-        "max_length": 256,
-        "num_train_epochs": 20,
-        "per_device_train_batch_size": 8,
-        "gradient_accumulation_steps": 1,
-        "learning_rate": 1e-6,
-        "lr_scheduler_type": "constant",
-        "warmup_steps": 0,
-        "weight_decay": 0.0,
-        "optim": "adamw_torch",
-        "adam_beta1": 0.9,
-        "adam_beta2": 0.999,
-        "adam_epsilon": 1e-8,
-        "max_grad_norm": 0.0,
-        "dtype": "float32",
-        "bf16": False,
-        "fp16": False,
-        "gradient_checkpointing": False,
-        "data_order": "shuffled",
-        "seed": 42,
-        "save_strategy": "epoch",
-        "save_total_limit": 2,
-        "logging_steps": 10,
-        "logging_nan_inf_filter": False,
-        "output_dir": "runs/hyperfit-paper",
-        "per_device_eval_batch_size": 8,
-        "diagnostic_blocks": 128,
-        "diagnostic_prompts": 32,
-        "diagnostic_prompt_tokens": 32,
-        "diagnostic_new_tokens": 224,
-    },
-    uncertain={
-        "learning_rate": "paper: Adam lr 1e-6; the authors' public code: AdamW lr 5e-6",
-        "optim": "paper: Adam, no weight decay (= adamw_torch with weight_decay 0); authors' code: AdamW with torch's default weight decay 0.01",
-        "lr_scheduler_type": "not stated in the paper; the authors' code uses no schedule (constant)",
-        "max_grad_norm": "not stated; the authors' code does not clip gradients (0 = no clipping)",
-        "num_train_epochs": "paper: 20; the authors' code defaults to 30",
-        "dtype": "precision not stated; the authors' code loads the model in float32",
-        "data_order": "the authors' code reshuffles every epoch; the paper reports shuffling changes ~30% of top-1 predictions",
-        "max_length": "paper: 2,000 sequences of 256 tokens; the authors' code takes the first 256 tokens of texts at least that long, "
-        "hyperfit cuts the concatenated text (EOS between documents) into 256-token blocks",
-    },
-)
-
-DEMO = PAPER.derive(
-    "demo",
-    "The paper's recipe scaled to 2 CPU cores: 64 blocks of 128 tokens, 10 epochs, lr 1e-4 so the loss still nears zero.",
-    num_samples=64,
-    max_length=128,
-    num_train_epochs=10,
-    learning_rate=1e-4,
-    logging_steps=1,
-    save_total_limit=1,
-    output_dir="runs/hyperfit-demo",
-    per_device_eval_batch_size=4,
-    diagnostic_blocks=16,
-    diagnostic_prompts=4,
-    diagnostic_new_tokens=96,
-)
-
-PRESETS: dict[str, Preset] = {preset.name: preset for preset in (PAPER, DEMO)}
 DATACLASSES = (HyperfitArguments, SFTConfig, HyperfitModelConfig)
 
 
