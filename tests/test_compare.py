@@ -340,6 +340,30 @@ def test_training_position_rule(tmp_path):
     assert training_position("/gone/model") is None and training_position(None) is None
 
 
+def test_training_curves_by_epoch_or_step(tmp_path):
+    from hyperfit_tasks.compare.plots import metric_by_epoch, training_curves
+
+    run_dir = tmp_path / "models" / "run"
+    for step, epoch in ((20, 1.0), (40, 2.0)):
+        (run_dir / f"checkpoint-{step}").mkdir(parents=True)
+        (run_dir / f"checkpoint-{step}" / "trainer_state.json").write_text(json.dumps({"epoch": epoch, "global_step": step}))
+    inputs = {"base": (tmp_path / "models" / "base", 0.3), "late": (run_dir / "checkpoint-40", 0.7), "early": (run_dir / "checkpoint-20", 0.5)}
+    for name, (model, value) in inputs.items():
+        write_results(tmp_path / "out" / name, results_dict({"t": {"acc": value}}, HIB, model=str(model)))
+    paths = [tmp_path / "out" / name for name in inputs]
+    board = build_leaderboard(load_results(paths))
+    curves = training_curves(board, board.columns[0])
+    assert (curves.axis, curves.lines, curves.levels) == ("epoch", {str(run_dir): [(1.0, 0.5), (2.0, 0.7)]}, {"base": 0.3})
+    assert metric_by_epoch(board, board.columns).startswith(b"\x89PNG")
+
+    (run_dir / "checkpoint-20" / "trainer_state.json").unlink()  # one epoch unknown: steps for all
+    curves = training_curves(build_leaderboard(load_results(paths)), board.columns[0])
+    assert (curves.axis, curves.lines[str(run_dir)]) == ("step", [(20, 0.5), (40, 0.7)])
+
+    single = build_leaderboard(load_results(paths[:2]))  # base + one checkpoint: no training curve
+    assert training_curves(single, single.columns[0]) is None and metric_by_epoch(single, single.columns) is None
+
+
 # ---------------------------------------------------------------- samples, highlighting, plots
 
 

@@ -152,7 +152,7 @@ def _unusable_values(runs: Sequence[RunResult], columns: Sequence[Column]) -> li
         for column in columns:
             key = (column.task, column.metric, column.filter)
             if key in run.unusable:
-                by_value.setdefault(json.dumps(run.unusable[key], default=str), []).append(column.key)
+                by_value.setdefault(json.dumps(run.unusable[key], default=str)[:40], []).append(column.key)
         lines += [f"{run.name}: {', '.join(keys)} recorded as {value}, shown empty" for value, keys in by_value.items()]
     return lines
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import io
 import math
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import PurePath
 
 from hyperfit_tasks.compare.errors import CompareError
 from hyperfit_tasks.compare.leaderboard import Column, Leaderboard
@@ -46,7 +49,7 @@ def headline_bars(board: Leaderboard, columns: Sequence[Column]) -> bytes:
     """Bar chart: one panel per column, one bar per run with its stderr, the best bar outlined."""
     figure, axes = _panels(len(columns))
     names = [run.name for run in board.runs]
-    colors = _colors(len(names))
+    colors = list(run_colors(names).values())
     for ax, column in zip(axes, columns):
         cells = [board.cell(name, column) for name in names]
         heights = [cell.value if cell.value is not None else 0.0 for cell in cells]
@@ -63,42 +66,65 @@ def headline_bars(board: Leaderboard, columns: Sequence[Column]) -> bytes:
     return _png(figure)
 
 
-def metric_by_epoch(board: Leaderboard, columns: Sequence[Column]) -> bytes | None:
-    """Line plot of each column over training position; None unless some training run has 2+ checkpoints."""
+@dataclass(frozen=True)
+class TrainingCurves:
+    """A column over training: ``lines`` per training run (series folder -> sorted (x, value)), ``levels`` of other runs."""
+
+    axis: str
+    lines: dict[str, list[tuple[float, float]]]
+    levels: dict[str, float]
+
+
+def training_curves(board: Leaderboard, column: Column) -> TrainingCurves | None:
+    """The column's values by epoch (step if any checkpoint lacks an epoch); None unless a training run has 2+ checkpoints."""
     positioned = [run for run in board.runs if run.position is not None]
-    series = {run.position.series for run in positioned}
-    if not any(sum(run.position.series == s for run in positioned) >= 2 for s in series):
+    counts = Counter(run.position.series for run in positioned)
+    if not counts or max(counts.values()) < 2:
         return None
-    use_epoch = all(run.position.epoch is not None for run in positioned)
+    axis = "epoch" if all(run.position.epoch is not None for run in positioned) else "step"
+    lines: dict[str, list[tuple[float, float]]] = {}
+    for run in positioned:
+        x, value = getattr(run.position, axis), board.cell(run.name, column).value
+        if x is not None and value is not None:
+            lines.setdefault(run.position.series, []).append((x, value))
+    levels = {
+        run.name: board.cell(run.name, column).value
+        for run in board.runs
+        if run.position is None and board.cell(run.name, column).value is not None
+    }
+    return TrainingCurves(axis, {series: sorted(points) for series, points in lines.items()}, levels)
+
+
+def metric_by_epoch(board: Leaderboard, columns: Sequence[Column]) -> bytes | None:
+    """Line plot of each column over training (:func:`training_curves`); None when no run has 2+ checkpoints."""
+    curves = [training_curves(board, column) for column in columns]
+    if not columns or curves[0] is None:
+        return None
     figure, axes = _panels(len(columns))
-    colors = _colors(len(series) + len(board.runs))
-    for ax, column in zip(axes, columns):
-        for index, name in enumerate(sorted(series)):
-            points = sorted(
-                (run.position.epoch if use_epoch else run.position.step, board.cell(run.name, column).value)
-                for run in positioned
-                if run.position.series == name and board.cell(run.name, column).value is not None
-            )
-            if points:
-                ax.plot(*zip(*points), marker="o", color=colors[index], label=name.rsplit("/", 1)[-1])
-        for index, run in enumerate(board.runs):
-            value = board.cell(run.name, column).value
-            if run.position is None and value is not None:
-                ax.axhline(value, linestyle="--", color=colors[len(series) + index], label=run.name)
-        ax.set_xlabel("epoch" if use_epoch else "step", fontsize=8)
+    colors = run_colors([run.name for run in board.runs])
+    first_of_series = {}
+    for run in board.runs:
+        if run.position is not None:
+            first_of_series.setdefault(run.position.series, run.name)
+    for ax, column, found in zip(axes, columns, curves):
+        for series, points in found.lines.items():
+            ax.plot(*zip(*points), marker="o", color=colors[first_of_series[series]], label=PurePath(series).name)
+        for name, value in found.levels.items():
+            ax.axhline(value, linestyle="--", color=colors[name], label=name)
+        ax.set_xlabel(found.axis, fontsize=8)
         ax.set_title(f"{column.task}\n{column.label} {column.arrow}".rstrip(), fontsize=9)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
     return _png(figure)
 
 
-def ttr_by_position(curves: dict[str, dict[str, list[float]]], units: dict[str, str]) -> bytes:
+def ttr_by_position(curves: dict[str, dict[str, list[float]]], units: dict[str, str], run_names: Sequence[str]) -> bytes:
     """One panel per task: mean TTR per window position, one line per run (``{task: {run: curve}}``)."""
     figure, axes = _panels(len(curves))
+    colors = run_colors(run_names)
     for ax, (task, by_run) in zip(axes, curves.items()):
-        colors = _colors(len(by_run))
-        for color, (name, curve) in zip(colors, by_run.items()):
-            ax.plot(range(1, len(curve) + 1), curve, marker=".", color=color, label=name)
+        for name, curve in by_run.items():
+            ax.plot(range(1, len(curve) + 1), curve, marker=".", color=colors[name], label=name)
         ax.set_title(task, fontsize=9)
         ax.set_xlabel(f"window ({units[task]})", fontsize=8)
         ax.set_ylabel("mean TTR", fontsize=8)
@@ -122,11 +148,12 @@ def _panels(count: int):
     return figure, list(axes[:count])
 
 
-def _colors(count: int) -> list:
+def run_colors(names: Sequence[str]) -> dict[str, tuple]:
+    """One tab10 colour per run, in run order (the same run keeps its colour across the plots)."""
     from matplotlib import colormaps
 
     palette = colormaps["tab10"]
-    return [palette(i % 10) for i in range(count)]
+    return {name: palette(i % 10) for i, name in enumerate(names)}
 
 
 def _png(figure) -> bytes:

@@ -71,7 +71,7 @@ def make_plots(board: Leaderboard, samples: dict[str, dict[str, list[dict]]], he
             if len(found_units) > 1:
                 notes.append(f"TTR-by-position curves of {task} mix units ({units[task]}): compare them with care")
     if curves:
-        figures.append(Plot("TTR by position in the continuation (mean over documents)", "ttr_by_position.png", plotting.ttr_by_position(curves, units)))
+        figures.append(Plot("TTR by position in the continuation (mean over documents)", "ttr_by_position.png", plotting.ttr_by_position(curves, units, [run.name for run in board.runs])))
     else:
         notes.append("no TTR-by-position plot: no generate_until samples with a full window (run lm_eval with --log_samples)")
     return figures
