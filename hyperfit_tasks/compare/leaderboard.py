@@ -103,7 +103,7 @@ def build_leaderboard(
         for run in runs:
             value = values.get(run.name)
             delta = value - reference if value is not None and reference is not None and run is not base else None
-            stderr = measured[run.name].stderr if measured[run.name] is not None else None
+            stderr = measured[run.name].stderr if value is not None else None
             cells[(run.name, column.key)] = Cell(value, stderr, delta, run.name in best)
     shown_tasks = list(dict.fromkeys(column.task for column in columns))
     warnings = [*find_mismatches(runs, shown_tasks), *_direction_conflicts(runs, columns), *_missing_tasks(runs, columns)]

@@ -68,7 +68,7 @@ class RunResult:
 
     def higher_is_better(self, task: str, metric: str) -> bool | None:
         """lm-eval's direction of ``metric`` in ``task`` (None: no direction recorded)."""
-        value = (self.data.get("higher_is_better") or {}).get(task, {}).get(metric)
+        value = ((self.data.get("higher_is_better") or {}).get(task) or {}).get(metric)
         return value if isinstance(value, bool) else None
 
     def output_type(self, task: str) -> str | None:
