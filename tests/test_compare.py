@@ -301,6 +301,7 @@ def test_in_process_lm_eval_run_and_trainer_state_epochs(tiny_lm_path, tmp_path,
     written = sorted(str(p.relative_to(report)) for p in report.rglob("*") if p.is_file())
     assert written == ["index.html", "plots/headline.png", "table.csv", "table.json", "table.md"]
     assert "no metric-by-epoch plot" in captured.err  # one checkpoint is not a series
+    assert "no TTR-by-position plot" in captured.err  # 8 generated tokens: no full window of 32 words
 
 
 # ---------------------------------------------------------------- files and folders
