@@ -88,11 +88,11 @@ PAPER = Preset(
 
 DEMO = PAPER.derive(
     "demo",
-    "The paper's recipe scaled to 2 CPU cores: 64 blocks of 128 tokens, 10 epochs, lr 1e-4 so the loss still nears zero.",
+    "The paper's recipe scaled to 2 CPU cores: 64 blocks of 128 tokens, 10 epochs, lr 3e-4 so the loss still nears zero.",
     num_samples=64,
     max_length=128,
     num_train_epochs=10,
-    learning_rate=1e-4,
+    learning_rate=3e-4,
     logging_steps=1,
     save_total_limit=1,
     output_dir="runs/hyperfit-demo",

@@ -84,15 +84,15 @@ def test_paper_preset_sets_the_recipe_over_sftconfig_defaults():
 
 def test_config_file_overrides_preset_and_command_line_overrides_file(tmp_path):
     config = tmp_path / "recipe.yaml"
-    config.write_text("preset: demo\nlearning_rate: 3.0e-4\nnum_train_epochs: 4\ndata_order: fixed\n")
+    config.write_text("preset: demo\nlearning_rate: 5.0e-4\nnum_train_epochs: 4\ndata_order: fixed\n")
     script_args, training_args, _ = parse_args(["--config", str(config), "--num_train_epochs", "6", "--model", "m"])
     assert script_args.preset == "demo" and script_args.num_samples == PRESETS["demo"].values["num_samples"]
-    assert training_args.learning_rate == 3e-4  # file over preset
+    assert training_args.learning_rate == 5e-4  # file over preset
     assert training_args.num_train_epochs == 6  # command line over file
     assert training_args.train_sampling_strategy == "sequential"  # data_order fixed
     resolved = {**vars(script_args), **training_args.to_dict()}
     changed = preset_overrides("demo", resolved)
-    assert changed["learning_rate"] == {"preset": 1e-4, "used": 3e-4} and "max_length" not in changed
+    assert changed["learning_rate"] == {"preset": 3e-4, "used": 5e-4} and "max_length" not in changed
 
 
 def test_every_preset_value_is_a_known_option():
