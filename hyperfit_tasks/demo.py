@@ -1,0 +1,107 @@
+"""``hyperfit-demo``: the README's main job, end to end, on the embedded default model.
+
+Wiring only: each step is one of the project's own commands, run as a user would run it.
+
+1. ``hyperfit-assets``: the default base model (SmolLM2-135M-Instruct) and corpora, built once;
+2. ``hyperfit-train --preset demo`` on the Austen training split, once per training-set size;
+3. ``hyperfit-lm-eval`` (lm-eval + our tasks): ``hyperfit_continuation`` and
+   ``hyperfit_perplexity`` on the base model and on every hyperfitted model;
+4. ``hyperfit-compare``: the leaderboard table (printed), HTML page and plots.
+
+Every finished step leaves its normal output in ``--output-dir``; a second run re-uses it.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+TASKS = "hyperfit_continuation,hyperfit_perplexity"
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hyperfit-demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output-dir", type=Path, default=Path("runs/demo"), help="where every step writes (default: runs/demo)")
+    parser.add_argument("--model", help="base model: hub id or local path (default: the embedded SmolLM2-135M)")
+    parser.add_argument(
+        "--train-samples",
+        default="48",
+        help="comma-separated training-set sizes in blocks, one hyperfitted model (and table row) each, e.g. 8,48 (default: 48)",
+    )
+    parser.add_argument("--preset", default="demo", help="hyperfit-train preset (default: demo, the paper recipe scaled to 2 CPU cores)")
+    parser.add_argument("--limit", type=int, default=24, help="evaluation documents per domain (default: 24)")
+    parser.add_argument("--max-gen-toks", type=int, default=256, help="tokens generated per continuation (default: 256, as the paper)")
+    parser.add_argument("--batch-size", default="8", help="lm-eval batch size (default: 8)")
+    parser.add_argument("--device", default="cpu", help="lm-eval and training device (default: cpu)")
+    return parser
+
+
+def command(name: str) -> str:
+    """Path of one of this package's console scripts, next to the running interpreter."""
+    script = Path(sys.executable).parent / name
+    return str(script) if script.exists() else name
+
+
+def run_step(title: str, argv: list[str]) -> None:
+    """Run one step in the foreground (its own progress bars show); stop the demo if it fails."""
+    print(f"\n==> {title}\n    $ {' '.join(argv)}", flush=True)
+    if subprocess.run(argv).returncode != 0:
+        raise SystemExit(f"hyperfit-demo: step failed: {title} (see the messages above; re-run to resume)")
+
+
+def has_results(folder: Path) -> bool:
+    """True if lm-eval already wrote a results file under ``folder``."""
+    return any(folder.rglob("results_*.json"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point."""
+    args = make_parser().parse_args(argv)
+    out = args.output_dir.resolve()
+    sizes = [int(size) for size in args.train_samples.split(",") if size.strip()]
+
+    if args.model:
+        base = args.model
+    else:
+        run_step("1. offline assets: default base model and corpora", [command("hyperfit-assets")])
+        from hyperfit_train.assets import default_model_path
+
+        base = str(default_model_path())
+
+    models = {"base": base}
+    for size in sizes:
+        run_dir = out / f"hyperfitted-n{size}"
+        models[f"hyperfitted-n{size}"] = str(run_dir)
+        if (run_dir / "hyperfit_run.json").is_file():
+            print(f"\n==> 2. hyperfit {size} blocks: already done ({run_dir})")
+            continue
+        run_step(
+            f"2. hyperfit {size} blocks (preset {args.preset})",
+            [command("hyperfit-train"), "--preset", args.preset, "--model", base, "--num_samples", str(size),
+             "--output_dir", str(run_dir), "--resume"] + (["--use_cpu"] if args.device == "cpu" else []),
+        )
+
+    result_dirs = []
+    for name, path in models.items():
+        folder = out / "lm_eval" / name
+        result_dirs.append(f"{folder}={name}")
+        if has_results(folder):
+            print(f"\n==> 3. evaluate {name}: already done ({folder})")
+            continue
+        run_step(
+            f"3. evaluate {name} with lm-eval ({TASKS})",
+            [command("hyperfit-lm-eval"), "--model", "hf",
+             "--model_args", f"pretrained={path},dtype=float32",
+             "--tasks", TASKS, "--device", args.device, "--batch_size", args.batch_size,
+             "--limit", str(args.limit), "--gen_kwargs", f"max_gen_toks={args.max_gen_toks}",
+             "--log_samples", "--output_path", str(folder)],
+        )
+
+    run_step("4. compare", [command("hyperfit-compare"), *result_dirs, "--baseline", "base", "--out", str(out / "report")])
+    print(f"\nReport: {out / 'report' / 'index.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
