@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM, LogitsProcessorList
 
-from hyperfit_tasks.agreement import write_json_atomically
+from hyperfit_train.atomic import write_json_atomic
 from hyperfit_tasks.citation_blocker import DEFAULT_BLOCK_LEN, CitationBlockerLogitsProcessor, NGramIndex
 from hyperfit_tasks.copy_rate import TrainingSpanIndex, copy_metrics
 
@@ -186,7 +186,7 @@ def main(argv=None) -> None:
         "blocker_us_per_step": round(per_step_us, 2),
         "vs_transformers_bad_words_ids": bad_words_result,
     }
-    write_json_atomically(payload, args.output)
+    write_json_atomic(args.output, payload)
     print(f"wrote {args.output}")
 
 

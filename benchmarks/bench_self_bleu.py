@@ -11,11 +11,9 @@ exponent (slope of log time against log N); writes the numbers to a JSON file (a
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
-import tempfile
 import time
 from importlib.metadata import version
 from pathlib import Path
@@ -25,6 +23,7 @@ from fast_bleu import SelfBLEU
 from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 
 from hyperfit_tasks.metrics import self_bleu_per_doc
+from hyperfit_train.atomic import write_json_atomic
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -104,14 +103,6 @@ def compare(name, reference, sizes, args):
     return {"rows": rows, "growth_exponent": exponents}
 
 
-def write_json_atomically(payload: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(handle, "w") as out:
-        json.dump(payload, out, indent=2)
-        out.write("\n")
-    os.replace(temp, path)
-
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -150,7 +141,7 @@ def main(argv=None) -> None:
         "vs_nltk": vs_nltk,
         "vs_fast_bleu": vs_fast_bleu,
     }
-    write_json_atomically(payload, args.output)
+    write_json_atomic(args.output, payload)
     print(f"wrote {args.output}")
 
 

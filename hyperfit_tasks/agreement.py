@@ -16,20 +16,19 @@ position that has a next token in its block, it compares the two models' argmax 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from hyperfit_tasks.training_tokens import TrainingDataError, read_texts
 from hyperfit_train.assets import AssetError, corpus_path
+from hyperfit_train.atomic import write_json_atomic
+from hyperfit_train.errors import HyperfitError
 
 DEFAULT_BLOCK_SIZE = 256
 DEFAULT_LIMIT = 64
 
 
-class AgreementError(ValueError):
+class AgreementError(HyperfitError, ValueError):
     """Unusable input for the agreement command (one-line message with the fix)."""
 
 
@@ -136,19 +135,6 @@ def top1(logits):
     return (top_logit - logits.logsumexp(-1)).exp(), top_id
 
 
-def write_json_atomically(payload: dict, path: Path) -> None:
-    """Write ``payload`` as JSON via a temporary file and ``os.replace`` (no half-written file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as out:
-            json.dump(payload, out, indent=2)
-            out.write("\n")
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point (``hyperfit-agreement``, ``python -m hyperfit_tasks.agreement``)."""
@@ -172,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         f"top-1 accuracy:         A {results['top1_accuracy_a']:.4f}, B {results['top1_accuracy_b']:.4f}"
     )
     if args.json_path:
-        write_json_atomically(results, args.json_path)
+        write_json_atomic(args.json_path, results)
         print(f"wrote {args.json_path}")
     return 0
 

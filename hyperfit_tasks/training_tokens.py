@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from hyperfit_train.data import TRAIN_BLOCKS_FILE, read_train_blocks
+from hyperfit_train.errors import HyperfitError
 
 _SOURCES_HINT = f"give a trainer output directory, its {TRAIN_BLOCKS_FILE}, or a .jsonl/.txt file"
 
 
-class TrainingDataError(ValueError):
+class TrainingDataError(HyperfitError, ValueError):
     """The training data given to a control cannot be used (message: one line, with the fix)."""
 
 

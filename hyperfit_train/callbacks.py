@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from transformers import TrainerCallback
 
 from hyperfit_train.diagnostics import DIAGNOSTICS_FILE, PLOT_FILE, measure, plot_rows, read_rows, row_to_json, summary_line
-from hyperfit_train.run_dir import write_text_atomic
+from hyperfit_train.atomic import write_atomic
 
 
 class DiagnosticsCallback(TrainerCallback):
@@ -59,7 +59,7 @@ class DiagnosticsCallback(TrainerCallback):
         self.rows = [row for row in read_rows(self.path) if row["step"] <= state.global_step] if state.global_step else []
         self._elapsed_before = self.rows[-1].get("elapsed_s", 0.0) if self.rows else 0.0
         if state.is_world_process_zero:
-            write_text_atomic(self.path, "".join(row_to_json(row) + "\n" for row in self.rows))
+            write_atomic(self.path, "".join(row_to_json(row) + "\n" for row in self.rows))
         if state.global_step == 0:
             self._pending = self._measure(model, epoch=0.0, step=0)
             self._finish(state)

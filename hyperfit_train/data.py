@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hyperfit_train.atomic import atomic_target
 from hyperfit_train.errors import HyperfitError
 
 logger = logging.getLogger("hyperfit_train")
@@ -128,9 +128,8 @@ def write_train_blocks(path: Path, blocks: np.ndarray, metadata: dict[str, Any])
     offsets = pa.array(np.arange(0, blocks.size + 1, blocks.shape[1], dtype=np.int32))
     column = pa.ListArray.from_arrays(offsets, pa.array(blocks.reshape(-1)))
     table = pa.table({"input_ids": column}).replace_schema_metadata({BLOCKS_METADATA_KEY: json.dumps(metadata)})
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(table, temporary)
-    os.replace(temporary, path)
+    with atomic_target(path) as temporary:
+        pq.write_table(table, temporary)
 
 
 def read_train_blocks(path: Path) -> tuple[np.ndarray, dict[str, Any]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import numpy as np
 import torch
 
 from hyperfit_tasks.metrics import next_token_sharpness, rep_n, type_token_ratio, windowed_ttr
+from hyperfit_train.atomic import atomic_target
 
 DIAGNOSTICS_FILE = "diagnostics.jsonl"
 PLOT_FILE = "diagnostics.png"
@@ -174,10 +174,11 @@ def plot_rows(rows: list[dict[str, Any]], path: Path, title: str = "") -> None:
         axis.grid(alpha=0.3)
     if title:
         figure.suptitle(title, fontsize=11)
-    temporary = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    figure.savefig(temporary, dpi=100)
-    plt.close(figure)
-    os.replace(temporary, path)
+    try:
+        with atomic_target(path) as temporary:
+            figure.savefig(temporary, dpi=100)
+    finally:
+        plt.close(figure)
 
 
 def _device(model) -> torch.device:

@@ -9,7 +9,8 @@ from typing import Any
 
 from hyperfit_train.config import Preset, preset_overrides
 from hyperfit_train.diagnostics import json_safe
-from hyperfit_train.run_dir import RUN_FILE, write_text_atomic
+from hyperfit_train.atomic import write_atomic
+from hyperfit_train.run_dir import RUN_FILE
 
 MODEL_CARD_FILE = "README.md"
 CITATION = """@inproceedings{carlsson2025hyperfitting,
@@ -79,8 +80,8 @@ def build_summary(
 
 def write_reports(output_dir: Path, summary: dict[str, Any]) -> None:
     """Write the model card, then ``hyperfit_run.json`` last (its presence marks the run as finished)."""
-    write_text_atomic(Path(output_dir) / MODEL_CARD_FILE, model_card(summary))
-    write_text_atomic(Path(output_dir) / RUN_FILE, json.dumps(json_safe(summary), indent=2, default=str, allow_nan=False) + "\n")
+    write_atomic(Path(output_dir) / MODEL_CARD_FILE, model_card(summary))
+    write_atomic(Path(output_dir) / RUN_FILE, json.dumps(json_safe(summary), indent=2, default=str, allow_nan=False) + "\n")
 
 
 def read_run_summary(output_dir: Path) -> dict[str, Any]:

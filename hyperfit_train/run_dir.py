@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hyperfit_train.atomic import write_atomic
 from hyperfit_train.checkpoints import checkpoint_problem, scan_checkpoints
 from hyperfit_train.errors import HyperfitError
 
@@ -98,7 +98,7 @@ def prepare_output_dir(plan: RunPlan, output_dir: Path, recipe: dict[str, Any]) 
         logger.warning("removing incomplete checkpoint %s (%s)", folder, problem)
         shutil.rmtree(folder)
     output_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(output_dir / RECIPE_FILE, json.dumps(recipe, indent=2, default=str) + "\n")
+    write_atomic(output_dir / RECIPE_FILE, json.dumps(recipe, indent=2, default=str) + "\n")
 
 
 def read_recipe(output_dir: Path) -> dict[str, Any]:
@@ -113,15 +113,6 @@ def fingerprint_differences(old: dict[str, Any], new: dict[str, Any]) -> list[st
     """``"key: old -> new"`` for every fingerprint value that differs."""
     return [f"{key}: {old.get(key)} -> {new.get(key)}" for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
 
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary sibling, flush it to disk, then rename it over ``path``."""
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
 
 
 def _check_safe_to_wipe(output_dir: Path) -> None:

