@@ -4,7 +4,9 @@ Per document, :func:`process_results` cuts the continuation into fixed-tokenizer
 words (:mod:`hyperfit_tasks.text_units`) and returns one item per metric: a number for the
 per-text metrics (averaged with lm-eval's NaN-aware ``nanmean``), the TTR-by-position curve
 (a list, kept whole in ``--log_samples`` output), and the continuation text for the corpus-level
-metrics, whose aggregations below see every continuation of the task at once.
+metrics, whose aggregations below see every continuation of the task at once. When the run
+names training data (the doc's ``training_data`` field), the training-copy metrics of
+:mod:`hyperfit_tasks.copy_rate` are added; otherwise they are omitted, so lm-eval reports none.
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from hyperfit_tasks.citation_blocker import DEFAULT_BLOCK_LEN
+from hyperfit_tasks.copy_rate import copy_metrics_for_doc
 from hyperfit_tasks.mauve_features import DEFAULT_FEATURIZER
 from hyperfit_tasks.metrics import (
     distinct_n,
@@ -41,6 +45,7 @@ def process_results(
     model_tokenizer: str | None = None,
     max_gen_toks: int | None = None,
     mauve_featurizer: str = DEFAULT_FEATURIZER,
+    copy_k: int = DEFAULT_BLOCK_LEN,
 ) -> dict[str, Any]:
     """Items of every continuation metric for one document (``results[0]`` = the continuation).
 
@@ -68,6 +73,7 @@ def process_results(
         **{f"distinct_{n}": continuation for n in range(1, 5)},
         "self_bleu": continuation,
         "mauve": (continuation, doc["reference"], mauve_featurizer),
+        **copy_metrics_for_doc(doc, continuation, k=copy_k),
     }
 
 

@@ -5,7 +5,9 @@ metrics). lm-eval calls a YAML ``process_results`` with ``(doc, results)`` only,
 also needs settings that are known only for the run: the fixed ``metric_tokenizer`` and
 ``mauve_featurizer`` (task metadata, overridable with ``--metadata``), the evaluated model's
 tokenizer (``--model_args``, merged into metadata by lm-eval) and the ``max_gen_toks`` actually
-used (after ``--gen_kwargs``, resolved as lm-eval's backends do; 256 when unset). This class
+used (after ``--gen_kwargs``, resolved as lm-eval's backends do; 256 when unset), and the K of
+the training-copy rate (``block_len``: the citation-blocked model's own, from ``--model_args``,
+or ``--metadata``; default 6). This class
 passes them as keyword arguments, and checks the tokenizers and featurizer when the task is
 built, so that a bad setting fails before any text is generated.
 """
@@ -17,6 +19,7 @@ from typing import Any
 from lm_eval.api.task import ConfigurableTask
 from lm_eval.models.utils import normalize_gen_kwargs
 
+from hyperfit_tasks.citation_blocker import DEFAULT_BLOCK_LEN
 from hyperfit_tasks.mauve_features import DEFAULT_FEATURIZER, minilm_path
 from hyperfit_tasks.text_units import DEFAULT_TOKENIZER, evaluated_model_name, load_tokenizer
 
@@ -30,6 +33,7 @@ class ContinuationTask(ConfigurableTask):
         metadata = self.config.metadata or {}
         self.metric_tokenizer = str(metadata.get("metric_tokenizer", DEFAULT_TOKENIZER))
         self.mauve_featurizer = str(metadata.get("mauve_featurizer", DEFAULT_FEATURIZER))
+        self.copy_k = int(metadata.get("block_len", DEFAULT_BLOCK_LEN))
         load_tokenizer(self.metric_tokenizer)
         if self.mauve_featurizer == DEFAULT_FEATURIZER:
             minilm_path()
@@ -48,6 +52,7 @@ class ContinuationTask(ConfigurableTask):
             "model_tokenizer": self.model_tokenizer,
             "max_gen_toks": normalize_gen_kwargs(self.config.generation_kwargs or {})["max_gen_toks"],
             "mauve_featurizer": self.mauve_featurizer,
+            "copy_k": self.copy_k,
         }
 
     def process_results(self, doc: dict, results: list) -> dict[str, Any]:

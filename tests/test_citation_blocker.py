@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessorList
 
-from copy_metrics_task import evaluate, write_copy_task
+from continuation_runs import TASK_NAME, continuations, evaluate, write_continuation_task
 from hyperfit_tasks.citation_blocker import (
     DEFAULT_BLOCK_LEN,
     CitationBlockerLogitsProcessor,
@@ -173,26 +173,32 @@ def test_lm_eval_model_never_outputs_a_training_kgram(tiny_lm_path, english_text
         return output
 
     monkeypatch.setattr(HFLM, "_model_generate", recording_generate)
-    prompts = [english_text[start : start + 120] for start in (0, 700, 1400, 2100)]
-    include_path = write_copy_task(tmp_path / "task", prompts, max_gen_toks=16, k=k)
-    _, plain = evaluate("hf", f"pretrained={tiny_lm_path}", include_path)
+    texts = [english_text[start : start + 600] for start in (0, 700, 1400, 2100)]
+    include_path = write_continuation_task(tmp_path / "task", texts)
+
+    def run(model, model_args):
+        output = evaluate(model, model_args, [TASK_NAME], include_path, gen_kwargs="max_gen_toks=16")
+        return output["results"][TASK_NAME], continuations(output, TASK_NAME)
+
+    _, plain = run("hf", f"pretrained={tiny_lm_path}")
     # the unblocked model's own continuations (exact token ids) become the training data
     assert len({len(generated) for _, generated in calls}) == 1
     blocks = save_blocks(tmp_path / "train_blocks.parquet", [generated for _, generated in calls])
     index = NGramIndex(load_training_sequences(blocks), k)
     calls.clear()
 
-    metrics, blocked = evaluate("hf-citation-blocked", f"pretrained={tiny_lm_path},blocked_data={tmp_path},block_len={k}", include_path)
+    metrics, blocked = run("hf-citation-blocked", f"pretrained={tiny_lm_path},blocked_data={tmp_path},block_len={k}")
     assert all(after != before for before, after in zip(plain, blocked))
-    assert len(calls) == len(prompts)
+    assert len(calls) == len(texts)
     for context, generated in calls:
         if tokenizer.eos_token_id in generated:  # generation stopped; the rest is padding
             generated = generated[: generated.index(tokenizer.eos_token_id)]
         sequence = context + generated
         ends = range(len(context), len(sequence))
         assert not any(tuple(sequence[end - k + 1 : end + 1]) in index for end in ends)
-    # the copy metrics found the blocked model's data in lm-eval's task metadata (model_args merged in)
-    assert "longest_training_span,none" in metrics
+    # the continuation task scored the blocked model against the data it blocks (model_args are
+    # merged into the task metadata), with K = its block_len: no copied K-gram
+    assert metrics["training_kgram_rate,none"] == 0.0
 
     with pytest.raises(TrainingDataError, match="needs blocked_data=PATH"):
-        evaluate("hf-citation-blocked", f"pretrained={tiny_lm_path}", include_path)
+        run("hf-citation-blocked", f"pretrained={tiny_lm_path}")

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from copy_metrics_task import evaluate, write_copy_task
+from continuation_runs import TASK_NAME, continuations, evaluate, write_continuation_task
+from hyperfit_tasks.continuation_data import continuation_docs
 from hyperfit_tasks.copy_rate import (
     TrainingSpanIndex,
     copy_metrics,
@@ -18,7 +19,7 @@ from hyperfit_tasks.copy_rate import (
     training_reference,
 )
 from hyperfit_tasks.training_tokens import TrainingDataError
-from hyperfit_train.data import write_train_blocks
+from hyperfit_train.data import TRAIN_BLOCKS_FILE, write_train_blocks
 
 
 def naive_longest_span(ids, sequences):
@@ -105,25 +106,52 @@ def test_metadata_glue(tmp_path):
         training_reference({"training_data": str(tmp_path / "missing.jsonl"), "pretrained": "/m"})
 
 
+def test_continuation_docs_carry_the_training_reference(tmp_path):
+    texts = tmp_path / "texts.jsonl"
+    texts.write_text(json.dumps({"text": " ".join(f"w{i}" for i in range(40))}) + "\n")
+    write_train_blocks(tmp_path / TRAIN_BLOCKS_FILE, np.arange(8).reshape(2, 4), {"tokenizer": "/models/base"})
+    (doc,) = continuation_docs(data_files=str(texts), training_data=str(tmp_path))["test"]
+    assert doc["training_data"] == str(tmp_path) and doc["tokenizer"] == "/models/base"
+    (doc,) = continuation_docs(data_files=str(texts))["test"]
+    assert doc["training_data"] == "" and doc["tokenizer"] == ""
+    with pytest.raises(TrainingDataError, match="training data not found"):  # before any text is loaded
+        continuation_docs(data_files=str(texts), training_data=str(tmp_path / "missing"))
+
+
 @pytest.mark.slow
-def test_lm_eval_task_gets_training_data_from_metadata(tiny_lm_path, english_text, tmp_path):
+def test_continuation_task_scores_copying_only_with_training_data(tiny_lm_path, english_text, tmp_path):
     from transformers import AutoTokenizer
 
-    prompts = [english_text[start : start + 120] for start in (300, 1000, 1700)]
-    include_path = write_copy_task(tmp_path / "task", prompts, max_gen_toks=12, k=6)
-    without, continuations = evaluate("hf", f"pretrained={tiny_lm_path}", include_path)
-    assert "generated_chars,none" in without
-    assert not any(key.startswith(("training_", "longest_")) for key in without)  # omitted, not faked
+    texts = [english_text[start : start + 600] for start in (300, 1000, 1700)]
+    include_path = write_continuation_task(tmp_path / "task", texts)
+
+    def run(metadata=None):
+        output = evaluate("hf", f"pretrained={tiny_lm_path}", [TASK_NAME], include_path, metadata, gen_kwargs="max_gen_toks=12")
+        return output["results"][TASK_NAME], continuations(output, TASK_NAME)
+
+    without, generated = run()
+    assert "ttr,none" in without
+    assert not any(key.startswith(("training_", "longest_training")) for key in without)  # omitted, not faked
 
     training = tmp_path / "train.jsonl"  # the model's own continuations: everything is copied
-    training.write_text("".join(json.dumps({"text": text}) + "\n" for text in continuations))
-    with_data, again = evaluate("hf", f"pretrained={tiny_lm_path}", include_path, {"training_data": str(training)})
-    assert again == continuations
+    training.write_text("".join(json.dumps({"text": text}) + "\n" for text in generated))
+    with_data, again = run({"training_data": str(training)})
+    assert again == generated
     tokenizer = AutoTokenizer.from_pretrained(tiny_lm_path)
-    lengths = [len(tokenizer(text, add_special_tokens=False).input_ids) for text in continuations]
+    lengths = [len(tokenizer(text, add_special_tokens=False).input_ids) for text in generated]
     assert with_data["training_kgram_rate,none"] == 1.0
     assert with_data["longest_training_span,none"] == pytest.approx(np.mean(lengths))
     assert with_data["training_overlap_over_10,none"] == pytest.approx(np.mean([n > 10 for n in lengths]))
+
+    # a trainer output folder (what the docs say to pass) whose blocks use only ids beyond the
+    # vocabulary: no continuation shares a single token with it
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    vocabulary = len(tokenizer)
+    write_train_blocks(run_dir / TRAIN_BLOCKS_FILE, np.arange(vocabulary, vocabulary + 64).reshape(4, 16), {"tokenizer": str(tiny_lm_path)})
+    fresh, _ = run({"training_data": str(run_dir)})
+    assert fresh["training_kgram_rate,none"] == 0.0
+    assert fresh["longest_training_span,none"] == 0.0 and fresh["training_overlap_over_10,none"] == 0.0
 
 
 def test_controls_doc_examples_run():
