@@ -6,18 +6,27 @@ Wiring only: each step is one of the project's own commands, run as a user would
 2. ``hyperfit-train --preset demo`` on the Austen training split, once per training-set size;
 3. ``hyperfit-lm-eval`` (lm-eval + our tasks): ``hyperfit_continuation`` and
    ``hyperfit_perplexity`` on the base model and on every hyperfitted model;
-4. ``hyperfit-compare``: the leaderboard table (printed), HTML page and plots.
+4. ``hyperfit-compare``: the leaderboard table (printed), HTML page and plots; then the
+   next-token sharpening each ``hyperfit-train`` run measured on held-out text (its
+   ``hyperfit_run.json``: before training vs after).
 
 Every finished step leaves its normal output in ``--output-dir``; a second run re-uses it.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 TASKS = "hyperfit_continuation,hyperfit_perplexity"
+SHARPENING_COLUMNS = (
+    ("heldout_perplexity", "held-out ppl", ".2f"),
+    ("top1_prob", "top-1 prob", ".3f"),
+    ("entropy", "entropy (nats)", ".3f"),
+    ("ttr_last96", "greedy TTR last 96", ".3f"),
+)
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -46,13 +55,31 @@ def command(name: str) -> str:
 def run_step(title: str, argv: list[str]) -> None:
     """Run one step in the foreground (its own progress bars show); stop the demo if it fails."""
     print(f"\n==> {title}\n    $ {' '.join(argv)}", flush=True)
-    if subprocess.run(argv).returncode != 0:
+    try:
+        returncode = subprocess.run(argv).returncode
+    except KeyboardInterrupt:
+        raise SystemExit(f"hyperfit-demo: interrupted during step {title}: re-run the same command to resume (finished steps are kept)") from None
+    if returncode != 0:
         raise SystemExit(f"hyperfit-demo: step failed: {title} (see the messages above; re-run to resume)")
 
 
 def has_results(folder: Path) -> bool:
     """True if lm-eval already wrote a results file under ``folder``."""
     return any(folder.rglob("results_*.json"))
+
+
+def sharpening_table(run_dirs: dict[str, Path]) -> str:
+    """Markdown table of each run's held-out diagnostics before and after hyperfitting (``hyperfit_run.json``)."""
+    lines = [
+        "| model | " + " | ".join(label for _, label, _ in SHARPENING_COLUMNS) + " |",
+        "|---|" + "---:|" * len(SHARPENING_COLUMNS),
+    ]
+    for name, run_dir in run_dirs.items():
+        record = json.loads((run_dir / "hyperfit_run.json").read_text())
+        for label, row in (("before (base)", record["initial_diagnostics"]), (name, record["final_diagnostics"])):
+            cells = [format(row[key], spec) if isinstance(row.get(key), (int, float)) else "" for key, _, spec in SHARPENING_COLUMNS]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,8 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         base = str(default_model_path())
 
     models = {"base": base}
+    run_dirs = {}
     for size in sizes:
-        run_dir = out / f"hyperfitted-n{size}"
+        run_dir = run_dirs[f"hyperfitted-n{size}"] = out / f"hyperfitted-n{size}"
         models[f"hyperfitted-n{size}"] = str(run_dir)
         if (run_dir / "hyperfit_run.json").is_file():
             print(f"\n==> 2. hyperfit {size} blocks: already done ({run_dir})")
@@ -99,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     run_step("4. compare", [command("hyperfit-compare"), *result_dirs, "--baseline", "base", "--out", str(out / "report")])
+    print("\n==> next-token sharpening on held-out Austen text (hyperfit-train diagnostics, before vs after)")
+    print(sharpening_table(run_dirs))
     print(f"\nReport: {out / 'report' / 'index.html'}")
     return 0
 
