@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from continuation_runs import TEMPLATE, continuations, evaluate
 from hyperfit_tasks.continuation_data import continuation_docs, perplexity_docs, split_by_tokens, split_by_words
 from hyperfit_tasks.continuation_scores import (
     distinct_1,
@@ -26,7 +27,6 @@ from hyperfit_tasks.paths import task_configs_dir
 from hyperfit_tasks.text_units import words
 
 REPO = Path(__file__).resolve().parents[1]
-TEMPLATE = Path(task_configs_dir()) / "continuation" / "_continuation_template.yaml"
 CONTINUATION_METRICS = [
     "ttr", "ttr_last96", "ttr_first_window", "ttr_last_window", "ttr_by_position", "ttr_words",
     "rep_2", "rep_3", "rep_4", "diversity", "token_repetition", "longest_repeated_span",
@@ -352,6 +352,30 @@ def test_both_groups_end_to_end(tiny_lm_path, domain_files, tmp_path, monkeypatc
     assert sample["stopped_early"] == score(sample["filtered_resps"][0], model, model_tokenizer=model, max_gen_toks=40)["stopped_early"]
     config = output["configs"]["hyperfit_continuation_austen"]["metadata"]
     assert config["prompt_words"] == 24 and config["mauve_featurizer"] == model
+
+
+@pytest.mark.slow
+def test_top_p_baseline_samples_the_same_prompts_reproducibly(tiny_lm_path, domain_files, monkeypatch):
+    import hyperfit_train.assets
+
+    monkeypatch.setattr(hyperfit_train.assets, "corpus_path", lambda domain, split: domain_files[split])
+    greedy, sampled = "hyperfit_continuation_austen", "hyperfit_continuation_top_p_austen"
+
+    def run(tasks: list[str], seed: int) -> dict:
+        return evaluate("hf", f"pretrained={tiny_lm_path}", tasks, limit=3, gen_kwargs="max_gen_toks=16", torch_random_seed=seed)
+
+    first, again, other_seed = run([greedy, sampled], 1234), run([sampled], 1234), run([sampled], 99)
+    prompts = {task: [sample["arguments"][0][0] for sample in first["samples"][task]] for task in (greedy, sampled)}
+    assert prompts[sampled] == prompts[greedy] and len(prompts[greedy]) == 3  # the same prompts
+    generation_kwargs = first["samples"][sampled][0]["arguments"][0][1]
+    assert generation_kwargs["do_sample"] is True and generation_kwargs["max_gen_toks"] == 16
+    assert (generation_kwargs["top_p"], generation_kwargs["temperature"], generation_kwargs["top_k"]) == (0.9, 0.7, 50)
+    # it samples: every continuation differs from greedy decoding of the same prompt
+    assert all(a != b for a, b in zip(continuations(first, sampled), continuations(first, greedy)))
+    # same seed: same text (greedy tasks in the run draw no random numbers)
+    assert continuations(again, sampled) == continuations(first, sampled)
+    assert continuations(other_seed, sampled) != continuations(first, sampled)
+    assert math.isfinite(first["results"][sampled]["ttr,none"])
 
 
 @pytest.mark.slow
