@@ -13,8 +13,9 @@ in O(L log N) by narrowing the suffix-array range one token at a time. The K-gra
 costs O(m K log N); the longest span O(m (l + 1) log N), l = the answer, since each start position
 is only checked for a span one longer than the best so far.
 
-Inside lm-eval tasks: ``training_reference`` reads the training data path and tokenizer from the
-task metadata (``custom_dataset`` receives it), the dataset carries them in every doc, and
+Inside lm-eval tasks (the ``hyperfit_continuation`` tasks: ``continuation_data`` and
+``continuation_scores``): ``training_reference`` reads the training data path and tokenizer from
+the task metadata (``custom_dataset`` receives it), the dataset carries them in every doc, and
 ``copy_metrics_for_doc`` scores one continuation in ``process_results`` (nothing when no training
 data was given: the metric is then omitted, not faked).
 """
