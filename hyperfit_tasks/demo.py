@@ -5,7 +5,8 @@ Wiring only: each step is one of the project's own commands, run as a user would
 1. ``hyperfit-assets``: the default base model (SmolLM2-135M-Instruct) and corpora, built once;
 2. ``hyperfit-train --preset demo`` on the Austen training split, once per training-set size;
 3. ``hyperfit-lm-eval`` (lm-eval + our tasks): ``hyperfit_continuation`` and
-   ``hyperfit_perplexity`` on the base model and on every hyperfitted model;
+   ``hyperfit_perplexity`` on the base model and on every hyperfitted model (whose continuations
+   also get the training-copy metrics against its own training blocks);
 4. ``hyperfit-compare``: the leaderboard table (printed), HTML page and plots; then the
    next-token sharpening each ``hyperfit-train`` run measured on held-out text (its
    ``hyperfit_run.json``: before training vs after).
@@ -123,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
              "--model_args", f"pretrained={path},dtype=float32",
              "--tasks", TASKS, "--device", args.device, "--batch_size", args.batch_size,
              "--limit", str(args.limit), "--gen_kwargs", f"max_gen_toks={args.max_gen_toks}",
-             "--log_samples", "--output_path", str(folder)],
+             "--log_samples", "--output_path", str(folder)]
+            # a hyperfitted model's continuations are also scored for copying from its training blocks
+            + (["--metadata", json.dumps({"training_data": str(run_dirs[name])})] if name in run_dirs else []),
         )
 
     run_step("4. compare", [command("hyperfit-compare"), *result_dirs, "--baseline", "base", "--out", str(out / "report")])

@@ -41,6 +41,8 @@ def test_demo_runs_each_step_once_then_reuses_it(tmp_path, monkeypatch, capsys):
     evaluate_16 = calls[4]
     assert evaluate_16[evaluate_16.index("--model_args") + 1] == f"pretrained={tmp_path / 'hyperfitted-n16'},dtype=float32"
     assert evaluate_16[evaluate_16.index("--tasks") + 1] == demo.TASKS and evaluate_16[evaluate_16.index("--limit") + 1] == "3"
+    assert json.loads(evaluate_16[evaluate_16.index("--metadata") + 1]) == {"training_data": str(tmp_path / "hyperfitted-n16")}
+    assert "--metadata" not in calls[2]  # the base model has no training data of its own
     compare = calls[5]
     assert compare[1:4] == [f"{tmp_path / 'lm_eval' / name}={name}" for name in ("base", "hyperfitted-n8", "hyperfitted-n16")]
     assert compare[compare.index("--baseline") + 1] == "base"
