@@ -19,10 +19,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from hyperfit_tasks.training_tokens import TrainingDataError, read_texts
-from hyperfit_train.assets import AssetError, corpus_path
+from hyperfit_tasks.training_tokens import read_texts
+from hyperfit_train.assets import corpus_path
 from hyperfit_train.atomic import write_json_atomic
-from hyperfit_train.errors import HyperfitError
+from hyperfit_train.errors import HyperfitError, OneLineArgumentParser
 
 DEFAULT_BLOCK_SIZE = 256
 DEFAULT_LIMIT = 64
@@ -33,7 +33,7 @@ class AgreementError(HyperfitError, ValueError):
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="hyperfit-agreement",
         description="Top-1 agreement between two causal LMs that share a tokenizer, on held-out text.",
     )
@@ -50,6 +50,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=8, help="blocks per forward pass (default: 8)")
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     parser.add_argument("--json", type=Path, dest="json_path", help="also write the results to this JSON file")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     return parser
 
 
@@ -140,17 +141,31 @@ def main(argv: list[str] | None = None) -> int:
     """Console entry point (``hyperfit-agreement``, ``python -m hyperfit_tasks.agreement``)."""
     args = make_parser().parse_args(argv)
     try:
-        if args.data is None:
-            args.data = corpus_path("austen", "heldout")
-        if not args.data.is_file():
-            raise AgreementError(f"data file not found: {args.data}: give a .jsonl ({{\"text\": ...}} per line) or a text file")
-        texts = read_texts(args.data)
-        tokenizer, model_a, model_b = load_pair(args.model_a, args.model_b, args.device)
-        blocks = token_blocks(texts, tokenizer, args.block_size, args.limit)
-        results = top1_statistics(model_a, model_b, blocks, args.batch_size)
-    except (AgreementError, TrainingDataError, AssetError) as error:
-        print(f"hyperfit-agreement: error: {error}", file=sys.stderr)
+        run(args)
+    except KeyboardInterrupt:
+        print("hyperfit-agreement: interrupted: a --json file already there keeps its previous version", file=sys.stderr)
+        return 130
+    except Exception as error:  # one line for the user; the traceback with --debug
+        if args.debug:
+            raise
+        message = (str(error).strip().splitlines() or [""])[0]
+        if not isinstance(error, HyperfitError):
+            message = f"{type(error).__name__}: {message} (run with --debug for the traceback)"
+        print(f"hyperfit-agreement: error: {message}", file=sys.stderr)
         return 1
+    return 0
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Measure, print and (with ``--json``) write the agreement of ``args.model_a`` and ``args.model_b``."""
+    if args.data is None:
+        args.data = corpus_path("austen", "heldout")
+    if not args.data.is_file():
+        raise AgreementError(f"data file not found: {args.data}: give a .jsonl ({{\"text\": ...}} per line) or a text file")
+    texts = read_texts(args.data)
+    tokenizer, model_a, model_b = load_pair(args.model_a, args.model_b, args.device)
+    blocks = token_blocks(texts, tokenizer, args.block_size, args.limit)
+    results = top1_statistics(model_a, model_b, blocks, args.batch_size)
     results = {"model_a": args.model_a, "model_b": args.model_b, "data": str(args.data), "block_size": args.block_size, **results}
     print(
         f"top-1 agreement {results['top1_agreement']:.4f} over {results['positions']} positions ({results['blocks']} blocks)\n"
@@ -160,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json_path:
         write_json_atomic(args.json_path, results)
         print(f"wrote {args.json_path}")
-    return 0
+    return results
 
 
 if __name__ == "__main__":

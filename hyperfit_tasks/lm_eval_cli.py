@@ -4,12 +4,18 @@ Every argument is lm-eval's (``hyperfit-lm-eval --help`` shows them). The script
 hyperfit's lm-eval models (``--model hf-citation-blocked``), adds ``--include_path <hyperfit
 task_configs>`` when no ``--include_path`` is given, then runs ``lm_eval.__main__.cli_evaluate()``.
 For the tasks alone, plain ``lm_eval --include_path "$(hyperfit-tasks-path)"`` is equivalent.
+
+An error while building the tasks or evaluating (a missing data file, a bad setting) is one
+line on stderr (``hyperfit-lm-eval: error: ...``, exit status 1); ``--debug`` (hyperfit's own,
+removed before lm-eval sees the arguments) shows the traceback instead.
 """
 from __future__ import annotations
 
 import sys
 
 from hyperfit_tasks.paths import task_configs_dir
+
+PROG = "hyperfit-lm-eval"
 
 
 def with_include_path(argv: list[str]) -> list[str]:
@@ -20,12 +26,25 @@ def with_include_path(argv: list[str]) -> list[str]:
     return [*argv, "--include_path", task_configs_dir()]
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run lm-eval's CLI on ``argv`` (default: the command line) with hyperfit's tasks included."""
+def main(argv: list[str] | None = None) -> int:
+    """Run lm-eval's CLI on ``argv`` (default: the command line) with hyperfit's tasks included; returns the exit code."""
     from lm_eval.__main__ import cli_evaluate
 
     from hyperfit_tasks.lm_models import register_models
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
     register_models()
-    sys.argv = [sys.argv[0], *with_include_path(sys.argv[1:] if argv is None else argv)]
-    cli_evaluate()
+    sys.argv = [sys.argv[0], *with_include_path([arg for arg in argv if arg != "--debug"])]
+    try:
+        cli_evaluate()
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if debug:
+            raise
+        reason = (str(error).strip().splitlines() or [""])[0]
+        print(f"{PROG}: error: {type(error).__name__}: {reason} (run with --debug for the traceback)", file=sys.stderr)
+        return 1
+    return 0

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hyperfit_train.data import TRAIN_BLOCKS_FILE, read_train_blocks
+from hyperfit_train.data import TRAIN_BLOCKS_FILE, check_utf8, read_train_blocks
 from hyperfit_train.errors import HyperfitError
 
 _SOURCES_HINT = f"give a trainer output directory, its {TRAIN_BLOCKS_FILE}, or a .jsonl/.txt file"
@@ -93,6 +93,7 @@ def _read_parquet_blocks(path: Path) -> list[np.ndarray]:
 
 def read_texts(path: Path) -> list[str]:
     """Documents of a ``.jsonl``/``.json`` file (one ``{"text": ...}`` per line) or a whole text file as one."""
+    check_utf8(path, "data")
     if path.suffix not in (".jsonl", ".json"):
         return [path.read_text(encoding="utf-8")]
     texts = []

@@ -12,13 +12,14 @@ Values are resolved in this order, later winning: the dataclass defaults, the ch
 from __future__ import annotations
 
 import argparse
+import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 from trl import ModelConfig, SFTConfig, TrlParser
 
-from hyperfit_train.errors import HyperfitError
+from hyperfit_train.errors import HyperfitError, OneLineUsageErrors
 
 DEFAULT_PRESET = "paper"
 DATA_ORDERS = {"shuffled": "random", "fixed": "sequential"}  # data_order -> Trainer train_sampling_strategy
@@ -204,12 +205,17 @@ class HyperfitModelConfig(ModelConfig):
 DATACLASSES = (HyperfitArguments, SFTConfig, HyperfitModelConfig)
 
 
+class HyperfitParser(OneLineUsageErrors, TrlParser):
+    """TRL's parser with one-line usage errors."""
+
+
 def make_parser(prog: str = "hyperfit-train") -> TrlParser:
-    """The TRL parser over :data:`DATACLASSES` (no preset applied)."""
-    return TrlParser(
+    """The TRL parser over :data:`DATACLASSES` (no preset applied; a misspelt option is an error, not an abbreviation)."""
+    return HyperfitParser(
         DATACLASSES,
         prog=prog,
         description="Hyperfit a causal language model (TRL SFTTrainer) and measure the sharpening while it trains.",
+        allow_abbrev=False,
     )
 
 
@@ -253,6 +259,8 @@ def validate(script_args: HyperfitArguments, training_args: SFTConfig) -> None:
     block = training_args.max_length
     if block is None or block < 2:
         raise HyperfitError(f"--max_length sets the training block length and must be an integer >= 2, got {block}")
+    if not math.isfinite(training_args.learning_rate) or training_args.learning_rate < 0:
+        raise HyperfitError(f"--learning_rate must be a finite number >= 0, got {training_args.learning_rate}")
     if script_args.num_samples < 1:
         raise HyperfitError(f"--num_samples must be >= 1, got {script_args.num_samples}")
     if script_args.diagnostics:

@@ -38,6 +38,8 @@ def load_text_dataset(source: str, text_field: str = "text", config: str | None 
             raise HyperfitError(f"{role} {path} has an unsupported extension: use {', '.join(LOCAL_BUILDERS)}")
         if path.stat().st_size == 0:
             raise HyperfitError(f"{role} file {path} is empty: give a file with text")
+        if builder != "parquet":
+            check_utf8(path, role)
         options = {"sample_by": "document"} if builder == "text" else {}
         dataset = _load(role, source, builder, data_files=str(path), split="train", **options)
         if builder == "text":
@@ -59,6 +61,26 @@ def load_text_dataset(source: str, text_field: str = "text", config: str | None 
     if len(dataset) == 0:
         raise HyperfitError(f"{role} {source} has no rows: give a file with text")
     return dataset.select_columns([text_field])
+
+
+def check_utf8(path: Path, role: str, chunk_bytes: int = 1 << 20) -> None:
+    """Fail with one line if a text file is not valid UTF-8 (``datasets`` would fail later, mid-tokenization)."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with open(path, "rb") as handle:
+        while True:
+            chunk = handle.read(chunk_bytes)
+            pending = len(decoder.getstate()[0])  # bytes of a character split across chunks
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as error:
+                position = offset - pending + error.start
+                raise HyperfitError(f"{role} file {path} is not UTF-8 text (byte {position}): convert it to UTF-8") from None
+            if not chunk:
+                return
+            offset += len(chunk)
 
 
 def _load(role: str, source: str, path: str, **kwargs):

@@ -1,6 +1,8 @@
 """Errors that ``hyperfit-train`` reports as one line naming the problem and its fix."""
 from __future__ import annotations
 
+import argparse
+
 
 class HyperfitError(Exception):
     """Bad input or an unusable state; the message is one line that says what to change."""
@@ -20,3 +22,14 @@ class NonFiniteLossError(HyperfitError):
             f"training loss is {loss} at step {step} (epoch {epoch:.2f}): stopped, {kept}; "
             "lower --learning_rate (or train in float32 instead of --fp16) and start again with --overwrite"
         )
+
+
+class OneLineUsageErrors:
+    """``argparse`` parser mixin: a bad option is one line on stderr (exit 2), not the whole usage; ``--help`` keeps it."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class OneLineArgumentParser(OneLineUsageErrors, argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` with one-line usage errors."""

@@ -13,13 +13,14 @@ from pathlib import Path
 from hyperfit_tasks.compare.errors import CompareError
 from hyperfit_tasks.compare.plots import HEADLINE_METRICS
 from hyperfit_tasks.compare.report import DEFAULT_EXAMPLES
+from hyperfit_train.errors import OneLineArgumentParser
 
 PROG = "hyperfit-compare"
 STDOUT_FORMATS = ("markdown", "csv", "json")
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog=PROG,
         description="Compare lm-eval runs side by side: one row per model or checkpoint, one column per task and "
         "metric, lm-eval's stderr, the difference to a baseline, the better direction and the best value marked.",

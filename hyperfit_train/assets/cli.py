@@ -8,11 +8,12 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from . import AssetError, DEFAULT_MODEL_NAME, corpus_manifest, corpus_path, default_model_path, prepare_corpora
+from ..errors import OneLineArgumentParser
 from .cache import cache_root
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="hyperfit-assets",
         description="Build (once) the embedded default base model and the default text corpora in the cache "
         f"({cache_root()}; set HYPERFIT_CACHE to move it). Safe to interrupt and re-run.",
