@@ -52,12 +52,14 @@ def test_bad_input_exits_non_zero_with_one_line_on_stderr(tmp_path, tiny_lm_path
     assert result.stderr.strip().splitlines()[-1].startswith("hyperfit-train: error: training data file not found")
 
 
-def test_sigkilled_run_resumes_to_the_same_weights_skipping_a_half_written_checkpoint(tmp_path, tiny_lm_path, corpus, reference_run):
+@pytest.mark.parametrize("kill_after_step", [4, 16, 24], ids=lambda step: f"kill-after-step-{step}")
+def test_sigkilled_run_resumes_to_the_same_weights_skipping_a_half_written_checkpoint(tmp_path, tiny_lm_path, corpus, reference_run, kill_after_step):
+    """SIGKILL early, mid-way and late in the run (32 steps, a checkpoint every 4): every resume ends on the reference weights."""
     output_dir = tmp_path / "killed"
     argv = CLI + tiny_argv(tiny_lm_path, *corpus, output_dir)
     process = subprocess.Popen(argv, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while not (output_dir / "checkpoint-8" / "trainer_state.json").exists():
+    while not (output_dir / f"checkpoint-{kill_after_step}" / "trainer_state.json").exists():
         assert process.poll() is None and time.monotonic() < deadline, "training ended before it could be killed"
         time.sleep(0.01)
     process.send_signal(signal.SIGKILL)
