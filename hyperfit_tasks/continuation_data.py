@@ -12,13 +12,14 @@ the task's ``metadata`` and ``dataset_kwargs`` as keyword arguments (``--model_a
 ``text_field`` names the column holding the text (default ``text``); ``detokenize: wikitext``
 undoes WikiText's tokenisation with lm-eval's own wikitext detokenizer.
 
-A continuation document is ``{"prompt", "reference"}``: the prompt is the text's first
-``prompt_words`` whitespace-separated words (default 24, about 32 tokens of a Llama-style BPE
-on English prose), the same characters for every model; the reference is the true
-continuation (from the character after the prompt), cut after ``reference_words`` more words (default 192, about 256 tokens). With
-``prompt_tokenizer`` set (a tokenizer name or folder, or ``model`` for the evaluated model from
-``--model_args``) the prompt is instead the first ``prompt_tokens`` (default 32) tokens of that
-tokenizer, as in the paper. Texts too short to leave a continuation are skipped with a warning.
+A continuation document is ``{"prompt", "reference"}``. The prompt is the first
+``prompt_tokens`` (32) tokens of ``prompt_tokenizer`` (a tokenizer name or folder, or ``model``:
+the evaluated model's, from ``--model_args``; the task YAMLs' default, as in the paper) decoded
+back to the text's own characters; with ``prompt_tokenizer`` unset it is the text's first
+``prompt_words`` whitespace-separated words (default 24, about 32 tokens of a Llama-style BPE on
+English prose), the same characters for every model. The reference is the true continuation
+(from the character after the prompt), cut after ``reference_words`` more words (default 192,
+about 256 tokens). Texts too short to leave a continuation are skipped with a warning.
 Every continuation document also carries the training-copy reference (``training_data``,
 ``tokenizer``: :func:`hyperfit_tasks.copy_rate.training_reference`, empty strings when the run
 names no training data), which the scorer turns into the copy metrics.
@@ -57,7 +58,15 @@ def continuation_docs(
     if prompt_tokenizer == "model":
         prompt_tokenizer = evaluated_model_name(kwargs)
         if prompt_tokenizer is None:
-            raise ValueError("prompt_tokenizer: model needs the model in --model_args (pretrained=... or tokenizer=...)")
+            raise ValueError(
+                "prompt_tokenizer: model needs the model in --model_args (pretrained=... or tokenizer=...), "
+                "or cut prompts by words with --metadata '{\"prompt_tokenizer\": null}'"
+            )
+    if prompt_tokenizer:
+        try:
+            load_tokenizer(prompt_tokenizer)
+        except ValueError as error:  # e.g. an API model: name a tokenizer, or cut by words
+            raise ValueError(f"prompt tokenizer: {error}, or cut prompts by words with --metadata '{{\"prompt_tokenizer\": null}}'") from None
     docs = []
     for text in texts:
         text = text.strip()

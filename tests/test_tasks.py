@@ -97,6 +97,13 @@ def test_prompt_tokenizer_model_uses_the_evaluated_model(tmp_path, tiny_lm_path,
         continuation_docs(data_files=str(path), prompt_tokenizer="model")
 
 
+def test_shipped_tasks_prompt_with_the_models_first_32_tokens(tmp_path, tiny_lm_path, english_text):
+    data = write_jsonl(tmp_path / "texts.jsonl", [english_text[:600]])
+    model = str(tiny_lm_path)
+    task = build_own_task(tmp_path, data, {"pretrained": model, "metric_tokenizer": model})
+    assert [doc["prompt"] for doc in task.test_docs()] == [split_by_tokens(english_text[:600].strip(), 32, model)[0]]
+
+
 def test_perplexity_docs_keep_whole_texts(tmp_path):
     path = write_jsonl(tmp_path / "texts.jsonl", ["First text.", "  ", "Second text."])
     with pytest.warns(UserWarning, match="skipped 1 of 3"):
@@ -262,9 +269,11 @@ def build_own_task(folder: Path, data_file: Path, metadata: dict):
 def test_task_settings_are_checked_before_generation(tmp_path, word_tokenizer, english_text):
     data = write_jsonl(tmp_path / "texts.jsonl", [english_text[:500]])
     with pytest.raises(ValueError, match="cannot load tokenizer '/no/such/tokenizer'"):
-        build_own_task(tmp_path / "a", data, {"metric_tokenizer": "/no/such/tokenizer"})
-    with pytest.warns(UserWarning, match="stopped_early will be NaN"):  # e.g. an API model name
-        task = build_own_task(tmp_path / "b", data, {"metric_tokenizer": word_tokenizer, "model": "/no/such/model"})
+        build_own_task(tmp_path / "a", data, {"metric_tokenizer": "/no/such/tokenizer", "prompt_tokenizer": None})
+    with pytest.raises(ValueError, match="prompt tokenizer: cannot load tokenizer '/no/such/model'.*prompt_tokenizer\": null"):
+        build_own_task(tmp_path / "b", data, {"metric_tokenizer": word_tokenizer, "model": "/no/such/model"})
+    with pytest.warns(UserWarning, match="stopped_early will be NaN"):  # e.g. an API model name, prompts cut by words
+        task = build_own_task(tmp_path / "c", data, {"metric_tokenizer": word_tokenizer, "model": "/no/such/model", "prompt_tokenizer": None})
     assert task.scoring_settings() == {
         "metric_tokenizer": word_tokenizer,
         "model_tokenizer": None,
@@ -312,7 +321,8 @@ def test_both_groups_end_to_end(tiny_lm_path, domain_files, tmp_path, monkeypatc
     model = str(tiny_lm_path)
     manager = TaskManager(
         include_path=[task_configs_dir(), str(own)],
-        metadata={"pretrained": model, "metric_tokenizer": model, "mauve_featurizer": model},
+        # word-cut prompts: with 32-token prompts this random model emits one-word texts (distinct-2 undefined)
+        metadata={"pretrained": model, "metric_tokenizer": model, "mauve_featurizer": model, "prompt_tokenizer": None},
     )
     output = lm_eval.simple_evaluate(
         model="hf",
@@ -351,7 +361,7 @@ def test_both_groups_end_to_end(tiny_lm_path, domain_files, tmp_path, monkeypatc
     # stopped_early is recomputed from the logged continuation with the evaluated model's tokenizer
     assert sample["stopped_early"] == score(sample["filtered_resps"][0], model, model_tokenizer=model, max_gen_toks=40)["stopped_early"]
     config = output["configs"]["hyperfit_continuation_austen"]["metadata"]
-    assert config["prompt_words"] == 24 and config["mauve_featurizer"] == model
+    assert config["prompt_tokenizer"] is None and config["prompt_words"] == 24 and config["mauve_featurizer"] == model
 
 
 @pytest.mark.slow
@@ -399,5 +409,7 @@ def test_hyperfit_lm_eval_cli_from_outside_the_repo(tiny_lm_path, domain_files, 
     samples = [json.loads(line) for line in samples_file.read_text().splitlines()]
     assert len(samples) == 2
     for sample in samples:
-        assert len(sample["doc"]["prompt"].split()) == 24 and sample["arguments"]["gen_args_0"]["arg_0"] == sample["doc"]["prompt"]
+        prompt = sample["doc"]["prompt"]  # the model's first 32 tokens: --model_args reach the task metadata
+        assert prompt == split_by_tokens(prompt + sample["doc"]["reference"], 32, str(tiny_lm_path))[0]
+        assert sample["arguments"]["gen_args_0"]["arg_0"] == prompt
         assert isinstance(sample["resps"][0][0], str)
