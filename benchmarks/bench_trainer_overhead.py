@@ -1,0 +1,251 @@
+"""Benchmark hyperfit-train's trainer against a plain PyTorch loop, and both against the machine's matmul peak.
+
+Three measurements, each in its own subprocess (so that each peak RSS is its own) and with the
+same number of torch threads:
+
+* ``trainer``: ``hyperfit_train.trainer.train`` (the code path of the ``hyperfit-train`` CLI) with
+  the demo preset, blocks of ``--seq-len`` tokens, batch ``--batch``, one epoch of ``--steps`` steps,
+  diagnostics and checkpoints off (they run once per epoch, not per step);
+* ``plain``: the same model, the same training blocks (read from the trainer's
+  ``train_blocks.parquet``), batch, sequence length and optimizer (``torch.optim.AdamW``, the
+  preset's learning rate and betas, no weight decay, no clipping, as the preset) in a bare loop;
+* ``plain_fused_head``: the plain loop with the loss computed as ``SFTTrainer.compute_loss`` does
+  (TRL's fused, tiled LM head that also returns entropy and top-1 hits for its step metrics), to
+  tell the cost of TRL's loss head from the cost of the Trainer's loop;
+* ``matmul``: the best of a few fp32 ``torch.matmul`` of two ``--matmul-size`` square matrices.
+
+The sides run ``--rounds`` times, alternating, and each side's fastest run is kept (the machine is
+shared: the best run is the least disturbed one; every run's figure is in the JSON).
+
+Samples per second count the steps after the first ``--warmup`` (from the end of step ``warmup``
+to the end of the last step). Achieved FLOP/s = 6 x parameters x tokens per second (the usual
+estimate of forward + backward, attention not counted), reported as a share of the matmul peak.
+
+    python benchmarks/bench_trainer_overhead.py                       # 8 steps of 4 x 128 tokens, a few minutes
+    python benchmarks/bench_trainer_overhead.py --steps 30 --batch 8   # longer, steadier
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+RESULT_PREFIX = "RESULT "
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process in MiB (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def samples_per_second(step_ends: list[float], batch: int, warmup: int) -> float:
+    """Samples per second over the steps after the first ``warmup`` (``step_ends``: time at the end of each step)."""
+    return (len(step_ends) - warmup) * batch / (step_ends[-1] - step_ends[warmup - 1])
+
+
+def run_trainer(args) -> dict:
+    """Train with hyperfit-train's own ``train()``; time every optimizer step with a callback."""
+    from transformers import TrainerCallback
+
+    from hyperfit_train.config import parse_args as parse_train_args
+    from hyperfit_train.trainer import train
+
+    class StepClock(TrainerCallback):
+        def __init__(self):
+            self.ends = []
+
+        def on_step_end(self, *_, **__):
+            self.ends.append(time.perf_counter())
+
+    clock = StepClock()
+    argv = [
+        "--preset", "demo", "--model", args.model, "--output_dir", str(args.workdir / "run"), "--use_cpu",
+        "--max_length", str(args.seq_len), "--per_device_train_batch_size", str(args.batch),
+        "--num_samples", str(args.batch * args.steps), "--num_train_epochs", "1", "--diagnostics", "false",
+        "--save_strategy", "no", "--report_to", "none", "--disable_tqdm", "true", "--overwrite",
+    ]
+    script_args, training_args, model_args = parse_train_args(argv)
+    train(script_args, training_args, model_args, callbacks=(clock,))
+    assert len(clock.ends) == args.steps, (len(clock.ends), args.steps)
+    return {
+        "samples_per_s": samples_per_second(clock.ends, args.batch, args.warmup),
+        "learning_rate": training_args.learning_rate,
+        "betas": [training_args.adam_beta1, training_args.adam_beta2],
+        "eps": training_args.adam_epsilon,
+        "weight_decay": training_args.weight_decay,
+        "max_grad_norm": training_args.max_grad_norm,
+    }
+
+
+def run_plain(args, fused_head: bool = False) -> dict:
+    """A bare loop: forward with labels, backward, AdamW step, zero grads; same blocks and settings as the trainer.
+
+    ``fused_head``: the loss through TRL's fused LM head with the per-step entropy and top-1 outputs, as
+    ``SFTTrainer.compute_loss`` computes it, instead of the model's own loss on full logits.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+    from trl.trainer.utils import add_fused_lm_head
+
+    from hyperfit_train.data import read_train_blocks
+
+    recipe = json.loads((args.workdir / "trainer.json").read_text())
+    blocks, _ = read_train_blocks(args.workdir / "run" / "train_blocks.parquet")
+    blocks = torch.from_numpy(blocks).long()
+    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32)
+    if fused_head:
+        add_fused_lm_head(model, outputs=("log_probs", "entropy", "is_top1"))
+    model.train()
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=recipe["learning_rate"], betas=tuple(recipe["betas"]), eps=recipe["eps"], weight_decay=0.0
+    )
+    ends = []
+    for step in range(args.steps):
+        batch = blocks[step * args.batch : (step + 1) * args.batch]
+        if fused_head:
+            outputs = model(input_ids=batch, attention_mask=torch.ones_like(batch), labels=batch, fused_lm_head=True)
+            loss = -outputs.log_probs.sum() / outputs.label_mask.sum()
+        else:
+            loss = model(input_ids=batch, attention_mask=torch.ones_like(batch), labels=batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        ends.append(time.perf_counter())
+    return {
+        "samples_per_s": samples_per_second(ends, args.batch, args.warmup),
+        "parameters": model.num_parameters(),
+    }
+
+
+def run_matmul(args) -> dict:
+    """Best fp32 FLOP/s of ``torch.matmul`` on two n x n matrices (2 n^3 FLOP each)."""
+    import torch
+
+    torch.manual_seed(0)
+    a, b = torch.randn(args.matmul_size, args.matmul_size), torch.randn(args.matmul_size, args.matmul_size)
+    torch.matmul(a, b)  # warm-up
+    best = float("inf")
+    for _ in range(args.matmul_repeat):
+        start = time.perf_counter()
+        torch.matmul(a, b)
+        best = min(best, time.perf_counter() - start)
+    return {"flops_per_s": 2 * args.matmul_size**3 / best, "seconds": best}
+
+
+SIDES = {
+    "trainer": run_trainer,
+    "plain": run_plain,
+    "plain_fused_head": lambda args: run_plain(args, fused_head=True),
+    "matmul": run_matmul,
+}
+
+
+def run_side(side: str, args) -> dict:
+    """Run one side in a fresh interpreter; its result (with its peak RSS) comes back as one JSON line."""
+    argv = [sys.executable, __file__, "--side", side, "--workdir", str(args.workdir), "--model", args.model]
+    for option in ("steps", "batch", "seq_len", "warmup", "threads", "matmul_size", "matmul_repeat", "rounds"):
+        argv += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
+    result = subprocess.run(argv, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"{side} failed:\n{result.stderr[-3000:]}")
+    line = next(line for line in result.stdout.splitlines() if line.startswith(RESULT_PREFIX))
+    return json.loads(line[len(RESULT_PREFIX) :])
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=8, help="optimizer steps per side (default 8)")
+    parser.add_argument("--warmup", type=int, default=2, help="first steps left out of the timing (default 2)")
+    parser.add_argument("--batch", type=int, default=4, help="blocks per step (default 4)")
+    parser.add_argument("--seq-len", type=int, default=128, help="tokens per block (default 128)")
+    parser.add_argument("--model", help="model folder (default: hyperfit's default model, SmolLM2-135M)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads of every side (default: all cores)")
+    parser.add_argument("--matmul-size", type=int, default=2048, help="side of the square matrices (default 2048)")
+    parser.add_argument("--matmul-repeat", type=int, default=5, help="timed matmuls, best kept (default 5)")
+    parser.add_argument("--rounds", type=int, default=2, help="runs of each side, alternating; the fastest is kept (default 2)")
+    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "trainer_overhead.json", help="JSON file")
+    parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if not 1 <= args.warmup < args.steps:
+        parser.error("--warmup must be >= 1 and below --steps")
+    return args
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.side:  # child process
+        import torch
+
+        torch.set_num_threads(args.threads)
+        result = SIDES[args.side](args)
+        if args.side == "trainer":
+            (args.workdir / "trainer.json").write_text(json.dumps(result))
+        print(RESULT_PREFIX + json.dumps({**result, "peak_rss_mib": peak_rss_mib()}), flush=True)
+        return
+
+    from hyperfit_train.atomic import write_json_atomic
+
+    if args.model is None:
+        from hyperfit_train.assets import default_model_path
+
+        args.model = str(default_model_path())
+    print(f"{args.steps} steps of {args.batch} x {args.seq_len} tokens ({args.warmup} warm-up), {args.threads} threads, model {args.model}")
+    runs = {side: [] for side in ("trainer", "plain", "plain_fused_head", "matmul")}
+    with tempfile.TemporaryDirectory() as workdir:
+        args.workdir = Path(workdir)
+        for _ in range(args.rounds):  # alternate, so that a busy moment of the shared machine hits every side alike
+            for side, found in runs.items():
+                found.append(run_side(side, args))
+    speed = {side: "flops_per_s" if side == "matmul" else "samples_per_s" for side in runs}
+    sides = {side: {**max(found, key=lambda run: run[speed[side]]), "all_runs": [run[speed[side]] for run in found]} for side, found in runs.items()}
+    trainer, plain, fused, matmul = sides["trainer"], sides["plain"], sides["plain_fused_head"], sides["matmul"]
+    parameters = plain["parameters"]
+    peak = matmul["flops_per_s"]
+    for side in (trainer, plain, fused):
+        side["tokens_per_s"] = side["samples_per_s"] * args.seq_len
+        side["flops_per_s"] = 6 * parameters * side["tokens_per_s"]
+        side["share_of_matmul_peak"] = side["flops_per_s"] / peak
+    ratio = trainer["samples_per_s"] / plain["samples_per_s"]
+    for name, side in (("hyperfit-train", trainer), ("plain loop", plain), ("plain, TRL head", fused)):
+        print(
+            f"  {name:15s} {side['samples_per_s']:7.3f} samples/s  {side['flops_per_s'] / 1e9:7.1f} GFLOP/s "
+            f"({100 * side['share_of_matmul_peak']:4.1f}% of peak)  peak RSS {side['peak_rss_mib']:7.0f} MiB"
+        )
+    print(f"  matmul peak     {peak / 1e9:7.1f} GFLOP/s (fp32, {args.matmul_size}^2)")
+    print(f"  trainer / plain samples/s: {ratio:.3f} (target >= 0.9); trainer / plain with TRL's head: {trainer['samples_per_s'] / fused['samples_per_s']:.3f}")
+
+    payload = {
+        "benchmark": "trainer_overhead",
+        "settings": {key: value for key, value in vars(args).items() if key not in ("output", "side", "workdir")},
+        "environment": {
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "cpu_count": os.cpu_count(),
+            **{package: version(package) for package in ("torch", "transformers", "trl")},
+        },
+        "parameters": parameters,
+        "trainer": trainer,
+        "plain": plain,
+        "plain_fused_head": fused,
+        "trainer_over_plain": round(ratio, 4),
+        "trainer_over_plain_fused_head": round(trainer["samples_per_s"] / fused["samples_per_s"], 4),
+        "matmul_peak_flops_per_s": peak,
+        "trainer_share_of_matmul_peak": round(trainer["share_of_matmul_peak"], 4),
+    }
+    write_json_atomic(args.output, payload)
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
