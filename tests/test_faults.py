@@ -21,7 +21,6 @@ import pytest
 import hyperfit_train.atomic as atomic
 from hyperfit_tasks import agreement, lm_eval_cli
 from hyperfit_tasks.compare import cli as compare_cli
-from hyperfit_tasks.compare.errors import CompareError
 from hyperfit_train import cli as train_cli
 from hyperfit_train.assets import cli as assets_cli
 from conftest import build_tiny_lm
