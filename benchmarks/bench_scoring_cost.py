@@ -125,6 +125,7 @@ def main(argv=None) -> None:
             "torch_threads": torch.get_num_threads(),
             **{package: version(package) for package in ("torch", "transformers", "lm_eval")},
         },
+        "task_versions": {name: (task.config.metadata or {}).get("version") for name, task in tasks.items()},
         "continuations": count,
         "generation_s": round(generation_s, 3),
         "scoring_cold_s": {key: round(value, 3) for key, value in cold.items()},
