@@ -1,6 +1,7 @@
 """Shared fixtures: tiny causal LMs built in-process (no hub, no download)."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -63,3 +64,20 @@ def tiny_lm_path(tmp_path_factory) -> Path:
 def english_text() -> str:
     """About 60k characters of real English prose (CPython's pydoc topics)."""
     return english_sample_text()
+
+
+def write_corpus(folder, text: str) -> tuple:
+    """train.jsonl (first 150 paragraphs) and heldout.jsonl (the next 50) of ``text``."""
+    paragraphs = [paragraph for paragraph in text.split("\n\n") if paragraph.strip()]
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for name, chunk in (("train.jsonl", paragraphs[:150]), ("heldout.jsonl", paragraphs[150:200])):
+        (folder / name).write_text("".join(json.dumps({"text": paragraph}) + "\n" for paragraph in chunk))
+        files.append(folder / name)
+    return tuple(files)
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory, english_text) -> tuple:
+    """(train.jsonl, heldout.jsonl) paths for the trainer tests (see :func:`write_corpus`)."""
+    return write_corpus(tmp_path_factory.mktemp("corpus"), english_text)

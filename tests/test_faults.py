@@ -23,9 +23,9 @@ from hyperfit_tasks import agreement, lm_eval_cli
 from hyperfit_tasks.compare import cli as compare_cli
 from hyperfit_train import cli as train_cli
 from hyperfit_train.assets import cli as assets_cli
-from conftest import build_tiny_lm
+from conftest import build_tiny_lm, write_corpus
 from test_compare import HIB, REAL_RUNS, results_dict, write_results
-from test_train import tiny_argv, write_corpus
+from test_train import tiny_argv
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "task_configs" / "continuation" / "_continuation_template.yaml"

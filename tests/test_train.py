@@ -23,17 +23,6 @@ from hyperfit_train.diagnostics import heldout_metrics, read_rows
 BLOCK = 32
 
 
-def write_corpus(folder, text: str) -> tuple:
-    """train.jsonl (first 150 paragraphs) and heldout.jsonl (the next 50) of ``text``."""
-    paragraphs = [paragraph for paragraph in text.split("\n\n") if paragraph.strip()]
-    folder.mkdir(parents=True, exist_ok=True)
-    files = []
-    for name, chunk in (("train.jsonl", paragraphs[:150]), ("heldout.jsonl", paragraphs[150:200])):
-        (folder / name).write_text("".join(json.dumps({"text": paragraph}) + "\n" for paragraph in chunk))
-        files.append(folder / name)
-    return tuple(files)
-
-
 def tiny_argv(model, train, heldout, output_dir, *extra) -> list[str]:
     """The paper preset scaled to the tiny test model: 16 blocks of 32 tokens, batch 4, lr 1e-2."""
     return [
@@ -43,11 +32,6 @@ def tiny_argv(model, train, heldout, output_dir, *extra) -> list[str]:
         "--diagnostic_blocks", "4", "--diagnostic_prompts", "2", "--diagnostic_prompt_tokens", "8",
         "--diagnostic_new_tokens", "16", *extra,
     ]
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory, english_text):
-    return write_corpus(tmp_path_factory.mktemp("corpus"), english_text)
 
 
 @pytest.fixture(scope="module")

@@ -15,12 +15,7 @@ from hyperfit_train.config import parse_args
 from hyperfit_train.data import read_train_blocks
 from hyperfit_train.errors import HyperfitError, NonFiniteLossError
 from hyperfit_train.trainer import train
-from test_train import tiny_argv, write_corpus
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory, english_text):
-    return write_corpus(tmp_path_factory.mktemp("corpus"), english_text)
+from test_train import tiny_argv
 
 
 @pytest.fixture(scope="module")

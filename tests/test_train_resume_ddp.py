@@ -16,15 +16,10 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from hyperfit_train.checkpoints import scan_checkpoints
 from hyperfit_train.diagnostics import read_rows
-from test_train import tiny_argv, write_corpus
+from test_train import tiny_argv
 
 ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
 CLI = [sys.executable, "-m", "hyperfit_train.cli"]
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory, english_text):
-    return write_corpus(tmp_path_factory.mktemp("corpus"), english_text)
 
 
 @pytest.fixture(scope="module")
