@@ -20,9 +20,6 @@ back to the text's own characters; with ``prompt_tokenizer`` unset it is the tex
 English prose), the same characters for every model. The reference is the true continuation
 (from the character after the prompt), cut after ``reference_words`` more words (default 192,
 about 256 tokens). Texts too short to leave a continuation are skipped with a warning.
-Every continuation document also carries the training-copy reference (``training_data``,
-``tokenizer``: :func:`hyperfit_tasks.copy_rate.training_reference`, empty strings when the run
-names no training data), which the scorer turns into the copy metrics.
 """
 from __future__ import annotations
 
@@ -33,7 +30,6 @@ from typing import Any
 
 import datasets
 
-from hyperfit_tasks.copy_rate import training_reference
 from hyperfit_tasks.text_units import evaluated_model_name, load_tokenizer
 
 PROMPT_WORDS = 24
@@ -51,9 +47,7 @@ def continuation_docs(
     reference_words: int = REFERENCE_WORDS,
     **kwargs: Any,
 ) -> datasets.DatasetDict:
-    """``custom_dataset`` of the continuation tasks: a ``test`` split of prompt/reference pairs
-    (plus the training-copy reference fields)."""
-    copy_reference = training_reference(kwargs)  # a bad training_data path fails before any loading
+    """``custom_dataset`` of the continuation tasks: a ``test`` split of prompt/reference pairs."""
     texts, source = load_texts(**kwargs)
     if prompt_tokenizer == "model":
         prompt_tokenizer = evaluated_model_name(kwargs)
@@ -77,7 +71,7 @@ def continuation_docs(
         if split is not None:
             prompt, rest = split
             reference = (split_by_words(rest, reference_words) or (rest,))[0]
-            docs.append({"prompt": prompt, "reference": reference, **copy_reference})
+            docs.append({"prompt": prompt, "reference": reference})
     unit = f"{prompt_tokens} tokens of {prompt_tokenizer}" if prompt_tokenizer else f"{prompt_words} words"
     report_skipped(len(texts) - len(docs), len(texts), source, f"no text after the first {unit}")
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})

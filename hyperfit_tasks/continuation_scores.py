@@ -5,7 +5,7 @@ words (:mod:`hyperfit_tasks.text_units`) and returns one item per metric: a numb
 per-text metrics (averaged with lm-eval's NaN-aware ``nanmean``), the TTR-by-position curve
 (a list, kept whole in ``--log_samples`` output), and the continuation text for the corpus-level
 metrics, whose aggregations below see every continuation of the task at once. When the run
-names training data (the doc's ``training_data`` field), the training-copy metrics of
+names training data (``training_reference``, a run setting), the training-copy metrics of
 :mod:`hyperfit_tasks.copy_rate` are added; otherwise they are omitted, so lm-eval reports none.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from hyperfit_tasks.citation_blocker import DEFAULT_BLOCK_LEN
-from hyperfit_tasks.copy_rate import copy_metrics_for_doc
+from hyperfit_tasks.copy_rate import copy_metrics_for_text
 from hyperfit_tasks.mauve_features import DEFAULT_FEATURIZER
 from hyperfit_tasks.metrics import (
     distinct_n,
@@ -46,11 +46,13 @@ def process_results(
     max_gen_toks: int | None = None,
     mauve_featurizer: str = DEFAULT_FEATURIZER,
     copy_k: int = DEFAULT_BLOCK_LEN,
+    training_reference: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Items of every continuation metric for one document (``results[0]`` = the continuation).
 
     ``metric_tokenizer`` cuts the tokens of the token-level metrics; ``model_tokenizer`` (the
-    evaluated model's) and ``max_gen_toks`` give ``stopped_early``, NaN when either is unknown.
+    evaluated model's) and ``max_gen_toks`` give ``stopped_early``, NaN when either is unknown;
+    ``training_reference`` (the run's training data and tokenizer) adds the training-copy metrics.
     """
     continuation = results[0]
     tokens = token_ids(continuation, metric_tokenizer)
@@ -73,7 +75,7 @@ def process_results(
         **{f"distinct_{n}": continuation for n in range(1, 5)},
         "self_bleu": continuation,
         "mauve": (continuation, doc["reference"], mauve_featurizer),
-        **copy_metrics_for_doc(doc, continuation, k=copy_k),
+        **copy_metrics_for_text(continuation, training_reference or {}, k=copy_k),
     }
 
 

@@ -7,7 +7,8 @@ also needs settings that are known only for the run: the fixed ``metric_tokenize
 tokenizer (``--model_args``, merged into metadata by lm-eval) and the ``max_gen_toks`` actually
 used (after ``--gen_kwargs``, resolved as lm-eval's backends do; 256 when unset), and the K of
 the training-copy rate (``block_len``: the citation-blocked model's own, from ``--model_args``,
-or ``--metadata``; default 6). This class
+or ``--metadata``; default 6) with the training data it is measured against (run settings, so
+the documents, and lm-eval's hashes of them, stay the same with or without training data). This class
 passes them as keyword arguments, and checks the tokenizers and featurizer when the task is
 built, so that a bad setting fails before any text is generated.
 """
@@ -20,6 +21,7 @@ from lm_eval.api.task import ConfigurableTask
 from lm_eval.models.utils import normalize_gen_kwargs
 
 from hyperfit_tasks.citation_blocker import DEFAULT_BLOCK_LEN
+from hyperfit_tasks.copy_rate import training_reference
 from hyperfit_tasks.mauve_features import DEFAULT_FEATURIZER, minilm_path
 from hyperfit_tasks.text_units import DEFAULT_TOKENIZER, evaluated_model_name, load_tokenizer
 
@@ -34,6 +36,7 @@ class ContinuationTask(ConfigurableTask):
         self.metric_tokenizer = str(metadata.get("metric_tokenizer", DEFAULT_TOKENIZER))
         self.mauve_featurizer = str(metadata.get("mauve_featurizer", DEFAULT_FEATURIZER))
         self.copy_k = int(metadata.get("block_len", DEFAULT_BLOCK_LEN))
+        self.training_reference = training_reference(metadata)
         load_tokenizer(self.metric_tokenizer)
         if self.mauve_featurizer == DEFAULT_FEATURIZER:
             minilm_path()
@@ -53,6 +56,7 @@ class ContinuationTask(ConfigurableTask):
             "max_gen_toks": normalize_gen_kwargs(self.config.generation_kwargs or {})["max_gen_toks"],
             "mauve_featurizer": self.mauve_featurizer,
             "copy_k": self.copy_k,
+            "training_reference": self.training_reference,
         }
 
     def process_results(self, doc: dict, results: list) -> dict[str, Any]:

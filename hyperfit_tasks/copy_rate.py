@@ -13,11 +13,11 @@ in O(L log N) by narrowing the suffix-array range one token at a time. The K-gra
 costs O(m K log N); the longest span O(m (l + 1) log N), l = the answer, since each start position
 is only checked for a span one longer than the best so far.
 
-Inside lm-eval tasks (the ``hyperfit_continuation`` tasks: ``continuation_data`` and
+Inside lm-eval tasks (the ``hyperfit_continuation`` tasks: ``continuation_task`` and
 ``continuation_scores``): ``training_reference`` reads the training data path and tokenizer from
-the task metadata (``custom_dataset`` receives it), the dataset carries them in every doc, and
-``copy_metrics_for_doc`` scores one continuation in ``process_results`` (nothing when no training
-data was given: the metric is then omitted, not faked).
+the task metadata when the task is built, and ``copy_metrics_for_text`` scores one continuation
+in ``process_results`` (nothing when no training data was given: the metric is then omitted,
+not faked).
 """
 from __future__ import annotations
 
@@ -154,7 +154,7 @@ def load_span_index(source: str | os.PathLike, tokenizer: str | None = None) -> 
 
 
 def training_reference(metadata: dict) -> dict[str, str]:
-    """From lm-eval task metadata, the fields every doc should carry for ``copy_metrics_for_doc``.
+    """From lm-eval task metadata, the run's training reference for :func:`copy_metrics_for_text`.
 
     Training data: ``training_data`` (``--metadata '{"training_data": PATH}'``) or else
     ``blocked_data`` (lm-eval merges ``--model_args`` into the metadata, so the blocked model's own
@@ -174,10 +174,11 @@ def training_reference(metadata: dict) -> dict[str, str]:
     return {"training_data": str(source), "tokenizer": str(tokenizer)}
 
 
-def copy_metrics_for_doc(doc: dict, continuation: str, k: int = DEFAULT_BLOCK_LEN) -> dict[str, float]:
-    """``process_results`` helper: the copy metrics of ``continuation`` (text), or {} without training data."""
-    if not doc.get("training_data"):
+def copy_metrics_for_text(continuation: str, reference: dict[str, str], k: int = DEFAULT_BLOCK_LEN) -> dict[str, float]:
+    """``process_results`` helper: the copy metrics of ``continuation`` (text) against the run's
+    ``reference`` (from :func:`training_reference`), or {} when the run names no training data."""
+    if not reference.get("training_data"):
         return {}
-    index = load_span_index(doc["training_data"], doc["tokenizer"])
-    ids = _cached_tokenizer(doc["tokenizer"])(continuation, add_special_tokens=False)["input_ids"]
+    index = load_span_index(reference["training_data"], reference["tokenizer"])
+    ids = _cached_tokenizer(reference["tokenizer"])(continuation, add_special_tokens=False)["input_ids"]
     return copy_metrics(ids, index, k)

@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 
 from continuation_runs import TASK_NAME, continuations, evaluate, write_continuation_task
-from hyperfit_tasks.continuation_data import continuation_docs
 from hyperfit_tasks.copy_rate import (
     TrainingSpanIndex,
     copy_metrics,
-    copy_metrics_for_doc,
+    copy_metrics_for_text,
     longest_training_span,
     suffix_array,
     training_kgram_rate,
@@ -20,6 +19,7 @@ from hyperfit_tasks.copy_rate import (
 )
 from hyperfit_tasks.training_tokens import TrainingDataError
 from hyperfit_train.data import TRAIN_BLOCKS_FILE, write_train_blocks
+from test_tasks import build_own_task
 
 
 def naive_longest_span(ids, sequences):
@@ -93,7 +93,7 @@ def test_longest_span_equals_brute_force_on_random_small_cases():
 def test_metadata_glue(tmp_path):
     (tmp_path / "train.jsonl").write_text('{"text": "a"}\n')
     assert training_reference({"version": 1.0}) == {"training_data": "", "tokenizer": ""}
-    assert copy_metrics_for_doc({"prompt": "x", "training_data": "", "tokenizer": ""}, "any text") == {}
+    assert copy_metrics_for_text("any text", {"training_data": "", "tokenizer": ""}) == {}
     reference = {"training_data": str(tmp_path / "train.jsonl"), "tokenizer": "/models/m"}
     assert training_reference({"training_data": str(tmp_path / "train.jsonl"), "pretrained": "/models/m"}) == reference
     assert training_reference({"blocked_data": str(tmp_path / "train.jsonl"), "tokenizer": "/models/m", "pretrained": "/x"}) == reference
@@ -106,16 +106,18 @@ def test_metadata_glue(tmp_path):
         training_reference({"training_data": str(tmp_path / "missing.jsonl"), "pretrained": "/m"})
 
 
-def test_continuation_docs_carry_the_training_reference(tmp_path):
+def test_continuation_task_takes_the_training_reference_as_a_run_setting(tmp_path, tiny_lm_path):
     texts = tmp_path / "texts.jsonl"
     texts.write_text(json.dumps({"text": " ".join(f"w{i}" for i in range(40))}) + "\n")
     write_train_blocks(tmp_path / TRAIN_BLOCKS_FILE, np.arange(8).reshape(2, 4), {"tokenizer": "/models/base"})
-    (doc,) = continuation_docs(data_files=str(texts), training_data=str(tmp_path))["test"]
-    assert doc["training_data"] == str(tmp_path) and doc["tokenizer"] == "/models/base"
-    (doc,) = continuation_docs(data_files=str(texts))["test"]
-    assert doc["training_data"] == "" and doc["tokenizer"] == ""
-    with pytest.raises(TrainingDataError, match="training data not found"):  # before any text is loaded
-        continuation_docs(data_files=str(texts), training_data=str(tmp_path / "missing"))
+    settings = {"metric_tokenizer": str(tiny_lm_path), "prompt_tokenizer": None}
+    with_data = build_own_task(tmp_path / "a", texts, settings | {"training_data": str(tmp_path)})
+    assert with_data.scoring_settings()["training_reference"] == {"training_data": str(tmp_path), "tokenizer": "/models/base"}
+    without = build_own_task(tmp_path / "b", texts, settings)
+    assert without.scoring_settings()["training_reference"] == {"training_data": "", "tokenizer": ""}
+    assert list(with_data.test_docs()) == list(without.test_docs())  # same documents: lm-eval's hashes match
+    with pytest.raises(TrainingDataError, match="training data not found"):  # before any text is generated
+        build_own_task(tmp_path / "c", texts, settings | {"training_data": str(tmp_path / "missing")})
 
 
 @pytest.mark.slow

@@ -280,6 +280,7 @@ def test_task_settings_are_checked_before_generation(tmp_path, word_tokenizer, e
         "max_gen_toks": 256,
         "mauve_featurizer": "minilm",
         "copy_k": 6,
+        "training_reference": {"training_data": "", "tokenizer": ""},
     }
     task.set_config(key="generation_kwargs", value={"max_gen_toks": 96}, update=True)  # what --gen_kwargs does
     assert task.scoring_settings()["max_gen_toks"] == 96
