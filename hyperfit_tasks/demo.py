@@ -40,7 +40,7 @@ def make_parser() -> argparse.ArgumentParser:
         help="comma-separated training-set sizes in blocks, one hyperfitted model (and table row) each, e.g. 8,48 (default: 48)",
     )
     parser.add_argument("--preset", default="demo", help="hyperfit-train preset (default: demo, the paper recipe scaled to 2 CPU cores)")
-    parser.add_argument("--limit", type=int, default=24, help="evaluation documents per domain (default: 24)")
+    parser.add_argument("--limit", type=int, default=16, help="evaluation documents per domain (default: 16)")
     parser.add_argument("--max-gen-toks", type=int, default=256, help="tokens generated per continuation (default: 256, as the paper)")
     parser.add_argument("--batch-size", default="8", help="lm-eval batch size (default: 8)")
     parser.add_argument("--device", default="cpu", help="lm-eval and training device (default: cpu)")
