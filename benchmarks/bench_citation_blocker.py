@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
 import time
-from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +30,7 @@ from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM, Lo
 from hyperfit_train.atomic import write_json_atomic
 from hyperfit_tasks.citation_blocker import DEFAULT_BLOCK_LEN, CitationBlockerLogitsProcessor, NGramIndex
 from hyperfit_tasks.copy_rate import TrainingSpanIndex, copy_metrics
+from record import record_head  # benchmarks/record.py
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -169,15 +167,7 @@ def main(argv=None) -> None:
     )
 
     payload = {
-        "benchmark": "citation_blocker",
-        "settings": {key: value for key, value in vars(args).items() if key != "output"},
-        "environment": {
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            **{package: version(package) for package in ("numpy", "torch", "transformers")},
-        },
+        **record_head("citation_blocker", args, ("numpy", "torch", "transformers")),
         "index_build_s": round(index_s, 4),
         "distinct_kgrams": len(index),
         "copy_metric_index_build_s": round(span_s, 4),

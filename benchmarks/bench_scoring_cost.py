@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
-from importlib.metadata import version
 from pathlib import Path
 
 import torch
 
 from hyperfit_train.atomic import write_json_atomic
+from record import record_head  # benchmarks/record.py
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 GROUP_TASKS = ("hyperfit_continuation_austen", "hyperfit_continuation_pydoc")
@@ -116,15 +115,7 @@ def main(argv=None) -> None:
         print(f"  scoring {label:6s}  {seconds['total']:8.2f} s  = {100 * seconds['total'] / generation_s:5.1f}% of generation ({stages})")
 
     payload = {
-        "benchmark": "scoring_cost",
-        "settings": {key: value for key, value in vars(args).items() if key != "output"},
-        "environment": {
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            **{package: version(package) for package in ("torch", "transformers", "lm_eval")},
-        },
+        **record_head("scoring_cost", args, ("torch", "transformers", "lm_eval")),
         "task_versions": {name: (task.config.metadata or {}).get("version") for name, task in tasks.items()},
         "continuations": count,
         "generation_s": round(generation_s, 3),

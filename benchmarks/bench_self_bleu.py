@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
 import time
-from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +21,7 @@ from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 
 from hyperfit_tasks.metrics import self_bleu_per_doc
 from hyperfit_train.atomic import write_json_atomic
+from record import record_head  # benchmarks/record.py
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -130,14 +128,7 @@ def main(argv=None) -> None:
     print("vs fast_bleu.SelfBLEU:", flush=True)
     vs_fast_bleu = compare("fast_bleu", fast_bleu_per_doc, args.fast_bleu_sizes, args)
     payload = {
-        "benchmark": "self_bleu",
-        "settings": {key: value for key, value in vars(args).items() if key != "output"},
-        "environment": {
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-            "cpu_count": os.cpu_count(),
-            **{package: version(package) for package in ("numpy", "nltk", "fast-bleu")},
-        },
+        **record_head("self_bleu", args, ("numpy", "nltk", "fast-bleu")),
         "vs_nltk": vs_nltk,
         "vs_fast_bleu": vs_fast_bleu,
     }

@@ -29,14 +29,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-from importlib.metadata import version
 from pathlib import Path
+
+from record import record_head  # benchmarks/record.py
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 RESULT_PREFIX = "RESULT "
@@ -226,14 +226,7 @@ def main(argv=None) -> None:
     print(f"  trainer / plain samples/s: {ratio:.3f} (target >= 0.9); trainer / plain with TRL's head: {trainer['samples_per_s'] / fused['samples_per_s']:.3f}")
 
     payload = {
-        "benchmark": "trainer_overhead",
-        "settings": {key: value for key, value in vars(args).items() if key not in ("output", "side", "workdir")},
-        "environment": {
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-            "cpu_count": os.cpu_count(),
-            **{package: version(package) for package in ("torch", "transformers", "trl")},
-        },
+        **record_head("trainer_overhead", args, ("torch", "transformers", "trl"), skip=("output", "side", "workdir")),
         "parameters": parameters,
         "trainer": trainer,
         "plain": plain,
