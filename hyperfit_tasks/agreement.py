@@ -22,7 +22,7 @@ from pathlib import Path
 from hyperfit_tasks.training_tokens import read_texts
 from hyperfit_train.assets import corpus_path
 from hyperfit_train.atomic import write_json_atomic
-from hyperfit_train.errors import HyperfitError, OneLineArgumentParser
+from hyperfit_train.errors import HyperfitError, OneLineArgumentParser, one_line_message
 
 DEFAULT_BLOCK_SIZE = 256
 DEFAULT_LIMIT = 64
@@ -148,10 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # one line for the user; the traceback with --debug
         if args.debug:
             raise
-        message = (str(error).strip().splitlines() or [""])[0]
-        if not isinstance(error, HyperfitError):
-            message = f"{type(error).__name__}: {message} (run with --debug for the traceback)"
-        print(f"hyperfit-agreement: error: {message}", file=sys.stderr)
+        print(f"hyperfit-agreement: error: {one_line_message(error)}", file=sys.stderr)
         return 1
     return 0
 

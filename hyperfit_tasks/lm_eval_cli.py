@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 
 from hyperfit_tasks.paths import task_configs_dir
+from hyperfit_train.errors import one_line_message
 
 PROG = "hyperfit-lm-eval"
 
@@ -44,7 +45,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:
         if debug:
             raise
-        reason = (str(error).strip().splitlines() or [""])[0]
-        print(f"{PROG}: error: {type(error).__name__}: {reason} (run with --debug for the traceback)", file=sys.stderr)
+        print(f"{PROG}: error: {one_line_message(error)}", file=sys.stderr)
         return 1
     return 0

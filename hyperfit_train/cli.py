@@ -35,13 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:
         if show_traceback:
             raise
-        from hyperfit_train.errors import HyperfitError
+        from hyperfit_train.errors import HyperfitError, one_line_message
 
-        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        if not isinstance(error, HyperfitError):
-            message = f"{type(error).__name__}: {message} (run with --debug for the traceback)"
         if os.environ.get("RANK", "0") == "0" or not isinstance(error, HyperfitError):
-            print(f"{PROG}: error: {message}", file=sys.stderr)
+            print(f"{PROG}: error: {one_line_message(error)}", file=sys.stderr)
         return 1
     return 0
 

@@ -8,6 +8,15 @@ class HyperfitError(Exception):
     """Bad input or an unusable state; the message is one line that says what to change."""
 
 
+def one_line_message(error: BaseException) -> str:
+    """What a command prints for ``error``: a :class:`HyperfitError`'s first line as it is; any other
+    error's first line after its type name, with the hint to re-run with ``--debug``."""
+    first_line = (str(error).strip().splitlines() or [""])[0]
+    if isinstance(error, HyperfitError):
+        return first_line
+    return f"{type(error).__name__}: {first_line} (run with --debug for the traceback)"
+
+
 class NonFiniteLossError(HyperfitError):
     """The training loss became NaN or infinite; training stopped before the optimizer applied it."""
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from hyperfit_tasks.compare.errors import CompareError
 from hyperfit_tasks.compare.plots import HEADLINE_METRICS
 from hyperfit_tasks.compare.report import DEFAULT_EXAMPLES
-from hyperfit_train.errors import OneLineArgumentParser
+from hyperfit_train.errors import OneLineArgumentParser, one_line_message
 
 PROG = "hyperfit-compare"
 STDOUT_FORMATS = ("markdown", "csv", "json")
@@ -63,8 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # one line for the user; the traceback with --debug
         if args.debug:
             raise
-        message = str(error) if isinstance(error, CompareError) else f"{type(error).__name__}: {error} (run with --debug for the traceback)"
-        print(f"{PROG}: error: {message}", file=sys.stderr)
+        print(f"{PROG}: error: {one_line_message(error)}", file=sys.stderr)
         return 1
 
 
