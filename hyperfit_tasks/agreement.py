@@ -22,7 +22,7 @@ from pathlib import Path
 from hyperfit_tasks.training_tokens import read_texts
 from hyperfit_train.assets import corpus_path
 from hyperfit_train.atomic import write_json_atomic
-from hyperfit_train.errors import HyperfitError, OneLineArgumentParser, one_line_message
+from hyperfit_train.errors import HyperfitError, OneLineArgumentParser, run_command
 
 DEFAULT_BLOCK_SIZE = 256
 DEFAULT_LIMIT = 64
@@ -140,17 +140,13 @@ def top1(logits):
 def main(argv: list[str] | None = None) -> int:
     """Console entry point (``hyperfit-agreement``, ``python -m hyperfit_tasks.agreement``)."""
     args = make_parser().parse_args(argv)
-    try:
+    def work() -> None:
         run(args)
-    except KeyboardInterrupt:
-        print("hyperfit-agreement: interrupted: a --json file already there keeps its previous version", file=sys.stderr)
-        return 130
-    except Exception as error:  # one line for the user; the traceback with --debug
-        if args.debug:
-            raise
-        print(f"hyperfit-agreement: error: {one_line_message(error)}", file=sys.stderr)
-        return 1
-    return 0
+
+    return run_command(
+        "hyperfit-agreement", work, debug=args.debug,
+        interrupted="interrupted: a --json file already there keeps its previous version",
+    )
 
 
 def run(args: argparse.Namespace) -> dict:

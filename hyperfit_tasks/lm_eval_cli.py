@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 
 from hyperfit_tasks.paths import task_configs_dir
-from hyperfit_train.errors import one_line_message
+from hyperfit_train.errors import run_command
 
 PROG = "hyperfit-lm-eval"
 
@@ -37,14 +37,4 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv
     register_models()
     sys.argv = [sys.argv[0], *with_include_path([arg for arg in argv if arg != "--debug"])]
-    try:
-        cli_evaluate()
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
-    except Exception as error:
-        if debug:
-            raise
-        print(f"{PROG}: error: {one_line_message(error)}", file=sys.stderr)
-        return 1
-    return 0
+    return run_command(PROG, cli_evaluate, debug=debug)

@@ -12,6 +12,8 @@ import logging
 import os
 import sys
 
+from hyperfit_train.errors import HyperfitError, run_command
+
 PROG = "hyperfit-train"
 TRANSFORMERS_DEBUG_OPTIONS = ("underflow_overflow", "tpu_metrics_debug")
 
@@ -21,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     argv, show_traceback = take_debug_flag(list(sys.argv[1:] if argv is None else argv))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     configure_logging()
-    try:
+
+    def work() -> None:
         from hyperfit_train.config import parse_args
         from hyperfit_train.trainer import train
 
@@ -29,18 +32,13 @@ def main(argv: list[str] | None = None) -> int:
         if training_args.process_index != 0:
             logging.getLogger("hyperfit_train").setLevel(logging.WARNING)
         train(script_args, training_args, model_args)
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted: run the same command with --resume to continue", file=sys.stderr)
-        return 130
-    except Exception as error:
-        if show_traceback:
-            raise
-        from hyperfit_train.errors import HyperfitError, one_line_message
 
-        if os.environ.get("RANK", "0") == "0" or not isinstance(error, HyperfitError):
-            print(f"{PROG}: error: {one_line_message(error)}", file=sys.stderr)
-        return 1
-    return 0
+    def on_this_rank(error: Exception) -> bool:  # a bad-input error is the same on every rank: say it once
+        return os.environ.get("RANK", "0") == "0" or not isinstance(error, HyperfitError)
+
+    return run_command(
+        PROG, work, debug=show_traceback, interrupted="interrupted: run the same command with --resume to continue", report=on_this_rank
+    )
 
 
 def take_debug_flag(argv: list[str]) -> tuple[list[str], bool]:

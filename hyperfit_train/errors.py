@@ -1,7 +1,9 @@
-"""Errors that ``hyperfit-train`` reports as one line naming the problem and its fix."""
+"""Errors that hyperfit's commands report as one line naming the problem and its fix."""
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Callable
 
 
 class HyperfitError(Exception):
@@ -15,6 +17,30 @@ def one_line_message(error: BaseException) -> str:
     if isinstance(error, HyperfitError):
         return first_line
     return f"{type(error).__name__}: {first_line} (run with --debug for the traceback)"
+
+
+def run_command(
+    prog: str,
+    work: Callable[[], int | None],
+    *,
+    debug: bool,
+    interrupted: str = "interrupted",
+    report: Callable[[Exception], bool] = lambda error: True,
+) -> int:
+    """Run a console script's ``work`` and return its exit code: Ctrl-C prints ``prog: interrupted``
+    and gives 130; an error prints :func:`one_line_message` (when ``report(error)``) and gives 1,
+    or is re-raised with its traceback when ``debug``."""
+    try:
+        return work() or 0
+    except KeyboardInterrupt:
+        print(f"{prog}: {interrupted}", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if debug:
+            raise
+        if report(error):
+            print(f"{prog}: error: {one_line_message(error)}", file=sys.stderr)
+        return 1
 
 
 class NonFiniteLossError(HyperfitError):

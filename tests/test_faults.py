@@ -290,3 +290,24 @@ def test_trained_weights_are_safetensors(inputs, tmp_path):
     for folder in (output_dir, output_dir / "checkpoint-4"):
         names = {path.name for path in folder.iterdir()}
         assert "model.safetensors" in names and not any(name.endswith((".bin", ".pt", ".pth")) and "model" in name for name in names), names
+
+
+def test_run_command_turns_errors_and_interrupts_into_exit_codes(capsys):
+    from hyperfit_train.errors import HyperfitError, run_command
+
+    def fail(error):
+        def work():
+            raise error
+        return work
+
+    assert run_command("tool", lambda: None, debug=False) == 0 and run_command("tool", lambda: 3, debug=False) == 3
+    assert run_command("tool", fail(KeyboardInterrupt()), debug=False, interrupted="interrupted: run it again") == 130
+    assert capsys.readouterr().err == "tool: interrupted: run it again\n"
+    assert run_command("tool", fail(HyperfitError("no file x.jsonl: pass --data")), debug=False) == 1
+    assert capsys.readouterr().err == "tool: error: no file x.jsonl: pass --data\n"
+    assert run_command("tool", fail(ValueError("first line\nsecond line")), debug=False) == 1
+    assert capsys.readouterr().err == "tool: error: ValueError: first line (run with --debug for the traceback)\n"
+    assert run_command("tool", fail(ValueError("x")), debug=False, report=lambda error: False) == 1
+    assert capsys.readouterr().err == ""
+    with pytest.raises(ValueError, match="shown"):
+        run_command("tool", fail(ValueError("shown")), debug=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 from hyperfit_tasks.compare.errors import CompareError
 from hyperfit_tasks.compare.plots import HEADLINE_METRICS
 from hyperfit_tasks.compare.report import DEFAULT_EXAMPLES
-from hyperfit_train.errors import OneLineArgumentParser, one_line_message
+from hyperfit_train.errors import OneLineArgumentParser, run_command
 
 PROG = "hyperfit-compare"
 STDOUT_FORMATS = ("markdown", "csv", "json")
@@ -55,16 +55,10 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Console entry point."""
     args = make_parser().parse_args(argv)
-    try:
-        return run(args)
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted: every file already written is complete, the others keep their previous version", file=sys.stderr)
-        return 130
-    except Exception as error:  # one line for the user; the traceback with --debug
-        if args.debug:
-            raise
-        print(f"{PROG}: error: {one_line_message(error)}", file=sys.stderr)
-        return 1
+    return run_command(
+        PROG, lambda: run(args), debug=args.debug,
+        interrupted="interrupted: every file already written is complete, the others keep their previous version",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from . import AssetError, DEFAULT_MODEL_NAME, corpus_manifest, corpus_path, default_model_path, prepare_corpora
-from ..errors import OneLineArgumentParser
+from . import DEFAULT_MODEL_NAME, corpus_manifest, corpus_path, default_model_path, prepare_corpora
+from ..errors import OneLineArgumentParser, run_command
 from .cache import cache_root
 
 
@@ -43,27 +43,28 @@ def greedy_sample(model_dir: Path, prompt_tokens: int = 32, new_tokens: int = 64
 def main(argv: list[str] | None = None) -> int:
     """Console entry point."""
     args = make_parser().parse_args(argv)
-    try:
-        with tqdm(total=2, desc="hyperfit assets", unit="asset") as bar:
-            bar.set_postfix_str("corpora")
-            prepare_corpora(args.austen_deb, progress=bar.write)
-            bar.update()
-            bar.set_postfix_str("default model")
-            model_dir = default_model_path()
-            bar.update()
-        print(f"default model: {DEFAULT_MODEL_NAME}\n  {model_dir}")
-        for name, entry in corpus_manifest().items():
-            if name != "sources":
-                print(f"corpus {name}: {entry['documents']} passages, {entry['words']} words, sha256 {entry['sha256'][:12]}")
-        if args.sample:
-            prompt, continuation = greedy_sample(model_dir)
-            print(f"\nprompt (32 tokens of austen/eval): {prompt!r}\ngreedy continuation: {continuation!r}")
-    except AssetError as error:
-        if args.debug:
-            raise
-        print(f"hyperfit-assets: error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return run_command(
+        "hyperfit-assets", lambda: build_and_report(args), debug=args.debug,
+        interrupted="interrupted: a half-built asset is never taken as complete; run the same command again",
+    )
+
+
+def build_and_report(args: argparse.Namespace) -> None:
+    """Build (or find) both assets, print where they are, and with ``--sample`` a greedy continuation."""
+    with tqdm(total=2, desc="hyperfit assets", unit="asset") as bar:
+        bar.set_postfix_str("corpora")
+        prepare_corpora(args.austen_deb, progress=bar.write)
+        bar.update()
+        bar.set_postfix_str("default model")
+        model_dir = default_model_path()
+        bar.update()
+    print(f"default model: {DEFAULT_MODEL_NAME}\n  {model_dir}")
+    for name, entry in corpus_manifest().items():
+        if name != "sources":
+            print(f"corpus {name}: {entry['documents']} passages, {entry['words']} words, sha256 {entry['sha256'][:12]}")
+    if args.sample:
+        prompt, continuation = greedy_sample(model_dir)
+        print(f"\nprompt (32 tokens of austen/eval): {prompt!r}\ngreedy continuation: {continuation!r}")
 
 
 if __name__ == "__main__":
