@@ -140,16 +140,13 @@ def top1(logits):
 def main(argv: list[str] | None = None) -> int:
     """Console entry point (``hyperfit-agreement``, ``python -m hyperfit_tasks.agreement``)."""
     args = make_parser().parse_args(argv)
-    def work() -> None:
-        run(args)
-
     return run_command(
-        "hyperfit-agreement", work, debug=args.debug,
+        "hyperfit-agreement", lambda: run(args), debug=args.debug,
         interrupted="interrupted: a --json file already there keeps its previous version",
     )
 
 
-def run(args: argparse.Namespace) -> dict:
+def run(args: argparse.Namespace) -> None:
     """Measure, print and (with ``--json``) write the agreement of ``args.model_a`` and ``args.model_b``."""
     if args.data is None:
         args.data = corpus_path("austen", "heldout")
@@ -168,7 +165,6 @@ def run(args: argparse.Namespace) -> dict:
     if args.json_path:
         write_json_atomic(args.json_path, results)
         print(f"wrote {args.json_path}")
-    return results
 
 
 if __name__ == "__main__":

@@ -97,11 +97,9 @@ def main(argv: list[str] | None = None) -> int:
 
         base = str(default_model_path())
 
-    models = {"base": base}
-    run_dirs = {}
+    run_dirs = {f"hyperfitted-n{size}": out / f"hyperfitted-n{size}" for size in sizes}
     for size in sizes:
-        run_dir = run_dirs[f"hyperfitted-n{size}"] = out / f"hyperfitted-n{size}"
-        models[f"hyperfitted-n{size}"] = str(run_dir)
+        run_dir = run_dirs[f"hyperfitted-n{size}"]
         if (run_dir / "hyperfit_run.json").is_file():
             print(f"\n==> 2. hyperfit {size} blocks: already done ({run_dir})")
             continue
@@ -111,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
              "--output_dir", str(run_dir), "--resume"] + (["--use_cpu"] if args.device == "cpu" else []),
         )
 
+    models = {"base": base} | {name: str(run_dir) for name, run_dir in run_dirs.items()}
     result_dirs = []
     for name, path in models.items():
         folder = out / "lm_eval" / name

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hyperfit_train.atomic import write_atomic
+from hyperfit_train.atomic import write_json_atomic
 from hyperfit_train.checkpoints import checkpoint_problem, scan_checkpoints
 from hyperfit_train.errors import HyperfitError
 
@@ -98,7 +98,7 @@ def prepare_output_dir(plan: RunPlan, output_dir: Path, recipe: dict[str, Any]) 
         logger.warning("removing incomplete checkpoint %s (%s)", folder, problem)
         shutil.rmtree(folder)
     output_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(output_dir / RECIPE_FILE, json.dumps(recipe, indent=2, default=str) + "\n")
+    write_json_atomic(output_dir / RECIPE_FILE, recipe)
 
 
 def read_recipe(output_dir: Path) -> dict[str, Any]:
