@@ -1,17 +1,17 @@
 """Benchmark hyperfit-train's trainer against a plain PyTorch loop, and both against the machine's matmul peak.
 
-Three measurements, each in its own subprocess (so that each peak RSS is its own) and with the
+Four measurements, each in its own subprocess (so that each peak RSS is its own) and with the
 same number of torch threads:
 
 * ``trainer``: ``hyperfit_train.trainer.train`` (the code path of the ``hyperfit-train`` CLI) with
-  the demo preset, blocks of ``--seq-len`` tokens, batch ``--batch``, one epoch of ``--steps`` steps,
-  diagnostics and checkpoints off (they run once per epoch, not per step);
+  the demo preset and its default loss head (``--loss_head full``), blocks of ``--seq-len`` tokens,
+  batch ``--batch``, one epoch of ``--steps`` steps, diagnostics and checkpoints off (they run once
+  per epoch, not per step);
+* ``trainer_fused_head``: the same with ``--loss_head fused`` (TRL's tiled LM head, which also
+  computes each token's entropy and top-1 hit for its step metrics);
 * ``plain``: the same model, the same training blocks (read from the trainer's
   ``train_blocks.parquet``), batch, sequence length and optimizer (``torch.optim.AdamW``, the
   preset's learning rate and betas, no weight decay, no clipping, as the preset) in a bare loop;
-* ``plain_fused_head``: the plain loop with the loss computed as ``SFTTrainer.compute_loss`` does
-  (TRL's fused, tiled LM head that also returns entropy and top-1 hits for its step metrics), to
-  tell the cost of TRL's loss head from the cost of the Trainer's loop;
 * ``matmul``: the best of a few fp32 ``torch.matmul`` of two ``--matmul-size`` square matrices.
 
 The sides run ``--rounds`` times, alternating, and each side's fastest run is kept (the machine is
@@ -21,8 +21,8 @@ Samples per second count the steps after the first ``--warmup`` (from the end of
 to the end of the last step). Achieved FLOP/s = 6 x parameters x tokens per second (the usual
 estimate of forward + backward, attention not counted), reported as a share of the matmul peak.
 
-    python benchmarks/bench_trainer_overhead.py                       # 8 steps of 4 x 128 tokens, a few minutes
-    python benchmarks/bench_trainer_overhead.py --steps 30 --batch 8   # longer, steadier
+    python benchmarks/bench_trainer_overhead.py                         # 8 steps of 4 x 128 tokens, 2 rounds, ~5 min
+    python benchmarks/bench_trainer_overhead.py --steps 12 --rounds 3   # longer, steadier (docs/benchmarks.md)
 """
 from __future__ import annotations
 
@@ -52,8 +52,8 @@ def samples_per_second(step_ends: list[float], batch: int, warmup: int) -> float
     return (len(step_ends) - warmup) * batch / (step_ends[-1] - step_ends[warmup - 1])
 
 
-def run_trainer(args) -> dict:
-    """Train with hyperfit-train's own ``train()``; time every optimizer step with a callback."""
+def run_trainer(args, loss_head: str = "full") -> dict:
+    """Train with hyperfit-train's own ``train()`` and ``--loss_head``; time every optimizer step with a callback."""
     from transformers import TrainerCallback
 
     from hyperfit_train.config import parse_args as parse_train_args
@@ -71,7 +71,7 @@ def run_trainer(args) -> dict:
         "--preset", "demo", "--model", args.model, "--output_dir", str(args.workdir / "run"), "--use_cpu",
         "--max_length", str(args.seq_len), "--per_device_train_batch_size", str(args.batch),
         "--num_samples", str(args.batch * args.steps), "--num_train_epochs", "1", "--diagnostics", "false",
-        "--save_strategy", "no", "--report_to", "none", "--disable_tqdm", "true", "--overwrite",
+        "--save_strategy", "no", "--report_to", "none", "--disable_tqdm", "true", "--overwrite", "--loss_head", loss_head,
     ]
     script_args, training_args, model_args = parse_train_args(argv)
     train(script_args, training_args, model_args, callbacks=(clock,))
@@ -86,15 +86,10 @@ def run_trainer(args) -> dict:
     }
 
 
-def run_plain(args, fused_head: bool = False) -> dict:
-    """A bare loop: forward with labels, backward, AdamW step, zero grads; same blocks and settings as the trainer.
-
-    ``fused_head``: the loss through TRL's fused LM head with the per-step entropy and top-1 outputs, as
-    ``SFTTrainer.compute_loss`` computes it, instead of the model's own loss on full logits.
-    """
+def run_plain(args) -> dict:
+    """A bare loop: forward with labels, backward, AdamW step, zero grads; same blocks and settings as the trainer."""
     import torch
     from transformers import AutoModelForCausalLM
-    from trl.trainer.utils import add_fused_lm_head
 
     from hyperfit_train.data import read_train_blocks
 
@@ -102,8 +97,6 @@ def run_plain(args, fused_head: bool = False) -> dict:
     blocks, _ = read_train_blocks(args.workdir / "run" / "train_blocks.parquet")
     blocks = torch.from_numpy(blocks).long()
     model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32)
-    if fused_head:
-        add_fused_lm_head(model, outputs=("log_probs", "entropy", "is_top1"))
     model.train()
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=recipe["learning_rate"], betas=tuple(recipe["betas"]), eps=recipe["eps"], weight_decay=0.0
@@ -111,11 +104,7 @@ def run_plain(args, fused_head: bool = False) -> dict:
     ends = []
     for step in range(args.steps):
         batch = blocks[step * args.batch : (step + 1) * args.batch]
-        if fused_head:
-            outputs = model(input_ids=batch, attention_mask=torch.ones_like(batch), labels=batch, fused_lm_head=True)
-            loss = -outputs.log_probs.sum() / outputs.label_mask.sum()
-        else:
-            loss = model(input_ids=batch, attention_mask=torch.ones_like(batch), labels=batch).loss
+        loss = model(input_ids=batch, attention_mask=torch.ones_like(batch), labels=batch).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -143,8 +132,8 @@ def run_matmul(args) -> dict:
 
 SIDES = {
     "trainer": run_trainer,
+    "trainer_fused_head": lambda args: run_trainer(args, loss_head="fused"),
     "plain": run_plain,
-    "plain_fused_head": lambda args: run_plain(args, fused_head=True),
     "matmul": run_matmul,
 }
 
@@ -201,7 +190,7 @@ def main(argv=None) -> None:
 
         args.model = str(default_model_path())
     print(f"{args.steps} steps of {args.batch} x {args.seq_len} tokens ({args.warmup} warm-up), {args.threads} threads, model {args.model}")
-    runs = {side: [] for side in ("trainer", "plain", "plain_fused_head", "matmul")}
+    runs = {side: [] for side in SIDES}
     with tempfile.TemporaryDirectory() as workdir:
         args.workdir = Path(workdir)
         for _ in range(args.rounds):  # alternate, so that a busy moment of the shared machine hits every side alike
@@ -209,7 +198,7 @@ def main(argv=None) -> None:
                 found.append(run_side(side, args))
     speed = {side: "flops_per_s" if side == "matmul" else "samples_per_s" for side in runs}
     sides = {side: {**max(found, key=lambda run: run[speed[side]]), "all_runs": [run[speed[side]] for run in found]} for side, found in runs.items()}
-    trainer, plain, fused, matmul = sides["trainer"], sides["plain"], sides["plain_fused_head"], sides["matmul"]
+    trainer, fused, plain, matmul = (sides[side] for side in SIDES)
     parameters = plain["parameters"]
     peak = matmul["flops_per_s"]
     for side in (trainer, plain, fused):
@@ -217,22 +206,23 @@ def main(argv=None) -> None:
         side["flops_per_s"] = 6 * parameters * side["tokens_per_s"]
         side["share_of_matmul_peak"] = side["flops_per_s"] / peak
     ratio = trainer["samples_per_s"] / plain["samples_per_s"]
-    for name, side in (("hyperfit-train", trainer), ("plain loop", plain), ("plain, TRL head", fused)):
+    fused_ratio = fused["samples_per_s"] / plain["samples_per_s"]
+    for name, side in (("hyperfit-train", trainer), ("  --loss_head fused", fused), ("plain loop", plain)):
         print(
-            f"  {name:15s} {side['samples_per_s']:7.3f} samples/s  {side['flops_per_s'] / 1e9:7.1f} GFLOP/s "
+            f"  {name:20s} {side['samples_per_s']:7.3f} samples/s  {side['flops_per_s'] / 1e9:7.1f} GFLOP/s "
             f"({100 * side['share_of_matmul_peak']:4.1f}% of peak)  peak RSS {side['peak_rss_mib']:7.0f} MiB"
         )
-    print(f"  matmul peak     {peak / 1e9:7.1f} GFLOP/s (fp32, {args.matmul_size}^2)")
-    print(f"  trainer / plain samples/s: {ratio:.3f} (target >= 0.9); trainer / plain with TRL's head: {trainer['samples_per_s'] / fused['samples_per_s']:.3f}")
+    print(f"  matmul peak          {peak / 1e9:7.1f} GFLOP/s (fp32, {args.matmul_size}^2)")
+    print(f"  trainer / plain samples/s: {ratio:.3f} (target >= 0.9); with --loss_head fused: {fused_ratio:.3f}")
 
     payload = {
         **record_head("trainer_overhead", args, ("torch", "transformers", "trl"), skip=("output", "side", "workdir")),
         "parameters": parameters,
         "trainer": trainer,
+        "trainer_fused_head": fused,
         "plain": plain,
-        "plain_fused_head": fused,
         "trainer_over_plain": round(ratio, 4),
-        "trainer_over_plain_fused_head": round(trainer["samples_per_s"] / fused["samples_per_s"], 4),
+        "trainer_fused_head_over_plain": round(fused_ratio, 4),
         "matmul_peak_flops_per_s": peak,
         "trainer_share_of_matmul_peak": round(trainer["share_of_matmul_peak"], 4),
     }

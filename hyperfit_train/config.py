@@ -108,7 +108,7 @@ PRESETS: dict[str, Preset] = {preset.name: preset for preset in (PAPER, DEMO)}
 
 @dataclass
 class HyperfitArguments:
-    """Options of ``hyperfit-train`` that are not training or model options."""
+    """Options of ``hyperfit-train`` beyond TRL's ``SFTConfig`` and ``ModelConfig``: data, loss head, diagnostics, run handling."""
 
     preset: str = field(
         default=DEFAULT_PRESET,
@@ -170,6 +170,16 @@ class HyperfitArguments:
     )
     diagnostic_new_tokens: int = field(
         default=224, metadata={"help": "Tokens generated greedily per prompt (TTR, last-96 TTR and rep-4 are measured on them)."}
+    )
+    loss_head: str = field(
+        default="full",
+        metadata={
+            "help": "How the training loss is computed: 'full' (the model's own cross-entropy on the full logits, as a "
+            "plain PyTorch loop; logs mean_token_accuracy) or 'fused' (TRL's tiled LM head, which never holds the "
+            "(batch, length, vocabulary) logits and also logs entropy; for long sequences with large vocabularies). "
+            "Both give the same loss and gradients up to float rounding (docs/training.md).",
+            "choices": ["full", "fused"],
+        },
     )
     early_stop_loss: float | None = field(
         default=None,

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from transformers import Trainer
 from trl import SFTConfig, SFTTrainer, get_peft_config, get_quantization_config
 
 from hyperfit_train.callbacks import DiagnosticsCallback, EarlyStopOnLossCallback
@@ -49,10 +50,45 @@ LORA_RECIPE_KEYS = (
 
 
 class HyperfitTrainer(SFTTrainer):
-    """``SFTTrainer`` that stops at the first NaN or infinite training loss, before the optimizer applies it.
+    """``SFTTrainer`` with a choice of loss head, that stops at the first NaN or infinite training loss.
 
-    The check is agreed on by all ranks (one all-reduce of a flag), so every process stops at the same step.
+    ``loss_head="full"`` computes the loss as ``transformers.Trainer`` does, with the model's own
+    cross-entropy over the full logits, and logs TRL's ``mean_token_accuracy`` and ``num_tokens`` from
+    them. ``"fused"`` keeps TRL's ``SFTTrainer.compute_loss``: a tiled LM head that never holds the full
+    logits and also computes each token's entropy. Losses that only TRL computes (``loss_type`` other
+    than ``nll``, a MoE router loss) always take TRL's path.
+
+    The non-finite check is agreed on by all ranks (one all-reduce of a flag), so every process stops at
+    the same step, before the optimizer applies the step.
     """
+
+    def __init__(self, *args, loss_head: str = "full", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.loss_head = loss_head
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if self.loss_head == "fused" or self.args.loss_type != "nll" or self.aux_loss_enabled:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        labels = inputs["labels"]  # Trainer.compute_loss pops them when label smoothing is on
+        inputs["use_cache"] = False
+        loss, outputs = Trainer.compute_loss(self, model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
+        self._log_token_metrics(inputs, labels, outputs.logits)
+        return (loss, outputs) if return_outputs else loss
+
+    def _log_token_metrics(self, inputs, labels, logits) -> None:
+        """TRL's step metrics from the full logits: top-1 accuracy on the labelled tokens and tokens seen so far."""
+        mode = "train" if self.model.training else "eval"
+        with torch.no_grad():
+            targets = labels[:, 1:]
+            labelled = targets != -100
+            correct = (logits[:, :-1].argmax(-1) == targets) & labelled  # argmax takes the first of tied maxima, as TRL
+            num_correct = self.accelerator.gather_for_metrics(correct.sum()).sum()
+            num_labelled = self.accelerator.gather_for_metrics(labelled.sum()).sum()
+        self._metrics[mode]["mean_token_accuracy"].append((num_correct / num_labelled).item() if num_labelled > 0 else 0.0)
+        if mode == "train":
+            seen = inputs["attention_mask"].sum() if "attention_mask" in inputs else torch.tensor(labels.numel(), device=labels.device)
+            self._total_train_tokens += self.accelerator.gather_for_metrics(seen).sum().item() // self._tp_size
+        self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         loss = super().training_step(model, inputs, num_items_in_batch)
@@ -107,6 +143,7 @@ def train(
         peft_config=get_peft_config(model_args),
         quantization_config=get_quantization_config(model_args),
         callbacks=[diagnostics, *([stopper] if stopper else []), *callbacks],
+        loss_head=script_args.loss_head,
     )
 
     if training_args.should_save:
@@ -186,6 +223,7 @@ def recipe_fingerprint(
         * training_args.gradient_accumulation_steps
         * training_args.world_size,
         "early_stop_loss": script_args.early_stop_loss,
+        "loss_head": script_args.loss_head,
         "use_peft": model_args.use_peft,
         **{key: training[key] for key in TRAINING_RECIPE_KEYS},
     }

@@ -241,6 +241,34 @@ def test_early_stop_once_a_logged_loss_falls_below_the_threshold(tmp_path, tiny_
     assert all(set(row) == {"epoch", "step", "train_loss", "elapsed_s"} for row in rows)  # --no_diagnostics: loss only
 
 
+def test_full_loss_head_trains_as_trls_fused_head_and_logs_the_same_accuracy(tmp_path, tiny_lm_path, corpus):
+    """The default loss head (the model's own cross-entropy) against TRL's fused head as the reference."""
+    from transformers import AutoModelForCausalLM
+
+    runs = {}
+    for head in ("full", "fused"):
+        output_dir = tmp_path / head
+        argv = tiny_argv(tiny_lm_path, *corpus, output_dir, "--loss_head", head, "--num_train_epochs", "2",
+                         "--logging_steps", "1", "--no_diagnostics")
+        assert cli.main(argv) == 0
+        summary = json.loads((output_dir / "hyperfit_run.json").read_text())
+        assert summary["arguments"]["hyperfit"]["loss_head"] == head
+        runs[head] = (json.loads((output_dir / "checkpoint-8" / "trainer_state.json").read_text())["log_history"],
+                      AutoModelForCausalLM.from_pretrained(output_dir).state_dict())
+    (full_log, full_weights), (fused_log, fused_weights) = runs["full"], runs["fused"]
+    steps = [entry for entry in full_log if "loss" in entry]
+    reference = [entry for entry in fused_log if "loss" in entry]
+    assert len(steps) == len(reference) == 8
+    for ours, theirs in zip(steps, reference):
+        assert ours["loss"] == pytest.approx(theirs["loss"], rel=1e-4)
+        assert ours["mean_token_accuracy"] == pytest.approx(theirs["mean_token_accuracy"], abs=1e-6)
+        assert ours["num_tokens"] == theirs["num_tokens"] == 4 * BLOCK * ours["step"]
+        assert "entropy" in theirs and "entropy" not in ours  # the fused head's extra per-token output
+    assert steps[-1]["mean_token_accuracy"] > steps[0]["mean_token_accuracy"]
+    for name, tensor in full_weights.items():
+        torch.testing.assert_close(tensor, fused_weights[name], rtol=1e-3, atol=1e-5)
+
+
 @pytest.mark.parametrize(
     "damage, problem",
     [
