@@ -12,8 +12,8 @@ as a real lm-eval run does; the metric tokenizer is loaded when the task is buil
 second pass). Generation excludes loading the model.
 Target: cold scoring under 10% of generation.
 
-    python benchmarks/bench_scoring_cost.py                                  # 16 prompts x 128 tokens, ~2 min on 2 cores
-    python benchmarks/bench_scoring_cost.py --prompts 50 --new-tokens 256     # closer to a real run
+    python benchmarks/bench_scoring_cost.py                  # 16 prompts x the tasks' 256 tokens, ~2 min on 2 cores
+    python benchmarks/bench_scoring_cost.py --prompts 50     # closer to a real run
 """
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def score(tasks: dict, docs: dict, continuations: dict) -> tuple[dict, dict]:
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--prompts", type=int, default=8, help="documents per task (2 tasks; default 8 -> 16 continuations)")
-    parser.add_argument("--new-tokens", type=int, default=128, help="tokens generated per continuation (default 128)")
+    parser.add_argument("--new-tokens", type=int, help="tokens generated per continuation (default: the tasks' max_gen_toks, 256)")
     parser.add_argument("--batch-size", type=int, default=8, help="generation batch size (default 8)")
     parser.add_argument("--model", help="model folder (default: hyperfit's default model, SmolLM2-135M)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
@@ -95,6 +95,8 @@ def main(argv=None) -> None:
         args.model = str(default_model_path())
     tasks = load_tasks(GROUP_TASKS, args.model)
     docs = {name: list(task.test_docs())[: args.prompts] for name, task in tasks.items()}
+    if args.new_tokens is None:
+        args.new_tokens = max(task.config.generation_kwargs["max_gen_toks"] for task in tasks.values())
     tokenizer = AutoTokenizer.from_pretrained(args.model, padding_side="left")
     tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32).eval()
