@@ -242,16 +242,28 @@ def arguments_dict(script_args: HyperfitArguments, training_args: SFTConfig, mod
 
 
 def save_final_model(trainer: SFTTrainer, output_dir: Path) -> None:
-    """Save the trained model and tokenizer into ``output_dir``; LoRA adapters are merged into the base weights."""
-    from peft import PeftModel
+    """Save the trained model and tokenizer into ``output_dir``; LoRA adapters are merged into the base weights.
 
-    if isinstance(trainer.model, PeftModel):
+    peft is an optional extra: without it no model can be a LoRA model, so it is imported only when installed.
+    """
+    if _is_peft_model(trainer.model):
         merged = trainer.model.merge_and_unload()
         if trainer.args.should_save:
             merged.save_pretrained(output_dir)
             trainer.processing_class.save_pretrained(output_dir)
     else:
         trainer.save_model(str(output_dir))
+
+
+def _is_peft_model(model) -> bool:
+    """Whether ``model`` is a peft LoRA wrapper (always False when peft is not installed)."""
+    from transformers.utils import is_peft_available
+
+    if not is_peft_available():
+        return False
+    from peft import PeftModel
+
+    return isinstance(model, PeftModel)
 
 
 def _training_blocks(script_args: HyperfitArguments, training_args: SFTConfig, tokenizer) -> tuple[np.ndarray, dict[str, Any]]:
