@@ -13,7 +13,7 @@ numbers and writes them to a JSON file (atomically).
     python benchmarks/bench_citation_blocker.py            # about a minute on 2 CPU cores
     python benchmarks/bench_citation_blocker.py --quick    # smaller, seconds
     python benchmarks/bench_citation_blocker.py --new-tokens 64 --repeat 2 --threads 2 \
-        --model "$(python -c 'from hyperfit_train.assets import default_model_path as p; print(p())')" \
+        --model "$(python -c 'from hyperfit_tasks.assets import default_model_path as p; print(p())')" \
         --output benchmarks/results/citation_blocker_smollm2.json   # the embedded SmolLM2-135M
 """
 from __future__ import annotations
@@ -27,9 +27,9 @@ import numpy as np
 import torch
 from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM, LogitsProcessorList
 
-from hyperfit_train.atomic import write_json_atomic
-from hyperfit_tasks.citation_blocker import DEFAULT_BLOCK_LEN, CitationBlockerLogitsProcessor, NGramIndex
-from hyperfit_tasks.copy_rate import TrainingSpanIndex, copy_metrics
+from hyperfit_tasks.common.atomic import write_json_atomic
+from hyperfit_tasks.models.citation_blocker import DEFAULT_BLOCK_LEN, CitationBlockerLogitsProcessor, NGramIndex
+from hyperfit_tasks.metrics.copy_rate import TrainingSpanIndex, copy_metrics
 from record import record_head  # benchmarks/record.py
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from hyperfit_train.atomic import write_json_atomic
+from hyperfit_tasks.common.atomic import write_json_atomic
 from record import record_head  # benchmarks/record.py
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -35,7 +35,7 @@ def load_tasks(names, model_path: str) -> dict:
     """The lm-eval task objects, built as ``hyperfit-lm-eval --model_args pretrained=<model_path>`` builds them."""
     from lm_eval.tasks import TaskManager, get_task_dict
 
-    from hyperfit_tasks.paths import task_configs_dir
+    from hyperfit_tasks.cli.tasks_path import task_configs_dir
 
     manager = TaskManager(include_path=task_configs_dir(), metadata={"pretrained": model_path})
     return get_task_dict(list(names), manager)
@@ -90,7 +90,7 @@ def main(argv=None) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if args.model is None:
-        from hyperfit_train.assets import default_model_path
+        from hyperfit_tasks.assets import default_model_path
 
         args.model = str(default_model_path())
     tasks = load_tasks(GROUP_TASKS, args.model)

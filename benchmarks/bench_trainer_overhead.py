@@ -183,10 +183,10 @@ def main(argv=None) -> None:
         print(RESULT_PREFIX + json.dumps({**result, "peak_rss_mib": peak_rss_mib()}), flush=True)
         return
 
-    from hyperfit_train.atomic import write_json_atomic
+    from hyperfit_tasks.common.atomic import write_json_atomic
 
     if args.model is None:
-        from hyperfit_train.assets import default_model_path
+        from hyperfit_tasks.assets import default_model_path
 
         args.model = str(default_model_path())
     print(f"{args.steps} steps of {args.batch} x {args.seq_len} tokens ({args.warmup} warm-up), {args.threads} threads, model {args.model}")

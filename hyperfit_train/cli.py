@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 
-from hyperfit_train.errors import HyperfitError, run_command
+from hyperfit_tasks.common.errors import HyperfitError, run_command
 
 PROG = "hyperfit-train"
 TRANSFORMERS_DEBUG_OPTIONS = ("underflow_overflow", "tpu_metrics_debug")

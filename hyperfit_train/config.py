@@ -19,7 +19,7 @@ from typing import Any
 
 from trl import ModelConfig, SFTConfig, TrlParser
 
-from hyperfit_train.errors import HyperfitError, OneLineUsageErrors
+from hyperfit_tasks.common.errors import HyperfitError, OneLineUsageErrors
 
 DEFAULT_PRESET = "paper"
 DATA_ORDERS = {"shuffled": "random", "fixed": "sequential"}  # data_order -> Trainer train_sampling_strategy

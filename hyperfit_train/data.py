@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from hyperfit_train.atomic import atomic_target
-from hyperfit_train.errors import HyperfitError
+from hyperfit_tasks.common.atomic import atomic_target
+from hyperfit_tasks.common.errors import HyperfitError
 
 logger = logging.getLogger("hyperfit_train")
 

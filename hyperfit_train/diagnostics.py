@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from hyperfit_tasks.metrics import next_token_sharpness, rep_n, type_token_ratio, windowed_ttr
-from hyperfit_train.atomic import atomic_target
+from hyperfit_tasks.common.atomic import atomic_target
 
 DIAGNOSTICS_FILE = "diagnostics.jsonl"
 PLOT_FILE = "diagnostics.png"

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hyperfit_train.atomic import write_json_atomic
+from hyperfit_tasks.common.atomic import write_json_atomic
 from hyperfit_train.checkpoints import checkpoint_problem, scan_checkpoints
-from hyperfit_train.errors import HyperfitError
+from hyperfit_tasks.common.errors import HyperfitError
 
 logger = logging.getLogger("hyperfit_train")
 

@@ -30,7 +30,7 @@ from hyperfit_train.data import (
     tokenize_to_blocks,
     write_train_blocks,
 )
-from hyperfit_train.errors import HyperfitError, NonFiniteLossError
+from hyperfit_tasks.common.errors import HyperfitError, NonFiniteLossError
 from hyperfit_train.report import build_summary, read_run_summary, write_reports
 from hyperfit_train.run_dir import RUN_FILE, plan_run, prepare_output_dir
 
@@ -348,7 +348,7 @@ def _absolute_if_local(name: str) -> str:
 
 
 def _default_model() -> str:
-    from hyperfit_train.assets import AssetError, default_model_path
+    from hyperfit_tasks.assets import AssetError, default_model_path
 
     try:
         return str(default_model_path())
@@ -357,7 +357,7 @@ def _default_model() -> str:
 
 
 def _default_corpus(split: str) -> str:
-    from hyperfit_train.assets import AssetError, corpus_path
+    from hyperfit_tasks.assets import AssetError, corpus_path
 
     try:
         return str(corpus_path("austen", split))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hyperfit_tasks.paths import task_configs_dir
+from hyperfit_tasks.cli.tasks_path import task_configs_dir
 
 TASK_NAME = "my_continuation"
 TEMPLATE = Path(task_configs_dir()) / "continuation" / "_continuation_template.yaml"
@@ -35,7 +35,7 @@ def evaluate(
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    from hyperfit_tasks.lm_models import register_models
+    from hyperfit_tasks.models.registry import register_models
 
     register_models()
     arguments = dict(pair.split("=", 1) for pair in model_args.split(","))

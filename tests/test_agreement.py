@@ -9,7 +9,7 @@ import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from conftest import build_tiny_lm
-from hyperfit_tasks.agreement import main, token_blocks
+from hyperfit_tasks.cli.agreement import main, token_blocks
 
 HIDDEN = 32
 EPS = 1e-6

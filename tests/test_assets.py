@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hyperfit_train.assets import cache, corpora, default_model
-from hyperfit_train.assets import AssetError
+from hyperfit_tasks.assets import cache, corpora, default_model
+from hyperfit_tasks.assets import AssetError
 
 
 def test_paragraphs_join_wrapped_lines_and_drop_headings():

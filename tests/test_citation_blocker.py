@@ -11,14 +11,14 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessorList
 
 from continuation_runs import TASK_NAME, continuations, evaluate, write_continuation_task
-from hyperfit_tasks.citation_blocker import (
+from hyperfit_tasks.models.citation_blocker import (
     DEFAULT_BLOCK_LEN,
     CitationBlockerLogitsProcessor,
     NGramIndex,
     word_start_mask,
 )
-from hyperfit_tasks.copy_rate import TrainingSpanIndex, longest_training_span
-from hyperfit_tasks.training_tokens import TrainingDataError, load_training_sequences
+from hyperfit_tasks.metrics.copy_rate import TrainingSpanIndex, longest_training_span
+from hyperfit_tasks.common.training_tokens import TrainingDataError, load_training_sequences
 from hyperfit_train.data import write_train_blocks
 
 

@@ -27,8 +27,8 @@ from hyperfit_tasks.compare import (
     render_markdown,
     write_report,
 )
-from hyperfit_tasks.compare import cli
-from hyperfit_train.atomic import write_atomic
+from hyperfit_tasks.cli import compare as cli
+from hyperfit_tasks.common.atomic import write_atomic
 from hyperfit_tasks.compare.epochs import training_position
 from hyperfit_tasks.compare.highlight import highlight_repeats, repeated_share, repeated_word_mask
 from hyperfit_tasks.compare.markdown import cell_text

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from continuation_runs import TASK_NAME, continuations, evaluate, write_continuation_task
-from hyperfit_tasks.copy_rate import (
+from hyperfit_tasks.metrics.copy_rate import (
     TrainingSpanIndex,
     copy_metrics,
     copy_metrics_for_text,
@@ -17,7 +17,7 @@ from hyperfit_tasks.copy_rate import (
     training_kgram_rate,
     training_reference,
 )
-from hyperfit_tasks.training_tokens import TrainingDataError
+from hyperfit_tasks.common.training_tokens import TrainingDataError
 from hyperfit_train.data import TRAIN_BLOCKS_FILE, write_train_blocks
 from test_tasks import build_own_task
 

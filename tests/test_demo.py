@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hyperfit_tasks import demo
+from hyperfit_tasks.cli import demo
 
 DIAGNOSTICS_BEFORE = {"heldout_perplexity": 60.294, "top1_prob": 0.31794, "entropy": 3.5977, "ttr_last96": 0.2526}
 DIAGNOSTICS_AFTER = {"heldout_perplexity": 75.5, "top1_prob": 0.52, "entropy": 2.25, "ttr_last96": None}

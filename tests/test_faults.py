@@ -18,11 +18,11 @@ from pathlib import Path
 import datasets  # noqa: F401  (its log handler keeps the sys.stderr of the moment of import: not a capsys one)
 import pytest
 
-import hyperfit_train.atomic as atomic
-from hyperfit_tasks import agreement, lm_eval_cli
-from hyperfit_tasks.compare import cli as compare_cli
+import hyperfit_tasks.common.atomic as atomic
+from hyperfit_tasks.cli import agreement, lm_eval as lm_eval_cli
+from hyperfit_tasks.cli import compare as compare_cli
 from hyperfit_train import cli as train_cli
-from hyperfit_train.assets import cli as assets_cli
+from hyperfit_tasks.cli import assets as assets_cli
 from conftest import build_tiny_lm, write_corpus
 from test_compare import HIB, REAL_RUNS, results_dict, write_results
 from test_train import tiny_argv
@@ -231,7 +231,7 @@ def test_agreement_interrupted_mid_write_keeps_the_previous_json(inputs, tmp_pat
 
 def test_demo_writes_no_files_itself():
     """hyperfit-demo only runs the other commands (whose writes are tested above); it opens no file of its own."""
-    tree = ast.parse((ROOT / "hyperfit_tasks" / "demo.py").read_text())
+    tree = ast.parse((ROOT / "hyperfit_tasks" / "cli" / "demo.py").read_text())
     called = {_call_name(node) for node in ast.walk(tree) if isinstance(node, ast.Call)}
     assert not called & {"open", "write_text", "write_bytes", "write_atomic", "write_json_atomic", "json.dump", "savefig"}
 
@@ -293,7 +293,7 @@ def test_trained_weights_are_safetensors(inputs, tmp_path):
 
 
 def test_run_command_turns_errors_and_interrupts_into_exit_codes(capsys):
-    from hyperfit_train.errors import HyperfitError, run_command
+    from hyperfit_tasks.common.errors import HyperfitError, run_command
 
     def fail(error):
         def work():

@@ -8,8 +8,8 @@ import mauve
 import numpy as np
 import pytest
 
-from hyperfit_tasks.mauve_features import featurize, last_token_features, minilm_path, sentence_embeddings
-from hyperfit_tasks.mauve_score import mauve_aggregation, mauve_score
+from hyperfit_tasks.metrics.mauve_features import featurize, last_token_features, minilm_path, sentence_embeddings
+from hyperfit_tasks.metrics.mauve_score import mauve_aggregation, mauve_score
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ def test_wheel_installs_packages_and_task_configs(tmp_path):
     subprocess.run(pip + ["install", "--no-deps", "--target", str(target), str(wheel)], check=True, cwd=tmp_path)
     probe = (
         "import hyperfit_train, hyperfit_tasks, pathlib\n"
-        "from hyperfit_tasks.paths import task_configs_dir\n"
+        "from hyperfit_tasks.cli.tasks_path import task_configs_dir\n"
         "folder = pathlib.Path(task_configs_dir())\n"
         "print(hyperfit_tasks.__file__); print(folder); print(len(list(folder.rglob('*.yaml'))))\n"
     )

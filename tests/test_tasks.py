@@ -12,19 +12,19 @@ from pathlib import Path
 import pytest
 
 from continuation_runs import TEMPLATE, continuations, evaluate
-from hyperfit_tasks.continuation_data import continuation_docs, perplexity_docs, split_by_tokens, split_by_words
-from hyperfit_tasks.continuation_scores import (
+from hyperfit_tasks.tasks.continuation_data import continuation_docs, perplexity_docs, split_by_tokens, split_by_words
+from hyperfit_tasks.tasks.continuation_scores import (
     distinct_1,
     distinct_2,
     mean_segmental_ttr,
     process_results,
     self_bleu_words,
 )
-from hyperfit_tasks.lm_eval_cli import with_include_path
-from hyperfit_tasks.next_word import next_word_docs
-from hyperfit_tasks.next_word import process_results as next_word_results
-from hyperfit_tasks.paths import task_configs_dir
-from hyperfit_tasks.text_units import words
+from hyperfit_tasks.cli.lm_eval import with_include_path
+from hyperfit_tasks.tasks.next_word import next_word_docs
+from hyperfit_tasks.tasks.next_word import process_results as next_word_results
+from hyperfit_tasks.cli.tasks_path import task_configs_dir
+from hyperfit_tasks.metrics.text_units import words
 
 REPO = Path(__file__).resolve().parents[1]
 CONTINUATION_METRICS = [
@@ -256,7 +256,7 @@ def build_own_task(folder: Path, data_file: Path, metadata: dict):
     """Build ``my_continuation`` (our template + a local file) as lm-eval's task factory does."""
     from lm_eval.tasks._yaml_loader import load_yaml
 
-    from hyperfit_tasks.continuation_task import ContinuationTask
+    from hyperfit_tasks.tasks.continuation_task import ContinuationTask
 
     folder.mkdir(exist_ok=True)
     path = folder / "my_continuation.yaml"
@@ -305,7 +305,7 @@ def test_both_groups_end_to_end(tiny_lm_path, domain_files, tmp_path, monkeypatc
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    import hyperfit_train.assets
+    import hyperfit_tasks.assets
 
     requested = []
 
@@ -313,7 +313,7 @@ def test_both_groups_end_to_end(tiny_lm_path, domain_files, tmp_path, monkeypatc
         requested.append((domain, split))
         return domain_files[split]
 
-    monkeypatch.setattr(hyperfit_train.assets, "corpus_path", fake_corpus_path)
+    monkeypatch.setattr(hyperfit_tasks.assets, "corpus_path", fake_corpus_path)
     own = tmp_path / "own_tasks"
     own.mkdir()
     (own / "my_continuation.yaml").write_text(
@@ -367,9 +367,9 @@ def test_both_groups_end_to_end(tiny_lm_path, domain_files, tmp_path, monkeypatc
 
 @pytest.mark.slow
 def test_top_p_baseline_samples_the_same_prompts_reproducibly(tiny_lm_path, domain_files, monkeypatch):
-    import hyperfit_train.assets
+    import hyperfit_tasks.assets
 
-    monkeypatch.setattr(hyperfit_train.assets, "corpus_path", lambda domain, split: domain_files[split])
+    monkeypatch.setattr(hyperfit_tasks.assets, "corpus_path", lambda domain, split: domain_files[split])
     greedy, sampled = "hyperfit_continuation_austen", "hyperfit_continuation_top_p_austen"
 
     def run(tasks: list[str], seed: int) -> dict:

@@ -7,7 +7,7 @@
     print(render_markdown(board))
     write_report(board, Path("report"))              # table.md/.csv/.json, plots/, index.html
 
-The console script ``hyperfit-compare`` (:mod:`hyperfit_tasks.compare.cli`) wires the same calls.
+The console script ``hyperfit-compare`` (:mod:`hyperfit_tasks.cli.compare`) wires the same calls.
 """
 from hyperfit_tasks.compare.csv_table import render_csv
 from hyperfit_tasks.compare.errors import CompareError

@@ -1,7 +1,7 @@
 """The one error ``hyperfit-compare`` reports as a single line: what is wrong and how to fix it."""
 from __future__ import annotations
 
-from hyperfit_train.errors import HyperfitError
+from hyperfit_tasks.common.errors import HyperfitError
 
 
 class CompareError(HyperfitError):

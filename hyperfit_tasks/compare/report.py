@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hyperfit_tasks.compare import plots as plotting
-from hyperfit_train.atomic import write_atomic
+from hyperfit_tasks.common.atomic import write_atomic
 from hyperfit_tasks.compare.csv_table import render_csv
 from hyperfit_tasks.compare.html_page import Plot, render_html
 from hyperfit_tasks.compare.json_table import render_json

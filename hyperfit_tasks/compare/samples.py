@@ -114,7 +114,7 @@ def ttr_curves(records: Sequence[dict[str, Any]]) -> tuple[list[list[float]], st
     if records and all(isinstance(record.get(CURVE_FIELD), list) for record in records):
         return [[float(value) for value in record[CURVE_FIELD]] for record in records], "logged ttr_by_position windows"
     from hyperfit_tasks.metrics import ttr_by_position
-    from hyperfit_tasks.text_units import words
+    from hyperfit_tasks.metrics.text_units import words
 
     curves = [ttr_by_position(words(continuation_of(record)), WORD_WINDOW) for record in records]
     return curves, f"windows of {WORD_WINDOW} words"

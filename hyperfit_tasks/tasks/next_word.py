@@ -15,7 +15,7 @@ from typing import Any
 
 import datasets
 
-from hyperfit_tasks.continuation_data import PROMPT_WORDS, load_texts, report_skipped, word_ends
+from hyperfit_tasks.tasks.continuation_data import PROMPT_WORDS, load_texts, report_skipped, word_ends
 
 AGREEMENT_WORDS = 16
 

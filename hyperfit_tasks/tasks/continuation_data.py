@@ -4,7 +4,7 @@ lm-eval calls :func:`continuation_docs` and :func:`perplexity_docs` as ``custom_
 the task's ``metadata`` and ``dataset_kwargs`` as keyword arguments (``--model_args`` and
 ``--metadata`` are merged into the metadata). A text comes from exactly one source:
 
-* ``corpus`` + ``corpus_split``: an offline corpus of ``hyperfit_train.assets`` (``austen``,
+* ``corpus`` + ``corpus_split``: an offline corpus of ``hyperfit_tasks.assets`` (``austen``,
   ``pydoc``; splits ``eval``, ``heldout``);
 * ``data_files``: a local ``.jsonl``/``.json``/``.csv``/``.parquet``/``.txt`` file (or list);
 * ``dataset`` (+ ``dataset_config``, ``dataset_split``): a Hugging Face hub dataset.
@@ -30,7 +30,7 @@ from typing import Any
 
 import datasets
 
-from hyperfit_tasks.text_units import evaluated_model_name, load_tokenizer
+from hyperfit_tasks.metrics.text_units import evaluated_model_name, load_tokenizer
 
 PROMPT_WORDS = 24
 PROMPT_TOKENS = 32
@@ -103,7 +103,7 @@ def load_texts(
             f"give exactly one text source in dataset_kwargs (corpus, data_files or dataset), got {chosen or 'none'}"
         )
     if corpus:
-        from hyperfit_train.assets import corpus_path
+        from hyperfit_tasks.assets import corpus_path
 
         source = f"corpus {corpus}/{corpus_split}"
         rows = _read_files([str(corpus_path(corpus, corpus_split))])

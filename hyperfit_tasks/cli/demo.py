@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         base = args.model
     else:
         run_step("1. offline assets: default base model and corpora", [command("hyperfit-assets")])
-        from hyperfit_train.assets import default_model_path
+        from hyperfit_tasks.assets import default_model_path
 
         base = str(default_model_path())
 

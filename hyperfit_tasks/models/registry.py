@@ -6,7 +6,7 @@ stay available.
 """
 from __future__ import annotations
 
-MODELS = {"hf-citation-blocked": "hyperfit_tasks.citation_model:CitationBlockedHFLM"}
+MODELS = {"hf-citation-blocked": "hyperfit_tasks.models.citation_model:CitationBlockedHFLM"}
 
 
 def register_models() -> None:

@@ -4,8 +4,8 @@
         --model_args pretrained=MODEL,blocked_data=RUN_DIR,block_len=6,word_boundary=False ...
 
 Identical to ``--model hf`` (every HF model argument works) except that every ``generate_until``
-request is decoded with :class:`~hyperfit_tasks.citation_blocker.CitationBlockerLogitsProcessor`
-over the K-grams of ``blocked_data`` (see :mod:`hyperfit_tasks.training_tokens` for the formats).
+request is decoded with :class:`~hyperfit_tasks.models.citation_blocker.CitationBlockerLogitsProcessor`
+over the K-grams of ``blocked_data`` (see :mod:`hyperfit_tasks.common.training_tokens` for the formats).
 Log-likelihood requests are not affected.
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ from lm_eval.api.registry import model_registry, register_model
 from lm_eval.models.huggingface import HFLM
 from transformers import LogitsProcessorList
 
-from hyperfit_tasks.citation_blocker import DEFAULT_BLOCK_LEN, CitationBlockerLogitsProcessor, NGramIndex, word_start_mask
-from hyperfit_tasks.training_tokens import TrainingDataError, load_training_sequences, resolve_training_source
+from hyperfit_tasks.models.citation_blocker import DEFAULT_BLOCK_LEN, CitationBlockerLogitsProcessor, NGramIndex, word_start_mask
+from hyperfit_tasks.common.training_tokens import TrainingDataError, load_training_sequences, resolve_training_source
 
 MODEL_NAME = "hf-citation-blocked"
 

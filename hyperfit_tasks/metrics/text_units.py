@@ -43,7 +43,7 @@ def load_tokenizer(name: str):
     from transformers import AutoTokenizer
 
     if name == DEFAULT_TOKENIZER:
-        from hyperfit_train.assets import default_model_path
+        from hyperfit_tasks.assets import default_model_path
 
         name = str(default_model_path())
     try:

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hyperfit_tasks.citation_blocker import DEFAULT_BLOCK_LEN
-from hyperfit_tasks.training_tokens import TrainingDataError, load_training_sequences, recorded_tokenizer, resolve_training_source
+from hyperfit_tasks.models.citation_blocker import DEFAULT_BLOCK_LEN
+from hyperfit_tasks.common.training_tokens import TrainingDataError, load_training_sequences, recorded_tokenizer, resolve_training_source
 
 OVERLAP_THRESHOLD = 10
 REFERENCE_FIELDS = ("training_data", "tokenizer")

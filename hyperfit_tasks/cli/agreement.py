@@ -19,10 +19,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from hyperfit_tasks.training_tokens import read_texts
-from hyperfit_train.assets import corpus_path
-from hyperfit_train.atomic import write_json_atomic
-from hyperfit_train.errors import HyperfitError, OneLineArgumentParser, run_command
+from hyperfit_tasks.common.training_tokens import read_texts
+from hyperfit_tasks.assets import corpus_path
+from hyperfit_tasks.common.atomic import write_json_atomic
+from hyperfit_tasks.common.errors import HyperfitError, OneLineArgumentParser, run_command
 
 DEFAULT_BLOCK_SIZE = 256
 DEFAULT_LIMIT = 64
@@ -138,7 +138,7 @@ def top1(logits):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point (``hyperfit-agreement``, ``python -m hyperfit_tasks.agreement``)."""
+    """Console entry point (``hyperfit-agreement``, ``python -m hyperfit_tasks.cli.agreement``)."""
     args = make_parser().parse_args(argv)
     return run_command(
         "hyperfit-agreement", lambda: run(args), debug=args.debug,

@@ -20,14 +20,14 @@ from typing import Any
 from lm_eval.api.task import ConfigurableTask
 from lm_eval.models.utils import normalize_gen_kwargs
 
-from hyperfit_tasks.citation_blocker import DEFAULT_BLOCK_LEN
-from hyperfit_tasks.copy_rate import training_reference
-from hyperfit_tasks.mauve_features import DEFAULT_FEATURIZER, minilm_path
-from hyperfit_tasks.text_units import DEFAULT_TOKENIZER, evaluated_model_name, load_tokenizer
+from hyperfit_tasks.models.citation_blocker import DEFAULT_BLOCK_LEN
+from hyperfit_tasks.metrics.copy_rate import training_reference
+from hyperfit_tasks.metrics.mauve_features import DEFAULT_FEATURIZER, minilm_path
+from hyperfit_tasks.metrics.text_units import DEFAULT_TOKENIZER, evaluated_model_name, load_tokenizer
 
 
 class ContinuationTask(ConfigurableTask):
-    """``class: !function hyperfit_tasks.continuation_task.ContinuationTask`` in a task YAML."""
+    """``class: !function hyperfit_tasks.tasks.continuation_task.ContinuationTask`` in a task YAML."""
 
     def __init__(self, config: dict[str, Any] | None = None, **kwargs: Any) -> None:
         # lm-eval passes the whole YAML, including the ``class`` key that selected this class.

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperfit_train.data import TRAIN_BLOCKS_FILE, check_utf8, read_train_blocks
-from hyperfit_train.errors import HyperfitError
+from hyperfit_tasks.common.errors import HyperfitError
 
 _SOURCES_HINT = f"give a trainer output directory, its {TRAIN_BLOCKS_FILE}, or a .jsonl/.txt file"
 

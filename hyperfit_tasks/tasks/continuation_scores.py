@@ -1,12 +1,12 @@
 """Scoring of greedy continuations: lm-eval ``process_results`` and corpus-level aggregations.
 
 Per document, :func:`process_results` cuts the continuation into fixed-tokenizer tokens and
-words (:mod:`hyperfit_tasks.text_units`) and returns one item per metric: a number for the
+words (:mod:`hyperfit_tasks.metrics.text_units`) and returns one item per metric: a number for the
 per-text metrics (averaged with lm-eval's NaN-aware ``nanmean``), the TTR-by-position curve
 (a list, kept whole in ``--log_samples`` output), and the continuation text for the corpus-level
 metrics, whose aggregations below see every continuation of the task at once. When the run
 names training data (``training_reference``, a run setting), the training-copy metrics of
-:mod:`hyperfit_tasks.copy_rate` are added; otherwise they are omitted, so lm-eval reports none.
+:mod:`hyperfit_tasks.metrics.copy_rate` are added; otherwise they are omitted, so lm-eval reports none.
 """
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from hyperfit_tasks.citation_blocker import DEFAULT_BLOCK_LEN
-from hyperfit_tasks.copy_rate import copy_metrics_for_text
-from hyperfit_tasks.mauve_features import DEFAULT_FEATURIZER
+from hyperfit_tasks.models.citation_blocker import DEFAULT_BLOCK_LEN
+from hyperfit_tasks.metrics.copy_rate import copy_metrics_for_text
+from hyperfit_tasks.metrics.mauve_features import DEFAULT_FEATURIZER
 from hyperfit_tasks.metrics import (
     distinct_n,
     diversity,
@@ -30,7 +30,7 @@ from hyperfit_tasks.metrics import (
     type_token_ratio,
     windowed_ttr,
 )
-from hyperfit_tasks.text_units import DEFAULT_TOKENIZER, token_ids, words
+from hyperfit_tasks.metrics.text_units import DEFAULT_TOKENIZER, token_ids, words
 
 LAST_WINDOW = 96  # the hyperfitting authors' TTR window (last 96 generated tokens)
 POSITION_WINDOW = 32  # window of the TTR-by-position curve

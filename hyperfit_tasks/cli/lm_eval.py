@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import sys
 
-from hyperfit_tasks.paths import task_configs_dir
-from hyperfit_train.errors import run_command
+from hyperfit_tasks.cli.tasks_path import task_configs_dir
+from hyperfit_tasks.common.errors import run_command
 
 PROG = "hyperfit-lm-eval"
 
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run lm-eval's CLI on ``argv`` (default: the command line) with hyperfit's tasks included; returns the exit code."""
     from lm_eval.__main__ import cli_evaluate
 
-    from hyperfit_tasks.lm_models import register_models
+    from hyperfit_tasks.models.registry import register_models
 
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv

@@ -12,7 +12,7 @@ import math
 import warnings
 from collections.abc import Sequence
 
-from hyperfit_tasks.mauve_features import DEFAULT_FEATURIZER, featurize
+from hyperfit_tasks.metrics.mauve_features import DEFAULT_FEATURIZER, featurize
 
 
 def mauve_score(
