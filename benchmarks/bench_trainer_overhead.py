@@ -91,7 +91,7 @@ def run_plain(args) -> dict:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from hyperfit_train.data import read_train_blocks
+    from hyperfit_tasks.common.run_files import read_train_blocks
 
     recipe = json.loads((args.workdir / "trainer.json").read_text())
     blocks, _ = read_train_blocks(args.workdir / "run" / "train_blocks.parquet")

@@ -9,18 +9,12 @@ and every file resuming reads opens cleanly (safetensors headers and sizes, ``to
 from __future__ import annotations
 
 import json
-import re
 import zipfile
 from pathlib import Path
 
-CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d+)$")
+from hyperfit_tasks.common.run_files import checkpoint_step
+
 MODEL_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors", "pytorch_model.bin")
-
-
-def checkpoint_step(path: Path) -> int | None:
-    """The step in a ``checkpoint-<step>`` folder name, else None."""
-    match = CHECKPOINT_NAME.match(path.name)
-    return int(match.group(1)) if match else None
 
 
 def checkpoint_problem(path: Path) -> str | None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from trl import ModelConfig, SFTConfig, TrlParser
 
-from hyperfit_tasks.common.errors import HyperfitError, OneLineUsageErrors
+from hyperfit_tasks.common.errors import HyperfitError, OneLineUsageErrors, first_line
 
 DEFAULT_PRESET = "paper"
 DATA_ORDERS = {"shuffled": "random", "fixed": "sequential"}  # data_order -> Trainer train_sampling_strategy
@@ -242,7 +242,7 @@ def parse_args(argv: list[str]) -> tuple[HyperfitArguments, SFTConfig, HyperfitM
     except FileNotFoundError as error:
         raise HyperfitError(f"config file not found: {error.filename}: give an existing YAML file to --config") from None
     except ValueError as error:
-        raise HyperfitError(str(error).splitlines()[0]) from None
+        raise HyperfitError(first_line(error)) from None
     if script_args.data_order is not None:
         training_args.train_sampling_strategy = DATA_ORDERS[script_args.data_order]
     validate(script_args, training_args)
@@ -305,7 +305,7 @@ def _read_yaml_mapping(path: str) -> dict[str, Any]:
     except FileNotFoundError:
         raise HyperfitError(f"config file not found: {path}: give an existing YAML file to --config") from None
     except yaml.YAMLError as error:
-        raise HyperfitError(f"config file {path} is not valid YAML ({str(error).splitlines()[0]})") from None
+        raise HyperfitError(f"config file {path} is not valid YAML ({first_line(error)})") from None
     if not isinstance(config, dict):
         raise HyperfitError(f"config file {path} must hold a YAML mapping of option: value")
     return config

@@ -17,20 +17,13 @@ import torch
 from transformers import Trainer
 from trl import SFTConfig, SFTTrainer, get_peft_config, get_quantization_config
 
+from hyperfit_tasks.common.errors import HyperfitError, NonFiniteLossError, first_line
+from hyperfit_tasks.common.run_files import TRAIN_BLOCKS_FILE, read_train_blocks, write_train_blocks
+from hyperfit_tasks.common.text_files import load_text_dataset
 from hyperfit_train.callbacks import DiagnosticsCallback, EarlyStopOnLossCallback
 from hyperfit_train.checkpoints import scan_checkpoints
 from hyperfit_train.config import PRESETS, HyperfitArguments, HyperfitModelConfig
-from hyperfit_train.data import (
-    TRAIN_BLOCKS_FILE,
-    blocks_sha256,
-    evenly_spaced_blocks,
-    load_text_dataset,
-    read_train_blocks,
-    sample_blocks,
-    tokenize_to_blocks,
-    write_train_blocks,
-)
-from hyperfit_tasks.common.errors import HyperfitError, NonFiniteLossError
+from hyperfit_train.data import blocks_sha256, evenly_spaced_blocks, sample_blocks, tokenize_to_blocks
 from hyperfit_train.report import build_summary, read_run_summary, write_reports
 from hyperfit_train.run_dir import RUN_FILE, plan_run, prepare_output_dir
 
@@ -191,9 +184,8 @@ def load_tokenizer(model_id: str, revision: str, trust_remote_code: bool, eos_to
         AutoConfig.from_pretrained(model_id, revision=revision, trust_remote_code=trust_remote_code)
         tokenizer = AutoTokenizer.from_pretrained(model_id, revision=revision, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, KeyError) as error:
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise HyperfitError(
-            f"cannot load model {model_id!r}: {reason}: give a local model folder or a Hugging Face Hub id "
+            f"cannot load model {model_id!r}: {first_line(error)}: give a local model folder or a Hugging Face Hub id "
             "(--model), with --trust_remote_code only if you trust its code"
         ) from None
     if eos_token is not None:

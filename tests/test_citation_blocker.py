@@ -18,8 +18,9 @@ from hyperfit_tasks.models.citation_blocker import (
     word_start_mask,
 )
 from hyperfit_tasks.metrics.copy_rate import TrainingSpanIndex, longest_training_span
-from hyperfit_tasks.common.training_tokens import TrainingDataError, load_training_sequences
-from hyperfit_train.data import write_train_blocks
+from hyperfit_tasks.common.errors import TrainingDataError
+from hyperfit_tasks.common.run_files import write_train_blocks
+from hyperfit_tasks.common.training_tokens import load_training_sequences
 
 
 def kgrams(ids, k):

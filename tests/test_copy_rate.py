@@ -17,8 +17,8 @@ from hyperfit_tasks.metrics.copy_rate import (
     training_kgram_rate,
     training_reference,
 )
-from hyperfit_tasks.common.training_tokens import TrainingDataError
-from hyperfit_train.data import TRAIN_BLOCKS_FILE, write_train_blocks
+from hyperfit_tasks.common.errors import TrainingDataError
+from hyperfit_tasks.common.run_files import TRAIN_BLOCKS_FILE, write_train_blocks
 from test_tasks import build_own_task
 
 

@@ -12,7 +12,7 @@ from transformers import TrainerCallback
 from hyperfit_train import cli
 from hyperfit_train.checkpoints import checkpoint_problem
 from hyperfit_train.config import parse_args
-from hyperfit_train.data import read_train_blocks
+from hyperfit_tasks.common.run_files import read_train_blocks
 from hyperfit_tasks.common.errors import HyperfitError, NonFiniteLossError
 from hyperfit_train.trainer import train
 from test_train import tiny_argv

@@ -29,10 +29,12 @@ def greedy_sample(model_dir: Path, prompt_tokens: int = 32, new_tokens: int = 64
     import json
 
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
+
+    from hyperfit_tasks.common.tokenizers import load_tokenizer
 
     text = json.loads(corpus_path("austen", "eval").read_text(encoding="utf-8").splitlines()[0])["text"]
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer = load_tokenizer(str(model_dir))
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     prompt_ids = tokenizer(text, return_tensors="pt").input_ids[:, :prompt_tokens]
     with torch.no_grad():

@@ -10,13 +10,21 @@ class HyperfitError(Exception):
     """Bad input or an unusable state; the message is one line that says what to change."""
 
 
+class TrainingDataError(HyperfitError, ValueError):
+    """The training data given to a control cannot be used (message: one line, with the fix)."""
+
+
+def first_line(error: BaseException, empty: str | None = None) -> str:
+    """The first line of ``error``'s message; ``empty`` (default: the error's type name) when it has none."""
+    return (str(error).strip().splitlines() or [type(error).__name__ if empty is None else empty])[0]
+
+
 def one_line_message(error: BaseException) -> str:
-    """What a command prints for ``error``: a :class:`HyperfitError`'s first line as it is; any other
-    error's first line after its type name, with the hint to re-run with ``--debug``."""
-    first_line = (str(error).strip().splitlines() or [""])[0]
+    """What a command prints for ``error``: a :class:`HyperfitError`'s first line as it is, any other's after its type name."""
+    line = first_line(error, empty="")
     if isinstance(error, HyperfitError):
-        return first_line
-    return f"{type(error).__name__}: {first_line} (run with --debug for the traceback)"
+        return line
+    return f"{type(error).__name__}: {line} (run with --debug for the traceback)"
 
 
 def run_command(
@@ -27,9 +35,10 @@ def run_command(
     interrupted: str = "interrupted",
     report: Callable[[Exception], bool] = lambda error: True,
 ) -> int:
-    """Run a console script's ``work`` and return its exit code: Ctrl-C prints ``prog: interrupted``
-    and gives 130; an error prints :func:`one_line_message` (when ``report(error)``) and gives 1,
-    or is re-raised with its traceback when ``debug``."""
+    """Run a console script's ``work`` and return its exit code: 130 on Ctrl-C, 1 on an error (printed as one line).
+
+    With ``debug`` an error is re-raised with its traceback; ``report(error)`` false keeps it silent.
+    """
     try:
         return work() or 0
     except KeyboardInterrupt:

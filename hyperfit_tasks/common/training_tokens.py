@@ -11,20 +11,16 @@ Accepted sources (the ``blocked_data=`` model argument, the ``training_data`` ta
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 
-from hyperfit_train.data import TRAIN_BLOCKS_FILE, check_utf8, read_train_blocks
-from hyperfit_tasks.common.errors import HyperfitError
+from hyperfit_tasks.common.errors import TrainingDataError
+from hyperfit_tasks.common.run_files import TRAIN_BLOCKS_FILE, read_train_blocks
+from hyperfit_tasks.common.text_files import read_texts
 
 _SOURCES_HINT = f"give a trainer output directory, its {TRAIN_BLOCKS_FILE}, or a .jsonl/.txt file"
-
-
-class TrainingDataError(HyperfitError, ValueError):
-    """The training data given to a control cannot be used (message: one line, with the fix)."""
 
 
 def resolve_training_source(source: str | os.PathLike) -> Path:
@@ -89,23 +85,3 @@ def _read_parquet_blocks(path: Path) -> list[np.ndarray]:
         raise TrainingDataError(f"{path} has 'input_ids' rows of unequal length: expected the trainer's {TRAIN_BLOCKS_FILE}")
     blocks, _ = read_train_blocks(path)
     return list(blocks)
-
-
-def read_texts(path: Path) -> list[str]:
-    """Documents of a ``.jsonl``/``.json`` file (one ``{"text": ...}`` per line) or a whole text file as one."""
-    check_utf8(path, "data")
-    if path.suffix not in (".jsonl", ".json"):
-        return [path.read_text(encoding="utf-8")]
-    texts = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise TrainingDataError(f"{path} line {number} is not JSON ({error.msg}): expected one {{\"text\": ...}} per line") from None
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-                raise TrainingDataError(f"{path} line {number} has no string 'text' field: expected one {{\"text\": ...}} per line")
-            texts.append(row["text"])
-    return texts

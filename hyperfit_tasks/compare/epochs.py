@@ -14,11 +14,10 @@ Checkpoints belong to the same training run ("series") when they share the paren
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
-CHECKPOINT_FOLDER = re.compile(r"^checkpoint-(\d+)$")
+from hyperfit_tasks.common.run_files import CHECKPOINT_NAME
 TRAINER_STATE = "trainer_state.json"
 
 
@@ -36,7 +35,7 @@ def training_position(model_path: str | None) -> TrainingPosition | None:
     if not model_path:
         return None
     path = PurePath(model_path.rstrip("/\\"))
-    match = CHECKPOINT_FOLDER.match(path.name)
+    match = CHECKPOINT_NAME.match(path.name)
     series = str(path.parent) if match else str(path)
     state = _trainer_state(Path(path))
     if state is not None:

@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
 
-from hyperfit_tasks.compare.epochs import CHECKPOINT_FOLDER, TrainingPosition, training_position
+from hyperfit_tasks.common.model_args import MODEL_PATH_KEYS
+from hyperfit_tasks.common.run_files import CHECKPOINT_NAME
+from hyperfit_tasks.compare.epochs import TrainingPosition, training_position
 from hyperfit_tasks.compare.errors import CompareError
 
 RESULTS_GLOB = "results_*.json"
 # Keys of a task's entry in "results" that are not metrics.
 ENTRY_KEYS = frozenset({"name", "alias", "sample_len", "sample_count"})
-# --model_args keys naming the evaluated model, in lm-eval's own order (GeneralConfigTracker).
-MODEL_ARG_KEYS = ("peft", "delta", "pretrained", "model", "path", "engine")
 FIX_PATH = "pass a results_<timestamp>.json or the --output_path folder of an lm_eval run"
 
 
@@ -162,7 +162,7 @@ def model_name(data: dict[str, Any]) -> str | None:
         except ValueError:
             return None
     if isinstance(args, dict):
-        for key in MODEL_ARG_KEYS:
+        for key in MODEL_PATH_KEYS:
             if args.get(key):
                 return str(args[key])
     return None
@@ -175,7 +175,7 @@ def default_names(model_names: Sequence[str]) -> list[str]:
     """
     paths = [PurePath(name.rstrip("/\\")) for name in model_names]
     parts = [(path.parts[1:] if path.anchor else path.parts) or (str(path),) for path in paths]
-    depth = [2 if CHECKPOINT_FOLDER.match(p[-1]) and len(p) > 1 else 1 for p in parts]
+    depth = [2 if CHECKPOINT_NAME.match(p[-1]) and len(p) > 1 else 1 for p in parts]
     while True:
         names = ["/".join(p[-d:]) for p, d in zip(parts, depth)]
         clashing = [

@@ -31,7 +31,10 @@ from pathlib import Path
 import numpy as np
 
 from hyperfit_tasks.models.citation_blocker import DEFAULT_BLOCK_LEN
-from hyperfit_tasks.common.training_tokens import TrainingDataError, load_training_sequences, recorded_tokenizer, resolve_training_source
+from hyperfit_tasks.common.errors import TrainingDataError
+from hyperfit_tasks.common.model_args import evaluated_model_name
+from hyperfit_tasks.common.tokenizers import load_tokenizer
+from hyperfit_tasks.common.training_tokens import load_training_sequences, recorded_tokenizer, resolve_training_source
 
 OVERLAP_THRESHOLD = 10
 REFERENCE_FIELDS = ("training_data", "tokenizer")
@@ -137,14 +140,12 @@ def _cached_index(path: str, modified: float, tokenizer_name: str | None) -> Tra
     return TrainingSpanIndex(load_training_sequences(path, tokenizer))
 
 
-@lru_cache(maxsize=4)
 def _cached_tokenizer(name: str):
-    from transformers import AutoTokenizer
-
+    """The tokenizer of the continuation text (cached by :func:`load_tokenizer`); its error as a :class:`TrainingDataError`."""
     try:
-        return AutoTokenizer.from_pretrained(name)
-    except (OSError, ValueError) as error:
-        raise TrainingDataError(f"cannot load tokenizer {name!r} for the training-copy metrics ({error}): give a local model folder") from None
+        return load_tokenizer(name)
+    except ValueError as error:
+        raise TrainingDataError(f"training-copy metrics: {error}") from None
 
 
 def load_span_index(source: str | os.PathLike, tokenizer: str | None = None) -> TrainingSpanIndex:
@@ -158,15 +159,14 @@ def training_reference(metadata: dict) -> dict[str, str]:
 
     Training data: ``training_data`` (``--metadata '{"training_data": PATH}'``) or else
     ``blocked_data`` (lm-eval merges ``--model_args`` into the metadata, so the blocked model's own
-    data is used). Tokenizer for the continuation text: ``tokenizer``, else ``pretrained`` (from
-    ``--model_args``), else the one the trainer recorded in train_blocks.parquet. Both fields are
-    empty strings when no training data is given.
+    data is used). Tokenizer for the continuation text: the evaluated model's (``--model_args``),
+    else the one the trainer recorded in train_blocks.parquet. Both fields are empty when no training data is given.
     """
     source = metadata.get("training_data") or metadata.get("blocked_data")
     if not source:
         return dict.fromkeys(REFERENCE_FIELDS, "")
     resolve_training_source(source)  # a bad path fails now, with one line
-    tokenizer = metadata.get("tokenizer") or metadata.get("pretrained") or recorded_tokenizer(source)
+    tokenizer = evaluated_model_name(metadata) or recorded_tokenizer(source)
     if not isinstance(tokenizer, (str, Path)):
         raise TrainingDataError(
             'training-copy metrics need the evaluated model\'s tokenizer: add "tokenizer": PATH to --metadata'

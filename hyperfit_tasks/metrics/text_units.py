@@ -12,13 +12,7 @@ models with different vocabularies:
 """
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any, Mapping
-
-DEFAULT_TOKENIZER = "default"
-# Keys under which lm-eval's model arguments name the evaluated model (``--model_args`` are
-# merged into every task's metadata); the same convention as lm-eval's RULER tasks.
-MODEL_ARG_KEYS = ("tokenizer", "pretrained", "model")
+from hyperfit_tasks.common.tokenizers import load_tokenizer
 
 
 def words(text: str) -> list[str]:
@@ -26,33 +20,6 @@ def words(text: str) -> list[str]:
     from nltk.tokenize import wordpunct_tokenize
 
     return wordpunct_tokenize(text)
-
-
-def evaluated_model_name(metadata: Mapping[str, Any]) -> str | None:
-    """The evaluated model's tokenizer name or path from task metadata (``None`` if absent)."""
-    for key in MODEL_ARG_KEYS:
-        value = metadata.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return None
-
-
-@lru_cache(maxsize=8)
-def load_tokenizer(name: str):
-    """A Hugging Face tokenizer; ``"default"`` means the tokenizer of hyperfit's default model."""
-    from transformers import AutoTokenizer
-
-    if name == DEFAULT_TOKENIZER:
-        from hyperfit_tasks.assets import default_model_path
-
-        name = str(default_model_path())
-    try:
-        return AutoTokenizer.from_pretrained(name)
-    except (OSError, ValueError) as error:
-        raise ValueError(
-            f"cannot load tokenizer {name!r} ({type(error).__name__}): pass an existing tokenizer "
-            "folder or hub name, or 'default' for hyperfit's default model"
-        ) from None
 
 
 def token_ids(text: str, tokenizer_name: str) -> list[int]:

@@ -25,17 +25,17 @@ from __future__ import annotations
 
 import re
 import warnings
-from pathlib import Path
 from typing import Any
 
 import datasets
 
-from hyperfit_tasks.metrics.text_units import evaluated_model_name, load_tokenizer
+from hyperfit_tasks.common.text_files import read_data_files
+from hyperfit_tasks.common.model_args import evaluated_model_name
+from hyperfit_tasks.common.tokenizers import load_tokenizer
 
 PROMPT_WORDS = 24
 PROMPT_TOKENS = 32
 REFERENCE_WORDS = 192
-FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text"}
 _WORD = re.compile(r"\S+")
 
 
@@ -106,11 +106,11 @@ def load_texts(
         from hyperfit_tasks.assets import corpus_path
 
         source = f"corpus {corpus}/{corpus_split}"
-        rows = _read_files([str(corpus_path(corpus, corpus_split))])
+        rows = read_data_files([str(corpus_path(corpus, corpus_split))])
     elif data_files:
         files = [data_files] if isinstance(data_files, str) else list(data_files)
         source = ", ".join(files)
-        rows = _read_files(files)
+        rows = read_data_files(files)
     else:
         source = f"hub dataset {dataset}" + (f"/{dataset_config}" if dataset_config else "") + f" [{dataset_split}]"
         rows = datasets.load_dataset(dataset, dataset_config, split=dataset_split)
@@ -152,20 +152,6 @@ def split_by_tokens(text: str, n: int, tokenizer_name: str) -> tuple[str, str] |
         return None
     end = offsets[n - 1][1]
     return text[:end], text[end:]
-
-
-def _read_files(files: list[str]) -> datasets.Dataset:
-    """Rows of local data files through ``datasets`` (builder chosen by the file extension)."""
-    for file in files:
-        if not Path(file).is_file():
-            raise FileNotFoundError(f"data file {file} does not exist: fix dataset_kwargs.data_files")
-    suffixes = {Path(file).suffix.lower() for file in files}
-    builders = {FILE_BUILDERS.get(suffix) for suffix in suffixes}
-    if len(builders) != 1 or None in builders:
-        raise ValueError(
-            f"data files must share one of the extensions {', '.join(FILE_BUILDERS)}, got {', '.join(sorted(suffixes))}"
-        )
-    return datasets.load_dataset(builders.pop(), data_files=files, split="train")
 
 
 def report_skipped(skipped: int, total: int, source: str, reason: str) -> None:

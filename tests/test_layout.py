@@ -1,0 +1,51 @@
+"""The package layout: imports run one way, from hyperfit_train to hyperfit_tasks, never back."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module an ``import`` or ``from ... import`` in ``path`` names (relative imports resolved)."""
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package if node.level else ""
+            module = ".".join(part for part in (base, node.module) if part)
+            names |= {module} | {f"{module}.{alias.name}" for alias in node.names}
+    return names
+
+
+
+def test_imported_modules_reads_absolute_and_relative_imports():
+    folder = ROOT / "hyperfit_tasks" / "assets"
+    assert {"hyperfit_tasks.assets.cache", "hyperfit_tasks.assets.cache.cache_root"} <= imported_modules(folder / "__init__.py")
+    assert "hyperfit_tasks.metrics.next_token_sharpness" in imported_modules(ROOT / "hyperfit_train" / "diagnostics.py")
+
+
+def test_hyperfit_tasks_never_imports_hyperfit_train():
+    modules = sorted((ROOT / "hyperfit_tasks").rglob("*.py"))
+    assert len(modules) > 40
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(name for name in imported_modules(path) if name.split(".")[0] == "hyperfit_train")
+        for path in modules
+    }
+    assert {path: names for path, names in offenders.items() if names} == {}
+
+
+def test_importing_every_hyperfit_tasks_module_loads_no_hyperfit_train():
+    probe = (
+        "import importlib, pkgutil, sys, hyperfit_tasks\n"
+        "names = [m.name for m in pkgutil.walk_packages(hyperfit_tasks.__path__, 'hyperfit_tasks.')]\n"
+        "for name in names: importlib.import_module(name)\n"
+        "print(len(names), sorted(m for m in sys.modules if m.split('.')[0] == 'hyperfit_train'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True, cwd=ROOT).stdout.split()
+    assert int(out[0]) > 40 and out[1:] == ["[]"]
