@@ -25,12 +25,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from record import record_head  # benchmarks/record.py
 from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM, LogitsProcessorList
 
 from hyperfit_tasks.common.atomic import write_json_atomic
-from hyperfit_tasks.models.citation_blocker import DEFAULT_BLOCK_LEN, CitationBlockerLogitsProcessor, NGramIndex
 from hyperfit_tasks.metrics.copy_rate import TrainingSpanIndex, copy_metrics
-from record import record_head  # benchmarks/record.py
+from hyperfit_tasks.models.citation_blocker import DEFAULT_BLOCK_LEN, CitationBlockerLogitsProcessor, NGramIndex
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -151,7 +151,8 @@ def main(argv=None) -> None:
     print(f"  blocker alone         {per_step_us:7.1f} us per step (batch {args.batch}, look-ups that hit)")
 
     # transformers' own implementation of the same rule: bad_words_ids = every training K-gram
-    bad_words = [list(gram) for gram in {tuple(row[i : i + args.block_len]) for row in training.tolist() for i in range(args.block_tokens - args.block_len + 1)}]
+    starts = range(args.block_tokens - args.block_len + 1)
+    bad_words = [list(gram) for gram in {tuple(row[i : i + args.block_len]) for row in training.tolist() for i in starts}]
     prompts = prompt_sets["training_prompts"]
     reference_s, reference = timed(lambda: generate(model, prompts, args.new_tokens, bad_words_ids=bad_words), 1)
     ours = generate(model, prompts, args.new_tokens, [processor])

@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 
 import torch
+from record import record_head  # benchmarks/record.py
 
 from hyperfit_tasks.common.atomic import write_json_atomic
-from record import record_head  # benchmarks/record.py
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 GROUP_TASKS = ("hyperfit_continuation_austen", "hyperfit_continuation_pydoc")

@@ -16,8 +16,8 @@ import torch
 from tqdm.auto import tqdm
 from transformers import TrainerCallback
 
-from hyperfit_train.diagnostics import DIAGNOSTICS_FILE, PLOT_FILE, measure, plot_rows, read_rows, row_to_json, summary_line
 from hyperfit_tasks.common.atomic import write_atomic
+from hyperfit_train.diagnostics import DIAGNOSTICS_FILE, PLOT_FILE, measure, plot_rows, read_rows, row_to_json, summary_line
 
 
 class DiagnosticsCallback(TrainerCallback):

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from hyperfit_tasks.metrics import next_token_sharpness, rep_n, type_token_ratio, windowed_ttr
 from hyperfit_tasks.common.atomic import atomic_target
+from hyperfit_tasks.metrics import next_token_sharpness, rep_n, type_token_ratio, windowed_ttr
 
 DIAGNOSTICS_FILE = "diagnostics.jsonl"
 PLOT_FILE = "diagnostics.png"

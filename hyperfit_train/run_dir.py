@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from hyperfit_tasks.common.atomic import write_json_atomic
-from hyperfit_train.checkpoints import checkpoint_problem, scan_checkpoints
 from hyperfit_tasks.common.errors import HyperfitError
+from hyperfit_train.checkpoints import checkpoint_problem, scan_checkpoints
 
 logger = logging.getLogger("hyperfit_train")
 

@@ -8,9 +8,10 @@ import pytest
 import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from conftest import build_tiny_lm
 from hyperfit_tasks.cli.agreement import main
 from hyperfit_tasks.metrics.agreement import token_blocks
+
+from conftest import build_tiny_lm
 
 HIDDEN = 32
 EPS = 1e-6

@@ -12,12 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hyperfit_tasks.assets import cache, corpora, default_model
-from hyperfit_tasks.assets import AssetError
+from hyperfit_tasks.assets import AssetError, cache, corpora, default_model
 
 
 def test_paragraphs_join_wrapped_lines_and_drop_headings():
-    lines = ["CHAPTER I", "", "It is a truth universally", "acknowledged, that _a single man_", "", "", "Short one.", "", "THE END OF ALL THINGS HERE", ""]
+    lines = [
+        "CHAPTER I", "", "It is a truth universally", "acknowledged, that _a single man_", "", "", "Short one.", "",
+        "THE END OF ALL THINGS HERE", "",
+    ]
     assert corpora.paragraphs(lines) == ["It is a truth universally acknowledged, that a single man"]
 
 

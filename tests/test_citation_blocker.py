@@ -10,17 +10,18 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessorList
 
-from continuation_runs import TASK_NAME, continuations, evaluate, write_continuation_task
+from hyperfit_tasks.common.errors import TrainingDataError
+from hyperfit_tasks.common.run_files import write_train_blocks
+from hyperfit_tasks.common.training_tokens import load_training_sequences
+from hyperfit_tasks.metrics.copy_rate import TrainingSpanIndex, longest_training_span
 from hyperfit_tasks.models.citation_blocker import (
     DEFAULT_BLOCK_LEN,
     CitationBlockerLogitsProcessor,
     NGramIndex,
     word_start_mask,
 )
-from hyperfit_tasks.metrics.copy_rate import TrainingSpanIndex, longest_training_span
-from hyperfit_tasks.common.errors import TrainingDataError
-from hyperfit_tasks.common.run_files import write_train_blocks
-from hyperfit_tasks.common.training_tokens import load_training_sequences
+
+from helpers import TASK_NAME, continuations, evaluate, write_continuation_task
 
 
 def kgrams(ids, k):

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from hyperfit_tasks.cli import compare as cli
+from hyperfit_tasks.common.atomic import write_atomic
 from hyperfit_tasks.compare import (
     CompareError,
     build_leaderboard,
@@ -27,59 +29,15 @@ from hyperfit_tasks.compare import (
     render_markdown,
     write_report,
 )
-from hyperfit_tasks.cli import compare as cli
-from hyperfit_tasks.common.atomic import write_atomic
 from hyperfit_tasks.compare.epochs import training_position
 from hyperfit_tasks.compare.highlight import highlight_repeats, repeated_share, repeated_word_mask
 from hyperfit_tasks.compare.markdown import cell_text
 from hyperfit_tasks.compare.results import default_names
 from hyperfit_tasks.compare.samples import mean_curve, pick_examples, read_samples, ttr_curves
 
-FIXTURES = Path(__file__).parent / "data" / "lm_eval_results"
-REAL_RUNS = FIXTURES / "hyperfit_tasks"
-OTHER_SETTINGS = FIXTURES / "other_settings"
-STAMP = "2025-01-02T03-04-05.000006"
-
+from helpers import HIB, OTHER_SETTINGS, REAL_RUNS, STAMP, results_dict, write_results
 
 # ---------------------------------------------------------------- constructed results
-
-
-def results_dict(metrics, higher_is_better, model="/models/m", version=1.0, gen_kwargs=None, n_shot=0, lm_eval_version="0.4.13", limit=None):
-    """A results JSON as lm-eval writes it: ``metrics`` = {task: {metric: value or (value, stderr)}}."""
-    results, configs = {}, {}
-    for task, values in metrics.items():
-        entry = {"alias": task, "name": task, "sample_len": 10}
-        for metric, value in values.items():
-            value, stderr = value if isinstance(value, tuple) else (value, "N/A")
-            entry[f"{metric},none"] = value
-            entry[f"{metric}_stderr,none"] = stderr
-        results[task] = entry
-        configs[task] = {
-            "task": task,
-            "output_type": "generate_until",
-            "generation_kwargs": gen_kwargs or {"until": [], "do_sample": False, "max_gen_toks": 256},
-            "num_fewshot": n_shot,
-            "metadata": {"version": version},
-        }
-    return {
-        "results": results,
-        "group_subtasks": {},
-        "configs": configs,
-        "versions": {task: version for task in metrics},
-        "n-shot": {task: n_shot for task in metrics},
-        "higher_is_better": {task: higher_is_better for task in metrics},
-        "n-samples": {task: {"original": 10, "effective": 10} for task in metrics},
-        "config": {"model": "hf", "model_args": f"pretrained={model}", "limit": limit},
-        "lm_eval_version": lm_eval_version,
-        "model_name": model,
-    }
-
-
-def write_results(folder: Path, data: dict, stamp: str = STAMP) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"results_{stamp}.json"
-    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    return path
 
 
 def write_samples(folder: Path, task: str, records: list[dict], stamp: str = STAMP) -> Path:
@@ -103,7 +61,7 @@ def sample(doc_id: int, prompt: str, continuation: str, **metrics) -> dict:
     }
 
 
-HIB = {"acc": True, "ppl": False, "count": None}
+
 
 
 @pytest.fixture

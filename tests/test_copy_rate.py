@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from continuation_runs import TASK_NAME, continuations, evaluate, write_continuation_task
+from hyperfit_tasks.common.errors import TrainingDataError
+from hyperfit_tasks.common.run_files import TRAIN_BLOCKS_FILE, write_train_blocks
 from hyperfit_tasks.metrics.copy_rate import (
     TrainingSpanIndex,
     copy_metrics,
@@ -17,9 +18,8 @@ from hyperfit_tasks.metrics.copy_rate import (
     training_kgram_rate,
     training_reference,
 )
-from hyperfit_tasks.common.errors import TrainingDataError
-from hyperfit_tasks.common.run_files import TRAIN_BLOCKS_FILE, write_train_blocks
-from test_tasks import build_own_task
+
+from helpers import TASK_NAME, build_own_task, continuations, evaluate, write_continuation_task
 
 
 def naive_longest_span(ids, sequences):

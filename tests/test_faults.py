@@ -19,13 +19,14 @@ import datasets  # noqa: F401  (its log handler keeps the sys.stderr of the mome
 import pytest
 
 import hyperfit_tasks.common.atomic as atomic
-from hyperfit_tasks.cli import agreement, lm_eval as lm_eval_cli
-from hyperfit_tasks.cli import compare as compare_cli
-from hyperfit_train import cli as train_cli
+from hyperfit_tasks.cli import agreement
 from hyperfit_tasks.cli import assets as assets_cli
+from hyperfit_tasks.cli import compare as compare_cli
+from hyperfit_tasks.cli import lm_eval as lm_eval_cli
+from hyperfit_train import cli as train_cli
+
 from conftest import build_tiny_lm, write_corpus
-from test_compare import HIB, REAL_RUNS, results_dict, write_results
-from test_train import tiny_argv
+from helpers import HIB, REAL_RUNS, results_dict, tiny_argv, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "task_configs" / "continuation" / "_continuation_template.yaml"
@@ -89,7 +90,8 @@ def lm_eval_argv(f, *extra):
 
 # (id, program, argv from the inputs, exit status, text the one error (or warning) line must contain)
 CASES = [
-    ("train: jsonl with non-UTF-8 bytes", "hyperfit-train", lambda f: train(f, data="latin1.jsonl"), 1, "is not UTF-8 text (byte 13): convert it to UTF-8"),
+    ("train: jsonl with non-UTF-8 bytes", "hyperfit-train", lambda f: train(f, data="latin1.jsonl"), 1,
+     "is not UTF-8 text (byte 13): convert it to UTF-8"),
     ("train: txt with non-UTF-8 bytes", "hyperfit-train", lambda f: train(f, data="latin1.txt"), 1, "is not UTF-8 text (byte 2)"),
     ("train: invalid JSON line", "hyperfit-train", lambda f: train(f, data="broken.jsonl"), 1, "cannot load training data"),
     ("train: unsupported extension", "hyperfit-train", lambda f: train(f, data="data.xyz"), 1, "has an unsupported extension: use .txt"),
@@ -100,10 +102,13 @@ CASES = [
     ("train: config not a mapping", "hyperfit-train", lambda f: train(f, "--config", str(f["recipe_list.yaml"])), 1, "must hold a YAML mapping"),
     ("train: block of 1 token", "hyperfit-train", lambda f: train(f, "--max_length", "1"), 1, "--max_length sets the training block length"),
     ("train: zero samples", "hyperfit-train", lambda f: train(f, "--num_samples", "0"), 1, "--num_samples must be >= 1, got 0"),
-    ("train: EOS not in vocabulary", "hyperfit-train", lambda f: train(f, "--eos_token", "<nope>"), 1, "--eos_token '<nope>' is not in the tokenizer's vocabulary"),
-    ("train: not a number", "hyperfit-train", lambda f: train(f, "--learning_rate", "fast"), 2, "invalid float value: 'fast' (see hyperfit-train --help)"),
+    ("train: EOS not in vocabulary", "hyperfit-train", lambda f: train(f, "--eos_token", "<nope>"), 1,
+     "--eos_token '<nope>' is not in the tokenizer's vocabulary"),
+    ("train: not a number", "hyperfit-train", lambda f: train(f, "--learning_rate", "fast"), 2,
+     "invalid float value: 'fast' (see hyperfit-train --help)"),
     ("train: misspelt option", "hyperfit-train", lambda f: train(f, "--num_sampl", "4"), 1, "'--num_sampl', '4'"),
-    ("train: NaN learning rate", "hyperfit-train", lambda f: train(f, "--learning_rate", "nan"), 1, "--learning_rate must be a finite number >= 0, got nan"),
+    ("train: NaN learning rate", "hyperfit-train", lambda f: train(f, "--learning_rate", "nan"), 1,
+     "--learning_rate must be a finite number >= 0, got nan"),
     ("compare: NaN in results (warning)", "hyperfit-compare", lambda f: [str(f["results_nan"])], 0, "t/acc recorded as NaN, shown empty"),
     ("compare: other lm-eval version (warning)", "hyperfit-compare", lambda f: [str(f["results_base"]), str(f["results_old"])], 0,
      'lm_eval_version differs: "0.4.13" in base; "0.4.9" in old'),
@@ -120,7 +125,8 @@ CASES = [
      "do not share a tokenizer"),
     ("agreement: block of 1 token", "hyperfit-agreement", lambda f: [str(f["lm"]), str(f["lm"]), "--data", str(f["heldout"]), "--block-size", "1"], 1,
      "--block-size must be >= 2"),
-    ("agreement: non-UTF-8 data", "hyperfit-agreement", lambda f: [str(f["lm"]), str(f["lm"]), "--data", str(f["latin1.txt"])], 1, "is not UTF-8 text (byte 2): convert it to UTF-8"),
+    ("agreement: non-UTF-8 data", "hyperfit-agreement", lambda f: [str(f["lm"]), str(f["lm"]), "--data", str(f["latin1.txt"])], 1,
+     "is not UTF-8 text (byte 2): convert it to UTF-8"),
     ("assets: unknown option", "hyperfit-assets", lambda f: ["--sampel"], 2, "unrecognized arguments: --sampel"),
     ("lm-eval task: data file missing", "hyperfit-lm-eval", lambda f: lm_eval_argv(f), 1,
      "does not exist: fix dataset_kwargs.data_files"),
@@ -155,7 +161,8 @@ def test_table_is_large_and_spans_every_tool():
 @pytest.mark.parametrize(
     "program, make_argv, error",
     [
-        ("hyperfit-agreement", lambda f: [str(f["lm"]), str(f["lm"]), "--data", str(f["root"] / "absent.jsonl"), "--debug"], agreement.AgreementError),
+        ("hyperfit-agreement", lambda f: [str(f["lm"]), str(f["lm"]), "--data", str(f["root"] / "absent.jsonl"), "--debug"],
+         agreement.AgreementError),
         ("hyperfit-lm-eval", lambda f: lm_eval_argv(f, "--debug"), FileNotFoundError),
     ],
     ids=["agreement", "lm-eval"],

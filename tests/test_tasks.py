@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from continuation_runs import TEMPLATE, continuations, evaluate
+from hyperfit_tasks.cli.lm_eval import with_include_path
+from hyperfit_tasks.cli.tasks_path import task_configs_dir
+from hyperfit_tasks.metrics.text_units import words
 from hyperfit_tasks.tasks.continuation_data import continuation_docs, perplexity_docs, split_by_tokens, split_by_words
 from hyperfit_tasks.tasks.continuation_scores import (
     distinct_1,
@@ -20,11 +22,10 @@ from hyperfit_tasks.tasks.continuation_scores import (
     process_results,
     self_bleu_words,
 )
-from hyperfit_tasks.cli.lm_eval import with_include_path
 from hyperfit_tasks.tasks.next_word import next_word_docs
 from hyperfit_tasks.tasks.next_word import process_results as next_word_results
-from hyperfit_tasks.cli.tasks_path import task_configs_dir
-from hyperfit_tasks.metrics.text_units import words
+
+from helpers import TEMPLATE, build_own_task, continuations, evaluate
 
 REPO = Path(__file__).resolve().parents[1]
 CONTINUATION_METRICS = [
@@ -250,20 +251,6 @@ def test_cli_adds_the_include_path_only_when_missing():
     assert with_include_path([*args, "--include_path", "mine"]) == [*args, "--include_path", "mine"]
     assert with_include_path([*args, "--include_path=mine"]) == [*args, "--include_path=mine"]
     assert with_include_path(["--help"]) == ["--help"]
-
-
-def build_own_task(folder: Path, data_file: Path, metadata: dict):
-    """Build ``my_continuation`` (our template + a local file) as lm-eval's task factory does."""
-    from lm_eval.tasks._yaml_loader import load_yaml
-
-    from hyperfit_tasks.tasks.continuation_task import ContinuationTask
-
-    folder.mkdir(exist_ok=True)
-    path = folder / "my_continuation.yaml"
-    path.write_text(f"task: my_continuation\ninclude: {TEMPLATE}\ndataset_kwargs:\n  data_files: {data_file}\n")
-    config = load_yaml(path, resolve_func=True)
-    assert config["class"] is ContinuationTask
-    return ContinuationTask(config=config | {"metadata": config["metadata"] | metadata})
 
 
 def test_task_settings_are_checked_before_generation(tmp_path, word_tokenizer, english_text):

@@ -8,25 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from hyperfit_train import cli
-from hyperfit_train.config import PRESETS, parse_args, preset_overrides
 from hyperfit_tasks.common.run_files import read_train_blocks
 from hyperfit_tasks.common.text_files import load_text_dataset
+from hyperfit_train import cli
+from hyperfit_train.config import PRESETS, parse_args, preset_overrides
 from hyperfit_train.data import blocks_sha256, evenly_spaced_blocks, sample_blocks, tokenize_to_blocks
 from hyperfit_train.diagnostics import heldout_metrics, read_rows
 
-BLOCK = 32
-
-
-def tiny_argv(model, train, heldout, output_dir, *extra) -> list[str]:
-    """The paper preset scaled to the tiny test model: 16 blocks of 32 tokens, batch 4, lr 1e-2."""
-    return [
-        "--model", str(model), "--data", str(train), "--eval_data", str(heldout), "--output_dir", str(output_dir),
-        "--use_cpu", "--max_length", str(BLOCK), "--num_samples", "16", "--per_device_train_batch_size", "4",
-        "--learning_rate", "1e-2", "--num_train_epochs", "8", "--logging_steps", "3", "--disable_tqdm", "true",
-        "--diagnostic_blocks", "4", "--diagnostic_prompts", "2", "--diagnostic_prompt_tokens", "8",
-        "--diagnostic_new_tokens", "16", *extra,
-    ]
+from helpers import BLOCK, tiny_argv
 
 
 @pytest.fixture(scope="module")

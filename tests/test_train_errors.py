@@ -9,13 +9,14 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
+from hyperfit_tasks.common.errors import HyperfitError, NonFiniteLossError
+from hyperfit_tasks.common.run_files import read_train_blocks
 from hyperfit_train import cli
 from hyperfit_train.checkpoints import checkpoint_problem
 from hyperfit_train.config import parse_args
-from hyperfit_tasks.common.run_files import read_train_blocks
-from hyperfit_tasks.common.errors import HyperfitError, NonFiniteLossError
 from hyperfit_train.trainer import train
-from test_train import tiny_argv
+
+from helpers import tiny_argv
 
 
 @pytest.fixture(scope="module")

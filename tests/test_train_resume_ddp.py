@@ -16,7 +16,8 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from hyperfit_train.checkpoints import scan_checkpoints
 from hyperfit_train.diagnostics import read_rows
-from test_train import tiny_argv
+
+from helpers import tiny_argv
 
 ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
 CLI = [sys.executable, "-m", "hyperfit_train.cli"]

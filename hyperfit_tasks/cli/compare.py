@@ -10,10 +10,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from hyperfit_tasks.common.errors import OneLineArgumentParser, run_command
 from hyperfit_tasks.compare.errors import CompareError
 from hyperfit_tasks.compare.plots import HEADLINE_METRICS
 from hyperfit_tasks.compare.report import DEFAULT_EXAMPLES
-from hyperfit_tasks.common.errors import OneLineArgumentParser, run_command
 
 PROG = "hyperfit-compare"
 STDOUT_FORMATS = ("markdown", "csv", "json")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 from hyperfit_tasks.common.run_files import CHECKPOINT_NAME
+
 TRAINER_STATE = "trainer_state.json"
 
 

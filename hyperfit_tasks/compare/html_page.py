@@ -58,7 +58,8 @@ def render_html(board: Leaderboard, plots: Sequence[Plot] = (), examples: Sequen
         body.append("<h2>Plots</h2>")
         for plot in plots:
             data = base64.b64encode(plot.png).decode("ascii")
-            body.append(f'<figure><img alt="{escape(plot.title)}" src="data:image/png;base64,{data}"><figcaption>{escape(plot.title)}</figcaption></figure>')
+            image = f'<img alt="{escape(plot.title)}" src="data:image/png;base64,{data}">'
+            body.append(f"<figure>{image}<figcaption>{escape(plot.title)}</figcaption></figure>")
     if examples:
         body += [
             "<h2>Example continuations</h2>",

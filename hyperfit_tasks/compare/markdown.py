@@ -34,7 +34,10 @@ def run_details(run: RunResult) -> list[str]:
     """Name, model, training position and results file of a run, as table cells."""
     position = ""
     if run.position is not None:
-        parts = [f"epoch {run.position.epoch:g}" if run.position.epoch is not None else "", f"step {run.position.step}" if run.position.step is not None else ""]
+        parts = [
+            f"epoch {run.position.epoch:g}" if run.position.epoch is not None else "",
+            f"step {run.position.step}" if run.position.step is not None else "",
+        ]
         position = ", ".join(part for part in parts if part)
     return [run.name, run.model_path or "", position, str(run.path)]
 

@@ -35,7 +35,7 @@ def find_mismatches(runs: Sequence[RunResult], tasks: Sequence[str] | None = Non
     for task in tasks if tasks is not None else list(dict.fromkeys(task for run in runs for task in run.tasks)):
         having = [run for run in runs if task in run.metrics]
         for name, get in TASK_SETTINGS.items():
-            lines.append(_differs(f"{task}: {name}", having, lambda run, get=get: get(run.data, task)))
+            lines.append(_differs(f"{task}: {name}", having, lambda run, get=get, task=task: get(run.data, task)))
     return [line for line in lines if line]
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from hyperfit_tasks.compare import plots as plotting
 from hyperfit_tasks.common.atomic import write_atomic
+from hyperfit_tasks.compare import plots as plotting
 from hyperfit_tasks.compare.csv_table import render_csv
 from hyperfit_tasks.compare.html_page import Plot, render_html
 from hyperfit_tasks.compare.json_table import render_json
@@ -71,7 +71,8 @@ def make_plots(board: Leaderboard, samples: dict[str, dict[str, list[dict]]], he
             if len(found_units) > 1:
                 notes.append(f"TTR-by-position curves of {task} mix units ({units[task]}): compare them with care")
     if curves:
-        figures.append(Plot("TTR by position in the continuation (mean over documents)", "ttr_by_position.png", plotting.ttr_by_position(curves, units, [run.name for run in board.runs])))
+        figure = plotting.ttr_by_position(curves, units, [run.name for run in board.runs])
+        figures.append(Plot("TTR by position in the continuation (mean over documents)", "ttr_by_position.png", figure))
     else:
         notes.append("no TTR-by-position plot: no generate_until samples with a full window (run lm_eval with --log_samples)")
     return figures

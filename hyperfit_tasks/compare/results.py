@@ -91,7 +91,10 @@ def load_results(paths: Sequence[str | Path], names: Sequence[str | None] | None
         files = find_results_files(path)
         if name is not None and len(files) > 1:
             folders = ", ".join(file.parent.name for file in files)
-            raise CompareError(f"{path}={name} names one run, but {path} holds results of {len(files)} model folders ({folders}): name each folder on its own")
+            raise CompareError(
+                f"{path}={name} names one run, but {path} holds results of {len(files)} model folders ({folders}): "
+                "name each folder on its own"
+            )
         runs += [read_results(file) for file in files]
         given += [name] * len(files)
     unnamed = [i for i, name in enumerate(given) if name is None]

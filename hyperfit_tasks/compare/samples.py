@@ -36,7 +36,7 @@ def read_samples(path: Path) -> list[dict[str, Any]]:
     records, number = [], 0
     try:
         with open(path, encoding="utf-8") as lines:
-            for number, line in enumerate(lines, 1):
+            for number, line in enumerate(lines, 1):  # noqa: B007 (the except clause reports the line number)
                 if line.strip():
                     records.append(json.loads(line))
     except OSError as error:

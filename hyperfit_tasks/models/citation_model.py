@@ -14,9 +14,9 @@ from lm_eval.api.registry import model_registry, register_model
 from lm_eval.models.huggingface import HFLM
 from transformers import LogitsProcessorList
 
-from hyperfit_tasks.models.citation_blocker import DEFAULT_BLOCK_LEN, CitationBlockerLogitsProcessor, NGramIndex, word_start_mask
 from hyperfit_tasks.common.errors import TrainingDataError
 from hyperfit_tasks.common.training_tokens import load_training_sequences, resolve_training_source
+from hyperfit_tasks.models.citation_blocker import DEFAULT_BLOCK_LEN, CitationBlockerLogitsProcessor, NGramIndex, word_start_mask
 
 MODEL_NAME = "hf-citation-blocked"
 

@@ -29,8 +29,8 @@ from typing import Any
 
 import datasets
 
-from hyperfit_tasks.common.text_files import read_data_files
 from hyperfit_tasks.common.model_args import evaluated_model_name
+from hyperfit_tasks.common.text_files import read_data_files
 from hyperfit_tasks.common.tokenizers import load_tokenizer
 
 PROMPT_WORDS = 24

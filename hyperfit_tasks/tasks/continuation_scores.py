@@ -17,9 +17,6 @@ from typing import Any
 import numpy as np
 
 from hyperfit_tasks.common.tokenizers import DEFAULT_TOKENIZER
-from hyperfit_tasks.models.citation_blocker import DEFAULT_BLOCK_LEN
-from hyperfit_tasks.metrics.copy_rate import copy_metrics_for_text
-from hyperfit_tasks.metrics.mauve_features import DEFAULT_FEATURIZER
 from hyperfit_tasks.metrics import (
     distinct_n,
     diversity,
@@ -31,7 +28,10 @@ from hyperfit_tasks.metrics import (
     type_token_ratio,
     windowed_ttr,
 )
+from hyperfit_tasks.metrics.copy_rate import copy_metrics_for_text
+from hyperfit_tasks.metrics.mauve_features import DEFAULT_FEATURIZER
 from hyperfit_tasks.metrics.text_units import token_ids, words
+from hyperfit_tasks.models.citation_blocker import DEFAULT_BLOCK_LEN
 
 LAST_WINDOW = 96  # the hyperfitting authors' TTR window (last 96 generated tokens)
 POSITION_WINDOW = 32  # window of the TTR-by-position curve

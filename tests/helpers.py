@@ -1,0 +1,126 @@
+"""Helpers shared by several test modules (not a test module): in-process lm-eval runs of the continuation
+tasks on the tiny model, constructed lm-eval results files, and the tiny training recipe's arguments."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hyperfit_tasks.cli.tasks_path import task_configs_dir
+
+TASK_NAME = "my_continuation"
+TEMPLATE = Path(task_configs_dir()) / "continuation" / "_continuation_template.yaml"
+
+
+def write_continuation_task(folder: Path, texts: list[str]) -> Path:
+    """Write ``my_continuation`` (the shipped continuation template on ``texts``) into ``folder``; return it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = folder / "texts.jsonl"
+    data.write_text("".join(json.dumps({"text": text}) + "\n" for text in texts))
+    (folder / f"{TASK_NAME}.yaml").write_text(f"task: {TASK_NAME}\ninclude: {TEMPLATE}\ndataset_kwargs:\n  data_files: {data}\n")
+    return folder
+
+
+def evaluate(
+    model: str,
+    model_args: str,
+    tasks: list[str],
+    include_path: Path | None = None,
+    metadata: dict | None = None,
+    **kwargs,
+) -> dict:
+    """lm-eval's output for ``tasks`` (samples logged, no bootstrap); the token metrics and MAUVE
+    use the evaluated model (``pretrained``) instead of the default model, and lm-eval's CLI
+    merging of ``model_args`` into the task metadata is reproduced."""
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    from hyperfit_tasks.models.registry import register_models
+
+    register_models()
+    arguments = dict(pair.split("=", 1) for pair in model_args.split(","))
+    scorers = {"metric_tokenizer": arguments["pretrained"], "mauve_featurizer": arguments["pretrained"]}
+    include = [task_configs_dir(), *([str(include_path)] if include_path else [])]
+    manager = TaskManager(include_path=include, metadata=scorers | arguments | (metadata or {}))
+    settings = {"batch_size": 2, "device": "cpu", "bootstrap_iters": 0, "log_samples": True} | kwargs
+    return lm_eval.simple_evaluate(model=model, model_args=model_args, tasks=tasks, task_manager=manager, **settings)
+
+
+def continuations(output: dict, task: str) -> list[str]:
+    """The generated continuations of ``task`` in document order."""
+    samples = sorted(output["samples"][task], key=lambda sample: sample["doc_id"])
+    return [sample["resps"][0][0] for sample in samples]
+
+
+FIXTURES = Path(__file__).parent / "data" / "lm_eval_results"
+REAL_RUNS = FIXTURES / "hyperfit_tasks"
+OTHER_SETTINGS = FIXTURES / "other_settings"
+STAMP = "2025-01-02T03-04-05.000006"
+
+
+def results_dict(metrics, higher_is_better, model="/models/m", version=1.0, gen_kwargs=None, n_shot=0, lm_eval_version="0.4.13", limit=None):
+    """A results JSON as lm-eval writes it: ``metrics`` = {task: {metric: value or (value, stderr)}}."""
+    results, configs = {}, {}
+    for task, values in metrics.items():
+        entry = {"alias": task, "name": task, "sample_len": 10}
+        for metric, value in values.items():
+            value, stderr = value if isinstance(value, tuple) else (value, "N/A")
+            entry[f"{metric},none"] = value
+            entry[f"{metric}_stderr,none"] = stderr
+        results[task] = entry
+        configs[task] = {
+            "task": task,
+            "output_type": "generate_until",
+            "generation_kwargs": gen_kwargs or {"until": [], "do_sample": False, "max_gen_toks": 256},
+            "num_fewshot": n_shot,
+            "metadata": {"version": version},
+        }
+    return {
+        "results": results,
+        "group_subtasks": {},
+        "configs": configs,
+        "versions": {task: version for task in metrics},
+        "n-shot": {task: n_shot for task in metrics},
+        "higher_is_better": {task: higher_is_better for task in metrics},
+        "n-samples": {task: {"original": 10, "effective": 10} for task in metrics},
+        "config": {"model": "hf", "model_args": f"pretrained={model}", "limit": limit},
+        "lm_eval_version": lm_eval_version,
+        "model_name": model,
+    }
+
+
+def write_results(folder: Path, data: dict, stamp: str = STAMP) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"results_{stamp}.json"
+    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    return path
+
+
+HIB = {"acc": True, "ppl": False, "count": None}
+
+
+BLOCK = 32
+
+
+def tiny_argv(model, train, heldout, output_dir, *extra) -> list[str]:
+    """The paper preset scaled to the tiny test model: 16 blocks of 32 tokens, batch 4, lr 1e-2."""
+    return [
+        "--model", str(model), "--data", str(train), "--eval_data", str(heldout), "--output_dir", str(output_dir),
+        "--use_cpu", "--max_length", str(BLOCK), "--num_samples", "16", "--per_device_train_batch_size", "4",
+        "--learning_rate", "1e-2", "--num_train_epochs", "8", "--logging_steps", "3", "--disable_tqdm", "true",
+        "--diagnostic_blocks", "4", "--diagnostic_prompts", "2", "--diagnostic_prompt_tokens", "8",
+        "--diagnostic_new_tokens", "16", *extra,
+    ]
+
+
+def build_own_task(folder: Path, data_file: Path, metadata: dict):
+    """Build ``my_continuation`` (our template + a local file) as lm-eval's task factory does."""
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    from hyperfit_tasks.tasks.continuation_task import ContinuationTask
+
+    folder.mkdir(exist_ok=True)
+    path = folder / "my_continuation.yaml"
+    path.write_text(f"task: my_continuation\ninclude: {TEMPLATE}\ndataset_kwargs:\n  data_files: {data_file}\n")
+    config = load_yaml(path, resolve_func=True)
+    assert config["class"] is ContinuationTask
+    return ContinuationTask(config=config | {"metadata": config["metadata"] | metadata})
