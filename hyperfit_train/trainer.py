@@ -25,7 +25,7 @@ from hyperfit_train.checkpoints import scan_checkpoints
 from hyperfit_train.config import PRESETS, HyperfitArguments, HyperfitModelConfig
 from hyperfit_train.data import blocks_sha256, evenly_spaced_blocks, sample_blocks, tokenize_to_blocks
 from hyperfit_train.report import build_summary, read_run_summary, write_reports
-from hyperfit_train.run_dir import RUN_FILE, plan_run, prepare_output_dir
+from hyperfit_train.run_dir import RUN_FILE, RunPlan, plan_run, prepare_output_dir
 
 logger = logging.getLogger("hyperfit_train")
 
@@ -43,16 +43,10 @@ LORA_RECIPE_KEYS = (
 
 
 class HyperfitTrainer(SFTTrainer):
-    """``SFTTrainer`` with a choice of loss head, that stops at the first NaN or infinite training loss.
+    """``SFTTrainer`` with a choice of loss head that stops, on every rank at once, at the first non-finite training loss.
 
-    ``loss_head="full"`` computes the loss as ``transformers.Trainer`` does, with the model's own
-    cross-entropy over the full logits, and logs TRL's ``mean_token_accuracy`` and ``num_tokens`` from
-    them. ``"fused"`` keeps TRL's ``SFTTrainer.compute_loss``: a tiled LM head that never holds the full
-    logits and also computes each token's entropy. Losses that only TRL computes (``loss_type`` other
-    than ``nll``, a MoE router loss) always take TRL's path.
-
-    The non-finite check is agreed on by all ranks (one all-reduce of a flag), so every process stops at
-    the same step, before the optimizer applies the step.
+``loss_head="full"`` computes the loss as ``transformers.Trainer`` does (the model's own cross-entropy); ``"fused"``
+(and any loss only TRL computes) keeps TRL's tiled ``SFTTrainer.compute_loss``.
     """
 
     def __init__(self, *args, loss_head: str = "full", **kwargs):
@@ -99,6 +93,20 @@ class HyperfitTrainer(SFTTrainer):
         return loss
 
 
+@dataclasses.dataclass
+class RunInputs:
+    """What a run reads before it writes anything: the model, its tokenizer, the data blocks and the recipe fingerprint."""
+
+    model_id: str
+    tokenizer: Any
+    train_blocks: np.ndarray
+    data: dict[str, Any]
+    heldout: torch.Tensor | None
+    prompts: torch.Tensor | None
+    heldout_info: dict[str, Any] | None
+    fingerprint: dict[str, Any]
+
+
 def train(
     script_args: HyperfitArguments,
     training_args: SFTConfig,
@@ -108,59 +116,23 @@ def train(
     """Run the recipe end to end and return the run summary (also written to ``hyperfit_run.json``)."""
     started = time.time()
     output_dir = Path(training_args.output_dir)
-    model_id = _absolute_if_local(model_args.model_name_or_path or _default_model())
-    model_args.model_name_or_path = model_id
-    tokenizer = load_tokenizer(model_id, model_args.model_revision, training_args.trust_remote_code, training_args.eos_token)
-
-    train_blocks, data = _training_blocks(script_args, training_args, tokenizer)
-    heldout, prompts, heldout_info = _heldout(script_args, training_args, tokenizer)
-
-    fingerprint = recipe_fingerprint(model_id, script_args, training_args, model_args, data)
-    plan = plan_run(output_dir, fingerprint, script_args.resume, script_args.overwrite, training_args.resume_from_checkpoint)
+    inputs = read_inputs(script_args, training_args, model_args)
+    plan = plan_run(output_dir, inputs.fingerprint, script_args.resume, script_args.overwrite, training_args.resume_from_checkpoint)
     training_args.distributed_state.wait_for_everyone()  # every rank has planned before the main process writes
     if plan.action == "finished":
         logger.info("%s already holds the finished run of this recipe: nothing to do", output_dir)
         return read_run_summary(output_dir)
 
-    _set_model_init_kwargs(training_args, model_args)
-    diagnostics = DiagnosticsCallback(
-        output_dir, tokenizer, heldout, prompts, script_args.diagnostic_new_tokens,
-        training_args.per_device_eval_batch_size, title=f"{Path(model_id).name} - preset {script_args.preset}",
-    )
-    stopper = EarlyStopOnLossCallback(script_args.early_stop_loss) if script_args.early_stop_loss is not None else None
-    trainer = HyperfitTrainer(
-        model=model_id,
-        args=training_args,
-        train_dataset=_as_dataset(train_blocks),
-        processing_class=tokenizer,
-        peft_config=get_peft_config(model_args),
-        quantization_config=get_quantization_config(model_args),
-        callbacks=[diagnostics, *([stopper] if stopper else []), *callbacks],
-        loss_head=script_args.loss_head,
-    )
-
-    if training_args.should_save:
-        recipe = {
-            "preset": script_args.preset,
-            "fingerprint": fingerprint,
-            "arguments": arguments_dict(script_args, training_args, model_args),
-        }
-        prepare_output_dir(plan, output_dir, recipe)
-        _write_blocks_once(output_dir / TRAIN_BLOCKS_FILE, train_blocks, data, model_id)
-    trainer.accelerator.wait_for_everyone()
-    if plan.checkpoint is not None:
-        logger.info("resuming from %s", plan.checkpoint)
-    elif script_args.resume:
-        logger.info("no complete checkpoint in %s: starting from the base model", output_dir)
-
+    trainer, diagnostics, stopper = build_trainer(script_args, training_args, model_args, inputs, callbacks)
+    _start_output_dir(trainer, plan, script_args, training_args, model_args, inputs)
     trainer.train(resume_from_checkpoint=str(plan.checkpoint) if plan.checkpoint else None)
     save_final_model(trainer, output_dir)
     summary = build_summary(
         preset=PRESETS[script_args.preset],
         arguments=arguments_dict(script_args, training_args, model_args),
-        base_model=model_id,
-        training_data=data,
-        heldout_data=heldout_info,
+        base_model=inputs.model_id,
+        training_data=inputs.data,
+        heldout_data=inputs.heldout_info,
         state=trainer.state,
         rows=diagnostics.rows,
         stopped_early_at=stopper.stopped_at_step if stopper else None,
@@ -174,6 +146,65 @@ def train(
         logger.info("finished: %s (model, %s, diagnostics.jsonl/png)", output_dir, RUN_FILE)
     trainer.end()
     return summary
+
+
+def read_inputs(script_args: HyperfitArguments, training_args: SFTConfig, model_args: HyperfitModelConfig) -> RunInputs:
+    """Resolve the model, load its tokenizer, cut the data into blocks and fingerprint the recipe; nothing is written."""
+    model_id = _absolute_if_local(model_args.model_name_or_path or _default_model())
+    model_args.model_name_or_path = model_id
+    tokenizer = load_tokenizer(model_id, model_args.model_revision, training_args.trust_remote_code, training_args.eos_token)
+    train_blocks, data = _training_blocks(script_args, training_args, tokenizer)
+    heldout, prompts, heldout_info = _heldout(script_args, training_args, tokenizer)
+    fingerprint = recipe_fingerprint(model_id, script_args, training_args, model_args, data)
+    return RunInputs(model_id, tokenizer, train_blocks, data, heldout, prompts, heldout_info, fingerprint)
+
+
+def build_trainer(
+    script_args: HyperfitArguments, training_args: SFTConfig, model_args: HyperfitModelConfig, inputs: RunInputs, callbacks: tuple = ()
+) -> tuple[HyperfitTrainer, DiagnosticsCallback, EarlyStopOnLossCallback | None]:
+    """The ``HyperfitTrainer`` with its diagnostics callback and the optional early-stop callback."""
+    _set_model_init_kwargs(training_args, model_args)
+    diagnostics = DiagnosticsCallback(
+        Path(training_args.output_dir), inputs.tokenizer, inputs.heldout, inputs.prompts, script_args.diagnostic_new_tokens,
+        training_args.per_device_eval_batch_size, title=f"{Path(inputs.model_id).name} - preset {script_args.preset}",
+    )
+    stopper = EarlyStopOnLossCallback(script_args.early_stop_loss) if script_args.early_stop_loss is not None else None
+    trainer = HyperfitTrainer(
+        model=inputs.model_id,
+        args=training_args,
+        train_dataset=_as_dataset(inputs.train_blocks),
+        processing_class=inputs.tokenizer,
+        peft_config=get_peft_config(model_args),
+        quantization_config=get_quantization_config(model_args),
+        callbacks=[diagnostics, *([stopper] if stopper else []), *callbacks],
+        loss_head=script_args.loss_head,
+    )
+    return trainer, diagnostics, stopper
+
+
+def _start_output_dir(
+    trainer: HyperfitTrainer,
+    plan: RunPlan,
+    script_args: HyperfitArguments,
+    training_args: SFTConfig,
+    model_args: HyperfitModelConfig,
+    inputs: RunInputs,
+) -> None:
+    """Carry out ``plan`` and write the recipe and training blocks (main process), then log where training starts."""
+    output_dir = Path(training_args.output_dir)
+    if training_args.should_save:
+        recipe = {
+            "preset": script_args.preset,
+            "fingerprint": inputs.fingerprint,
+            "arguments": arguments_dict(script_args, training_args, model_args),
+        }
+        prepare_output_dir(plan, output_dir, recipe)
+        _write_blocks_once(output_dir / TRAIN_BLOCKS_FILE, inputs.train_blocks, inputs.data, inputs.model_id)
+    trainer.accelerator.wait_for_everyone()
+    if plan.checkpoint is not None:
+        logger.info("resuming from %s", plan.checkpoint)
+    elif script_args.resume:
+        logger.info("no complete checkpoint in %s: starting from the base model", output_dir)
 
 
 def load_tokenizer(model_id: str, revision: str, trust_remote_code: bool, eos_token: str | None = None):

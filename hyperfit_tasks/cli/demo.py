@@ -84,32 +84,47 @@ def sharpening_table(run_dirs: dict[str, Path]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point."""
+    """Console entry point: the four steps in order, each skipped when its output is already there."""
     args = make_parser().parse_args(argv)
     out = args.output_dir.resolve()
     sizes = [int(size) for size in args.train_samples.split(",") if size.strip()]
-
-    if args.model:
-        base = args.model
-    else:
-        run_step("1. offline assets: default base model and corpora", [command("hyperfit-assets")])
-        from hyperfit_tasks.assets import default_model_path
-
-        base = str(default_model_path())
-
+    base = base_model(args)
     run_dirs = {f"hyperfitted-n{size}": out / f"hyperfitted-n{size}" for size in sizes}
-    for size in sizes:
-        run_dir = run_dirs[f"hyperfitted-n{size}"]
+    train_models(args, base, run_dirs)
+    result_dirs = evaluate_models(args, {"base": base} | {name: str(run_dir) for name, run_dir in run_dirs.items()}, run_dirs, out)
+    run_step("4. compare", [command("hyperfit-compare"), *result_dirs, "--baseline", "base", "--out", str(out / "report")])
+    print("\n==> next-token sharpening on held-out Austen text (hyperfit-train diagnostics, before vs after)")
+    print(sharpening_table(run_dirs))
+    print(f"\nReport: {out / 'report' / 'index.html'}")
+    return 0
+
+
+def base_model(args: argparse.Namespace) -> str:
+    """Step 1: the base model, ``--model`` or the embedded default (built by ``hyperfit-assets``)."""
+    if args.model:
+        return args.model
+    run_step("1. offline assets: default base model and corpora", [command("hyperfit-assets")])
+    from hyperfit_tasks.assets import default_model_path
+
+    return str(default_model_path())
+
+
+def train_models(args: argparse.Namespace, base: str, run_dirs: dict[str, Path]) -> None:
+    """Step 2: one ``hyperfit-train`` run per training-set size, unless its run is finished."""
+    for name, run_dir in run_dirs.items():
+        size = name.removeprefix("hyperfitted-n")
         if (run_dir / "hyperfit_run.json").is_file():
             print(f"\n==> 2. hyperfit {size} blocks: already done ({run_dir})")
             continue
         run_step(
             f"2. hyperfit {size} blocks (preset {args.preset})",
-            [command("hyperfit-train"), "--preset", args.preset, "--model", base, "--num_samples", str(size),
+            [command("hyperfit-train"), "--preset", args.preset, "--model", base, "--num_samples", size,
              "--output_dir", str(run_dir), "--resume"] + (["--use_cpu"] if args.device == "cpu" else []),
         )
 
-    models = {"base": base} | {name: str(run_dir) for name, run_dir in run_dirs.items()}
+
+def evaluate_models(args: argparse.Namespace, models: dict[str, str], run_dirs: dict[str, Path], out: Path) -> list[str]:
+    """Step 3: ``hyperfit-lm-eval`` on every model not yet evaluated; returns ``FOLDER=NAME`` for ``hyperfit-compare``."""
     result_dirs = []
     for name, path in models.items():
         folder = out / "lm_eval" / name
@@ -127,12 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             # a hyperfitted model's continuations are also scored for copying from its training blocks
             + (["--metadata", json.dumps({"training_data": str(run_dirs[name])})] if name in run_dirs else []),
         )
-
-    run_step("4. compare", [command("hyperfit-compare"), *result_dirs, "--baseline", "base", "--out", str(out / "report")])
-    print("\n==> next-token sharpening on held-out Austen text (hyperfit-train diagnostics, before vs after)")
-    print(sharpening_table(run_dirs))
-    print(f"\nReport: {out / 'report' / 'index.html'}")
-    return 0
+    return result_dirs
 
 
 if __name__ == "__main__":

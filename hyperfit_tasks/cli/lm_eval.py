@@ -1,13 +1,6 @@
-"""Console script ``hyperfit-lm-eval``: lm-eval's own CLI with hyperfit's tasks on the include path.
+"""Console script ``hyperfit-lm-eval``: lm-eval's own CLI with hyperfit's models registered and tasks on the include path.
 
-Every argument is lm-eval's (``hyperfit-lm-eval --help`` shows them). The script registers
-hyperfit's lm-eval models (``--model hf-citation-blocked``), adds ``--include_path <hyperfit
-task_configs>`` when no ``--include_path`` is given, then runs ``lm_eval.__main__.cli_evaluate()``.
-For the tasks alone, plain ``lm_eval --include_path "$(hyperfit-tasks-path)"`` is equivalent.
-
-An error while building the tasks or evaluating (a missing data file, a bad setting) is one
-line on stderr (``hyperfit-lm-eval: error: ...``, exit status 1); ``--debug`` (hyperfit's own,
-removed before lm-eval sees the arguments) shows the traceback instead.
+Every argument is lm-eval's; errors are one line on stderr (exit 1) unless hyperfit's own ``--debug`` asks for the traceback.
 """
 from __future__ import annotations
 

@@ -1,23 +1,8 @@
-"""Training-copy metrics: how much of a continuation is copied from the hyperfitting data.
+"""Training-copy metrics: how much of a continuation is copied from the hyperfitting data (token ids).
 
-- ``training_kgram_rate``: share of the continuation's K-grams (token ids) that occur anywhere in
-  the training data; 0 = nothing copied, 1 = every K-token window copied; NaN with fewer than K
-  tokens. Default K = 6, the citation blocker's (its outputs score 0 when the prompt is excluded).
-- ``longest_training_span``: length in tokens of the longest contiguous span of the continuation
-  that occurs in the training data (the paper's "dataset overlap"; it reports the share of texts
-  with an overlap above 10 tokens, our ``training_overlap_over_10``).
-
-Spans never cross training-document boundaries. The index is a suffix array of all training
-tokens (N tokens: built in O(N log N) by prefix doubling in numpy). A pattern of length L is found
-in O(L log N) by narrowing the suffix-array range one token at a time. The K-gram rate of m tokens
-costs O(m K log N); the longest span O(m (l + 1) log N), l = the answer, since each start position
-is only checked for a span one longer than the best so far.
-
-Inside lm-eval tasks (the ``hyperfit_continuation`` tasks: ``continuation_task`` and
-``continuation_scores``): ``training_reference`` reads the training data path and tokenizer from
-the task metadata when the task is built, and ``copy_metrics_for_text`` scores one continuation
-in ``process_results`` (nothing when no training data was given: the metric is then omitted,
-not faked).
+``training_kgram_rate`` (share of K-grams found in the training data), ``longest_training_span`` and
+``training_overlap_over_10`` (the paper's "dataset overlap"), over a suffix array of the training tokens; formulas and
+costs: ``docs/controls.md``. ``training_reference`` and ``copy_metrics_for_text`` are the lm-eval tasks' entry points.
 """
 from __future__ import annotations
 

@@ -1,22 +1,7 @@
 """Citation blocker: generation that may not reproduce any K-token span of the hyperfitting data.
 
-The paper (Carlsson et al., ICLR 2025): when the last 5 generated tokens occur
-in the training data, the token that would continue that sequence is blocked. In terms of
-``block_len`` = K: at every step, a candidate token ``t`` is banned (its logit set to -inf) when
-(the last K-1 tokens of the sequence, ``t``) is a K-gram of the training data. So no K-token span
-of the training data can appear in the output, while shorter shared spans stay allowed. The paper's
-rule is K = 6 (a 5-token suffix found in the data may not be continued by its next training
-token), our default. The window covers the whole sequence the model sees (prompt included), so
-a copied span may not straddle the prompt either.
-
-Optionally (``word_boundary=True``) the block waits until the current word is complete, as in the
-paper: only candidates that start a new word (their text does not begin with a letter or digit,
-e.g. " the", ",", a newline) are banned, so words are never cut; a K-gram ending inside a word can
-then still appear, and its continuation at the next word start is blocked instead.
-
-Cost: the index is a dict from each (K-1)-token prefix to the sorted next tokens seen after it,
-built once with numpy (O(N log N) for N training tokens); each generation step costs one dict
-look-up per sequence in the batch, independent of N.
+At every step a candidate token is banned when it would complete a K-gram of the training data (the paper's rule,
+K = 6 by default; optionally only at word starts); the rule and its cost: ``docs/controls.md``.
 """
 from __future__ import annotations
 

@@ -12,14 +12,9 @@ the task's ``metadata`` and ``dataset_kwargs`` as keyword arguments (``--model_a
 ``text_field`` names the column holding the text (default ``text``); ``detokenize: wikitext``
 undoes WikiText's tokenisation with lm-eval's own wikitext detokenizer.
 
-A continuation document is ``{"prompt", "reference"}``. The prompt is the first
-``prompt_tokens`` (32) tokens of ``prompt_tokenizer`` (a tokenizer name or folder, or ``model``:
-the evaluated model's, from ``--model_args``; the task YAMLs' default, as in the paper) decoded
-back to the text's own characters; with ``prompt_tokenizer`` unset it is the text's first
-``prompt_words`` whitespace-separated words (default 24, about 32 tokens of a Llama-style BPE on
-English prose), the same characters for every model. The reference is the true continuation
-(from the character after the prompt), cut after ``reference_words`` more words (default 192,
-about 256 tokens). Texts too short to leave a continuation are skipped with a warning.
+A continuation document is ``{"prompt", "reference"}``: the prompt is the text's first ``prompt_tokens`` (32) tokens of
+``prompt_tokenizer`` (``model``: the evaluated model's), or with it unset its first ``prompt_words`` (24) words; the
+reference is what follows, cut after ``reference_words`` (192) more words.
 """
 from __future__ import annotations
 
@@ -49,8 +44,21 @@ def continuation_docs(
 ) -> datasets.DatasetDict:
     """``custom_dataset`` of the continuation tasks: a ``test`` split of prompt/reference pairs."""
     texts, source = load_texts(**kwargs)
+    prompt_tokenizer = resolve_prompt_tokenizer(prompt_tokenizer, kwargs)
+    docs = []
+    for text in texts:
+        doc = prompt_and_reference(text.strip(), prompt_words, prompt_tokens, prompt_tokenizer, reference_words)
+        if doc is not None:
+            docs.append(doc)
+    unit = f"{prompt_tokens} tokens of {prompt_tokenizer}" if prompt_tokenizer else f"{prompt_words} words"
+    report_skipped(len(texts) - len(docs), len(texts), source, f"no text after the first {unit}")
+    return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})
+
+
+def resolve_prompt_tokenizer(prompt_tokenizer: str | None, metadata: dict[str, Any]) -> str | None:
+    """The tokenizer that cuts prompts (``model``: the evaluated model's), checked to load; ``None`` cuts by words."""
     if prompt_tokenizer == "model":
-        prompt_tokenizer = evaluated_model_name(kwargs)
+        prompt_tokenizer = evaluated_model_name(metadata)
         if prompt_tokenizer is None:
             raise ValueError(
                 "prompt_tokenizer: model needs the model in --model_args (pretrained=... or tokenizer=...), "
@@ -61,20 +69,18 @@ def continuation_docs(
             load_tokenizer(prompt_tokenizer)
         except ValueError as error:  # e.g. an API model: name a tokenizer, or cut by words
             raise ValueError(f"prompt tokenizer: {error}, or cut prompts by words with --metadata '{{\"prompt_tokenizer\": null}}'") from None
-    docs = []
-    for text in texts:
-        text = text.strip()
-        if prompt_tokenizer:
-            split = split_by_tokens(text, prompt_tokens, prompt_tokenizer)
-        else:
-            split = split_by_words(text, prompt_words)
-        if split is not None:
-            prompt, rest = split
-            reference = (split_by_words(rest, reference_words) or (rest,))[0]
-            docs.append({"prompt": prompt, "reference": reference})
-    unit = f"{prompt_tokens} tokens of {prompt_tokenizer}" if prompt_tokenizer else f"{prompt_words} words"
-    report_skipped(len(texts) - len(docs), len(texts), source, f"no text after the first {unit}")
-    return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})
+    return prompt_tokenizer
+
+
+def prompt_and_reference(
+    text: str, prompt_words: int, prompt_tokens: int, prompt_tokenizer: str | None, reference_words: int
+) -> dict[str, str] | None:
+    """One document ``{"prompt", "reference"}`` of ``text``, or ``None`` when nothing follows the prompt."""
+    split = split_by_tokens(text, prompt_tokens, prompt_tokenizer) if prompt_tokenizer else split_by_words(text, prompt_words)
+    if split is None:
+        return None
+    prompt, rest = split
+    return {"prompt": prompt, "reference": (split_by_words(rest, reference_words) or (rest,))[0]}
 
 
 def perplexity_docs(**kwargs: Any) -> datasets.DatasetDict:

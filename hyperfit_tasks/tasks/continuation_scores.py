@@ -1,12 +1,7 @@
-"""Scoring of greedy continuations: lm-eval ``process_results`` and corpus-level aggregations.
+"""Scoring of continuations: lm-eval ``process_results`` and the corpus-level aggregations.
 
-Per document, :func:`process_results` cuts the continuation into fixed-tokenizer tokens and
-words (:mod:`hyperfit_tasks.metrics.text_units`) and returns one item per metric: a number for the
-per-text metrics (averaged with lm-eval's NaN-aware ``nanmean``), the TTR-by-position curve
-(a list, kept whole in ``--log_samples`` output), and the continuation text for the corpus-level
-metrics, whose aggregations below see every continuation of the task at once. When the run
-names training data (``training_reference``, a run setting), the training-copy metrics of
-:mod:`hyperfit_tasks.metrics.copy_rate` are added; otherwise they are omitted, so lm-eval reports none.
+:func:`process_results` returns one item per metric and document (a number, the TTR-by-position curve, or the text for
+the corpus-level aggregations below); the training-copy metrics are added only when the run names training data.
 """
 from __future__ import annotations
 

@@ -1,16 +1,8 @@
 """The lm-eval task class of the continuation tasks: a ``ConfigurableTask`` that hands run settings to scoring.
 
-The YAML says everything about the task (data, prompt, generation, ``process_results``,
-metrics). lm-eval calls a YAML ``process_results`` with ``(doc, results)`` only, but scoring
-also needs settings that are known only for the run: the fixed ``metric_tokenizer`` and
-``mauve_featurizer`` (task metadata, overridable with ``--metadata``), the evaluated model's
-tokenizer (``--model_args``, merged into metadata by lm-eval) and the ``max_gen_toks`` actually
-used (after ``--gen_kwargs``, resolved as lm-eval's backends do; 256 when unset), and the K of
-the training-copy rate (``block_len``: the citation-blocked model's own, from ``--model_args``,
-or ``--metadata``; default 6) with the training data it is measured against (run settings, so
-the documents, and lm-eval's hashes of them, stay the same with or without training data). This class
-passes them as keyword arguments, and checks the tokenizers and featurizer when the task is
-built, so that a bad setting fails before any text is generated.
+lm-eval calls a YAML ``process_results`` with ``(doc, results)`` only, so this class passes the settings known only
+for the run (metric tokenizer, MAUVE featurizer, the evaluated model's tokenizer, ``max_gen_toks``, the copy rate's K
+and training data) as keyword arguments, and checks them when the task is built, before any text is generated.
 """
 from __future__ import annotations
 
