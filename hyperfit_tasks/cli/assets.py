@@ -31,7 +31,7 @@ def greedy_sample(model_dir: Path, prompt_tokens: int = 32, new_tokens: int = 64
     import torch
     from transformers import AutoModelForCausalLM
 
-    from hyperfit_tasks.common.tokenizers import load_tokenizer
+    from hyperfit_tasks.metrics.text_units import load_tokenizer
 
     text = json.loads(corpus_path("austen", "eval").read_text(encoding="utf-8").splitlines()[0])["text"]
     tokenizer = load_tokenizer(str(model_dir))

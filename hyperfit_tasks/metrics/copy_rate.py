@@ -17,8 +17,8 @@ import numpy as np
 
 from hyperfit_tasks.common.errors import TrainingDataError
 from hyperfit_tasks.common.model_args import evaluated_model_name
-from hyperfit_tasks.common.tokenizers import load_tokenizer
 from hyperfit_tasks.common.training_tokens import load_training_sequences, recorded_tokenizer, resolve_training_source
+from hyperfit_tasks.metrics.text_units import load_tokenizer
 from hyperfit_tasks.models.citation_blocker import DEFAULT_BLOCK_LEN
 
 OVERLAP_THRESHOLD = 10

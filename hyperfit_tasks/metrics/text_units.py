@@ -1,4 +1,4 @@
-"""The units continuations are scored in: words, and tokens of one fixed tokenizer.
+"""The units continuations are scored in: words, and tokens of one fixed tokenizer (and the one cached tokenizer loader).
 
 lm-eval hands a task the generated *string*, so every count is made by re-cutting that string
 with units that do not depend on the evaluated model, which keeps numbers comparable across
@@ -12,7 +12,9 @@ models with different vocabularies:
 """
 from __future__ import annotations
 
-from hyperfit_tasks.common.tokenizers import load_tokenizer
+from functools import lru_cache
+
+DEFAULT_TOKENIZER = "default"
 
 
 def words(text: str) -> list[str]:
@@ -25,3 +27,21 @@ def words(text: str) -> list[str]:
 def token_ids(text: str, tokenizer_name: str) -> list[int]:
     """Token ids of ``text`` under the named tokenizer, without special tokens."""
     return load_tokenizer(tokenizer_name)(text, add_special_tokens=False)["input_ids"]
+
+
+@lru_cache(maxsize=8)
+def load_tokenizer(name: str):
+    """A Hugging Face tokenizer; ``"default"`` means the tokenizer of hyperfit's default model."""
+    from transformers import AutoTokenizer
+
+    if name == DEFAULT_TOKENIZER:
+        from hyperfit_tasks.assets import default_model_path
+
+        name = str(default_model_path())
+    try:
+        return AutoTokenizer.from_pretrained(name)
+    except (OSError, ValueError) as error:
+        raise ValueError(
+            f"cannot load tokenizer {name!r} ({type(error).__name__}): pass an existing tokenizer "
+            "folder or hub name, or 'default' for hyperfit's default model"
+        ) from None

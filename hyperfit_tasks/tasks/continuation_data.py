@@ -26,7 +26,7 @@ import datasets
 
 from hyperfit_tasks.common.model_args import evaluated_model_name
 from hyperfit_tasks.common.text_files import read_data_files
-from hyperfit_tasks.common.tokenizers import load_tokenizer
+from hyperfit_tasks.metrics.text_units import load_tokenizer
 
 PROMPT_WORDS = 24
 PROMPT_TOKENS = 32

@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 
-from hyperfit_tasks.common.tokenizers import DEFAULT_TOKENIZER
 from hyperfit_tasks.metrics import (
     distinct_n,
     diversity,
@@ -25,7 +24,7 @@ from hyperfit_tasks.metrics import (
 )
 from hyperfit_tasks.metrics.copy_rate import copy_metrics_for_text
 from hyperfit_tasks.metrics.mauve_features import DEFAULT_FEATURIZER
-from hyperfit_tasks.metrics.text_units import token_ids, words
+from hyperfit_tasks.metrics.text_units import DEFAULT_TOKENIZER, token_ids, words
 from hyperfit_tasks.models.citation_blocker import DEFAULT_BLOCK_LEN
 
 LAST_WINDOW = 96  # the hyperfitting authors' TTR window (last 96 generated tokens)

@@ -13,9 +13,9 @@ from lm_eval.api.task import ConfigurableTask
 from lm_eval.models.utils import normalize_gen_kwargs
 
 from hyperfit_tasks.common.model_args import evaluated_model_name
-from hyperfit_tasks.common.tokenizers import DEFAULT_TOKENIZER, load_tokenizer
 from hyperfit_tasks.metrics.copy_rate import training_reference
 from hyperfit_tasks.metrics.mauve_features import DEFAULT_FEATURIZER, minilm_path
+from hyperfit_tasks.metrics.text_units import DEFAULT_TOKENIZER, load_tokenizer
 from hyperfit_tasks.models.citation_blocker import DEFAULT_BLOCK_LEN
 
 
