@@ -40,6 +40,14 @@ def test_hyperfit_tasks_never_imports_hyperfit_train():
     assert {path: names for path, names in offenders.items() if names} == {}
 
 
+def test_common_imports_only_common():
+    """``hyperfit_tasks.common`` is the ground floor: it may import nothing else of the project."""
+    project = ("hyperfit_tasks", "hyperfit_train", "task_configs")
+    for path in sorted((ROOT / "hyperfit_tasks" / "common").glob("*.py")):
+        names = {name for name in imported_modules(path) if name.split(".")[0] in project}
+        assert all(name.startswith("hyperfit_tasks.common") for name in names), (path.name, sorted(names))
+
+
 def test_importing_every_hyperfit_tasks_module_loads_no_hyperfit_train():
     probe = (
         "import importlib, pkgutil, sys, hyperfit_tasks\n"

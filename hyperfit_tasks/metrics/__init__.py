@@ -1,7 +1,6 @@
-"""Pure metric functions for open-ended continuations (token ids or words in, floats out).
+"""Metric functions; the pure ones (token ids or words in, floats out) are exported here, cards in ``docs/metrics.md``.
 
-Every function takes sequences of hashable tokens; cards with formulas and references are in
-``docs/metrics.md``.
+Metrics that need a model or training data have modules of their own: ``mauve_score``, ``copy_rate``, ``agreement``.
 """
 from hyperfit_tasks.metrics.distinct import distinct_n
 from hyperfit_tasks.metrics.lexical import ttr_by_position, type_token_ratio, windowed_ttr
