@@ -44,13 +44,15 @@ def make_parser() -> argparse.ArgumentParser:
 
 def load_pair(model_a: str, model_b: str, device: str):
     """(tokenizer, model A, model B); errors when a model is missing or the vocabularies differ."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
+
+    from hyperfit_tasks.metrics.text_units import load_tokenizer
 
     def load(name: str):
         if name.startswith(("/", ".", "~")) and not Path(name).expanduser().is_dir():
             raise AgreementError(f"model folder not found: {name}: give a saved model folder (config.json, weights, tokenizer)")
         try:
-            return AutoTokenizer.from_pretrained(name), AutoModelForCausalLM.from_pretrained(name).to(device).eval()
+            return load_tokenizer(name), AutoModelForCausalLM.from_pretrained(name).to(device).eval()
         except (OSError, ValueError) as error:
             raise AgreementError(f"cannot load model {name!r} ({first_line(error)}): give a local model folder") from None
 

@@ -81,10 +81,12 @@ def last_token_features(texts: list[str], model_name: str, batch_size: int = 8) 
 def _load(name: str, causal: bool):
     """(tokenizer, model in eval mode on the GPU if there is one) for a featurizer."""
     import torch
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel
+
+    from hyperfit_tasks.metrics.text_units import load_tokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name)
+        tokenizer = load_tokenizer(name)
         kwargs = {"pad_token_id": tokenizer.eos_token_id} if causal else {}
         model = AutoModel.from_pretrained(name, **kwargs)
     except (OSError, ValueError) as error:
