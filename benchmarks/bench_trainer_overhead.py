@@ -36,6 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine_bounds import matmul_peak  # benchmarks/machine_bounds.py
 from record import record_head  # benchmarks/record.py
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -116,18 +117,8 @@ def run_plain(args) -> dict:
 
 
 def run_matmul(args) -> dict:
-    """Best fp32 FLOP/s of ``torch.matmul`` on two n x n matrices (2 n^3 FLOP each)."""
-    import torch
-
-    torch.manual_seed(0)
-    a, b = torch.randn(args.matmul_size, args.matmul_size), torch.randn(args.matmul_size, args.matmul_size)
-    torch.matmul(a, b)  # warm-up
-    best = float("inf")
-    for _ in range(args.matmul_repeat):
-        start = time.perf_counter()
-        torch.matmul(a, b)
-        best = min(best, time.perf_counter() - start)
-    return {"flops_per_s": 2 * args.matmul_size**3 / best, "seconds": best}
+    """Best fp32 FLOP/s of ``torch.matmul`` on two n x n matrices (benchmarks/machine_bounds.py)."""
+    return matmul_peak(args.matmul_size, args.matmul_repeat)
 
 
 SIDES = {

@@ -1,0 +1,165 @@
+"""Benchmark ``hyperfit_continuation`` generation through lm-eval's ``hf`` backend against the machine's bound.
+
+For each ``--batch-sizes`` value, lm-eval's ``HFLM`` (fp32, ``--device``) runs ``generate_until``
+on the group's requests (``hyperfit_continuation_austen`` and ``_pydoc``, built by lm-eval's
+``TaskManager`` from ``task_configs/``, as ``hyperfit-lm-eval`` builds them): ``max(batch,
+--min-prompts)`` prompts taken alternately from the two tasks, so every batch size fills at least
+one batch. Tokens/s count the generated text re-encoded with the model's tokenizer (a batch keeps
+decoding until its longest continuation ends, so ``slot_tokens_per_s``, prompts x max_gen_toks per
+second, is also given).
+
+The bound is measured in the same run (benchmarks/machine_bounds.py) and is the lower of:
+
+* memory traffic: each decoding step of a batch of ``b`` reads every weight once plus the batch's
+  KV cache (at the mean context, prompt + max_gen_toks / 2), at the measured copy bandwidth:
+  ``b x bandwidth / (weight bytes + KV bytes)`` tokens/s;
+* compute: ``2 x parameters + 4 x layers x hidden x context`` FLOP per token (matmuls and
+  attention) at the measured fp32 matmul peak.
+
+Each batch size's ratio measured / bound is printed and written to the JSON record.
+
+    python benchmarks/bench_generation.py                                    # default model, batch 1..64
+    python benchmarks/bench_generation.py --model TINY --batch-sizes 1,2 --min-prompts 2 --max-gen-toks 8
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from machine_bounds import matmul_peak, memory_bandwidth  # benchmarks/machine_bounds.py
+from record import record_head  # benchmarks/record.py
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+GROUP_TASKS = ("hyperfit_continuation_austen", "hyperfit_continuation_pydoc")
+
+
+def build_requests(model: str, max_gen_toks: int, count: int) -> list:
+    """lm-eval ``generate_until`` Instances of the group's first documents, alternating tasks, ``count`` in all."""
+    from lm_eval.tasks import TaskManager, get_task_dict
+
+    from hyperfit_tasks.paths import task_configs_dir
+
+    manager = TaskManager(include_path=task_configs_dir(), metadata={"pretrained": model})
+    tasks = get_task_dict(list(GROUP_TASKS), manager)
+    per_task = []
+    for task in tasks.values():
+        task.set_config(key="generation_kwargs", value={"max_gen_toks": max_gen_toks}, update=True)  # as --gen_kwargs
+        task.build_all_requests(limit=(count + 1) // 2, rank=0, world_size=1)
+        per_task.append(list(task.instances))
+    interleaved = [instance for pair in zip(*per_task) for instance in pair]
+    if len(interleaved) < count:
+        raise SystemExit(f"bench_generation: the tasks hold {len(interleaved)} prompts, {count} needed: lower --min-prompts or the batch sizes")
+    return interleaved[:count]
+
+
+def model_shape(model) -> dict:
+    """Parameter count, weight bytes (tied tensors once) and the KV-cache bytes per token of context."""
+    config = model.config
+    unique = {parameter.data_ptr(): parameter for parameter in model.parameters()}.values()
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    kv_heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+    element = next(iter(unique)).element_size()
+    return {
+        "parameters": sum(parameter.numel() for parameter in unique),
+        "weight_bytes": sum(parameter.numel() * parameter.element_size() for parameter in unique),
+        "kv_bytes_per_token": 2 * config.num_hidden_layers * kv_heads * head_dim * element,
+        "layers": config.num_hidden_layers,
+        "hidden": config.hidden_size,
+    }
+
+
+def bounds(shape: dict, batch: int, context: float, bandwidth: float, peak: float) -> dict:
+    """Tokens/s at most for one decoding step of ``batch`` sequences at ``context`` tokens (see the module doc)."""
+    step_bytes = shape["weight_bytes"] + shape["kv_bytes_per_token"] * context * batch
+    token_flops = 2 * shape["parameters"] + 4 * shape["layers"] * shape["hidden"] * context
+    memory, compute = batch * bandwidth / step_bytes, peak / token_flops
+    return {"memory_bound_tokens_per_s": memory, "compute_bound_tokens_per_s": compute,
+            "bound_tokens_per_s": min(memory, compute), "limited_by": "memory" if memory < compute else "compute"}  # fmt: skip
+
+
+def measure(args, batch: int) -> dict:
+    """One batch size: lm-eval's HFLM generating ``max(batch, --min-prompts)`` continuations."""
+    from lm_eval.models.huggingface import HFLM
+
+    count = max(batch, args.min_prompts)
+    requests = build_requests(args.model, args.max_gen_toks, count)
+    start = time.perf_counter()
+    lm = HFLM(pretrained=args.model, batch_size=batch, device=args.device, dtype="float32")
+    load_s = time.perf_counter() - start
+    start = time.perf_counter()
+    texts = lm.generate_until(requests, disable_tqdm=True)
+    seconds = time.perf_counter() - start
+    tokens = sum(len(lm.tok_encode(text)) for text in texts)
+    prompt_tokens = sum(len(lm.tok_encode(request.args[0])) for request in requests) / count
+    return {
+        "batch_size": batch, "prompts": count, "generation_s": seconds, "model_load_s": load_s,
+        "generated_tokens": tokens, "tokens_per_s": tokens / seconds,
+        "slot_tokens_per_s": count * args.max_gen_toks / seconds, "mean_prompt_tokens": prompt_tokens,
+        "shape": model_shape(lm.model),
+    }  # fmt: skip
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help="model folder (default: hyperfit's default model, SmolLM2-135M)")
+    parser.add_argument("--batch-sizes", default="1,2,4,8,16,32,64", help="comma-separated lm-eval batch sizes (default 1,2,4,8,16,32,64)")
+    parser.add_argument("--min-prompts", type=int, default=8, help="prompts per batch size at least (default 8; a batch size b uses max(b, this))")
+    parser.add_argument("--max-gen-toks", type=int, default=256, help="tokens generated per continuation (default 256, the tasks' own)")
+    parser.add_argument("--device", default="cpu", help="lm-eval device (default cpu)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
+    parser.add_argument("--matmul-size", type=int, default=2048, help="side of the square matrices of the matmul peak (default 2048)")
+    parser.add_argument("--bandwidth-mib", type=int, default=512, help="buffer copied to measure memory bandwidth, MiB (default 512)")
+    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "generation.json", help="JSON file")
+    args = parser.parse_args(argv)
+    try:
+        args.batch_sizes = [int(size) for size in args.batch_sizes.split(",") if size.strip()]
+    except ValueError:
+        parser.error(f"--batch-sizes must be comma-separated integers, got {args.batch_sizes!r}")
+    if not args.batch_sizes or min(args.batch_sizes) < 1:
+        parser.error("--batch-sizes needs at least one size, each >= 1")
+    return args
+
+
+def main(argv=None) -> None:
+    import torch
+
+    from hyperfit_train.atomic import write_json_atomic
+
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args.model is None:
+        from hyperfit_train.assets import default_model_path
+
+        args.model = str(default_model_path())
+    print(f"batch sizes {args.batch_sizes}, {args.max_gen_toks} new tokens, {args.threads} threads, model {args.model}")
+    peak = matmul_peak(args.matmul_size)["flops_per_s"]
+    bandwidth = memory_bandwidth(args.bandwidth_mib)["bytes_per_s"]
+    print(f"  machine: matmul peak {peak / 1e9:.1f} GFLOP/s (fp32), copy bandwidth {bandwidth / 1e9:.2f} GB/s")
+    rows = []
+    for batch in args.batch_sizes:
+        row = measure(args, batch)
+        context = row["mean_prompt_tokens"] + args.max_gen_toks / 2
+        row |= bounds(row["shape"], min(batch, row["prompts"]), context, bandwidth, peak)
+        row["ratio_to_bound"] = row["tokens_per_s"] / row["bound_tokens_per_s"]
+        rows.append(row)
+        print(
+            f"  batch {batch:3d}: {row['tokens_per_s']:8.1f} tokens/s ({row['prompts']} prompts, {row['generation_s']:.1f} s); "
+            f"bound {row['bound_tokens_per_s']:9.1f} ({row['limited_by']}); ratio {row['ratio_to_bound']:.3f}"
+        )
+    best = max(rows, key=lambda row: row["tokens_per_s"])
+    print(f"  fastest: batch {best['batch_size']} at {best['tokens_per_s']:.1f} tokens/s, {100 * best['ratio_to_bound']:.1f}% of its bound")
+    payload = {
+        **record_head("generation", args, ("torch", "transformers", "lm_eval")),
+        "matmul_peak_flops_per_s": peak,
+        "memory_bandwidth_bytes_per_s": bandwidth,
+        "rows": rows,
+        "fastest_batch_size": best["batch_size"],
+    }
+    write_json_atomic(args.output, payload)
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
