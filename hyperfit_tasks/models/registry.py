@@ -6,7 +6,10 @@ stay available.
 """
 from __future__ import annotations
 
-MODELS = {"hf-citation-blocked": "hyperfit_tasks.models.citation_model:CitationBlockedHFLM"}
+MODELS = {
+    "hf-citation-blocked": "hyperfit_tasks.models.citation_model:CitationBlockedHFLM",
+    "hf-cpu-dp": "hyperfit_tasks.models.cpu_parallel:CPUDataParallelHFLM",
+}
 
 
 def register_models() -> None:
