@@ -46,6 +46,8 @@ def test_demo_runs_each_step_once_then_reuses_it(tmp_path, monkeypatch, capsys):
     compare = calls[5]
     assert compare[1:4] == [f"{tmp_path / 'lm_eval' / name}={name}" for name in ("base", "hyperfitted-n8", "hyperfitted-n16")]
     assert compare[compare.index("--baseline") + 1] == "base"
+    caches = [Path(call[call.index("--use_cache") + 1]) for call in calls[2:5]]  # one request cache per model
+    assert len(set(caches)) == 3 and {cache.parent for cache in caches} == {tmp_path / "lm_eval_cache"}
 
     calls.clear()
     assert demo.main(argv) == 0

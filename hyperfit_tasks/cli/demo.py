@@ -6,7 +6,9 @@ Wiring only: each step is one of the project's own commands, run as a user would
 2. ``hyperfit-train --preset demo`` on the Austen training split, once per training-set size;
 3. ``hyperfit-lm-eval`` (lm-eval + our tasks): ``hyperfit_continuation`` and
    ``hyperfit_perplexity`` on the base model and on every hyperfitted model (whose continuations
-   also get the training-copy metrics against its own training blocks);
+   also get the training-copy metrics against its own training blocks); each model's requests
+   are cached under ``lm_eval_cache/`` (:mod:`hyperfit_tasks.eval_cache`), so a killed
+   evaluation resumes without regenerating what was done;
 4. ``hyperfit-compare``: the leaderboard table (printed), HTML page and plots; then the
    next-token sharpening each ``hyperfit-train`` run measured on held-out text (its
    ``hyperfit_run.json``: before training vs after).
@@ -20,6 +22,8 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+from hyperfit_tasks.eval_cache import eval_cache_path
 
 TASKS = "hyperfit_continuation,hyperfit_perplexity"
 SHARPENING_COLUMNS = (
@@ -132,10 +136,12 @@ def evaluate_models(args: argparse.Namespace, models: dict[str, str], run_dirs: 
         if has_results(folder):
             print(f"\n==> 3. evaluate {name}: already done ({folder})")
             continue
+        model_args = f"pretrained={path},dtype=float32"
         run_step(
             f"3. evaluate {name} with lm-eval ({TASKS})",
-            [command("hyperfit-lm-eval"), "--model", "hf",
-             "--model_args", f"pretrained={path},dtype=float32",
+            [command("hyperfit-lm-eval"), "--model", "hf", "--model_args", model_args,
+             # a killed evaluation resumes from this model's own request cache
+             "--use_cache", eval_cache_path(out / "lm_eval_cache", path, f"{model_args},device={args.device}"),
              "--tasks", TASKS, "--device", args.device, "--batch_size", args.batch_size,
              "--limit", str(args.limit), "--gen_kwargs", f"max_gen_toks={args.max_gen_toks}",
              "--log_samples", "--output_path", str(folder)]
