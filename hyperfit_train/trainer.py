@@ -24,6 +24,7 @@ from hyperfit_train.callbacks import DiagnosticsCallback, EarlyStopOnLossCallbac
 from hyperfit_train.checkpoints import scan_checkpoints
 from hyperfit_train.config import PRESETS, HyperfitArguments, HyperfitModelConfig
 from hyperfit_train.data import blocks_sha256, evenly_spaced_blocks, sample_blocks, tokenize_to_blocks
+from hyperfit_train.distributed import check_fsdp_engaged
 from hyperfit_train.report import build_summary, read_run_summary, write_reports
 from hyperfit_train.run_dir import RUN_FILE, RunPlan, plan_run, prepare_output_dir
 
@@ -124,6 +125,7 @@ def train(
         return read_run_summary(output_dir)
 
     trainer, diagnostics, stopper = build_trainer(script_args, training_args, model_args, inputs, callbacks)
+    check_fsdp_engaged(trainer)  # before anything is written
     _start_output_dir(trainer, plan, script_args, training_args, model_args, inputs)
     trainer.train(resume_from_checkpoint=str(plan.checkpoint) if plan.checkpoint else None)
     save_final_model(trainer, output_dir)
