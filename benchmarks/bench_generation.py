@@ -39,7 +39,7 @@ def build_requests(model: str, max_gen_toks: int, count: int) -> list:
     """lm-eval ``generate_until`` Instances of the group's first documents, alternating tasks, ``count`` in all."""
     from lm_eval.tasks import TaskManager, get_task_dict
 
-    from hyperfit_tasks.paths import task_configs_dir
+    from hyperfit_tasks.cli.tasks_path import task_configs_dir
 
     manager = TaskManager(include_path=task_configs_dir(), metadata={"pretrained": model})
     tasks = get_task_dict(list(GROUP_TASKS), manager)
@@ -125,12 +125,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     import torch
 
-    from hyperfit_train.atomic import write_json_atomic
+    from hyperfit_tasks.common.atomic import write_json_atomic
 
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.model is None:
-        from hyperfit_train.assets import default_model_path
+        from hyperfit_tasks.assets import default_model_path
 
         args.model = str(default_model_path())
     print(f"batch sizes {args.batch_sizes}, {args.max_gen_toks} new tokens, {args.threads} threads, model {args.model}")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from hyperfit_train.errors import HyperfitError
+from hyperfit_tasks.common.errors import HyperfitError
 
 
 def fsdp_requested(training_args) -> bool:

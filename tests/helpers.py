@@ -3,6 +3,8 @@ tasks on the tiny model, constructed lm-eval results files, and the tiny trainin
 from __future__ import annotations
 
 import json
+import math
+import os
 from pathlib import Path
 
 from hyperfit_tasks.cli.tasks_path import task_configs_dir
@@ -124,3 +126,12 @@ def build_own_task(folder: Path, data_file: Path, metadata: dict):
     config = load_yaml(path, resolve_func=True)
     assert config["class"] is ContinuationTask
     return ContinuationTask(config=config | {"metadata": config["metadata"] | metadata})
+
+
+# Environment of the multi-process evaluation tests: one thread per process, offline, accelerate on CPU.
+ENV = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", ACCELERATE_USE_CPU="true")
+
+
+def same_number(a, b) -> bool:
+    """Equal, with NaN equal to NaN (a corpus metric may be NaN in both runs)."""
+    return (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)) or a == b

@@ -1,4 +1,4 @@
-"""Resumable evaluation: lm-eval's request cache under a per-model path (hyperfit_tasks.eval_cache).
+"""Resumable evaluation: lm-eval's request cache under a per-model path (hyperfit_tasks.common.eval_cache).
 A SIGKILLed ``hyperfit-lm-eval`` run resumes generating only what was not done and writes the
 results of an uninterrupted run; two checkpoints never share a cache file."""
 from __future__ import annotations
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from hyperfit_tasks.common.eval_cache import eval_cache_path, weights_digest
+
 from conftest import build_tiny_lm
-from continuation_runs import TASK_NAME, write_continuation_task
-from hyperfit_tasks.eval_cache import eval_cache_path, weights_digest
-from test_parallel_eval import ENV, same_number
+from helpers import ENV, TASK_NAME, same_number, write_continuation_task
 
 CLI = str(Path(sys.executable).parent / "hyperfit-lm-eval")
 DOCS = 8

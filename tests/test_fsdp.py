@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from test_train import tiny_argv
 from test_train_resume_ddp import ENV, free_port
 

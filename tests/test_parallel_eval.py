@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
-from continuation_runs import TASK_NAME, write_continuation_task
 from test_train_resume_ddp import free_port
+
+from helpers import ENV, TASK_NAME, same_number, write_continuation_task
 
 CLI = str(Path(sys.executable).parent / "hyperfit-lm-eval")
 # ACCELERATE_USE_CPU: without it accelerate sees 2 CPU processes as 2 independent runs (each evaluates everything)
-ENV = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", ACCELERATE_USE_CPU="true")
 CORPUS_METRICS = ("distinct_1", "distinct_2", "distinct_3", "distinct_4", "self_bleu", "mauve")
 LIMIT = 6
 
@@ -36,10 +34,6 @@ def run_eval(launcher: list[str], lm: str, model: Path, tasks: Path, out: Path) 
     (samples_file,) = out.rglob(f"samples_{TASK_NAME}_*.jsonl")
     samples = [json.loads(line) for line in samples_file.read_text().splitlines()]
     return json.loads(results_file.read_text()), sorted(samples, key=lambda sample: sample["doc_id"]), result.stderr
-
-
-def same_number(a, b) -> bool:
-    return (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)) or a == b
 
 
 @pytest.mark.slow

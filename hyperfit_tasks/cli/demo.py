@@ -7,7 +7,7 @@ Wiring only: each step is one of the project's own commands, run as a user would
 3. ``hyperfit-lm-eval`` (lm-eval + our tasks): ``hyperfit_continuation`` and
    ``hyperfit_perplexity`` on the base model and on every hyperfitted model (whose continuations
    also get the training-copy metrics against its own training blocks); each model's requests
-   are cached under ``lm_eval_cache/`` (:mod:`hyperfit_tasks.eval_cache`), so a killed
+   are cached under ``lm_eval_cache/`` (:mod:`hyperfit_tasks.common.eval_cache`), so a killed
    evaluation resumes without regenerating what was done;
 4. ``hyperfit-compare``: the leaderboard table (printed), HTML page and plots; then the
    next-token sharpening each ``hyperfit-train`` run measured on held-out text (its
@@ -23,7 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hyperfit_tasks.eval_cache import eval_cache_path
+from hyperfit_tasks.common.eval_cache import eval_cache_path
 
 TASKS = "hyperfit_continuation,hyperfit_perplexity"
 SHARPENING_COLUMNS = (
