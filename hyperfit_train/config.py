@@ -12,6 +12,7 @@ Values are resolved in this order, later winning: the dataclass defaults, the ch
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any
 from trl import ModelConfig, SFTConfig, TrlParser
 
 from hyperfit_tasks.common.errors import HyperfitError, OneLineUsageErrors, first_line
+from hyperfit_train.layers import parse_train_layers
 
 DEFAULT_PRESET = "paper"
 DATA_ORDERS = {"shuffled": "random", "fixed": "sequential"}  # data_order -> Trainer train_sampling_strategy
@@ -45,6 +47,8 @@ PAPER = Preset(
     values={
         "num_samples": 2000,
         "max_length": 256,
+        "block_mode": "prefix",
+        "target_loss": 0.1,
         "num_train_epochs": 20,
         "per_device_train_batch_size": 8,
         "gradient_accumulation_steps": 1,
@@ -82,8 +86,10 @@ PAPER = Preset(
         "num_train_epochs": "paper: 20; the authors' code defaults to 30",
         "dtype": "precision not stated; the authors' code loads the model in float32",
         "data_order": "the authors' code reshuffles every epoch; the paper reports shuffling changes ~30% of top-1 predictions",
-        "max_length": "paper: 2,000 sequences of 256 tokens; the authors' code takes the first 256 tokens of texts at least that long, "
-        "hyperfit cuts the concatenated text (EOS between documents) into 256-token blocks",
+        "max_length": "paper: 2,000 sequences of 256 tokens; the authors' code takes the first 256 tokens of texts at least that long "
+        "(no EOS), as --block_mode prefix does; --block_mode packed instead cuts the EOS-joined text into 256-token blocks",
+        "target_loss": "the paper trains to 'near-zero' training loss without a number; 0.1 is hyperfit's reading "
+        "(the demo reaches 0.05)",
     },
 )
 
@@ -131,7 +137,18 @@ class HyperfitArguments:
         default=2000,
         metadata={
             "help": "Number of training blocks (of --max_length tokens each) sampled from the tokenized text. If the "
-            "text holds fewer blocks, all are used and a warning says so."
+            "text holds fewer blocks (with --block_mode prefix: fewer texts of at least --max_length tokens), all are "
+            "used and a warning says so."
+        },
+    )
+    block_mode: str = field(
+        default="prefix",
+        metadata={
+            "help": "Shape of the training blocks: 'prefix' (the authors' code: the first --max_length tokens of every "
+            "text at least that long, with the tokenizer's usual leading special tokens and no EOS; shorter texts are "
+            "dropped) or 'packed' (every text tokenized with EOS after it, joined and cut into consecutive blocks, as "
+            "run_clm and TRL's wrapped packing). docs/training.md says when to use which.",
+            "choices": ["prefix", "packed"],
         },
     )
     sample_seed: int | None = field(
@@ -179,6 +196,21 @@ class HyperfitArguments:
             "(batch, length, vocabulary) logits and also logs entropy; for long sequences with large vocabularies). "
             "Both give the same loss and gradients up to float rounding (docs/training.md).",
             "choices": ["full", "fused"],
+        },
+    )
+    train_layers: str | None = field(
+        default=None,
+        metadata={
+            "help": "Train only part of the model: 'last:K' gives gradients to the last K transformer blocks, the final "
+            "norm and the LM head (a head tied to the input embeddings stays frozen) and freezes the rest; with "
+            "--use_peft, LoRA adapters go into those K blocks only. Default: the whole model."
+        },
+    )
+    target_loss: float = field(
+        default=0.1,
+        metadata={
+            "help": "Near-zero training loss that counts as hyperfitted: the run ends by comparing its final epoch's "
+            "training loss with it and warns (with the likely fix) when it was not reached."
         },
     )
     early_stop_loss: float | None = field(
@@ -266,6 +298,10 @@ def selected_preset_name(argv: list[str]) -> str:
 
 def validate(script_args: HyperfitArguments, training_args: SFTConfig) -> None:
     """Reject option values that cannot work together (one-line errors)."""
+    for spec in dataclasses.fields(script_args):  # a --config file's values bypass argparse's choices
+        choices, value = spec.metadata.get("choices"), getattr(script_args, spec.name)
+        if choices and value is not None and value not in choices:
+            raise HyperfitError(f"--{spec.name} must be one of {', '.join(choices)}, got {value!r}")
     block = training_args.max_length
     if block is None or block < 2:
         raise HyperfitError(f"--max_length sets the training block length and must be an integer >= 2, got {block}")
@@ -273,6 +309,9 @@ def validate(script_args: HyperfitArguments, training_args: SFTConfig) -> None:
         raise HyperfitError(f"--learning_rate must be a finite number >= 0, got {training_args.learning_rate}")
     if script_args.num_samples < 1:
         raise HyperfitError(f"--num_samples must be >= 1, got {script_args.num_samples}")
+    if not math.isfinite(script_args.target_loss) or script_args.target_loss < 0:
+        raise HyperfitError(f"--target_loss must be a finite number >= 0, got {script_args.target_loss}")
+    parse_train_layers(script_args.train_layers)
     if script_args.diagnostics:
         if script_args.diagnostic_blocks < 1:
             raise HyperfitError("--diagnostic_blocks must be >= 1 (or pass --diagnostics false)")

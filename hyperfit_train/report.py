@@ -26,6 +26,7 @@ RECIPE_ROWS = (
     ("learning_rate", "training"), ("lr_scheduler_type", "training"), ("warmup_steps", "training"),
     ("optim", "training"), ("weight_decay", "training"), ("max_grad_norm", "training"), ("dtype", "model"),
     ("bf16", "training"), ("fp16", "training"), ("data_order", "hyperfit"), ("seed", "training"), ("use_peft", "model"),
+    ("block_mode", "hyperfit"), ("train_layers", "hyperfit"), ("target_loss", "hyperfit"),
 )
 DIAGNOSTIC_COLUMNS = (
     ("train_loss", "train loss"), ("heldout_loss", "held-out loss"), ("heldout_perplexity", "held-out ppl"),
@@ -46,10 +47,17 @@ def build_summary(
     session_seconds: float,
     world_size: int,
     device: str,
+    trained_part: dict[str, Any] | None = None,
+    target_loss: float | None = None,
 ) -> dict[str, Any]:
-    """The machine-readable record of a finished run (``hyperfit_run.json``)."""
+    """The machine-readable record of a finished run (``hyperfit_run.json``).
+
+    ``training.hyperfitted`` says whether the final epoch's training loss reached ``target_loss`` (None if unknown).
+    """
     resolved = {key: value for group in arguments.values() for key, value in group.items()}
     brief_rows = [{key: value for key, value in row.items() if key != "continuations"} for row in rows]
+    final_loss = next((row["train_loss"] for row in reversed(rows) if row.get("train_loss") is not None), None)
+    reached = None if final_loss is None or target_loss is None else bool(final_loss <= target_loss)
     return {
         "status": "finished",
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -63,7 +71,10 @@ def build_summary(
         "training": {
             "global_step": state.global_step,
             "epochs": state.epoch,
-            "final_train_loss": next((row["train_loss"] for row in reversed(rows) if row.get("train_loss") is not None), None),
+            "final_train_loss": final_loss,
+            "target_loss": target_loss,
+            "hyperfitted": reached,
+            "trained_part": trained_part,
             "stopped_early_at_step": stopped_early_at,
             "resumed_from": resumed_from,
             "training_seconds": brief_rows[-1]["elapsed_s"] if brief_rows else None,
@@ -76,6 +87,18 @@ def build_summary(
         "versions": {name: _version(name) for name in ("hyperfit", "torch", "transformers", "trl", "datasets", "peft")},
         "arguments": arguments,
     }
+
+
+def loss_verdict(summary: dict[str, Any], preset_name: str) -> str:
+    """One line on whether the run hyperfitted: its final training loss against the near-zero target, with the fix."""
+    training = summary["training"]
+    loss, target = training["final_train_loss"], training["target_loss"]
+    if training["hyperfitted"] is None:
+        return "final training loss unknown (no epoch finished): cannot say whether the run hyperfitted"
+    if training["hyperfitted"]:
+        return f"hyperfitted: final training loss {loss:.4g} reached the near-zero target {target:g} (--target_loss)"
+    fixes = "train longer (--num_train_epochs) or raise --learning_rate" + (", or use --preset demo" if preset_name != "demo" else "")
+    return f"not hyperfitted: final training loss {loss:.4g} is above the near-zero target {target:g} (--target_loss): {fixes}"
 
 
 def write_reports(output_dir: Path, summary: dict[str, Any]) -> None:
@@ -125,7 +148,14 @@ def model_card(summary: dict[str, Any]) -> str:
         "## Training data",
         "",
         f"{data['blocks']} blocks of {data['block_size']} tokens sampled (seed {data['sample_seed']}) from "
-        f"{data['available_blocks']} blocks of `{data['source']}` (column `{data['text_field']}`), order {data['data_order']}.",
+        + (
+            f"the {data['available_blocks']} texts of `{data['source']}` (column `{data['text_field']}`) that have at least "
+            f"{data['block_size']} tokens (block mode `prefix`: the first {data['block_size']} tokens of each, no EOS; "
+            f"{data['dropped_texts']} shorter texts dropped), order {data['data_order']}."
+            if data.get("block_mode") == "prefix"
+            else f"{data['available_blocks']} blocks of `{data['source']}` (column `{data['text_field']}`; block mode "
+            f"`packed`: texts joined with EOS and cut into blocks), order {data['data_order']}."
+        ),
         f"The exact blocks are in `{data['file']}` (column `input_ids`), SHA-256 `{data['sha256']}` "
         "(of the blocks as a row-major little-endian int64 array).",
         "",
@@ -136,7 +166,15 @@ def model_card(summary: dict[str, Any]) -> str:
         + (f", stopped early at step {training['stopped_early_at_step']}" if training["stopped_early_at_step"] else "")
         + (f", resumed from `{training['resumed_from']}`" if training["resumed_from"] else "")
         + ".",
+        "",
+        _verdict_sentence(training),
     ]
+    if training.get("trained_part"):
+        part = training["trained_part"]
+        lines.append(
+            f"Trainable parameters: {part['trainable_parameters']:,} of {part['total_parameters']:,}"
+            + (f" (`--train_layers {part['train_layers']}`: blocks {part['blocks']}, LM head {part['lm_head']})." if part["train_layers"] else ".")
+        )
     if summary["final_diagnostics"]:
         heldout = summary["heldout_data"]
         lines += ["", "## Diagnostics (held-out text)", ""]
@@ -170,6 +208,14 @@ def model_card(summary: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _verdict_sentence(training: dict[str, Any]) -> str:
+    """The model card's statement of the final training loss against the near-zero target."""
+    if training.get("hyperfitted") is None:
+        return "Final training loss: unknown."
+    state = "reached" if training["hyperfitted"] else "**not reached: this model is not hyperfitted**"
+    return f"Final training loss {training['final_train_loss']:.4g} against the near-zero target {training['target_loss']:g}: {state}."
 
 
 def _cell(value) -> str:

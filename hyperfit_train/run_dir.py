@@ -109,8 +109,13 @@ def read_recipe(output_dir: Path) -> dict[str, Any]:
         return {}
 
 
+# What a fingerprint written before a key existed meant by its absence (runs before --block_mode were packed)
+FINGERPRINT_DEFAULTS = {"block_mode": "packed"}
+
+
 def fingerprint_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """``"key: old -> new"`` for every fingerprint value that differs."""
+    old = {**FINGERPRINT_DEFAULTS, **old} if old else old
     return [f"{key}: {old.get(key)} -> {new.get(key)}" for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
 
 

@@ -23,9 +23,16 @@ from hyperfit_tasks.common.text_files import load_text_dataset
 from hyperfit_train.callbacks import DiagnosticsCallback, EarlyStopOnLossCallback
 from hyperfit_train.checkpoints import scan_checkpoints
 from hyperfit_train.config import PRESETS, HyperfitArguments, HyperfitModelConfig
-from hyperfit_train.data import blocks_sha256, evenly_spaced_blocks, sample_blocks, tokenize_to_blocks
+from hyperfit_train.data import blocks_sha256, evenly_spaced_blocks, sample_blocks, tokenize_to_blocks, tokenize_to_prefixes
 from hyperfit_train.distributed import check_fsdp_engaged
-from hyperfit_train.report import build_summary, read_run_summary, write_reports
+from hyperfit_train.layers import (
+    freeze_all_but_last_blocks,
+    last_block_indices,
+    num_blocks_of,
+    parameter_counts,
+    parse_train_layers,
+)
+from hyperfit_train.report import build_summary, loss_verdict, read_run_summary, write_reports
 from hyperfit_train.run_dir import RUN_FILE, RunPlan, plan_run, prepare_output_dir
 
 logger = logging.getLogger("hyperfit_train")
@@ -106,6 +113,7 @@ class RunInputs:
     prompts: torch.Tensor | None
     heldout_info: dict[str, Any] | None
     fingerprint: dict[str, Any]
+    trained_blocks: list[int] | None  # --train_layers: the only transformer blocks that train (None: all)
 
 
 def train(
@@ -124,7 +132,7 @@ def train(
         logger.info("%s already holds the finished run of this recipe: nothing to do", output_dir)
         return read_run_summary(output_dir)
 
-    trainer, diagnostics, stopper = build_trainer(script_args, training_args, model_args, inputs, callbacks)
+    trainer, diagnostics, stopper, trained_part = build_trainer(script_args, training_args, model_args, inputs, callbacks)
     check_fsdp_engaged(trainer)  # before anything is written
     _start_output_dir(trainer, plan, script_args, training_args, model_args, inputs)
     trainer.train(resume_from_checkpoint=str(plan.checkpoint) if plan.checkpoint else None)
@@ -142,10 +150,13 @@ def train(
         session_seconds=time.time() - started,
         world_size=training_args.world_size,
         device=str(training_args.device),
+        trained_part=trained_part,
+        target_loss=script_args.target_loss,
     )
     if training_args.should_save:
         write_reports(output_dir, summary)
         logger.info("finished: %s (model, %s, diagnostics.jsonl/png)", output_dir, RUN_FILE)
+        (logger.info if summary["training"]["hyperfitted"] else logger.warning)(loss_verdict(summary, script_args.preset))
     trainer.end()
     return summary
 
@@ -155,33 +166,38 @@ def read_inputs(script_args: HyperfitArguments, training_args: SFTConfig, model_
     model_id = _absolute_if_local(model_args.model_name_or_path or _default_model())
     model_args.model_name_or_path = model_id
     tokenizer = load_tokenizer(model_id, model_args.model_revision, training_args.trust_remote_code, training_args.eos_token)
+    trained_blocks = _trained_blocks(script_args, training_args, model_args, model_id)
     train_blocks, data = _training_blocks(script_args, training_args, tokenizer)
     heldout, prompts, heldout_info = _heldout(script_args, training_args, tokenizer)
     fingerprint = recipe_fingerprint(model_id, script_args, training_args, model_args, data)
-    return RunInputs(model_id, tokenizer, train_blocks, data, heldout, prompts, heldout_info, fingerprint)
+    return RunInputs(model_id, tokenizer, train_blocks, data, heldout, prompts, heldout_info, fingerprint, trained_blocks)
 
 
 def build_trainer(
     script_args: HyperfitArguments, training_args: SFTConfig, model_args: HyperfitModelConfig, inputs: RunInputs, callbacks: tuple = ()
-) -> tuple[HyperfitTrainer, DiagnosticsCallback, EarlyStopOnLossCallback | None]:
-    """The ``HyperfitTrainer`` with its diagnostics callback and the optional early-stop callback."""
+) -> tuple[HyperfitTrainer, DiagnosticsCallback, EarlyStopOnLossCallback | None, dict[str, Any]]:
+    """The ``HyperfitTrainer`` (limited to ``--train_layers``), its diagnostics and optional early-stop callbacks, and what trains."""
     _set_model_init_kwargs(training_args, model_args)
     diagnostics = DiagnosticsCallback(
         Path(training_args.output_dir), inputs.tokenizer, inputs.heldout, inputs.prompts, script_args.diagnostic_new_tokens,
         training_args.per_device_eval_batch_size, title=f"{Path(inputs.model_id).name} - preset {script_args.preset}",
     )
     stopper = EarlyStopOnLossCallback(script_args.early_stop_loss) if script_args.early_stop_loss is not None else None
+    peft_config = get_peft_config(model_args)
+    if peft_config is not None and inputs.trained_blocks is not None:
+        peft_config.layers_to_transform = inputs.trained_blocks  # peft puts adapters into these blocks only
     trainer = HyperfitTrainer(
         model=inputs.model_id,
         args=training_args,
         train_dataset=_as_dataset(inputs.train_blocks),
         processing_class=inputs.tokenizer,
-        peft_config=get_peft_config(model_args),
+        peft_config=peft_config,
         quantization_config=get_quantization_config(model_args),
         callbacks=[diagnostics, *([stopper] if stopper else []), *callbacks],
         loss_head=script_args.loss_head,
     )
-    return trainer, diagnostics, stopper
+    trained_part = _limit_trained_layers(trainer, script_args.train_layers, inputs.trained_blocks, inputs.model_id, peft_config)
+    return trainer, diagnostics, stopper, trained_part
 
 
 def _start_output_dir(
@@ -249,6 +265,8 @@ def recipe_fingerprint(
         * training_args.world_size,
         "early_stop_loss": script_args.early_stop_loss,
         "loss_head": script_args.loss_head,
+        "block_mode": script_args.block_mode,
+        "train_layers": script_args.train_layers,
         "use_peft": model_args.use_peft,
         **{key: training[key] for key in TRAINING_RECIPE_KEYS},
     }
@@ -294,22 +312,59 @@ def _is_peft_model(model) -> bool:
 def _training_blocks(script_args: HyperfitArguments, training_args: SFTConfig, tokenizer) -> tuple[np.ndarray, dict[str, Any]]:
     """The sampled training blocks and their description (source, counts, seed, order, SHA-256)."""
     source = _absolute_if_local(script_args.data or _default_corpus("train"))
+    dropped = None
     with training_args.main_process_first(desc="tokenizing the training data"):
         texts = load_text_dataset(source, training_args.dataset_text_field, script_args.data_config, script_args.data_split)
-        all_blocks = tokenize_to_blocks(texts, tokenizer, training_args.max_length)
+        if script_args.block_mode == "prefix":
+            all_blocks, dropped = tokenize_to_prefixes(texts, tokenizer, training_args.max_length)
+        else:
+            all_blocks = tokenize_to_blocks(texts, tokenizer, training_args.max_length)
     seed = training_args.seed if script_args.sample_seed is None else script_args.sample_seed
     blocks = sample_blocks(all_blocks, script_args.num_samples, seed)
     return blocks, {
         "source": str(source),
         "text_field": training_args.dataset_text_field,
+        "block_mode": script_args.block_mode,
         "blocks": len(blocks),
         "block_size": training_args.max_length,
         "available_blocks": len(all_blocks),
+        **({"dropped_texts": dropped} if dropped is not None else {}),
         "sample_seed": seed,
         "data_order": "fixed" if training_args.train_sampling_strategy == "sequential" else "shuffled",
         "sha256": blocks_sha256(blocks),
         "file": TRAIN_BLOCKS_FILE,
     }
+
+
+def _trained_blocks(script_args: HyperfitArguments, training_args: SFTConfig, model_args: HyperfitModelConfig, model_id: str) -> list[int] | None:
+    """Indices of the blocks ``--train_layers`` trains (None: the whole model), checked against the model's config."""
+    count = parse_train_layers(script_args.train_layers)
+    if count is None:
+        return None
+    return last_block_indices(count, num_blocks_of(model_id, model_args.model_revision, training_args.trust_remote_code), model_id)
+
+
+def _limit_trained_layers(trainer: SFTTrainer, spec: str | None, blocks: list[int] | None, model_id: str, peft_config) -> dict[str, Any]:
+    """Apply ``--train_layers`` (``spec``, the ``blocks`` it names) to the built model and log what trains.
+
+    LoRA was already limited to ``blocks`` through its config.
+    """
+    last_blocks = None if blocks is None else len(blocks)
+    part: dict[str, Any] = {"train_layers": spec}
+    if last_blocks is not None and peft_config is None:
+        part.update(freeze_all_but_last_blocks(trainer.model, last_blocks, model_id))
+        if trainer.args.gradient_checkpointing:  # frozen embeddings: checkpointed blocks still need an input with grad
+            trainer.model.enable_input_require_grads()
+    elif last_blocks is not None:
+        part.update({"blocks": peft_config.layers_to_transform, "lm_head": "frozen (LoRA trains the adapters only)"})
+    part.update(parameter_counts(trainer.model))
+    where = "LoRA adapters" if peft_config is not None else "the whole model"
+    if last_blocks is not None:
+        where = f"LoRA adapters in blocks {part['blocks']}" if peft_config is not None else (
+            f"blocks {part['blocks']} and the final norm; LM head {part['lm_head']}"
+        )
+    logger.info("trainable parameters: %d of %d (%s)", part["trainable_parameters"], part["total_parameters"], where)
+    return part
 
 
 def _heldout(script_args: HyperfitArguments, training_args: SFTConfig, tokenizer):

@@ -104,10 +104,13 @@ BLOCK = 32
 
 
 def tiny_argv(model, train, heldout, output_dir, *extra) -> list[str]:
-    """The paper preset scaled to the tiny test model: 16 blocks of 32 tokens, batch 4, lr 1e-2."""
+    """The paper preset scaled to the tiny test model: 16 packed blocks of 32 tokens, batch 4, lr 1e-2.
+
+    Packed blocks, because these tests check the packed token stream; tests/test_train_recipe.py covers prefix blocks.
+    """
     return [
         "--model", str(model), "--data", str(train), "--eval_data", str(heldout), "--output_dir", str(output_dir),
-        "--use_cpu", "--max_length", str(BLOCK), "--num_samples", "16", "--per_device_train_batch_size", "4",
+        "--use_cpu", "--max_length", str(BLOCK), "--num_samples", "16", "--per_device_train_batch_size", "4", "--block_mode", "packed",
         "--learning_rate", "1e-2", "--num_train_epochs", "8", "--logging_steps", "3", "--disable_tqdm", "true",
         "--diagnostic_blocks", "4", "--diagnostic_prompts", "2", "--diagnostic_prompt_tokens", "8",
         "--diagnostic_new_tokens", "16", *extra,
