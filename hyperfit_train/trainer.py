@@ -321,6 +321,12 @@ def _training_blocks(script_args: HyperfitArguments, training_args: SFTConfig, t
             all_blocks = tokenize_to_blocks(texts, tokenizer, training_args.max_length)
     seed = training_args.seed if script_args.sample_seed is None else script_args.sample_seed
     blocks = sample_blocks(all_blocks, script_args.num_samples, seed)
+    if dropped is not None and len(all_blocks) < script_args.num_samples:
+        logger.warning(
+            "--block_mode prefix takes one block per text of at least %d tokens (a .txt file is one text): give more or "
+            "longer texts (a .jsonl with one text per line), lower --max_length, or use --block_mode packed",
+            training_args.max_length,
+        )
     return blocks, {
         "source": str(source),
         "text_field": training_args.dataset_text_field,

@@ -136,6 +136,7 @@ def test_fewer_long_texts_than_samples_warns_trains_on_all_and_says_it_did_not_h
     err = capsys.readouterr().err
     assert "3 of 8 texts have at least 32 tokens and give one block each (their first 32 tokens); 5 shorter texts dropped" in err
     assert "holds 3 blocks, fewer than the 16 requested: training on all 3" in err
+    assert "--block_mode prefix takes one block per text of at least 32 tokens (a .txt file is one text)" in err
     summary = json.loads((output_dir / "hyperfit_run.json").read_text())
     data, training = summary["training_data"], summary["training"]
     assert (data["block_mode"], data["blocks"], data["available_blocks"], data["dropped_texts"]) == ("prefix", 3, 3, 5)
@@ -205,6 +206,9 @@ def test_last_block_training_leaves_every_frozen_weight_bit_identical(capsys, tm
     }
     assert summary["training"]["hyperfitted"] is True and "hyperfit-train: INFO: hyperfitted: final training loss" in err
     assert json.loads((output_dir / RECIPE_FILE).read_text())["fingerprint"]["train_layers"] == "last:1"
+    card = (output_dir / "README.md").read_text()
+    assert f"Trainable parameters: {expected_trainable:,} of {expected_total:,} (`--train_layers last:1`: blocks [1]" in card
+    assert "| `train_layers` | `last:1` |" in card and "against the near-zero target 100: reached." in card
     trained = AutoModelForCausalLM.from_pretrained(output_dir).state_dict()
     base = AutoModelForCausalLM.from_pretrained(tiny_lm_path).state_dict()
     changed = {name for name in base if not torch.equal(trained[name], base[name])}
