@@ -8,15 +8,12 @@ matrix with them, so training it would also change the model's input: it stays f
 """
 from __future__ import annotations
 
-import logging
 import re
 from typing import Any
 
 import torch
 
 from hyperfit_train.errors import HyperfitError
-
-logger = logging.getLogger("hyperfit_train")
 
 FINAL_NORM_NAMES = ("norm", "final_layernorm", "final_layer_norm", "ln_f", "norm_f")  # Llama/Qwen/Mistral, Phi, OPT, GPT-2, Falcon
 
