@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from hyperfit_train.errors import HyperfitError
+from hyperfit_tasks.common.errors import HyperfitError
 
 FINAL_NORM_NAMES = ("norm", "final_layernorm", "final_layer_norm", "ln_f", "norm_f")  # Llama/Qwen/Mistral, Phi, OPT, GPT-2, Falcon
 

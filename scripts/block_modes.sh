@@ -12,7 +12,7 @@ export PATH="$(realpath "${HYPERFIT_VENV:-.venv}")/bin:$PATH" HF_HUB_OFFLINE=1 T
 DEVICE=${DEVICE:-cpu}
 LIMIT=${LIMIT:-16}
 hyperfit-assets
-BASE=$(python -c "from hyperfit_train.assets import default_model_path; print(default_model_path())")
+BASE=$(python -c "from hyperfit_tasks.assets import default_model_path; print(default_model_path())")
 CPU_FLAG=$([ "$DEVICE" = cpu ] && echo --use_cpu || true)
 for mode in prefix packed; do
   [ -f "$OUT/$mode/hyperfit_run.json" ] || hyperfit-train --preset demo --num_samples 48 --block_mode "$mode" \

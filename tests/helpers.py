@@ -2,6 +2,7 @@
 tasks on the tiny model, constructed lm-eval results files, and the tiny training recipe's arguments."""
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -138,3 +139,18 @@ ENV = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TOKENIZERS_PARAL
 def same_number(a, b) -> bool:
     """Equal, with NaN equal to NaN (a corpus metric may be NaN in both runs)."""
     return (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)) or a == b
+
+
+def run_cli(capsys, argv) -> tuple[int, str]:
+    """Exit code and the last stderr line; fails if a traceback was printed."""
+    from hyperfit_train import cli
+
+    code = cli.main(argv)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, err.strip().splitlines()[-1]
+
+
+def snapshot(folder) -> dict[str, str]:
+    """sha256 of every file under ``folder``, by relative path: proves a failed run changed nothing."""
+    return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(folder.rglob("*")) if path.is_file()}

@@ -1,7 +1,6 @@
 """hyperfit-train on bad input: one-line errors, non-zero exit, and nothing already written is changed."""
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 
@@ -16,7 +15,7 @@ from hyperfit_train.checkpoints import checkpoint_problem
 from hyperfit_train.config import parse_args
 from hyperfit_train.trainer import train
 
-from helpers import tiny_argv
+from helpers import run_cli, snapshot, tiny_argv
 
 
 @pytest.fixture(scope="module")
@@ -24,18 +23,6 @@ def finished_run(tmp_path_factory, tiny_lm_path, corpus):
     output_dir = tmp_path_factory.mktemp("runs") / "finished"
     assert cli.main(tiny_argv(tiny_lm_path, *corpus, output_dir, "--num_train_epochs", "1")) == 0
     return output_dir
-
-
-def run_cli(capsys, argv) -> tuple[int, str]:
-    """Exit code and the last stderr line; fails if a traceback was printed."""
-    code = cli.main(argv)
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    return code, err.strip().splitlines()[-1]
-
-
-def snapshot(folder) -> dict[str, str]:
-    return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(folder.rglob("*")) if path.is_file()}
 
 
 @pytest.mark.parametrize(

@@ -7,14 +7,16 @@ import numpy as np
 import pytest
 import torch
 
+from hyperfit_tasks.common.errors import HyperfitError
+from hyperfit_tasks.common.run_files import read_train_blocks
+from hyperfit_tasks.common.text_files import load_text_dataset
 from hyperfit_train import cli
 from hyperfit_train.config import PRESETS, parse_args
-from hyperfit_train.data import blocks_sha256, load_text_dataset, read_train_blocks, sample_blocks, tokenize_to_blocks, tokenize_to_prefixes
-from hyperfit_train.errors import HyperfitError
+from hyperfit_train.data import blocks_sha256, sample_blocks, tokenize_to_blocks, tokenize_to_prefixes
 from hyperfit_train.run_dir import RECIPE_FILE
 from hyperfit_train.trainer import _training_blocks
-from test_train import BLOCK, tiny_argv
-from test_train_errors import run_cli, snapshot
+
+from helpers import BLOCK, run_cli, snapshot, tiny_argv
 
 # Computed at commit 4b786f3 (before --block_mode existed) with that commit's tokenize_to_blocks and sample_blocks:
 # the conftest corpus' train.jsonl (first 150 pydoc paragraphs) and the tiny_lm_path tokenizer, blocks of 32 tokens.
@@ -126,7 +128,9 @@ def few_long_texts_run(tmp_path_factory, tiny_lm_path, corpus, tokenizer):
     folder = tmp_path_factory.mktemp("few")
     write_jsonl(folder / "few.jsonl", chosen)
     output_dir = folder / "out"
-    argv = tiny_argv(tiny_lm_path, folder / "few.jsonl", corpus[1], output_dir, "--block_mode", "prefix", "--num_train_epochs", "1", "--no_diagnostics")
+    argv = tiny_argv(
+        tiny_lm_path, folder / "few.jsonl", corpus[1], output_dir, "--block_mode", "prefix", "--num_train_epochs", "1", "--no_diagnostics"
+    )
     return folder / "few.jsonl", output_dir, argv
 
 
