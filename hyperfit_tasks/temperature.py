@@ -1,0 +1,161 @@
+"""``hyperfit-temperature``: the temperature at which the base model is as uncertain as the hyperfitted one.
+
+Is hyperfitting more than a sharper distribution? This command measures both models' mean
+next-token entropy on the held-out blocks ``hyperfit-agreement`` scores (same text, tokenization
+and positions; the first ``--limit`` blocks), then finds by bisection the temperature T at which
+the base model's mean entropy equals the hyperfitted model's (to ``--tolerance`` nats). The base
+model runs once; its logits are kept and re-scaled for every T tried
+(:mod:`hyperfit_tasks.metrics.temperature`). Sample the base model at that T with
+``--tasks hyperfit_continuation_top_p --gen_kwargs temperature=T,top_p=1.0,top_k=0`` (docs/controls.md).
+
+    hyperfit-temperature BASE RUN --data heldout.jsonl --limit 16 --json temperature.json
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+from hyperfit_tasks.agreement import DEFAULT_BLOCK_SIZE, load_pair, token_blocks
+from hyperfit_tasks.metrics.temperature import TemperatureRangeError, entropy_at_temperature, entropy_slope, match_temperature
+from hyperfit_tasks.training_tokens import read_texts
+from hyperfit_train.assets import corpus_path
+from hyperfit_train.atomic import write_json_atomic
+from hyperfit_train.errors import HyperfitError, OneLineArgumentParser, run_command
+
+DEFAULT_LIMIT = 16  # the base model's logits are kept: blocks x (block size - 1) x vocabulary floats
+
+
+class TemperatureError(HyperfitError, ValueError):
+    """Unusable input for the temperature command (one-line message with the fix)."""
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = OneLineArgumentParser(
+        prog="hyperfit-temperature",
+        description="Temperature at which the base model's mean next-token entropy equals the hyperfitted model's.",
+    )
+    parser.add_argument("base", help="base model: local folder (or hub id when online)")
+    parser.add_argument("hyperfitted", help="hyperfitted model, same tokenizer as the base")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="held-out text: .jsonl with one {\"text\": ...} per line, or a plain text file "
+        "(default: the Austen held-out split of hyperfit-assets)",
+    )
+    parser.add_argument("--block-size", type=int, default=DEFAULT_BLOCK_SIZE, help=f"tokens per block (default: {DEFAULT_BLOCK_SIZE})")
+    parser.add_argument(
+        "--limit", type=int, default=DEFAULT_LIMIT,
+        help=f"at most this many blocks (default: {DEFAULT_LIMIT}; 0 = all); memory: blocks x block size x vocabulary x 4 bytes",
+    )
+    parser.add_argument("--batch-size", type=int, default=8, help="blocks per forward pass (default: 8)")
+    parser.add_argument("--tolerance", type=float, default=0.01, help="nats between the two mean entropies at the answer (default: 0.01)")
+    parser.add_argument("--min-temperature", type=float, default=0.05, help="lowest temperature searched (default: 0.05)")
+    parser.add_argument("--max-temperature", type=float, default=4.0, help="highest temperature searched (default: 4.0)")
+    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    parser.add_argument("--json", type=Path, dest="json_path", help="also write the results to this JSON file")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    return parser
+
+
+def next_token_logits(model, blocks, batch_size: int, desc: str):
+    """Float32 CPU tensor (blocks, block_size - 1, vocabulary): the model's logits at every position with a next token."""
+    import torch
+    from tqdm.auto import tqdm
+
+    logits = None
+    with torch.inference_mode():
+        for start in tqdm(range(0, len(blocks), batch_size), desc=desc, unit="batch"):
+            batch = blocks[start : start + batch_size].to(model.device)
+            out = model(batch).logits[:, :-1].float().cpu()
+            if logits is None:
+                logits = torch.empty((len(blocks), *out.shape[1:]), dtype=torch.float32)
+            logits[start : start + len(batch)] = out
+    return logits
+
+
+def block_entropies(model, blocks, batch_size: int, desc: str):
+    """Float tensor (blocks, block_size - 1): the model's next-token entropy (nats, T = 1) at every position."""
+    import torch
+    from tqdm.auto import tqdm
+
+    parts = []
+    with torch.inference_mode():
+        for start in tqdm(range(0, len(blocks), batch_size), desc=desc, unit="batch"):
+            parts.append(entropy_at_temperature(model(blocks[start : start + batch_size].to(model.device)).logits[:, :-1], 1.0).cpu())
+    return torch.cat(parts)
+
+
+def temperature_interval(base_block_entropy, hyperfitted_block_entropy, slope: float, temperature: float) -> list[float] | None:
+    """95% interval of T over held-out blocks (delta method): the paired per-block entropy
+    difference's standard error divided by d(mean entropy)/dT; None with fewer than two blocks."""
+    differences = (base_block_entropy - hyperfitted_block_entropy).double()
+    if len(differences) < 2 or not slope > 0:
+        return None
+    half_width = 1.96 * differences.std().item() / math.sqrt(len(differences)) / slope
+    return [temperature - half_width, temperature + half_width]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point (``hyperfit-temperature``, ``python -m hyperfit_tasks.temperature``)."""
+    args = make_parser().parse_args(argv)
+    return run_command(
+        "hyperfit-temperature", lambda: run(args), debug=args.debug,
+        interrupted="interrupted: a --json file already there keeps its previous version",
+    )
+
+
+def run(args: argparse.Namespace) -> None:
+    """Measure both entropies, search the matching temperature, print it and (with ``--json``) write it."""
+    if not 0 < args.min_temperature < args.max_temperature:
+        raise TemperatureError(
+            f"the search range needs 0 < --min-temperature < --max-temperature, got {args.min_temperature} and {args.max_temperature}"
+        )
+    if not args.tolerance > 0:
+        raise TemperatureError(f"--tolerance must be > 0 nats, got {args.tolerance}")
+    if args.data is None:
+        args.data = corpus_path("austen", "heldout")
+    if not args.data.is_file():
+        raise TemperatureError(f"data file not found: {args.data}: give a .jsonl ({{\"text\": ...}} per line) or a text file")
+    texts = read_texts(args.data)
+    tokenizer, base, hyperfitted = load_pair(args.base, args.hyperfitted, args.device)
+    blocks = token_blocks(texts, tokenizer, args.block_size, args.limit)
+    hyperfitted_entropy = block_entropies(hyperfitted, blocks, args.batch_size, "hyperfitted entropy")
+    base_logits = next_token_logits(base, blocks, args.batch_size, "base logits")
+    target = hyperfitted_entropy.mean().item()
+    base_entropy = entropy_at_temperature(base_logits, 1.0).mean().item()
+    try:
+        temperature, matched, steps = match_temperature(
+            base_logits, target, low=args.min_temperature, high=args.max_temperature, tolerance=args.tolerance
+        )
+    except TemperatureRangeError as error:
+        fix = "lower --min-temperature" if error.side == "low" else "raise --max-temperature"
+        raise TemperatureError(
+            f"the hyperfitted model's mean entropy {target:.4f} nats needs T outside [{args.min_temperature:g}, "
+            f"{args.max_temperature:g}] for the base (whose entropy is {base_entropy:.4f} at T=1): {fix}"
+        ) from None
+    interval = temperature_interval(
+        entropy_at_temperature(base_logits, temperature).mean(-1), hyperfitted_entropy.mean(-1),
+        entropy_slope(base_logits, temperature), temperature,
+    )
+    results = {
+        "base": args.base, "hyperfitted": args.hyperfitted, "data": str(args.data), "block_size": args.block_size,
+        "temperature": temperature, "temperature_ci95": interval,
+        "base_entropy": base_entropy, "base_entropy_at_temperature": matched, "hyperfitted_entropy": target,
+        "tolerance": args.tolerance, "search_range": [args.min_temperature, args.max_temperature], "entropy_evaluations": steps,
+        "positions": hyperfitted_entropy.numel(), "blocks": len(blocks),
+    }
+    spread = f"95% interval {interval[0]:.3f}-{interval[1]:.3f} over blocks" if interval else "one block: no interval"
+    print(
+        f"entropy-matched temperature T = {temperature:.4f} ({spread})\n"
+        f"mean next-token entropy (nats): base {base_entropy:.4f} at T=1, {matched:.4f} at T={temperature:.4f}; "
+        f"hyperfitted {target:.4f} ({results['positions']} positions, {len(blocks)} blocks)"
+    )
+    if args.json_path:
+        write_json_atomic(args.json_path, results)
+        print(f"wrote {args.json_path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
