@@ -30,6 +30,8 @@ class ContinuationTask(ConfigurableTask):
         self.mauve_featurizer = str(metadata.get("mauve_featurizer", DEFAULT_FEATURIZER))
         self.copy_k = int(metadata.get("block_len", DEFAULT_BLOCK_LEN))
         self.training_reference = training_reference(metadata)
+        if metadata.get("min_gen_toks") is not None:
+            self.config.generation_kwargs = forbid_early_eos(self.config.generation_kwargs, metadata["min_gen_toks"])
         load_tokenizer(self.metric_tokenizer)
         if self.mauve_featurizer == DEFAULT_FEATURIZER:
             minilm_path()
@@ -56,3 +58,12 @@ class ContinuationTask(ConfigurableTask):
         if not callable(self.config.process_results):  # --predict_only swapped scoring for lm-eval's "bypass"
             return super().process_results(doc, results)
         return self.config.process_results(doc, results, **self.scoring_settings())
+
+
+def forbid_early_eos(generation_kwargs: dict | None, min_gen_toks: Any) -> dict:
+    """``generation_kwargs`` plus transformers' ``min_new_tokens``: EOS is banned for the first
+    ``min_gen_toks`` tokens, so with ``min_gen_toks >= max_gen_toks`` every continuation is exactly
+    ``max_gen_toks`` tokens long (metadata ``min_gen_toks``; vLLM's name is ``min_tokens``)."""
+    if isinstance(min_gen_toks, bool) or not isinstance(min_gen_toks, int) or min_gen_toks < 0:
+        raise ValueError(f"min_gen_toks must be a whole number of tokens >= 0, got {min_gen_toks!r}: e.g. --metadata '{{\"min_gen_toks\": 256}}'")
+    return {**(generation_kwargs or {}), "min_new_tokens": min_gen_toks}
