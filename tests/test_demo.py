@@ -1,4 +1,4 @@
-"""hyperfit-demo's wiring: the step commands, their order, re-use of finished steps, the sharpening table."""
+"""hyperfit-demo's wiring: the step commands, their order, re-use of finished steps, the sharpening and answer tables."""
 from __future__ import annotations
 
 import json
@@ -10,20 +10,43 @@ DIAGNOSTICS_BEFORE = {"heldout_perplexity": 60.294, "top1_prob": 0.31794, "entro
 DIAGNOSTICS_AFTER = {"heldout_perplexity": 75.5, "top1_prob": 0.52, "entropy": 2.25, "ttr_last96": None}
 
 
+# what each fake step "measures": the temperature and agreement per hyperfitted run, a TTR per evaluated model
+TEMPERATURES = {"hyperfitted-n8": 0.8123, "hyperfitted-n16": 0.6}
+AGREEMENTS = {"hyperfitted-n8": 0.75, "hyperfitted-n16": 0.5}
+
+
+def fake_ttr(folder: Path) -> float:
+    return {"base": 0.1, "hyperfitted-n8": 0.4, "hyperfitted-n16": 0.5}.get(folder.name, 0.2)
+
+
 def fake_step(calls: list[list[str]]):
     """A run_step that records each command and leaves the output the real command would leave."""
 
     def run_step(title: str, argv: list[str]) -> None:
         calls.append(argv)
+        script = Path(argv[0]).name
         if "--output_dir" in argv:  # hyperfit-train
             run_dir = Path(argv[argv.index("--output_dir") + 1])
             run_dir.mkdir(parents=True)
             record = {"initial_diagnostics": DIAGNOSTICS_BEFORE, "final_diagnostics": DIAGNOSTICS_AFTER}
             (run_dir / "hyperfit_run.json").write_text(json.dumps(record))
-        elif "--output_path" in argv:  # lm-eval
-            folder = Path(argv[argv.index("--output_path") + 1]) / "model"
+        elif "--output_path" in argv:  # lm-eval: group results with a TTR (and stderr) that names the model
+            output_path = Path(argv[argv.index("--output_path") + 1])
+            folder = output_path / "model"
             folder.mkdir(parents=True)
-            (folder / "results_2026-01-01T00-00-00.json").write_text("{}")
+            group = argv[argv.index("--tasks") + 1].split(",")[0]
+            results = {group: {"ttr,none": fake_ttr(output_path), "ttr_stderr,none": 0.01, "stopped_early,none": 0.25}}
+            (folder / "results_2026-01-01T00-00-00.json").write_text(json.dumps({"results": results}))
+        elif script in ("hyperfit-temperature", "hyperfit-agreement"):
+            name = Path(argv[2]).name
+            record = (
+                {"temperature": TEMPERATURES[name], "temperature_ci95": [0.5, 0.9], "base_entropy": 3.6,
+                 "base_entropy_at_temperature": 2.25, "hyperfitted_entropy": 2.2534}
+                if script == "hyperfit-temperature" else {"top1_agreement": AGREEMENTS[name]}
+            )  # fmt: skip
+            path = Path(argv[argv.index("--json") + 1])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(record))
 
     return run_step
 
@@ -35,7 +58,8 @@ def test_demo_runs_each_step_once_then_reuses_it(tmp_path, monkeypatch, capsys):
 
     assert demo.main(argv) == 0
     scripts = [Path(call[0]).name for call in calls]
-    assert scripts == ["hyperfit-train"] * 2 + ["hyperfit-lm-eval"] * 3 + ["hyperfit-compare"]
+    matched = ["hyperfit-temperature", "hyperfit-lm-eval", "hyperfit-agreement"]
+    assert scripts == ["hyperfit-train"] * 2 + ["hyperfit-lm-eval"] * 3 + matched * 2 + ["hyperfit-compare"]
     train_8 = calls[0]
     assert train_8[train_8.index("--num_samples") + 1] == "8" and train_8[train_8.index("--model") + 1] == "/models/base"
     evaluate_16 = calls[4]
@@ -43,11 +67,29 @@ def test_demo_runs_each_step_once_then_reuses_it(tmp_path, monkeypatch, capsys):
     assert evaluate_16[evaluate_16.index("--tasks") + 1] == demo.TASKS and evaluate_16[evaluate_16.index("--limit") + 1] == "3"
     assert json.loads(evaluate_16[evaluate_16.index("--metadata") + 1]) == {"training_data": str(tmp_path / "hyperfitted-n16")}
     assert "--metadata" not in calls[2]  # the base model has no training data of its own
-    compare = calls[5]
-    assert compare[1:4] == [f"{tmp_path / 'lm_eval' / name}={name}" for name in ("base", "hyperfitted-n8", "hyperfitted-n16")]
+    temperature_8, matched_8, agreement_8 = calls[5:8]
+    assert temperature_8[1:3] == ["/models/base", str(tmp_path / "hyperfitted-n8")]
+    assert agreement_8[1:3] == ["/models/base", str(tmp_path / "hyperfitted-n8")]
+    # the base model, sampled at the rounded matched temperature on the top-p group's (the greedy group's) prompts
+    assert matched_8[matched_8.index("--model_args") + 1] == "pretrained=/models/base,dtype=float32"
+    assert matched_8[matched_8.index("--tasks") + 1] == "hyperfit_continuation_top_p"
+    assert matched_8[matched_8.index("--gen_kwargs") + 1] == "max_gen_toks=256,temperature=0.812,top_p=1.0,top_k=0"
+    assert matched_8[matched_8.index("--seed") + 1] == "1234" and matched_8[matched_8.index("--limit") + 1] == "3"
+    assert matched_8[matched_8.index("--output_path") + 1] == str(tmp_path / "lm_eval" / "base-T0.812")
+    compare = calls[-1]
+    names = ("base", "hyperfitted-n8", "hyperfitted-n16", "base-T0.812", "base-T0.600")
+    assert compare[1:6] == [f"{tmp_path / 'lm_eval' / name}={name}" for name in names]
     assert compare[compare.index("--baseline") + 1] == "base"
     caches = [Path(call[call.index("--use_cache") + 1]) for call in calls[2:5]]  # one request cache per model
     assert len(set(caches)) == 3 and {cache.parent for cache in caches} == {tmp_path / "lm_eval_cache"}
+    table = capsys.readouterr().out.split("entropy-matched temperature (hyperfit_continuation")[-1].splitlines()
+    assert table[1].startswith("| model | decoding | TTR | TTR last 96 | MSTTR | rep-4 | stopped early | tokens | top-1 agreement")
+    assert table[3] == "| base | greedy | 0.100 ± 0.010 |  |  |  | 0.250 |  |  |"
+    assert table[4] == "| hyperfitted-n8 | greedy | 0.400 ± 0.010 |  |  |  | 0.250 |  | 0.750 |"
+    assert table[5] == "| base-T0.812 | sampled T=0.812 (entropy of hyperfitted-n8) | 0.200 ± 0.010 |  |  |  | 0.250 |  |  |"
+    assert table[6].startswith("| hyperfitted-n16 | greedy | 0.500 ± 0.010 |") and table[6].endswith("| 0.500 |")
+    assert table[7].startswith("| base-T0.600 | sampled T=0.600 (entropy of hyperfitted-n16) |")
+    assert "hyperfitted-n8: entropy-matched T = 0.812 (95% interval 0.500-0.900 over held-out blocks)" in "\n".join(table)
 
     calls.clear()
     assert demo.main(argv) == 0

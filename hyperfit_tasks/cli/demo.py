@@ -9,9 +9,17 @@ Wiring only: each step is one of the project's own commands, run as a user would
    also get the training-copy metrics against its own training blocks); each model's requests
    are cached under ``lm_eval_cache/`` (:mod:`hyperfit_tasks.common.eval_cache`), so a killed
    evaluation resumes without regenerating what was done;
-4. ``hyperfit-compare``: the leaderboard table (printed), HTML page and plots; then the
+4. ``hyperfit-temperature``: for every hyperfitted model, the temperature T at which the base
+   model's mean next-token entropy on held-out Austen text equals the hyperfitted model's;
+5. ``hyperfit-lm-eval``: the base model sampled at that T (``hyperfit_continuation_top_p`` with
+   ``--gen_kwargs temperature=T,top_p=1.0,top_k=0``, seed 1234) on the same prompts: the
+   entropy-matched baseline;
+6. ``hyperfit-agreement``: top-1 agreement between the base and every hyperfitted model;
+7. ``hyperfit-compare``: the leaderboard table (printed), HTML page and plots; then the
    next-token sharpening each ``hyperfit-train`` run measured on held-out text (its
-   ``hyperfit_run.json``: before training vs after).
+   ``hyperfit_run.json``: before training vs after), and the answer table: greedy base,
+   greedy hyperfitted and the entropy-matched sampled base side by side, with the temperatures
+   and agreements.
 
 Every finished step leaves its normal output in ``--output-dir``; a second run re-uses it.
 """
@@ -26,6 +34,16 @@ from pathlib import Path
 from hyperfit_tasks.common.eval_cache import eval_cache_path
 
 TASKS = "hyperfit_continuation,hyperfit_perplexity"
+GREEDY_GROUP, MATCHED_GROUP = "hyperfit_continuation", "hyperfit_continuation_top_p"
+MATCHED_SEED = "1234"
+ANSWER_COLUMNS = (
+    ("ttr", "TTR"),
+    ("ttr_last96", "TTR last 96"),
+    ("ttr_by_position", "MSTTR"),
+    ("rep_4", "rep-4"),
+    ("stopped_early", "stopped early"),
+    ("continuation_tokens", "tokens"),
+)
 SHARPENING_COLUMNS = (
     ("heldout_perplexity", "held-out ppl", ".2f"),
     ("top1_prob", "top-1 prob", ".3f"),
@@ -87,8 +105,76 @@ def sharpening_table(run_dirs: dict[str, Path]) -> str:
     return "\n".join(lines)
 
 
+def entropy_matched_steps(args: argparse.Namespace, out: Path, base: str, name: str, run_dir: Path) -> tuple[str, str, Path, str]:
+    """Steps 4-6 for one hyperfitted model (each skipped when its output exists); the answer-table row of the matched base."""
+    temperature_json = out / "temperature" / f"{name}.json"
+    if temperature_json.is_file():
+        print(f"\n==> 4. entropy-matched temperature for {name}: already done ({temperature_json})")
+    else:
+        run_step(
+            f"4. entropy-matched temperature: base against {name}",
+            [command("hyperfit-temperature"), base, str(run_dir), "--device", args.device, "--json", str(temperature_json)],
+        )
+    temperature = f"{json.loads(temperature_json.read_text())['temperature']:.3f}"
+    matched = f"base-T{temperature}"
+    folder = out / "lm_eval" / matched
+    if has_results(folder):
+        print(f"\n==> 5. evaluate base sampled at T={temperature}: already done ({folder})")
+    else:
+        run_step(
+            f"5. evaluate base sampled at T={temperature} (entropy of {name}) with lm-eval ({MATCHED_GROUP})",
+            [command("hyperfit-lm-eval"), "--model", "hf", "--model_args", f"pretrained={base},dtype=float32",
+             "--tasks", MATCHED_GROUP, "--device", args.device, "--batch_size", args.batch_size, "--limit", str(args.limit),
+             "--gen_kwargs", f"max_gen_toks={args.max_gen_toks},temperature={temperature},top_p=1.0,top_k=0",
+             "--seed", MATCHED_SEED, "--log_samples", "--output_path", str(folder)],
+        )
+    agreement_json = out / "agreement" / f"{name}.json"
+    if agreement_json.is_file():
+        print(f"\n==> 6. top-1 agreement base vs {name}: already done ({agreement_json})")
+    else:
+        run_step(
+            f"6. top-1 agreement: base vs {name}",
+            [command("hyperfit-agreement"), base, str(run_dir), "--device", args.device, "--json", str(agreement_json)],
+        )
+    return matched, f"sampled T={temperature} (entropy of {name})", folder, MATCHED_GROUP
+
+
+def answer_table(rows: list[tuple[str, str, Path, str]], out: Path) -> str:
+    """Markdown table: each row's continuation metrics (value ± stderr) for its task group, plus, per
+    hyperfitted model, its entropy-matched temperature and top-1 agreement with the base."""
+    from hyperfit_tasks.compare import load_results
+
+    header = ["model", "decoding", *(label for _, label in ANSWER_COLUMNS), "top-1 agreement with base"]
+    lines = ["| " + " | ".join(header) + " |", "|---|---|" + "---:|" * (len(header) - 2)]
+    for name, decoding, folder, group in rows:
+        (run,) = load_results([folder])
+        cells = []
+        for metric, _ in ANSWER_COLUMNS:
+            measured = run.measurement(group, metric)
+            value = "" if measured is None or measured.value is None else f"{measured.value:.3f}"
+            if value and measured.stderr is not None:
+                value += f" ± {measured.stderr:.3f}"
+            cells.append(value)
+        agreement = out / "agreement" / f"{name}.json"
+        cells.append(f"{json.loads(agreement.read_text())['top1_agreement']:.3f}" if agreement.is_file() else "")
+        lines.append(f"| {name} | {decoding} | " + " | ".join(cells) + " |")
+    for name, *_ in rows:
+        temperature_json = out / "temperature" / f"{name}.json"
+        if not temperature_json.is_file():
+            continue
+        record = json.loads(temperature_json.read_text())
+        interval = record.get("temperature_ci95")
+        spread = f" (95% interval {interval[0]:.3f}-{interval[1]:.3f} over held-out blocks)" if interval else ""
+        lines.append(
+            f"\n{temperature_json.stem}: entropy-matched T = {record['temperature']:.3f}{spread}; mean next-token entropy on "
+            f"held-out Austen: base {record['base_entropy']:.3f} nats at T=1, {record['base_entropy_at_temperature']:.3f} at T, "
+            f"{temperature_json.stem} {record['hyperfitted_entropy']:.3f}"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point: the four steps in order, each skipped when its output is already there."""
+    """Console entry point: the seven steps in order, each skipped when its output is already there."""
     args = make_parser().parse_args(argv)
     out = args.output_dir.resolve()
     sizes = [int(size) for size in args.train_samples.split(",") if size.strip()]
@@ -96,9 +182,17 @@ def main(argv: list[str] | None = None) -> int:
     run_dirs = {f"hyperfitted-n{size}": out / f"hyperfitted-n{size}" for size in sizes}
     train_models(args, base, run_dirs)
     result_dirs = evaluate_models(args, {"base": base} | {name: str(run_dir) for name, run_dir in run_dirs.items()}, run_dirs, out)
-    run_step("4. compare", [command("hyperfit-compare"), *result_dirs, "--baseline", "base", "--out", str(out / "report")])
+    answer_rows = [("base", "greedy", out / "lm_eval" / "base", GREEDY_GROUP)]
+    for name, run_dir in run_dirs.items():
+        matched = entropy_matched_steps(args, out, base, name, run_dir)
+        result_dirs.append(f"{matched[2]}={matched[0]}")
+        answer_rows += [(name, "greedy", out / "lm_eval" / name, GREEDY_GROUP)]
+        answer_rows += [matched] if matched[0] not in {row[0] for row in answer_rows} else []
+    run_step("7. compare", [command("hyperfit-compare"), *dict.fromkeys(result_dirs), "--baseline", "base", "--out", str(out / "report")])
     print("\n==> next-token sharpening on held-out Austen text (hyperfit-train diagnostics, before vs after)")
     print(sharpening_table(run_dirs))
+    print("\n==> hyperfitted against the base model sampled at the entropy-matched temperature (hyperfit_continuation prompts, both domains; ± lm-eval stderr)")
+    print(answer_table(answer_rows, out))
     print(f"\nReport: {out / 'report' / 'index.html'}")
     return 0
 
