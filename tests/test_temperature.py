@@ -91,11 +91,19 @@ def test_targets_outside_the_range_name_the_side():
     with pytest.raises(TemperatureRangeError, match="below the entropy at the lowest temperature 0.5") as error:
         match_temperature(logits, mixed_entropy(0.2), low=0.5)
     assert error.value.side == "low"
-    # constant logits: the entropy is log(vocab) at every T
+    # constant logits: the entropy is log(vocab) at every T, and no other entropy is reachable
     flat = torch.zeros(3, 5)
-    assert match_temperature(flat, math.log(5))[0] == 0.05
+    assert match_temperature(flat, math.log(5))[1] == pytest.approx(math.log(5))
     with pytest.raises(TemperatureRangeError):
         match_temperature(flat, 1.0)
+
+
+def test_a_flat_entropy_still_gives_the_crossing_not_any_temperature_within_the_tolerance():
+    # [0, a] with small a: the entropy changes by under 0.01 nats between T = 1 and T = 4
+    logits = torch.tensor([[0.0, 0.2]])
+    assert two_token_entropy(0.2, 4.0) - two_token_entropy(0.2, 1.0) < 0.01
+    t, entropy, _ = match_temperature(logits, two_token_entropy(0.2, 1.0))
+    assert t == pytest.approx(1.0, rel=2e-3) and entropy == pytest.approx(two_token_entropy(0.2, 1.0), abs=1e-6)
 
 
 # --- the command, on tiny models ------------------------------------------------------------------

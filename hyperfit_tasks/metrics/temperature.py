@@ -59,36 +59,43 @@ def mean_entropy_at_temperature(logits, temperature: float) -> float:
 
 
 def match_temperature(
-    logits, target: float, low: float = 0.05, high: float = 4.0, tolerance: float = 0.01, max_steps: int = 100
+    logits, target: float, low: float = 0.05, high: float = 4.0, tolerance: float = 0.01, precision: float = 1e-3, max_steps: int = 100
 ) -> tuple[float, float, int]:
-    """(T, mean entropy at T, entropies computed) with ``|mean entropy at T - target| <= tolerance``, by bisection.
+    """(T, mean entropy at T, entropies computed): the temperature where the mean entropy crosses ``target``, by bisection.
 
     The search halves ``[low, high]`` geometrically (temperatures spread over orders of
-    magnitude); a target outside the entropies at ``low`` and ``high`` raises
-    :class:`TemperatureRangeError` naming the side.
+    magnitude), keeping the crossing inside, until the entropies at the two ends are within
+    ``tolerance`` nats and the ends within a factor ``1 + precision``; it returns the middle.
+    Both conditions matter: where the entropy barely changes with T, many temperatures are within
+    the tolerance, but only one is the crossing. A target beyond the entropy at ``low`` or
+    ``high`` by more than ``tolerance`` raises :class:`TemperatureRangeError` naming the side;
+    within it, that end is the answer.
     """
     if not 0 < low < high:
         raise ValueError(f"the search range must satisfy 0 < low < high, got [{low}, {high}]")
-    if not tolerance > 0:
-        raise ValueError(f"tolerance must be > 0, got {tolerance}")
-    low_entropy = mean_entropy_at_temperature(logits, low)
-    if target < low_entropy - tolerance:
-        raise TemperatureRangeError(
-            f"target entropy {target:.4f} nats is below the entropy at the lowest temperature {low:g} ({low_entropy:.4f})", "low"
-        )
-    if abs(target - low_entropy) <= tolerance:
-        return low, low_entropy, 1
-    high_entropy = mean_entropy_at_temperature(logits, high)
-    if target > high_entropy + tolerance:
-        raise TemperatureRangeError(
-            f"target entropy {target:.4f} nats is above the entropy at the highest temperature {high:g} ({high_entropy:.4f})", "high"
-        )
-    if abs(target - high_entropy) <= tolerance:
+    if not (tolerance > 0 and precision > 0):
+        raise ValueError(f"tolerance and precision must be > 0, got {tolerance} and {precision}")
+    low_entropy, high_entropy = mean_entropy_at_temperature(logits, low), mean_entropy_at_temperature(logits, high)
+    if target <= low_entropy:
+        if target < low_entropy - tolerance:
+            raise TemperatureRangeError(
+                f"target entropy {target:.4f} nats is below the entropy at the lowest temperature {low:g} ({low_entropy:.4f})", "low"
+            )
+        return low, low_entropy, 2
+    if target >= high_entropy:
+        if target > high_entropy + tolerance:
+            raise TemperatureRangeError(
+                f"target entropy {target:.4f} nats is above the entropy at the highest temperature {high:g} ({high_entropy:.4f})", "high"
+            )
         return high, high_entropy, 2
     for step in range(3, max_steps + 3):
         middle = math.sqrt(low * high)
         entropy = mean_entropy_at_temperature(logits, middle)
-        if abs(entropy - target) <= tolerance:
-            return middle, entropy, step
-        low, high = (middle, high) if entropy < target else (low, middle)
+        if entropy < target:
+            low, low_entropy = middle, entropy
+        else:
+            high, high_entropy = middle, entropy
+        if high_entropy - low_entropy <= tolerance and high <= low * (1 + precision):
+            middle = math.sqrt(low * high)
+            return middle, mean_entropy_at_temperature(logits, middle), step + 1
     raise ValueError(f"no temperature within {tolerance} nats of {target:.4f} after {max_steps} bisection steps: raise the tolerance")
