@@ -13,12 +13,19 @@ model runs once; its logits are kept and re-scaled for every T tried
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
 from hyperfit_tasks.agreement import DEFAULT_BLOCK_SIZE, load_pair, token_blocks
-from hyperfit_tasks.metrics.temperature import TemperatureRangeError, entropy_at_temperature, entropy_slope, match_temperature
+from hyperfit_tasks.metrics.temperature import (
+    TemperatureRangeError,
+    block_entropies,
+    entropy_at_temperature,
+    entropy_slope,
+    match_temperature,
+    next_token_logits,
+    temperature_interval,
+)
 from hyperfit_tasks.training_tokens import read_texts
 from hyperfit_train.assets import corpus_path
 from hyperfit_train.atomic import write_json_atomic
@@ -57,44 +64,6 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", type=Path, dest="json_path", help="also write the results to this JSON file")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     return parser
-
-
-def next_token_logits(model, blocks, batch_size: int, desc: str):
-    """Float32 CPU tensor (blocks, block_size - 1, vocabulary): the model's logits at every position with a next token."""
-    import torch
-    from tqdm.auto import tqdm
-
-    logits = None
-    with torch.inference_mode():
-        for start in tqdm(range(0, len(blocks), batch_size), desc=desc, unit="batch"):
-            batch = blocks[start : start + batch_size].to(model.device)
-            out = model(batch).logits[:, :-1].float().cpu()
-            if logits is None:
-                logits = torch.empty((len(blocks), *out.shape[1:]), dtype=torch.float32)
-            logits[start : start + len(batch)] = out
-    return logits
-
-
-def block_entropies(model, blocks, batch_size: int, desc: str):
-    """Float tensor (blocks, block_size - 1): the model's next-token entropy (nats, T = 1) at every position."""
-    import torch
-    from tqdm.auto import tqdm
-
-    parts = []
-    with torch.inference_mode():
-        for start in tqdm(range(0, len(blocks), batch_size), desc=desc, unit="batch"):
-            parts.append(entropy_at_temperature(model(blocks[start : start + batch_size].to(model.device)).logits[:, :-1], 1.0).cpu())
-    return torch.cat(parts)
-
-
-def temperature_interval(base_block_entropy, hyperfitted_block_entropy, slope: float, temperature: float) -> list[float] | None:
-    """95% interval of T over held-out blocks (delta method): the paired per-block entropy
-    difference's standard error divided by d(mean entropy)/dT; None with fewer than two blocks."""
-    differences = (base_block_entropy - hyperfitted_block_entropy).double()
-    if len(differences) < 2 or not slope > 0:
-        return None
-    half_width = 1.96 * differences.std().item() / math.sqrt(len(differences)) / slope
-    return [temperature - half_width, temperature + half_width]
 
 
 def main(argv: list[str] | None = None) -> int:

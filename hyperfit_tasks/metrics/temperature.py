@@ -1,7 +1,7 @@
 """Next-token entropy as a function of the sampling temperature, and the temperature that matches a target.
 
-Used by ``hyperfit-temperature``: the base model's logits are computed once and re-scaled here
-for every temperature tried. Mean entropy grows monotonically with the temperature (its
+Used by ``hyperfit-temperature``: the base model's logits are computed once
+(:func:`next_token_logits`) and re-scaled here for every temperature tried. Mean entropy grows monotonically with the temperature (its
 derivative is ``Var_p(logits) / T**3`` >= 0), so bisection finds the matching temperature.
 """
 from __future__ import annotations
@@ -103,3 +103,41 @@ def match_temperature(
             middle = math.sqrt(low * high)
             return middle, mean_entropy_at_temperature(logits, middle), step + 1
     raise ValueError(f"no temperature within {tolerance} nats of {target:.4f} after {max_steps} bisection steps: raise the tolerance")
+
+
+def next_token_logits(model, blocks, batch_size: int, desc: str):
+    """Float32 CPU tensor (blocks, block_size - 1, vocabulary): the model's logits at every position with a next token."""
+    import torch
+    from tqdm.auto import tqdm
+
+    logits = None
+    with torch.inference_mode():
+        for start in tqdm(range(0, len(blocks), batch_size), desc=desc, unit="batch"):
+            batch = blocks[start : start + batch_size].to(model.device)
+            out = model(batch).logits[:, :-1].float().cpu()
+            if logits is None:
+                logits = torch.empty((len(blocks), *out.shape[1:]), dtype=torch.float32)
+            logits[start : start + len(batch)] = out
+    return logits
+
+
+def block_entropies(model, blocks, batch_size: int, desc: str):
+    """Float tensor (blocks, block_size - 1): the model's next-token entropy (nats, T = 1) at every position."""
+    import torch
+    from tqdm.auto import tqdm
+
+    parts = []
+    with torch.inference_mode():
+        for start in tqdm(range(0, len(blocks), batch_size), desc=desc, unit="batch"):
+            parts.append(entropy_at_temperature(model(blocks[start : start + batch_size].to(model.device)).logits[:, :-1], 1.0).cpu())
+    return torch.cat(parts)
+
+
+def temperature_interval(base_block_entropy, hyperfitted_block_entropy, slope: float, temperature: float) -> list[float] | None:
+    """95% interval of T over held-out blocks (delta method): the paired per-block entropy
+    difference's standard error divided by d(mean entropy)/dT; None with fewer than two blocks."""
+    differences = (base_block_entropy - hyperfitted_block_entropy).double()
+    if len(differences) < 2 or not slope > 0:
+        return None
+    half_width = 1.96 * differences.std().item() / math.sqrt(len(differences)) / slope
+    return [temperature - half_width, temperature + half_width]
