@@ -15,6 +15,7 @@ from hyperfit_tasks.metrics.temperature import (
     entropy_slope,
     match_temperature,
     mean_entropy_at_temperature,
+    temperature_interval,
 )
 from hyperfit_tasks.temperature import main
 
@@ -171,3 +172,12 @@ def test_command_one_line_errors(tiny_lm_path, sharpened, heldout, tmp_path, cap
         error = capsys.readouterr().err.strip().splitlines()[-1]
         assert error.startswith("hyperfit-temperature: error: ") and message in error and fix in error
     assert output.read_text() == "{}"
+
+
+def test_temperature_interval_is_the_delta_method_over_blocks():
+    base, hyperfitted = torch.tensor([2.1, 1.9, 2.3, 2.1]), torch.tensor([2.0, 2.0, 2.0, 2.0])
+    # differences 0.1, -0.1, 0.3, 0.1: sample sd sqrt(0.08 / 3), standard error of the mean sd / 2
+    half_width = 1.96 * math.sqrt(0.08 / 3) / 2 / 0.5
+    low, high = temperature_interval(base, hyperfitted, slope=0.5, temperature=1.0)
+    assert low == pytest.approx(1 - half_width) and high == pytest.approx(1 + half_width)
+    assert temperature_interval(base[:1], hyperfitted[:1], slope=0.5, temperature=1.0) is None
