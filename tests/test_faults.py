@@ -23,6 +23,7 @@ from hyperfit_tasks.cli import agreement
 from hyperfit_tasks.cli import assets as assets_cli
 from hyperfit_tasks.cli import compare as compare_cli
 from hyperfit_tasks.cli import lm_eval as lm_eval_cli
+from hyperfit_tasks.cli import temperature as temperature_cli
 from hyperfit_train import cli as train_cli
 
 from conftest import build_tiny_lm, write_corpus
@@ -36,6 +37,7 @@ MAINS = {
     "hyperfit-agreement": agreement.main,
     "hyperfit-assets": assets_cli.main,
     "hyperfit-lm-eval": lm_eval_cli.main,
+    "hyperfit-temperature": temperature_cli.main,
 }
 
 

@@ -10,8 +10,9 @@ import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 from transformers.generation.utils import GenerationMixin
 
-from continuation_runs import TASK_NAME, continuations, evaluate, write_continuation_task
-from hyperfit_tasks.continuation_task import forbid_early_eos
+from hyperfit_tasks.tasks.continuation_task import forbid_early_eos
+
+from helpers import TASK_NAME, continuations, evaluate, write_continuation_task
 
 
 @pytest.fixture
@@ -36,11 +37,11 @@ def paragraphs(english_text) -> list[str]:
 
 @pytest.mark.slow
 def test_gen_kwargs_turn_the_top_p_group_into_sampling_at_a_temperature(tiny_lm_path, paragraphs, tmp_path, monkeypatch, generate_calls):
-    import hyperfit_train.assets
+    import hyperfit_tasks.assets
 
     data = {"eval": tmp_path / "eval.jsonl"}
     data["eval"].write_text("".join(json.dumps({"text": text}) + "\n" for text in paragraphs[:3]))
-    monkeypatch.setattr(hyperfit_train.assets, "corpus_path", lambda domain, split: data[split])
+    monkeypatch.setattr(hyperfit_tasks.assets, "corpus_path", lambda domain, split: data[split])
     greedy, sampled = "hyperfit_continuation_austen", "hyperfit_continuation_top_p_austen"
 
     def run(tasks: list[str], temperature: float, seed: int = 1234) -> dict:

@@ -9,6 +9,7 @@ import torch
 from scipy.optimize import brentq
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from hyperfit_tasks.cli.temperature import main
 from hyperfit_tasks.metrics.temperature import (
     TemperatureRangeError,
     entropy_at_temperature,
@@ -17,7 +18,6 @@ from hyperfit_tasks.metrics.temperature import (
     mean_entropy_at_temperature,
     temperature_interval,
 )
-from hyperfit_tasks.temperature import main
 
 
 def two_token_entropy(a: float, t: float) -> float:
@@ -168,7 +168,8 @@ def test_command_one_line_errors(tiny_lm_path, sharpened, heldout, tmp_path, cap
         ([tiny_lm_path, tmp_path / "nowhere"], "model folder not found", ""),
     ]
     for argv, message, fix in cases:
-        assert main([*map(str, argv), "--data", str(heldout), "--block-size", "32", "--limit", "2", "--tolerance", "1e-5", "--json", str(output)]) == 1
+        options = ["--data", str(heldout), "--block-size", "32", "--limit", "2", "--tolerance", "1e-5", "--json", str(output)]
+        assert main([*map(str, argv), *options]) == 1
         error = capsys.readouterr().err.strip().splitlines()[-1]
         assert error.startswith("hyperfit-temperature: error: ") and message in error and fix in error
     assert output.read_text() == "{}"

@@ -191,7 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     run_step("7. compare", [command("hyperfit-compare"), *dict.fromkeys(result_dirs), "--baseline", "base", "--out", str(out / "report")])
     print("\n==> next-token sharpening on held-out Austen text (hyperfit-train diagnostics, before vs after)")
     print(sharpening_table(run_dirs))
-    print("\n==> hyperfitted against the base model sampled at the entropy-matched temperature (hyperfit_continuation prompts, both domains; ± lm-eval stderr)")
+    print(
+        "\n==> hyperfitted against the base model sampled at the entropy-matched temperature"
+        " (hyperfit_continuation prompts, both domains; ± lm-eval stderr)"
+    )
     print(answer_table(answer_rows, out))
     print(f"\nReport: {out / 'report' / 'index.html'}")
     return 0

@@ -16,7 +16,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from hyperfit_tasks.agreement import DEFAULT_BLOCK_SIZE, load_pair, token_blocks
+from hyperfit_tasks.assets import corpus_path
+from hyperfit_tasks.cli.agreement import DEFAULT_BLOCK_SIZE, load_pair
+from hyperfit_tasks.common.atomic import write_json_atomic
+from hyperfit_tasks.common.errors import HyperfitError, OneLineArgumentParser, run_command
+from hyperfit_tasks.common.text_files import read_texts
+from hyperfit_tasks.metrics.agreement import token_blocks
 from hyperfit_tasks.metrics.temperature import (
     TemperatureRangeError,
     block_entropies,
@@ -26,10 +31,6 @@ from hyperfit_tasks.metrics.temperature import (
     next_token_logits,
     temperature_interval,
 )
-from hyperfit_tasks.training_tokens import read_texts
-from hyperfit_train.assets import corpus_path
-from hyperfit_train.atomic import write_json_atomic
-from hyperfit_train.errors import HyperfitError, OneLineArgumentParser, run_command
 
 DEFAULT_LIMIT = 16  # the base model's logits are kept: blocks x (block size - 1) x vocabulary floats
 
@@ -67,7 +68,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point (``hyperfit-temperature``, ``python -m hyperfit_tasks.temperature``)."""
+    """Console entry point (``hyperfit-temperature``, ``python -m hyperfit_tasks.cli.temperature``)."""
     args = make_parser().parse_args(argv)
     return run_command(
         "hyperfit-temperature", lambda: run(args), debug=args.debug,
