@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from hyperfit_tasks.cli.lm_eval import with_include_path
 from hyperfit_tasks.cli.tasks_path import task_configs_dir
 from hyperfit_tasks.metrics.text_units import words
 from hyperfit_tasks.tasks.continuation_data import continuation_docs, perplexity_docs, split_by_tokens, split_by_words
@@ -244,13 +243,7 @@ def test_self_bleu_words_matches_nltk():
 # --- CLI wrapper ----------------------------------------------------------------------------------
 
 
-def test_cli_adds_the_include_path_only_when_missing():
-    args = ["--model", "hf", "--tasks", "hyperfit_continuation"]
-    assert with_include_path(args) == [*args, "--include_path", task_configs_dir()]
-    assert with_include_path(["ls", "tasks"]) == ["ls", "tasks", "--include_path", task_configs_dir()]
-    assert with_include_path([*args, "--include_path", "mine"]) == [*args, "--include_path", "mine"]
-    assert with_include_path([*args, "--include_path=mine"]) == [*args, "--include_path=mine"]
-    assert with_include_path(["--help"]) == ["--help"]
+# (tests/test_lm_eval_cli.py: our task folder joined with the user's --include_path, and its errors)
 
 
 def test_task_settings_are_checked_before_generation(tmp_path, word_tokenizer, english_text):

@@ -1,33 +1,110 @@
 """Console script ``hyperfit-lm-eval``: lm-eval's own CLI with hyperfit's models registered and tasks on the include path.
 
-Every argument is lm-eval's; errors are one line on stderr (exit 1) unless hyperfit's own ``--debug`` asks for the traceback.
+Every argument is lm-eval's (``hyperfit-lm-eval --help`` shows them). The script registers
+hyperfit's lm-eval models (``--model hf-citation-blocked``), parses the command line with lm-eval's
+own parser, puts hyperfit's task folder on the include path *next to* any ``--include_path`` the
+user gives (on the command line or in ``--config``; several folders may be joined with ``:``),
+and runs lm-eval's command. lm-eval 0.4.13's CLI takes one include path only; its ``TaskManager``
+takes a list, which is what this script hands it. For hyperfit's tasks alone, plain
+``lm_eval --include_path "$(hyperfit-tasks-path)"`` is equivalent.
+
+An error while building the tasks or evaluating (a missing data file, a bad setting) is one
+line on stderr (``hyperfit-lm-eval: error: ...``, exit status 1); a misspelt task name, a missing
+``--include_path`` folder and a model path that does not exist are said in hyperfit's words with
+the fix. ``--debug`` (hyperfit's own, removed before lm-eval sees the arguments) shows the
+traceback instead.
 """
 from __future__ import annotations
 
+import difflib
+import os
 import sys
+from pathlib import Path
 
 from hyperfit_tasks.cli.tasks_path import task_configs_dir
-from hyperfit_tasks.common.errors import run_command
+from hyperfit_tasks.common.errors import HyperfitError, model_not_found, run_command
 
 PROG = "hyperfit-lm-eval"
 
 
-def with_include_path(argv: list[str]) -> list[str]:
-    """``argv`` (without the program name) plus ``--include_path`` of hyperfit's tasks, unless given."""
-    given = any(arg == "--include_path" or arg.startswith("--include_path=") for arg in argv)
-    if given or not argv or argv[0] in ("-h", "--help"):
-        return list(argv)
-    return [*argv, "--include_path", task_configs_dir()]
+def include_paths(given: str | list[str] | None) -> list[str]:
+    """hyperfit's task folder followed by the user's folders (a list, or one string joined with ``os.pathsep``)."""
+    folders = given if isinstance(given, (list, tuple)) else (given or "").split(os.pathsep)
+    folders = [str(folder) for folder in folders if str(folder).strip()]
+    for folder in folders:
+        if not Path(folder).expanduser().is_dir():
+            raise HyperfitError(
+                f"--include_path folder {folder} does not exist: give the folder that holds your task YAML files"
+            )
+    ours = task_configs_dir()
+    return [ours, *(folder for folder in folders if Path(folder).expanduser().resolve() != Path(ours).resolve())]
+
+
+def user_include_path(args) -> str | list[str] | None:
+    """The include path the user gave: ``--include_path``, else the ``include_path`` of the ``--config`` YAML file."""
+    if getattr(args, "include_path", None):
+        return args.include_path
+    if getattr(args, "config", None):
+        from lm_eval.config.evaluate_config import EvaluatorConfig
+
+        return EvaluatorConfig.load_yaml_config(args.config).get("include_path")
+    return None
+
+
+def unknown_tasks_error(message: str, folders: list[str]) -> HyperfitError:
+    """lm-eval's ``Tasks not found: a, b`` as one line that suggests the closest task of ``folders`` for each name."""
+    from lm_eval.tasks import TaskManager
+
+    names = [name.strip() for name in message.split(":", 1)[1].split(",") if name.strip()]
+    known = TaskManager(include_path=folders, include_defaults=False).all_tasks
+    parts = []
+    for name in names:
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        parts.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
+    return HyperfitError(
+        f"unknown task {', '.join(parts)}: check the name in --tasks (`{PROG} ls tasks` lists every task, "
+        "yours need --include_path)"
+    )
+
+
+def pretrained_of(args) -> str | None:
+    """The ``pretrained=`` model of ``--model_args`` (a dict from lm-eval's parser, or a ``k=v,...`` string)."""
+    model_args = getattr(args, "model_args", None)
+    if isinstance(model_args, str):
+        model_args = dict(part.split("=", 1) for part in model_args.split(",") if "=" in part)
+    return (model_args or {}).get("pretrained")
+
+
+def run(argv: list[str]) -> None:
+    """Parse ``argv`` with lm-eval's own CLI parser, join the include paths, run the command, translate known errors."""
+    from lm_eval._cli import HarnessCLI
+    from lm_eval.utils import setup_logging
+
+    setup_logging()
+    sys.argv = [PROG, *argv]
+    cli = HarnessCLI()
+    args = cli.parse_args()
+    if hasattr(args, "include_path"):  # the run, ls and validate commands
+        args.include_path = include_paths(user_include_path(args))
+    try:
+        cli.execute(args)
+    except (ValueError, OSError) as error:
+        if str(error).startswith("Tasks not found:"):
+            raise unknown_tasks_error(str(error), args.include_path) from error
+        pretrained, message = pretrained_of(args), str(error)
+        if pretrained and not Path(pretrained).expanduser().exists() and (
+            "Repo id must be in the form" in message or "huggingface.co" in message or pretrained in message
+        ):
+            reason = (message.strip().splitlines() or [type(error).__name__])[0]
+            raise model_not_found(pretrained, "--model_args pretrained=...", reason) from error
+        raise
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run lm-eval's CLI on ``argv`` (default: the command line) with hyperfit's tasks included; returns the exit code."""
-    from lm_eval.__main__ import cli_evaluate
-
     from hyperfit_tasks.models.registry import register_models
 
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     register_models()
-    sys.argv = [sys.argv[0], *with_include_path([arg for arg in argv if arg != "--debug"])]
-    return run_command(PROG, cli_evaluate, debug=debug)
+    return run_command(PROG, lambda: run([arg for arg in argv if arg != "--debug"]), debug=debug)

@@ -77,3 +77,12 @@ class OneLineUsageErrors:
 
 class OneLineArgumentParser(OneLineUsageErrors, argparse.ArgumentParser):
     """``argparse.ArgumentParser`` with one-line usage errors."""
+
+
+def model_not_found(name: str, option: str, reason: str | None = None) -> HyperfitError:
+    """The one-line error for a model that is no local folder and did not load as a Hub id (shared by the CLIs)."""
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:  # a path: the Hub would say "Repo id must be in the form"
+        problem = "no such folder"
+    else:
+        problem = f"no local folder of that name, and not loadable from the Hugging Face Hub ({reason or 'not found'})"
+    return HyperfitError(f"cannot load model {name!r}: {problem}: give the folder of a saved model or a Hub id as {option}")
