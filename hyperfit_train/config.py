@@ -165,8 +165,16 @@ class HyperfitArguments:
     eval_data: str | None = field(
         default=None,
         metadata={
-            "help": "Held-out text for the per-epoch diagnostics, in the same forms as --data. Default: the embedded "
-            "Jane Austen held-out split."
+            "help": "Held-out text for the per-epoch diagnostics, in the same forms as --data. Default: with --data, "
+            "the last tenth of its blocks (at most --diagnostic_blocks), cut off before the training blocks are "
+            "sampled; without --data, the embedded Jane Austen held-out split."
+        },
+    )
+    eval_text_field: str | None = field(
+        default=None,
+        metadata={
+            "help": "Column of --eval_data that holds the text. Default: --dataset_text_field (the training text "
+            "column) for your own --eval_data, 'text' for the embedded Jane Austen held-out split."
         },
     )
     eval_data_config: str | None = field(default=None, metadata={"help": "Configuration name of a Hub dataset given as --eval_data."})
@@ -251,14 +259,61 @@ class HyperfitParser(OneLineUsageErrors, TrlParser):
     """TRL's parser with one-line usage errors."""
 
 
+# --help: hyperfit's own options first, under their own heading and in this order; then TRL's model
+# options, then the inherited SFTConfig / TrainingArguments options (every name and default unchanged)
+HYPERFIT_OPTIONS = (
+    "model_name_or_path", "data", "dataset_text_field", "data_config", "data_split", "max_length", "num_samples",
+    "sample_seed", "data_order", "preset", "output_dir", "resume", "overwrite", "loss_head", "early_stop_loss",
+    "diagnostics", "eval_data", "eval_text_field", "eval_data_config", "eval_data_split", "diagnostic_blocks",
+    "diagnostic_prompts", "diagnostic_prompt_tokens", "diagnostic_new_tokens",
+)  # fmt: skip
+HELP_HEADINGS = (
+    ("hyperfit options", "What to train, on which text, and what to measure. --config FILE.yaml reads option values from a YAML file."),
+    ("model loading and LoRA (TRL ModelConfig)", None),
+    ("training options (TRL SFTConfig and transformers TrainingArguments)", None),
+)
+# inherited help that contradicts what the option means in hyperfit-train
+HELP_CORRECTIONS = {
+    "max_length": "Block length in tokens: the training text is cut into blocks of exactly this many tokens (presets: "
+    f"paper {PAPER.values['max_length']}, demo {DEMO.values['max_length']}); the held-out diagnostic blocks have the "
+    "same length.",
+    "bf16": "Train in bf16 mixed precision instead of 32-bit (needs hardware with bf16 support). The presets set it to "
+    "False (float32, as the authors' code); TRL's own default would turn it on when --fp16 is not set.",
+}
+USAGE = "%(prog)s [--model MODEL] [--data DATA] [--preset {" + ",".join(PRESETS) + "}] [--config FILE.yaml] [options]"
+
+
 def make_parser(prog: str = "hyperfit-train") -> TrlParser:
     """The TRL parser over :data:`DATACLASSES` (no preset applied; a misspelt option is an error, not an abbreviation)."""
-    return HyperfitParser(
+    parser = HyperfitParser(
         DATACLASSES,
         prog=prog,
+        usage=USAGE,
         description="Hyperfit a causal language model (TRL SFTTrainer) and measure the sharpening while it trains.",
         allow_abbrev=False,
     )
+    group_help(parser)
+    return parser
+
+
+def group_help(parser: argparse.ArgumentParser) -> None:
+    """Move the parsed options into the :data:`HELP_HEADINGS` argument groups and apply :data:`HELP_CORRECTIONS`.
+
+    Only ``--help`` changes: parsing goes through ``parser._actions``, which keeps every option as it was.
+    """
+    ours, model, training = (parser.add_argument_group(title, description) for title, description in HELP_HEADINGS)
+    model_fields = {item.name for item in dataclasses.fields(HyperfitModelConfig)}
+    actions = list(parser._optionals._group_actions)  # a bool defaulting to True has two: --x and --no_x
+    for action in actions:
+        if action.dest in HELP_CORRECTIONS and action.option_strings[0] == f"--{action.dest}":
+            action.help = HELP_CORRECTIONS[action.dest]
+        if action.dest == "model_name_or_path":
+            action.metavar = "MODEL"
+    ours._group_actions.extend(action for dest in HYPERFIT_OPTIONS for action in actions if action.dest == dest)
+    for action in actions:
+        if action.dest not in HYPERFIT_OPTIONS and not isinstance(action, argparse._HelpAction):
+            (model if action.dest in model_fields else training)._group_actions.append(action)
+    parser._optionals._group_actions[:] = [action for action in actions if isinstance(action, argparse._HelpAction)]
 
 
 def parse_args(argv: list[str]) -> tuple[HyperfitArguments, SFTConfig, HyperfitModelConfig]:
