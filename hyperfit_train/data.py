@@ -105,6 +105,24 @@ def sample_blocks(blocks: np.ndarray, num_samples: int, seed: int, role: str = "
     return blocks[chosen]
 
 
+HELD_OUT_SHARE = 10  # without --eval_data, at most one block in this many of the user's text is held out
+
+
+def hold_out_tail(blocks: np.ndarray, count: int, role: str = "training data") -> tuple[np.ndarray, np.ndarray]:
+    """(blocks to sample training blocks from, held-out blocks): the last ``count`` blocks, at most a tenth, are held out.
+
+    A contiguous tail keeps the held-out text apart from every training block (neighbouring blocks of one
+    document would share its wording); it is cut before any training block is sampled.
+    """
+    held = min(count, len(blocks) // HELD_OUT_SHARE)
+    if held < 1:
+        raise HyperfitError(
+            f"{role} has {len(blocks)} blocks, too few to hold out a tenth for the diagnostics: give held-out text "
+            "with --eval_data, or more text, or pass --diagnostics false"
+        )
+    return blocks[:-held], blocks[-held:]
+
+
 def evenly_spaced_blocks(blocks: np.ndarray, count: int) -> np.ndarray:
     """``count`` blocks spread evenly from the first to the last (all if there are fewer), in order."""
     count = min(count, len(blocks))

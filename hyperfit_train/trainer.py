@@ -17,13 +17,20 @@ import torch
 from transformers import Trainer
 from trl import SFTConfig, SFTTrainer, get_peft_config, get_quantization_config
 
-from hyperfit_tasks.common.errors import HyperfitError, NonFiniteLossError, first_line
+from hyperfit_tasks.common.errors import HyperfitError, NonFiniteLossError, first_line, model_not_found
 from hyperfit_tasks.common.run_files import TRAIN_BLOCKS_FILE, read_train_blocks, write_train_blocks
 from hyperfit_tasks.common.text_files import load_text_dataset
 from hyperfit_train.callbacks import DiagnosticsCallback, EarlyStopOnLossCallback
 from hyperfit_train.checkpoints import scan_checkpoints
 from hyperfit_train.config import PRESETS, HyperfitArguments, HyperfitModelConfig
-from hyperfit_train.data import blocks_sha256, evenly_spaced_blocks, sample_blocks, tokenize_to_blocks, tokenize_to_prefixes
+from hyperfit_train.data import (
+    blocks_sha256,
+    evenly_spaced_blocks,
+    hold_out_tail,
+    sample_blocks,
+    tokenize_to_blocks,
+    tokenize_to_prefixes,
+)
 from hyperfit_train.distributed import check_fsdp_engaged
 from hyperfit_train.layers import (
     freeze_all_but_last_blocks,
@@ -167,8 +174,8 @@ def read_inputs(script_args: HyperfitArguments, training_args: SFTConfig, model_
     model_args.model_name_or_path = model_id
     tokenizer = load_tokenizer(model_id, model_args.model_revision, training_args.trust_remote_code, training_args.eos_token)
     trained_blocks = _trained_blocks(script_args, training_args, model_args, model_id)
-    train_blocks, data = _training_blocks(script_args, training_args, tokenizer)
-    heldout, prompts, heldout_info = _heldout(script_args, training_args, tokenizer)
+    train_blocks, data, held_out = _training_blocks(script_args, training_args, tokenizer)
+    heldout, prompts, heldout_info = _heldout(script_args, training_args, tokenizer, held_out)
     fingerprint = recipe_fingerprint(model_id, script_args, training_args, model_args, data)
     return RunInputs(model_id, tokenizer, train_blocks, data, heldout, prompts, heldout_info, fingerprint, trained_blocks)
 
@@ -233,6 +240,8 @@ def load_tokenizer(model_id: str, revision: str, trust_remote_code: bool, eos_to
         AutoConfig.from_pretrained(model_id, revision=revision, trust_remote_code=trust_remote_code)
         tokenizer = AutoTokenizer.from_pretrained(model_id, revision=revision, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, KeyError) as error:
+        if not Path(model_id).expanduser().exists():
+            raise model_not_found(model_id, "--model", first_line(error)) from None
         raise HyperfitError(
             f"cannot load model {model_id!r}: {first_line(error)}: give a local model folder or a Hugging Face Hub id "
             "(--model), with --trust_remote_code only if you trust its code"
@@ -309,8 +318,9 @@ def _is_peft_model(model) -> bool:
     return isinstance(model, PeftModel)
 
 
-def _training_blocks(script_args: HyperfitArguments, training_args: SFTConfig, tokenizer) -> tuple[np.ndarray, dict[str, Any]]:
-    """The sampled training blocks and their description (source, counts, seed, order, SHA-256)."""
+def _training_blocks(script_args: HyperfitArguments, training_args: SFTConfig, tokenizer):
+    """The sampled training blocks, their description (source, counts, seed, order, SHA-256), and the blocks held out
+    of the same text for the diagnostics (with --data, diagnostics on and no --eval_data; else None)."""
     source = _absolute_if_local(script_args.data or _default_corpus("train"))
     dropped = None
     with training_args.main_process_first(desc="tokenizing the training data"):
@@ -319,6 +329,9 @@ def _training_blocks(script_args: HyperfitArguments, training_args: SFTConfig, t
             all_blocks, dropped = tokenize_to_prefixes(texts, tokenizer, training_args.max_length)
         else:
             all_blocks = tokenize_to_blocks(texts, tokenizer, training_args.max_length)
+    held_out = None
+    if script_args.data and script_args.diagnostics and not script_args.eval_data:
+        all_blocks, held_out = hold_out_tail(all_blocks, script_args.diagnostic_blocks)
     seed = training_args.seed if script_args.sample_seed is None else script_args.sample_seed
     blocks = sample_blocks(all_blocks, script_args.num_samples, seed)
     if dropped is not None and len(all_blocks) < script_args.num_samples:
@@ -339,7 +352,8 @@ def _training_blocks(script_args: HyperfitArguments, training_args: SFTConfig, t
         "data_order": "fixed" if training_args.train_sampling_strategy == "sequential" else "shuffled",
         "sha256": blocks_sha256(blocks),
         "file": TRAIN_BLOCKS_FILE,
-    }
+        **({"heldout_tail_blocks": len(held_out)} if held_out is not None else {}),
+    }, held_out
 
 
 def _trained_blocks(script_args: HyperfitArguments, training_args: SFTConfig, model_args: HyperfitModelConfig, model_id: str) -> list[int] | None:
@@ -373,21 +387,32 @@ def _limit_trained_layers(trainer: SFTTrainer, spec: str | None, blocks: list[in
     return part
 
 
-def _heldout(script_args: HyperfitArguments, training_args: SFTConfig, tokenizer):
-    """Held-out blocks and prompts as tensors (None, None when diagnostics are off) and their description."""
+def _heldout(script_args: HyperfitArguments, training_args: SFTConfig, tokenizer, held_out: np.ndarray | None = None):
+    """Held-out blocks and prompts as tensors (None, None when diagnostics are off) and their description.
+
+    ``held_out``: blocks already cut from the training text (see :func:`_training_blocks`), used instead of --eval_data.
+    """
     if not script_args.diagnostics:
         return None, None, None
-    source = _absolute_if_local(script_args.eval_data or _default_corpus("heldout"))
-    with training_args.main_process_first(desc="tokenizing the held-out data"):
-        texts = load_text_dataset(
-            source, training_args.dataset_text_field, script_args.eval_data_config, script_args.eval_data_split, "held-out data"
-        )
-        blocks = evenly_spaced_blocks(tokenize_to_blocks(texts, tokenizer, training_args.max_length, "held-out data"), script_args.diagnostic_blocks)
+    if held_out is not None:
+        source, text_field, blocks = _absolute_if_local(script_args.data), training_args.dataset_text_field, held_out
+    else:
+        source = _absolute_if_local(script_args.eval_data or _default_corpus("heldout"))
+        text_field = script_args.eval_text_field or (training_args.dataset_text_field if script_args.eval_data else "text")
+        with training_args.main_process_first(desc="tokenizing the held-out data"):
+            texts = load_text_dataset(
+                source, text_field, script_args.eval_data_config, script_args.eval_data_split, "held-out data",
+                option="--eval_text_field",
+            )
+            all_blocks = tokenize_to_blocks(texts, tokenizer, training_args.max_length, "held-out data")
+        blocks = evenly_spaced_blocks(all_blocks, script_args.diagnostic_blocks)
     prompts = None
     if script_args.diagnostic_prompts > 0:
         prompts = evenly_spaced_blocks(blocks, script_args.diagnostic_prompts)[:, : script_args.diagnostic_prompt_tokens]
     info = {
         "source": str(source),
+        "text_field": text_field,
+        "held_out_from": "the end of the training text, before sampling" if held_out is not None else "eval_data",
         "blocks": len(blocks),
         "block_size": training_args.max_length,
         "sha256": blocks_sha256(blocks),

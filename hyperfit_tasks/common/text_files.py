@@ -13,8 +13,11 @@ from hyperfit_tasks.common.errors import HyperfitError, TrainingDataError, first
 LOCAL_BUILDERS = {".txt": "text", ".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 
 
-def load_text_dataset(source: str, text_field: str = "text", config: str | None = None, split: str = "train", role: str = "training data"):
-    """A ``datasets.Dataset`` with one text per row in column ``text_field``.
+def load_text_dataset(
+    source: str, text_field: str = "text", config: str | None = None, split: str = "train", role: str = "training data",
+    option: str = "--dataset_text_field",
+):
+    """A ``datasets.Dataset`` with one text per row in column ``text_field`` (``option`` names it in errors).
 
     ``source`` is a local file (``.txt`` read as one document in column ``text``; ``.jsonl``,
     ``.json``, ``.parquet``, ``.csv``), a local folder, or a Hugging Face Hub dataset id.
@@ -41,11 +44,11 @@ def load_text_dataset(source: str, text_field: str = "text", config: str | None 
     if text_field not in dataset.column_names:
         raise HyperfitError(
             f"{role} {source} has no '{text_field}' column (columns: {', '.join(dataset.column_names) or 'none'}): "
-            "set --dataset_text_field to the column that holds the text"
+            f"set {option} to the column that holds the text"
         )
     dtype = getattr(dataset.features[text_field], "dtype", None)
     if dtype not in ("string", "large_string"):
-        raise HyperfitError(f"{role} {source} column '{text_field}' holds {dtype or 'non-text values'}, not text: set --dataset_text_field")
+        raise HyperfitError(f"{role} {source} column '{text_field}' holds {dtype or 'non-text values'}, not text: set {option}")
     if len(dataset) == 0:
         raise HyperfitError(f"{role} {source} has no rows: give a file with text")
     return dataset.select_columns([text_field])
