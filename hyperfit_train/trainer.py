@@ -67,6 +67,7 @@ class HyperfitTrainer(SFTTrainer):
     def __init__(self, *args, loss_head: str = "full", **kwargs):
         super().__init__(*args, **kwargs)
         self.loss_head = loss_head
+        check_trl_internals(self, loss_head)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if self.loss_head == "fused" or self.args.loss_type != "nll" or self.aux_loss_enabled:
@@ -106,6 +107,23 @@ class HyperfitTrainer(SFTTrainer):
                 last_checkpoint=str(last_good) if last_good else None,
             )
         return loss
+
+
+# SFTTrainer internals that the full loss head reads and updates (TRL 1.16's names; none is public API)
+TRL_INTERNALS = ("_metrics", "_total_train_tokens", "_tp_size", "aux_loss_enabled")
+TESTED_TRL = "1.16"
+
+
+def check_trl_internals(trainer, loss_head: str) -> None:
+    """One-line error when this TRL lacks an internal attribute that ``--loss_head full`` relies on."""
+    missing = [name for name in TRL_INTERNALS if not hasattr(trainer, name)]
+    if missing and loss_head == "full":
+        import trl
+
+        raise HyperfitError(
+            f"--loss_head full reads SFTTrainer internals of TRL {TESTED_TRL} ({', '.join(missing)}) that TRL "
+            f"{trl.__version__} does not have: install trl=={TESTED_TRL}.* or pass --loss_head fused"
+        )
 
 
 @dataclasses.dataclass
@@ -164,7 +182,8 @@ def train(
         write_reports(output_dir, summary)
         logger.info("finished: %s (model, %s, diagnostics.jsonl/png)", output_dir, RUN_FILE)
         (logger.info if summary["training"]["hyperfitted"] else logger.warning)(loss_verdict(summary, script_args.preset))
-    trainer.end()
+    if hasattr(trainer, "end"):  # Trainer.end (transformers >= 5.18) closes the trackers and the process group
+        trainer.end()
     return summary
 
 

@@ -182,6 +182,7 @@ def test_default_model_conversion_keeps_the_gguf_logits(tmp_path):
     folder = default_model.convert_gguf(source, tmp_path / "model")
     provenance = json.loads((folder / "hyperfit_provenance.json").read_text())
     assert provenance["parameters"] == 134_515_008 and provenance["source_sha256"] == cache.sha256_file(source)
+    assert provenance["libraries"] == default_model.library_versions() and default_model.version_problem(folder) is None
     tokenizer = AutoTokenizer.from_pretrained(folder)
     ids = tokenizer("It is a truth universally acknowledged", return_tensors="pt").input_ids
     converted = AutoModelForCausalLM.from_pretrained(folder)

