@@ -36,6 +36,15 @@ def test_unknown_model(capsys, tmp_path, corpus, model):
     assert not (tmp_path / "out").exists()
 
 
+def test_model_folder_that_does_not_exist_says_so(capsys, tmp_path, corpus):
+    # transformers itself says: Repo id must be in the form 'repo_name' or 'namespace/repo_name'
+    code, line = run_cli(capsys, tiny_argv(tmp_path / "no" / "model", *corpus, tmp_path / "out"))
+    assert code == 1 and line == (
+        f"hyperfit-train: error: cannot load model '{tmp_path / 'no' / 'model'}': no such folder: give the folder of a "
+        "saved model or a Hub id as --model"
+    )
+
+
 def test_debug_flag_raises_with_the_traceback_instead(tmp_path, tiny_lm_path, corpus):
     with pytest.raises(HyperfitError, match="training data file not found"):
         cli.main(tiny_argv(tiny_lm_path, tmp_path / "absent.jsonl", corpus[1], tmp_path / "out") + ["--debug"])
