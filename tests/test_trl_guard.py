@@ -37,3 +37,13 @@ def test_this_trl_has_every_internal_the_full_head_reads(tiny_lm_path):
         train_dataset=Dataset.from_dict({"input_ids": [[1, 2, 3, 4, 5, 6, 7, 8]]}),
     )
     assert all(hasattr(trainer, name) for name in TRL_INTERNALS)
+
+
+def test_a_transformers_without_trainer_end_still_finishes(tmp_path, tiny_lm_path, corpus, monkeypatch):
+    """``Trainer.end`` exists from transformers 5.18 on (TRL's own sft script checks the version too)."""
+    from transformers import Trainer
+
+    monkeypatch.delattr(Trainer, "end")
+    output_dir = tmp_path / "out"
+    assert cli.main(tiny_argv(tiny_lm_path, *corpus, output_dir, "--num_train_epochs", "1")) == 0
+    assert (output_dir / "model.safetensors").is_file() and (output_dir / "hyperfit_run.json").is_file()
