@@ -181,7 +181,11 @@ def model_card(summary: dict[str, Any]) -> str:
         if heldout:
             lines += [
                 f"{heldout['blocks']} blocks of `{heldout['source']}`"
-                + (" (its last blocks, cut off before the training blocks were sampled)" if heldout.get("held_out_from", "eval_data") != "eval_data" else "")
+                + (
+                    " (its last blocks, cut off before the training blocks were sampled)"
+                    if heldout.get("held_out_from", "eval_data") != "eval_data"
+                    else ""
+                )
                 + f"; greedy continuations of {heldout['prompts']} prompts "
                 f"({heldout['prompt_tokens']} tokens, up to {heldout['new_tokens']} new tokens). Every epoch is in "
                 "`diagnostics.jsonl` and `diagnostics.png`.",

@@ -81,3 +81,11 @@ def write_corpus(folder, text: str) -> tuple:
 def corpus(tmp_path_factory, english_text) -> tuple:
     """(train.jsonl, heldout.jsonl) paths for the trainer tests (see :func:`write_corpus`)."""
     return write_corpus(tmp_path_factory.mktemp("corpus"), english_text)
+
+
+@pytest.fixture(scope="session")
+def tokenizer(tiny_lm_path):
+    """The tiny model's tokenizer."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_lm_path)

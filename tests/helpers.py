@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import os
+import socket
 from pathlib import Path
 
 from hyperfit_tasks.cli.tasks_path import task_configs_dir
@@ -154,3 +155,14 @@ def run_cli(capsys, argv) -> tuple[int, str]:
 def snapshot(folder) -> dict[str, str]:
     """sha256 of every file under ``folder``, by relative path: proves a failed run changed nothing."""
     return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+# Environment of the multi-process training tests: one thread per process, offline.
+TRAIN_ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface, for torch.distributed's rendezvous."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

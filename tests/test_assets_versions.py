@@ -6,8 +6,8 @@ from importlib.metadata import version
 
 import pytest
 
-from hyperfit_train.assets import AssetError, default_model
-from hyperfit_train.assets.cache import building
+from hyperfit_tasks.assets import AssetError, default_model
+from hyperfit_tasks.assets.cache import building
 
 TRANSFORMERS = version("transformers")
 
@@ -87,7 +87,7 @@ def test_cache_from_another_major_version_is_refused_when_it_cannot_be_rebuilt(c
 
 
 def test_hyperfit_assets_rebuild_converts_again_even_when_the_cache_matches(cache, monkeypatch, capsys):
-    from hyperfit_train.assets import cli
+    from hyperfit_tasks.assets import cli
 
     monkeypatch.setattr(cli, "prepare_corpora", lambda *args, **kwargs: None)  # the corpora are not under test
     monkeypatch.setattr(cli, "corpus_manifest", dict)

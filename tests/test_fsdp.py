@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_train import tiny_argv
-from test_train_resume_ddp import ENV, free_port
+
+from helpers import TRAIN_ENV, free_port, tiny_argv
 
 ACCELERATE = str(Path(sys.executable).parent / "accelerate")
 FSDP2_ON_CPU = """\
@@ -36,7 +36,7 @@ def test_fsdp_on_cpu_processes_stops_with_one_line_instead_of_training_as_ddp(tm
     output_dir = tmp_path / "fsdp"
     launcher = [ACCELERATE, "launch", "--config_file", str(config), "--main_process_port", str(free_port())]
     argv = launcher + ["-m", "hyperfit_train.cli", *tiny_argv(tiny_lm_path, *corpus, output_dir, "--per_device_train_batch_size", "2")]
-    result = subprocess.run(argv, env=ENV, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(argv, env=TRAIN_ENV, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
     # each rank says why on one line (both ranks write to one pipe, so a line may start mid-line)
     reasons = result.stderr.split("hyperfit-train: error: ")[1:]

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from continuation_runs import TASK_NAME, write_continuation_task
 from hyperfit_tasks import lm_eval_cli
-from hyperfit_tasks.lm_eval_cli import include_paths, user_include_path
-from hyperfit_tasks.paths import task_configs_dir
-from hyperfit_train.errors import HyperfitError
+from hyperfit_tasks.cli.lm_eval import include_paths, user_include_path
+from hyperfit_tasks.cli.tasks_path import task_configs_dir
+from hyperfit_tasks.common.errors import HyperfitError
+
+from helpers import TASK_NAME, write_continuation_task
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,8 @@ def test_misspelt_task_suggests_the_closest_task(cli, my_tasks, tiny_lm_path):
 def test_missing_include_path_folder(cli, tmp_path, tiny_lm_path):
     code, line, _ = cli("--model", "hf", "--model_args", f"pretrained={tiny_lm_path}", "--include_path", tmp_path / "nope", "--tasks", "x")
     assert code == 1
-    assert line == f"hyperfit-lm-eval: error: --include_path folder {tmp_path / 'nope'} does not exist: give the folder that holds your task YAML files"
+    expected = f"--include_path folder {tmp_path / 'nope'} does not exist: give the folder that holds your task YAML files"
+    assert line == f"hyperfit-lm-eval: error: {expected}"
 
 
 def test_model_path_that_does_not_exist(cli, tmp_path):
@@ -93,12 +95,12 @@ def test_model_path_that_does_not_exist(cli, tmp_path):
 @pytest.mark.slow
 def test_users_task_and_our_group_in_one_run(cli, my_tasks, tiny_lm_path, tmp_path, monkeypatch, english_text):
     """``--include_path my_tasks --tasks my_continuation,hyperfit_perplexity``: lm-eval's CLI alone finds only one folder."""
-    import hyperfit_train.assets
+    import hyperfit_tasks.assets
 
     heldout = tmp_path / "heldout.jsonl"
     paragraphs = [p for p in english_text.split("\n\n") if len(p.split()) > 60]
     heldout.write_text("".join(json.dumps({"text": text}) + "\n" for text in paragraphs[3:5]))
-    monkeypatch.setattr(hyperfit_train.assets, "corpus_path", lambda domain, split: heldout)
+    monkeypatch.setattr(hyperfit_tasks.assets, "corpus_path", lambda domain, split: heldout)
     code, line, _ = cli(
         "--model", "hf", "--model_args", f"pretrained={tiny_lm_path}", "--device", "cpu", "--include_path", my_tasks,
         "--tasks", f"{TASK_NAME},hyperfit_perplexity", "--limit", "2", "--gen_kwargs", "max_gen_toks=8",

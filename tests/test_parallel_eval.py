@@ -10,9 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_train_resume_ddp import free_port
 
-from helpers import ENV, TASK_NAME, same_number, write_continuation_task
+from helpers import ENV, TASK_NAME, free_port, same_number, write_continuation_task
 
 CLI = str(Path(sys.executable).parent / "hyperfit-lm-eval")
 # ACCELERATE_USE_CPU: without it accelerate sees 2 CPU processes as 2 independent runs (each evaluates everything)

@@ -19,13 +19,6 @@ from helpers import BLOCK, tiny_argv
 
 
 @pytest.fixture(scope="module")
-def tokenizer(tiny_lm_path):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(tiny_lm_path)
-
-
-@pytest.fixture(scope="module")
 def paper_run(tmp_path_factory, tiny_lm_path, corpus):
     """The paper preset on the tiny model, 40 epochs (the loss must approach zero)."""
     output_dir = tmp_path_factory.mktemp("runs") / "paper"

@@ -6,10 +6,13 @@ import json
 import numpy as np
 import pytest
 
+from hyperfit_tasks.common.errors import HyperfitError
+from hyperfit_tasks.common.run_files import read_train_blocks
+from hyperfit_tasks.common.text_files import load_text_dataset
 from hyperfit_train import cli
-from hyperfit_train.data import blocks_sha256, hold_out_tail, load_text_dataset, read_train_blocks, sample_blocks, tokenize_to_blocks
-from hyperfit_train.errors import HyperfitError
-from test_train import BLOCK, tiny_argv, tokenizer  # noqa: F401 (a fixture)
+from hyperfit_train.data import blocks_sha256, hold_out_tail, sample_blocks, tokenize_to_blocks
+
+from helpers import BLOCK, tiny_argv
 
 
 def with_column(source, target, column: str):
@@ -67,7 +70,8 @@ def test_eval_data_with_its_own_text_column(tmp_path, tiny_lm_path, corpus, caps
     assert not (tmp_path / "fails").exists()
 
     output_dir = tmp_path / "run"
-    argv = tiny_argv(tiny_lm_path, data, heldout, output_dir, "--num_train_epochs", "1", "--dataset_text_field", "body", "--eval_text_field", "passage")
+    options = ["--num_train_epochs", "1", "--dataset_text_field", "body", "--eval_text_field", "passage"]
+    argv = tiny_argv(tiny_lm_path, data, heldout, output_dir, *options)
     assert cli.main(argv) == 0
     summary = json.loads((output_dir / "hyperfit_run.json").read_text())
     assert summary["heldout_data"]["text_field"] == "passage" and summary["heldout_data"]["held_out_from"] == "eval_data"

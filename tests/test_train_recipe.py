@@ -63,7 +63,7 @@ def test_packed_blocks_are_unchanged_bit_for_bit(tiny_lm_path, corpus, tokenizer
     assert (blocks.shape, blocks_sha256(blocks)) == PACKED_ALL_BLOCKS
     # through the command line's options: --block_mode packed samples today's blocks
     script_args, training_args, _ = parse_args(tiny_argv(tiny_lm_path, train, heldout, tmp_path / "out", "--block_mode", "packed"))
-    sampled, data = _training_blocks(script_args, training_args, tokenizer)
+    sampled, data, _ = _training_blocks(script_args, training_args, tokenizer)  # no held-out tail: --eval_data is given
     assert data["sha256"] == blocks_sha256(sampled) == PACKED_SAMPLED_16_SEED_42 and data["block_mode"] == "packed"
 
 
@@ -81,7 +81,7 @@ def test_prefix_blocks_are_the_first_tokens_of_each_long_enough_text_without_eos
     assert tokenizer.eos_token_id not in blocks
     assert f"{len(expected)} of {len(texts)} texts have at least {BLOCK} tokens" in caplog.text and f"{short} shorter texts dropped" in caplog.text
     script_args, training_args, _ = parse_args(tiny_argv(tiny_lm_path, train, heldout, tmp_path / "out", "--block_mode", "prefix"))
-    sampled, data = _training_blocks(script_args, training_args, tokenizer)
+    sampled, data, _ = _training_blocks(script_args, training_args, tokenizer)  # no held-out tail: --eval_data is given
     assert np.array_equal(sampled, sample_blocks(expected, 16, 42))  # seeded sampling as for packed blocks
     assert (data["block_mode"], data["available_blocks"], data["dropped_texts"]) == ("prefix", len(expected), short)
 

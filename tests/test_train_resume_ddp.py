@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,9 +15,8 @@ from transformers.trainer_utils import get_last_checkpoint
 from hyperfit_train.checkpoints import scan_checkpoints
 from hyperfit_train.diagnostics import read_rows
 
-from helpers import tiny_argv
+from helpers import TRAIN_ENV, free_port, tiny_argv
 
-ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
 CLI = [sys.executable, "-m", "hyperfit_train.cli"]
 
 
@@ -27,7 +24,7 @@ CLI = [sys.executable, "-m", "hyperfit_train.cli"]
 def reference_run(tmp_path_factory, tiny_lm_path, corpus):
     """One uninterrupted single-process run (8 epochs of 4 steps, batch 4)."""
     output_dir = tmp_path_factory.mktemp("runs") / "reference"
-    subprocess.run(CLI + tiny_argv(tiny_lm_path, *corpus, output_dir), env=ENV, check=True, capture_output=True)
+    subprocess.run(CLI + tiny_argv(tiny_lm_path, *corpus, output_dir), env=TRAIN_ENV, check=True, capture_output=True)
     return output_dir
 
 
@@ -43,7 +40,7 @@ def comparable(rows: list[dict]) -> list[dict]:
 
 def test_bad_input_exits_non_zero_with_one_line_on_stderr(tmp_path, tiny_lm_path, corpus):
     argv = CLI + tiny_argv(tiny_lm_path, tmp_path / "absent.jsonl", corpus[1], tmp_path / "out")
-    result = subprocess.run(argv, env=ENV, capture_output=True, text=True)
+    result = subprocess.run(argv, env=TRAIN_ENV, capture_output=True, text=True)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("hyperfit-train: error: training data file not found")
 
@@ -53,7 +50,7 @@ def test_sigkilled_run_resumes_to_the_same_weights_skipping_a_half_written_check
     """SIGKILL early, mid-way and late in the run (32 steps, a checkpoint every 4): every resume ends on the reference weights."""
     output_dir = tmp_path / "killed"
     argv = CLI + tiny_argv(tiny_lm_path, *corpus, output_dir)
-    process = subprocess.Popen(argv, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(argv, env=TRAIN_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not (output_dir / f"checkpoint-{kill_after_step}" / "trainer_state.json").exists():
         assert process.poll() is None and time.monotonic() < deadline, "training ended before it could be killed"
@@ -72,7 +69,7 @@ def test_sigkilled_run_resumes_to_the_same_weights_skipping_a_half_written_check
     model_file.write_bytes(model_file.read_bytes()[: model_file.stat().st_size // 2])
     assert get_last_checkpoint(str(output_dir)) == str(half_written)  # what transformers alone would resume from
 
-    resumed = subprocess.run(argv + ["--resume"], env=ENV, capture_output=True, text=True)
+    resumed = subprocess.run(argv + ["--resume"], env=TRAIN_ENV, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"removing incomplete checkpoint {half_written}" in resumed.stderr
     assert f"resuming from {latest}" in resumed.stderr
@@ -82,17 +79,11 @@ def test_sigkilled_run_resumes_to_the_same_weights_skipping_a_half_written_check
     assert summary["training"]["resumed_from"] == str(latest) and summary["training"]["global_step"] == 32
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_two_process_ddp_matches_the_single_process_run(tmp_path, tiny_lm_path, corpus, reference_run):
     output_dir = tmp_path / "ddp"
     argv = tiny_argv(tiny_lm_path, *corpus, output_dir, "--per_device_train_batch_size", "2")  # same global batch 4
     launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port())]
-    result = subprocess.run(launcher + ["-m", "hyperfit_train.cli", *argv], env=ENV, capture_output=True, text=True)
+    result = subprocess.run(launcher + ["-m", "hyperfit_train.cli", *argv], env=TRAIN_ENV, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((output_dir / "hyperfit_run.json").read_text())
     assert summary["training"]["world_size"] == 2 and summary["training"]["global_step"] == 32

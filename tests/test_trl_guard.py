@@ -6,7 +6,8 @@ from trl import SFTTrainer
 
 from hyperfit_train import cli
 from hyperfit_train.trainer import TRL_INTERNALS
-from test_train import tiny_argv
+
+from helpers import tiny_argv
 
 
 def test_a_trl_without_the_internals_is_one_line_before_anything_is_written(tmp_path, tiny_lm_path, corpus, monkeypatch, capsys):
