@@ -87,7 +87,7 @@ def test_cache_from_another_major_version_is_refused_when_it_cannot_be_rebuilt(c
 
 
 def test_hyperfit_assets_rebuild_converts_again_even_when_the_cache_matches(cache, monkeypatch, capsys):
-    from hyperfit_tasks.assets import cli
+    from hyperfit_tasks.cli import assets as cli
 
     monkeypatch.setattr(cli, "prepare_corpora", lambda *args, **kwargs: None)  # the corpora are not under test
     monkeypatch.setattr(cli, "corpus_manifest", dict)

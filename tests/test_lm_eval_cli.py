@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hyperfit_tasks import lm_eval_cli
+from hyperfit_tasks.cli import lm_eval as lm_eval_cli
 from hyperfit_tasks.cli.lm_eval import include_paths, user_include_path
 from hyperfit_tasks.cli.tasks_path import task_configs_dir
 from hyperfit_tasks.common.errors import HyperfitError
