@@ -250,7 +250,7 @@ def test_in_process_lm_eval_run_and_trainer_state_epochs(tiny_lm_path, tmp_path,
         assert sorted(run.samples) == ["tiny_gen", "tiny_ppl"]
 
     report = tmp_path / "report"
-    assert cli.main([str(output), "--out", str(report), "--baseline", base.name]) == 0
+    assert cli.main([str(output), "--out", str(report), "--baseline", base.name, "--full"]) == 0
     captured = capsys.readouterr()
     assert "## tiny_gen" in captured.out and "exact_match ↑" in captured.out
     html = (report / "index.html").read_text()
@@ -380,7 +380,7 @@ def test_ttr_curves_logged_or_computed_and_examples(tmp_path):
 
 def test_report_layout_and_plots_on_real_fixtures(tmp_path, capsys):
     report = tmp_path / "report"
-    assert cli.main([str(REAL_RUNS), "--out", str(report), "--examples", "1", "--metrics", "ttr_last96,word_perplexity"]) == 0
+    assert cli.main([str(REAL_RUNS), "--out", str(report), "--examples", "1", "--metrics", "ttr_last96,word_perplexity", "--full"]) == 0
     written = sorted(str(p.relative_to(report)) for p in report.rglob("*") if p.is_file())
     assert written == [
         "index.html", "plots/headline.png", "plots/metric_by_epoch.png", "plots/ttr_by_position.png",

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from hyperfit_tasks.common.errors import OneLineArgumentParser, run_command
 from hyperfit_tasks.compare.errors import CompareError
+from hyperfit_tasks.compare.paired import DEFAULT_MAUVE_RESAMPLES, DEFAULT_RESAMPLES, DEFAULT_SEED
 from hyperfit_tasks.compare.plots import HEADLINE_METRICS
 from hyperfit_tasks.compare.report import DEFAULT_EXAMPLES
 
@@ -23,7 +24,8 @@ def make_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(
         prog=PROG,
         description="Compare lm-eval runs side by side: one row per model or checkpoint, one column per task and "
-        "metric, lm-eval's stderr, the difference to a baseline, the better direction and the best value marked.",
+        "metric, lm-eval's stderr, the difference to a baseline with its paired-bootstrap 95% interval and Holm-adjusted "
+        "significance (from the --log_samples files), and the significantly best run marked.",
         epilog="A folder stands for the newest results_*.json of every folder below it (lm_eval --output_path "
         "writes one folder per model); samples_<task>_*.jsonl files of the same run are found next to it.",
     )
@@ -37,7 +39,24 @@ def make_parser() -> argparse.ArgumentParser:
         "--out", type=Path, metavar="DIR",
         help="write table.md, table.csv, table.json, plots/*.png and index.html (with example continuations) here",
     )
-    parser.add_argument("--format", choices=STDOUT_FORMATS, default="markdown", help="what to print on stdout (default: markdown)")
+    parser.add_argument(
+        "--format", choices=STDOUT_FORMATS,
+        help="print the full table on stdout in this format (default: the compact headline table, at most 100 columns wide)",
+    )
+    parser.add_argument("--full", action="store_true", help="print every task and metric as Markdown (the same as --format markdown)")
+    parser.add_argument(
+        "--resamples", type=int, default=DEFAULT_RESAMPLES, metavar="N",
+        help=f"paired bootstrap resamples over prompts for the intervals and p-values (default: {DEFAULT_RESAMPLES})",
+    )
+    parser.add_argument(
+        "--mauve-resamples", type=int, default=DEFAULT_MAUVE_RESAMPLES, metavar="N",
+        help=f"resamples for MAUVE, a k-means fit each (default: {DEFAULT_MAUVE_RESAMPLES}, at most --resamples)",
+    )
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of the resampling (default: {DEFAULT_SEED})")
+    parser.add_argument(
+        "--force", action="store_true",
+        help="mark the best run even in tasks whose settings differ between runs (prompt or generation length, texts, version)",
+    )
     parser.add_argument("--tasks", type=_comma_list, metavar="T1,T2", help="only these tasks or groups (default: all)")
     parser.add_argument("--metrics", type=_comma_list, metavar="M1,M2", help="only these metrics (default: all)")
     parser.add_argument(
@@ -66,20 +85,32 @@ def run(args: argparse.Namespace) -> int:
     from hyperfit_tasks.compare import build_leaderboard, load_results, render_csv, render_json, render_markdown, write_report
     from hyperfit_tasks.compare.plots import headline_columns
 
+    from hyperfit_tasks.compare.compact import render_terminal
+    from hyperfit_tasks.compare.verdict import add_statistics
+
     if args.examples < 0:
         raise CompareError(f"--examples must be >= 0, got {args.examples}")
     paths, names = zip(*(split_input(text) for text in args.inputs))
     board = build_leaderboard(load_results(paths, names), baseline=args.baseline, tasks=args.tasks, metrics=args.metrics)
     headline_columns(board, args.headline)  # an unknown --headline metric fails before anything is printed
+    add_statistics(board, args.resamples, args.seed, args.mauve_resamples, force=args.force)
     renderers = {"markdown": render_markdown, "csv": render_csv, "json": render_json}
-    sys.stdout.write(renderers[args.format](board))
+    chosen = "markdown" if args.full else args.format
+    if chosen is not None:
+        sys.stdout.write(renderers[chosen](board))
     for line in board.warnings:
         print(f"{PROG}: warning: {line}", file=sys.stderr)
+    for line in board.notes:
+        print(f"{PROG}: note: {line}", file=sys.stderr)
+    files = ""
     if args.out is not None:
         written, notes = write_report(board, args.out, examples=args.examples, headline=args.headline)
         for line in notes:
             print(f"{PROG}: note: {line}", file=sys.stderr)
         print(f"{PROG}: wrote {len(written)} files to {args.out}: {', '.join(str(path.relative_to(args.out)) for path in written)}", file=sys.stderr)
+        files = ", ".join(str(args.out / name) for name in ("table.md", "table.csv", "table.json", "index.html"))
+    if chosen is None:
+        sys.stdout.write(render_terminal(board, files))
     return 0
 
 

@@ -32,6 +32,7 @@ import sys
 from pathlib import Path
 
 from hyperfit_tasks.common.eval_cache import eval_cache_path
+from hyperfit_tasks.compare.sharpening import SHARPENING_COLUMNS
 
 TASKS = "hyperfit_continuation,hyperfit_perplexity"
 GREEDY_GROUP, MATCHED_GROUP = "hyperfit_continuation", "hyperfit_continuation_top_p"
@@ -43,12 +44,6 @@ ANSWER_COLUMNS = (
     ("rep_4", "rep-4"),
     ("stopped_early", "stopped early"),
     ("continuation_tokens", "tokens"),
-)
-SHARPENING_COLUMNS = (
-    ("heldout_perplexity", "held-out ppl", ".2f"),
-    ("top1_prob", "top-1 prob", ".3f"),
-    ("entropy", "entropy (nats)", ".3f"),
-    ("ttr_last96", "greedy TTR last 96", ".3f"),
 )
 
 

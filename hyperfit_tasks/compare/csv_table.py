@@ -1,4 +1,5 @@
-"""CSV rendering: one row per run, three columns per metric (``task/metric``, ``... stderr``, ``... delta``).
+"""CSV rendering: one row per run, seven columns per metric (``task/metric``, ``... stderr``, ``... delta``,
+then the paired bootstrap's ``... ci_low``, ``... ci_high``, ``... p_value``, ``... p_holm``).
 
 Numbers are written at full precision (Python's shortest round-trip form); empty = not measured.
 """
@@ -10,11 +11,13 @@ import io
 from hyperfit_tasks.compare.leaderboard import Leaderboard
 
 RUN_FIELDS = ["run", "baseline", "model", "epoch", "step", "results_file"]
+STAT_FIELDS = ("ci_low", "ci_high", "p_value", "p_holm")
 
 
 def _header(board: Leaderboard) -> list[str]:
-    """The header row: run fields, then ``KEY``, ``KEY stderr``, ``KEY delta`` per column."""
-    return RUN_FIELDS + [name for column in board.columns for name in (column.key, f"{column.key} stderr", f"{column.key} delta")]
+    """The header row: run fields, then ``KEY``, ``KEY stderr``, ``KEY delta`` and the statistics per column."""
+    suffixes = ("", " stderr", " delta", *(f" {name}" for name in STAT_FIELDS))
+    return RUN_FIELDS + [column.key + suffix for column in board.columns for suffix in suffixes]
 
 
 def render_csv(board: Leaderboard) -> str:
@@ -35,6 +38,7 @@ def render_csv(board: Leaderboard) -> str:
         for column in board.columns:
             cell = board.cell(run.name, column)
             row += [_text(cell.value), _text(cell.stderr), _text(cell.delta)]
+            row += [_text(getattr(cell.stat, name) if cell.stat is not None else None) for name in STAT_FIELDS]
         writer.writerow(row)
     return out.getvalue()
 

@@ -19,3 +19,19 @@ def format_delta(delta: float | None) -> str:
         return ""
     text = format_number(delta)
     return text if text.startswith("-") else f"+{text}"
+
+
+SIGNIFICANT_MARK = "*"  # Holm-adjusted p < 0.05 (hyperfit_tasks.compare.paired)
+
+
+def format_interval(low: float, high: float) -> str:
+    """A 95% interval of a difference, ``[-0.0100, +0.0300]``."""
+    return f"[{format_delta(low)}, {format_delta(high)}]"
+
+
+def format_short(value: float | None, signed: bool = False) -> str:
+    """Three significant digits for narrow terminal cells (``0.612``, ``25.3``, ``+0.088``); "" for None."""
+    if value is None:
+        return ""
+    text = f"{value:+.3g}" if signed else f"{value:.3g}"
+    return text.replace("e+0", "e").replace("e-0", "e-")

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-from hyperfit_tasks.compare.formatting import format_delta, format_number
+from hyperfit_tasks.compare.formatting import SIGNIFICANT_MARK, format_delta, format_interval, format_number
 from hyperfit_tasks.compare.highlight import REPEAT_N, highlight_repeats, repeated_share
 from hyperfit_tasks.compare.leaderboard import Cell, Column, Leaderboard
 from hyperfit_tasks.compare.markdown import LEGEND, run_details, run_label
@@ -31,6 +31,13 @@ td.best{background:#eef7ee}
 .prompt{background:#f4f4f4;padding:.5em;white-space:pre-wrap;overflow-wrap:anywhere;font-family:ui-monospace,monospace;font-size:.85em}
 mark{background:#ffd54f}
 figure{margin:1em 0}img{max-width:100%}
+.scroll{overflow-x:auto;max-width:100%;margin-bottom:1em}
+.scroll table{margin:0}
+.scroll th:first-child,.scroll td:first-child{position:sticky;left:0;background:#fff;z-index:1}
+.scroll td.best:first-child{background:#fff}
+caption{text-align:left;font-weight:bold;padding:.25em 0}
+.headline td .delta,.headline td .better,.headline td .worse{display:block;font-size:.85em}
+.headline figure img{max-width:100%}
 """
 
 
@@ -44,22 +51,28 @@ class Plot:
 
 
 def render_html(board: Leaderboard, plots: Sequence[Plot] = (), examples: Sequence[Example] = (), notes: Sequence[str] = ()) -> str:
-    """The whole report as one HTML page."""
-    body = [
-        f"<h1>Leaderboard: {len(board.runs)} runs, baseline {escape(board.baseline)}</h1>",
-        f"<p>{escape(LEGEND).replace('**bold**', '<b>bold</b>')}</p>",
-        _table(["Run", "Model", "Checkpoint", "Results file"], [[escape(text) for text in run_details(run)] for run in board.runs]),
-    ]
-    if board.warnings:
-        body += ["<h2>Warnings</h2>", _list(board.warnings, "warnings")]
-    for task in board.tasks:
-        body += [f"<h2>{escape(task)}</h2>", _leaderboard_table(board, board.columns_of(task))]
-    if plots:
-        body.append("<h2>Plots</h2>")
-        for plot in plots:
-            data = base64.b64encode(plot.png).decode("ascii")
-            image = f'<img alt="{escape(plot.title)}" src="data:image/png;base64,{data}">'
-            body.append(f"<figure>{image}<figcaption>{escape(plot.title)}</figcaption></figure>")
+    """The whole report as one HTML page, the verdict first: headline tables and plot, sharpening, examples, full tables, files."""
+    from hyperfit_tasks.compare.compact import header, headline_domains
+    from hyperfit_tasks.compare.markdown import statistics_legend
+    from hyperfit_tasks.compare.sharpening import sharpening_headers, sharpening_rows
+
+    body = [f"<h1>Leaderboard: {len(board.runs)} runs, baseline {escape(board.baseline)}</h1>"]
+    flags = [note for note in board.notes if "not comparable" in note or "continuations are" in note]
+    if flags:
+        body.append(_list(flags, "warnings"))
+    legend = statistics_legend(board)
+    body.append(f"<p class='legend'>{escape(legend or LEGEND).replace('**bold**', '<b>bold</b>')}</p>")
+    domains = headline_domains(board)
+    if domains:
+        body.append("<h2>Headline</h2><div class='headline'>")
+        for domain in domains:
+            body.append(_leaderboard_table(board, domain.columns, caption=domain.name, headers=[header(column) for column in domain.columns], compact=True))
+        body.append("</div>")
+    headline_plots = [plot for plot in plots if plot.filename == "headline.png"]
+    body += [_figure(plot) for plot in headline_plots]
+    sharpening = sharpening_rows(board)
+    if sharpening:
+        body += ["<h2>Next-token sharpening on held-out text (hyperfit-train diagnostics)</h2>", _table(sharpening_headers(), [[escape(cell) for cell in row] for row in sharpening])]
     if examples:
         body += [
             "<h2>Example continuations</h2>",
@@ -67,8 +80,20 @@ def render_html(board: Leaderboard, plots: Sequence[Plot] = (), examples: Sequen
             "(nltk wordpunct words); the percentage is the highlighted share of words.</p>",
         ]
         body += [_example(example, board.baseline) for example in examples]
+    other_plots = [plot for plot in plots if plot not in headline_plots]
+    if other_plots:
+        body.append("<h2>Plots</h2>")
+        body += [_figure(plot) for plot in other_plots]
+    body += ["<h2>Full tables</h2>", f"<p>{escape(LEGEND).replace('**bold**', '<b>bold</b>')}</p>"]
+    for task in board.tasks:
+        body += [f"<h2>{escape(task)}</h2>", _leaderboard_table(board, board.columns_of(task))]
+    if board.warnings:
+        body += ["<h2>Warnings</h2>", _list(board.warnings, "warnings")]
+    if board.notes:
+        body += ["<h2>Notes on the statistics</h2>", _list(board.notes, "notes")]
     if notes:
         body += ["<h2>Notes</h2>", _list(notes, "notes")]
+    body += ["<h2>Runs and files</h2>", _table(["Run", "Model", "Checkpoint", "Results file"], [[escape(text) for text in run_details(run)] for run in board.runs])]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>hyperfit-compare: {escape(board.baseline)} and {len(board.runs) - 1} more</title>"
@@ -76,23 +101,32 @@ def render_html(board: Leaderboard, plots: Sequence[Plot] = (), examples: Sequen
     )
 
 
-def _leaderboard_table(board: Leaderboard, columns: Sequence[Column]) -> str:
-    headers = ["Run", *(escape(f"{column.label} {column.arrow}".rstrip()) for column in columns)]
-    rows = ["<tr>" + "".join(f"<th>{header}</th>" for header in headers) + "</tr>"]
+def _figure(plot: Plot) -> str:
+    data = base64.b64encode(plot.png).decode("ascii")
+    return f'<figure><img alt="{escape(plot.title)}" src="data:image/png;base64,{data}"><figcaption>{escape(plot.title)}</figcaption></figure>'
+
+
+def _leaderboard_table(board: Leaderboard, columns: Sequence[Column], caption: str = "", headers: Sequence[str] | None = None, compact: bool = False) -> str:
+    """A task's table (or a headline table: ``compact`` cells without stderr) in a box that scrolls sideways, run column sticky."""
+    headers = ["Run", *(headers or [f"{column.label} {column.arrow}".rstrip() for column in columns])]
+    rows = ["<tr>" + "".join(f"<th>{escape(header)}</th>" for header in headers) + "</tr>"]
     for run in board.runs:
-        cells = "".join(_cell(board.cell(run.name, column), column) for column in columns)
+        cells = "".join(_cell(board.cell(run.name, column), column, compact) for column in columns)
         rows.append(f"<tr><td>{escape(run_label(board, run))}</td>{cells}</tr>")
-    return "<table>" + "".join(rows) + "</table>"
+    title = f"<caption>{escape(caption)}</caption>" if caption else ""
+    return f"<div class='scroll'><table>{title}" + "".join(rows) + "</table></div>"
 
 
-def _cell(cell: Cell, column: Column) -> str:
+def _cell(cell: Cell, column: Column, compact: bool = False) -> str:
     if cell.value is None:
         return "<td></td>"
     parts = [f'<span class="value">{format_number(cell.value)}</span>']
-    if cell.stderr is not None:
+    if cell.stderr is not None and not compact:
         parts.append(f' <span class="stderr">± {format_number(cell.stderr)}</span>')
     if cell.delta is not None:
-        parts.append(f' <span class="{_delta_class(cell.delta, column.higher_is_better)}">({format_delta(cell.delta)})</span>')
+        mark = SIGNIFICANT_MARK if cell.stat is not None and cell.stat.significant else ""
+        interval = f" {format_interval(cell.stat.ci_low, cell.stat.ci_high)}" if cell.stat is not None else ""
+        parts.append(f' <span class="{_delta_class(cell.delta, column.higher_is_better)}">({format_delta(cell.delta)}{interval}){mark}</span>')
     return f'<td class="best">{"".join(parts)}</td>' if cell.best else f"<td>{''.join(parts)}</td>"
 
 

@@ -1,4 +1,5 @@
-"""JSON rendering: runs, columns (with direction), cells (value, stderr, delta, best) and warnings.
+"""JSON rendering: runs, columns (with direction), cells (value, stderr, delta, best), warnings, and the
+paired statistics (``paired``: task -> metric -> run -> ``delta``, ``ci_low``, ``ci_high``, ``p_value``, ``p_holm``).
 
 Strict JSON: a value that is not measured is ``null`` (never ``NaN``).
 """
@@ -44,7 +45,24 @@ def leaderboard_dict(board: Leaderboard) -> dict[str, Any]:
             for run in board.runs
         },
         "warnings": list(board.warnings),
+        "statistics": board.paired.describe() if board.paired is not None and board.paired.stats else None,
+        "notes": list(board.notes),
+        # task -> metric -> run -> paired bootstrap against the baseline (tested cells only)
+        "paired": _paired(board),
     }
+
+
+def _paired(board: Leaderboard) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for column in board.columns:
+        for run in board.runs:
+            stat = board.cell(run.name, column).stat
+            if stat is not None:
+                found.setdefault(column.task, {}).setdefault(column.label, {})[run.name] = {
+                    "delta": stat.delta, "ci_low": stat.ci_low, "ci_high": stat.ci_high, "p_value": stat.p_value,
+                    "p_holm": stat.p_holm, "significant": stat.significant, "resamples": stat.resamples, "documents": stat.documents,
+                }
+    return found
 
 
 def render_json(board: Leaderboard) -> str:

@@ -10,11 +10,15 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from hyperfit_tasks.compare.errors import CompareError
 from hyperfit_tasks.compare.formatting import ARROWS
 from hyperfit_tasks.compare.mismatches import find_mismatches
 from hyperfit_tasks.compare.results import RunResult
+
+if TYPE_CHECKING:
+    from hyperfit_tasks.compare.paired import PairedResult, PairedStat
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,7 @@ class Cell:
     stderr: float | None
     delta: float | None
     best: bool
+    stat: PairedStat | None = None  # paired bootstrap against the baseline (hyperfit_tasks.compare.paired)
 
 
 @dataclass
@@ -61,6 +66,8 @@ class Leaderboard:
     columns: list[Column]
     cells: dict[tuple[str, str], Cell]
     warnings: list[str] = field(default_factory=list)
+    paired: PairedResult | None = None  # set by hyperfit_tasks.compare.verdict.add_statistics
+    notes: list[str] = field(default_factory=list)  # what the statistics could not test, length and settings flags
 
     def cell(self, run_name: str, column: Column) -> Cell:
         """The cell of ``run_name`` in ``column``."""

@@ -1,7 +1,7 @@
 """Markdown rendering of a leaderboard (lm-eval's own table writer, ``pytablewriter``), one table per task."""
 from __future__ import annotations
 
-from hyperfit_tasks.compare.formatting import format_delta, format_number
+from hyperfit_tasks.compare.formatting import SIGNIFICANT_MARK, format_delta, format_interval, format_number
 from hyperfit_tasks.compare.leaderboard import Cell, Leaderboard
 from hyperfit_tasks.compare.results import RunResult
 
@@ -20,9 +20,40 @@ def cell_text(cell: Cell, bold: str = "**") -> str:
         text = f"{bold}{text}{bold}"
     if cell.stderr is not None:
         text += f" ± {format_number(cell.stderr)}"
-    if cell.delta is not None:
+    if cell.delta is not None and cell.stat is not None:
+        mark = SIGNIFICANT_MARK if cell.stat.significant else ""
+        text += f" ({format_delta(cell.delta)} {format_interval(cell.stat.ci_low, cell.stat.ci_high)}){mark}"
+    elif cell.delta is not None:
         text += f" ({format_delta(cell.delta)})"
     return text
+
+
+def statistics_legend(board: Leaderboard) -> str:
+    """How the intervals were made and what the marks mean ("" when nothing was tested)."""
+    if board.paired is None or not board.paired.stats:
+        return ""
+    return (
+        "Differences: (delta [95% interval]) from a " + board.paired.describe()
+        + "; **bold** = significantly best (better than every other run). Intervals show sampling noise over these "
+        "prompts only, not variation between trainings."
+    )
+
+
+def headline_sections(board: Leaderboard) -> list[str]:
+    """The verdict first: headline tables per domain (with intervals), the sharpening table, the flags."""
+    from hyperfit_tasks.compare.compact import header, headline_domains
+    from hyperfit_tasks.compare.sharpening import sharpening_headers, sharpening_rows
+
+    sections = []
+    for domain in headline_domains(board):
+        rows = [[run_label(board, run), *(cell_text(board.cell(run.name, column)) for column in domain.columns)] for run in board.runs]
+        sections += [f"## Headline: {domain.name}", _table(["Run", *(header(column) for column in domain.columns)], rows)]
+    sharpening = sharpening_rows(board)
+    if sharpening:
+        sections += ["## Next-token sharpening on held-out text (hyperfit-train diagnostics)", _table(sharpening_headers(), sharpening)]
+    if board.notes:
+        sections += ["## Notes on the statistics", "\n".join(f"- {line}" for line in board.notes)]
+    return sections
 
 
 def run_label(board: Leaderboard, run: RunResult) -> str:
@@ -47,6 +78,9 @@ def render_markdown(board: Leaderboard) -> str:
     sections = [
         f"# Leaderboard: {len(board.runs)} runs, baseline {board.baseline}",
         LEGEND,
+        statistics_legend(board),
+        *headline_sections(board),
+        "## Runs",
         _table(["Run", "Model", "Checkpoint", "Results file"], [run_details(run) for run in board.runs]),
     ]
     for task in board.tasks:
@@ -56,7 +90,7 @@ def render_markdown(board: Leaderboard) -> str:
         sections += [f"## {task}", _table(headers, rows)]
     if board.warnings:
         sections += ["## Warnings", "\n".join(f"- {line}" for line in board.warnings)]
-    return "\n\n".join(section.strip("\n") for section in sections) + "\n"
+    return "\n\n".join(section.strip("\n") for section in sections if section) + "\n"
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:

@@ -1,8 +1,10 @@
 """Settings that must match for numbers to be comparable, and where inputs disagree on them.
 
 Checked across runs: lm-eval version and ``--limit``; per task present in several runs: task
-version, n-shot, ``generation_kwargs``, evaluated documents (``n-samples``) and, where samples
-were logged, lm-eval's ``task_hashes`` of the documents, prompts and targets. A setting a run
+version, n-shot, ``generation_kwargs``, evaluated documents (``n-samples``), hyperfit's prompt
+settings in the task metadata (``prompt_tokens``, ``prompt_words``, ``prompt_tokenizer``,
+``reference_words``) and, where samples were logged, lm-eval's ``task_hashes`` of the documents,
+prompts and targets. A setting a run
 did not record is left out of the comparison.
 """
 from __future__ import annotations
@@ -23,6 +25,11 @@ TASK_SETTINGS: dict[str, Callable[[dict, str], Any]] = {
     "generation_kwargs": lambda data, task: ((data.get("configs") or {}).get(task) or {}).get("generation_kwargs"),
     "documents (n-samples)": lambda data, task: _documents((data.get("n-samples") or {}).get(task)),
     "documents/prompts (task_hashes)": lambda data, task: _short_hash((data.get("task_hashes") or {}).get(task)),
+    # hyperfit's continuation settings (task metadata): name the setting, not only the differing hashes
+    **{
+        f"metadata {key}": (lambda data, task, key=key: (((data.get("configs") or {}).get(task) or {}).get("metadata") or {}).get(key))
+        for key in ("prompt_tokenizer", "prompt_tokens", "prompt_words", "reference_words")
+    },
 }
 
 
@@ -33,9 +40,26 @@ def find_mismatches(runs: Sequence[RunResult], tasks: Sequence[str] | None = Non
     """
     lines = [_differs(name, runs, lambda run, get=get: get(run.data)) for name, get in RUN_SETTINGS.items()]
     for task in tasks if tasks is not None else list(dict.fromkeys(task for run in runs for task in run.tasks)):
-        having = [run for run in runs if task in run.metrics]
-        for name, get in TASK_SETTINGS.items():
-            lines.append(_differs(f"{task}: {name}", having, lambda run, get=get, task=task: get(run.data, task)))
+        lines += task_mismatches(runs, task)
+    return [line for line in lines if line]
+
+
+def task_mismatches(runs: Sequence[RunResult], task: str) -> list[str]:
+    """The lines of the settings of ``task`` that differ between the runs having it (empty: comparable)."""
+    having = [run for run in runs if task in run.metrics]
+    lines = [_differs(f"{task}: {name}", having, lambda run, get=get, task=task: get(run.data, task)) for name, get in TASK_SETTINGS.items()]
+    return [line for line in lines if line]
+
+
+def generation_mismatches(runs: Sequence[RunResult], task: str) -> list[str]:
+    """One line per generation setting (``max_gen_toks``, ``do_sample``, ...) of ``task`` that differs between runs."""
+    having = [run for run in runs if task in run.metrics]
+    kwargs = {run.name: ((run.data.get("configs") or {}).get(task) or {}).get("generation_kwargs") for run in having}
+    keys = dict.fromkeys(key for value in kwargs.values() if isinstance(value, dict) for key in value)
+    lines = [
+        _differs(f"{task}: {key}", having, lambda run, key=key: (kwargs[run.name] or {}).get(key) if isinstance(kwargs[run.name], dict) else None)
+        for key in keys
+    ]
     return [line for line in lines if line]
 
 

@@ -97,16 +97,25 @@ def mean_segmental_ttr(curves: Sequence[Sequence[float]]) -> float:
 
 def self_bleu_words(continuations: Sequence[str]) -> float:
     """Aggregation: Self-BLEU-4 of the continuations as words (NaN, with a warning, below 2 texts)."""
-    return self_bleu([words(text) for text in continuations], max_n=4)
+    return self_bleu_of_words([words(text) for text in continuations])
+
+
+def self_bleu_of_words(docs: Sequence[Sequence[str]]) -> float:
+    """Self-BLEU-4 of texts already cut into words (what :func:`self_bleu_words` scores)."""
+    return self_bleu(docs, max_n=4)
 
 
 def _distinct_words(n: int):
     def aggregate(continuations: Sequence[str]) -> float:
-        return distinct_n([words(text) for text in continuations], n)
+        return aggregate.of_words([words(text) for text in continuations])
 
     aggregate.__name__ = aggregate.__qualname__ = f"distinct_{n}"
     aggregate.__doc__ = f"Aggregation: distinct-{n} of all continuations as words (NaN without any {n}-gram)."
+    aggregate.of_words = lambda docs: distinct_n(docs, n)
     return aggregate
 
 
 distinct_1, distinct_2, distinct_3, distinct_4 = (_distinct_words(n) for n in range(1, 5))
+self_bleu_words.of_words = self_bleu_of_words
+# Corpus aggregations over continuations that score their words: resampling code cuts each text once.
+WORD_AGGREGATIONS = {function.__name__: function for function in (self_bleu_words, distinct_1, distinct_2, distinct_3, distinct_4)}

@@ -1,0 +1,104 @@
+"""The headline verdict: the paper's headline metrics per domain, one row per run, differences and markers.
+
+Used three ways: the terminal table (``hyperfit-compare`` without ``--full``: fits in
+:data:`TERMINAL_WIDTH` columns, a value row and a difference row per run) and the first
+section of ``table.md`` and ``index.html`` (with 95% intervals). Domains join the tasks of one
+text source (``hyperfit_continuation_austen`` and ``hyperfit_perplexity_austen`` -> ``austen``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hyperfit_tasks.compare.formatting import SIGNIFICANT_MARK, format_short
+from hyperfit_tasks.compare.leaderboard import Cell, Column, Leaderboard
+
+# (metric, short header) of the headline, in the paper's order
+COMPACT_METRICS = (
+    ("ttr_last96", "TTR96"),
+    ("rep_4", "rep-4"),
+    ("self_bleu", "SelfBLEU"),
+    ("mauve", "MAUVE"),
+    ("distinct_4", "dist-4"),
+    ("continuation_tokens", "tokens"),
+    ("word_perplexity", "wordPPL"),
+)
+TASK_PREFIXES = ("hyperfit_continuation_", "hyperfit_perplexity_", "hyperfit_next_word_")
+TERMINAL_WIDTH = 100
+NAME_WIDTH = 20
+CELL_WIDTH = 11
+
+
+@dataclass(frozen=True)
+class Domain:
+    """A text source and its headline columns (one per headline metric found)."""
+
+    name: str
+    columns: list[Column]
+
+
+def domain_of(task: str) -> str:
+    """``hyperfit_continuation_austen`` -> ``austen``; other tasks are their own domain."""
+    for prefix in TASK_PREFIXES:
+        if task.startswith(prefix):
+            return task[len(prefix):]
+    return task
+
+
+def headline_domains(board: Leaderboard) -> list[Domain]:
+    """Domains with at least one headline metric, leaf tasks only (groups have no samples to test)."""
+    groups = {group for run in board.runs for group, children in (run.data.get("group_subtasks") or {}).items() if children}
+    found: dict[str, dict[str, Column]] = {}
+    for column in board.columns:
+        if column.task in groups or column.filter != "none" or column.metric not in dict(COMPACT_METRICS):
+            continue
+        found.setdefault(domain_of(column.task), {}).setdefault(column.metric, column)
+    return [
+        Domain(name, [by_metric[metric] for metric, _ in COMPACT_METRICS if metric in by_metric])
+        for name, by_metric in found.items()
+    ]
+
+
+def header(column: Column) -> str:
+    """Short header with the better direction."""
+    return f"{dict(COMPACT_METRICS)[column.metric]} {column.arrow}".rstrip()
+
+
+def marked_delta(cell: Cell) -> str:
+    """``+0.088*``: the difference, marked when significant; "" for the baseline or an empty cell."""
+    if cell.delta is None:
+        return ""
+    mark = SIGNIFICANT_MARK if cell.stat is not None and cell.stat.significant else ""
+    return format_short(cell.delta, signed=True) + mark
+
+
+def render_terminal(board: Leaderboard, files: str = "") -> str:
+    """The headline verdict as plain text, at most :data:`TERMINAL_WIDTH` columns wide."""
+    lines = [f"{len(board.runs)} runs against {board.baseline}."]
+    domains = headline_domains(board)
+    if not domains:
+        lines.append("No headline metric in these results: pass --full for every metric.")
+    for domain in domains:
+        lines += ["", f"{domain.name}:", _fit("", [header(column) for column in domain.columns])]
+        for run in board.runs:
+            cells = [board.cell(run.name, column) for column in domain.columns]
+            values = [format_short(cell.value) + ("!" if cell.best else "") for cell in cells]
+            label = f"{run.name} (baseline)" if run.name == board.baseline else run.name
+            lines.append(_fit(label, values))
+            if run.name != board.baseline:
+                lines.append(_fit("  difference", [marked_delta(cell) for cell in cells]))
+    if board.paired is not None and board.paired.stats:
+        lines += ["", _wrap(f"{SIGNIFICANT_MARK} = {board.paired.describe().split('; * = ')[1]}; ! = significantly best.")]
+    lines += [_wrap(note) for note in board.notes if "not comparable" in note or "continuations are" in note]
+    lines.append(_wrap(f"Full table (every metric, intervals, p-values): {files}" if files else "Full table with intervals and p-values: --full, or --out DIR for table.md/.csv/.json and index.html."))
+    return "\n".join(lines) + "\n"
+
+
+def _fit(label: str, cells: list[str]) -> str:
+    name = label if len(label) <= NAME_WIDTH else label[: NAME_WIDTH - 1] + "…"
+    return (name.ljust(NAME_WIDTH) + "".join(cell.rjust(CELL_WIDTH) for cell in cells)).rstrip()
+
+
+def _wrap(text: str) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, TERMINAL_WIDTH, subsequent_indent="  ", break_on_hyphens=False))

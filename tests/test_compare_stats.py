@@ -1,0 +1,319 @@
+"""hyperfit-compare's paired statistics: known answers, references (scipy, hand computation), lm-eval's own aggregates.
+
+Real samples come from the committed lm-eval fixtures (tests/data/lm_eval_results); constructed
+runs are written in the layout lm-eval writes (results JSON with ``metric_list``, samples JSONL
+with ``doc_hash``/``prompt_hash``).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.stats
+
+from hyperfit_tasks.compare import build_leaderboard, cli, load_results, render_csv, render_html, render_json, render_markdown
+from hyperfit_tasks.compare.compact import TERMINAL_WIDTH, render_terminal
+from hyperfit_tasks.compare.paired import (
+    MauveSide,
+    FeatureCache,
+    Side,
+    board_statistics,
+    bootstrap_indices,
+    holm,
+    paired_stat,
+    resolve_aggregation,
+)
+from hyperfit_tasks.compare.samples import read_samples
+from hyperfit_tasks.compare.verdict import add_statistics
+from hyperfit_tasks.continuation_scores import self_bleu_words
+
+FIXTURES = Path(__file__).parent / "data" / "lm_eval_results"
+REAL_RUNS = FIXTURES / "hyperfit_tasks"
+OTHER_SETTINGS = FIXTURES / "other_settings"
+STAMP = "2025-01-02T03-04-05.000006"
+TASK = "t"
+
+
+# ---------------------------------------------------------------- constructed runs
+
+
+def write_run(folder: Path, items: dict[str, list], aggregations: dict[str, str], higher: dict[str, bool | None], docs=None, gen_toks=256, model=None) -> Path:
+    """A results file and samples of task ``t``: ``items[metric][i]`` is document i's item; values aggregated here."""
+    from lm_eval.api.registry import get_aggregation
+
+    count = len(next(iter(items.values())))
+    docs = list(range(count)) if docs is None else docs
+    entry = {"alias": TASK, "name": TASK, "sample_len": count}
+    for metric, values in items.items():
+        entry[f"{metric},none"] = float(get_aggregation(aggregations[metric])(values))
+        entry[f"{metric}_stderr,none"] = "N/A"
+    data = {
+        "results": {TASK: entry},
+        "group_subtasks": {},
+        "configs": {TASK: {
+            "task": TASK, "output_type": "generate_until",
+            "generation_kwargs": {"until": [], "do_sample": False, "max_gen_toks": gen_toks},
+            "metric_list": [{"metric": m, "aggregation": aggregations[m], "higher_is_better": higher[m]} for m in items],
+            "metadata": {"version": 1.0},
+        }},
+        "versions": {TASK: 1.0},
+        "n-shot": {TASK: 0},
+        "higher_is_better": {TASK: higher},
+        "n-samples": {TASK: {"original": count, "effective": count}},
+        "config": {"model": "hf", "model_args": f"pretrained={model or folder}"},
+        "lm_eval_version": "0.4.13",
+        "model_name": str(model or folder),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"results_{STAMP}.json").write_text(json.dumps(data))
+    records = [
+        {"doc_id": i, "doc": {"prompt": f"p{doc}"}, "arguments": {"gen_args_0": {"arg_0": f"p{doc}"}}, "resps": [["x"]],
+         "filtered_resps": ["x"], "filter": "none", "doc_hash": f"d{doc}", "prompt_hash": f"h{doc}",
+         **{metric: values[i] for metric, values in items.items()}}
+        for i, doc in enumerate(docs)
+    ]
+    (folder / f"samples_{TASK}_{STAMP}.jsonl").write_text("".join(json.dumps(record) + "\n" for record in records))
+    return folder
+
+
+def shifted_runs(tmp_path: Path, shift: float, count: int = 40, lengths=(200.0, 200.0)):
+    """Baseline and run: ``acc`` per document, the run's ``shift`` higher; ``flat`` the same values shuffled; lengths."""
+    rng = np.random.default_rng(7)
+    acc = rng.normal(0.5, 0.1, count)
+    flat = rng.normal(0.0, 1.0, count)
+    aggregations = {"acc": "mean", "flat": "mean", "continuation_tokens": "mean"}
+    higher = {"acc": True, "flat": True, "continuation_tokens": None}
+    base = write_run(tmp_path / "base", {"acc": acc.tolist(), "flat": flat.tolist(), "continuation_tokens": [lengths[0]] * count}, aggregations, higher)
+    run = write_run(
+        tmp_path / "run",
+        {"acc": (acc + shift + rng.normal(0, 0.01, count)).tolist(), "flat": rng.permutation(flat).tolist(),
+         "continuation_tokens": (np.full(count, lengths[1]) + rng.normal(0, 1, count)).tolist()},
+        aggregations, higher,
+    )
+    return load_results([base, run])
+
+
+# ---------------------------------------------------------------- known answers
+
+
+def test_identical_runs_give_zero_differences_and_p_one_for_every_metric(tmp_path):
+    base = next(REAL_RUNS.glob("*base"))
+    shutil.copytree(base, tmp_path / "a")
+    shutil.copytree(base, tmp_path / "b")
+    board = build_leaderboard(load_results([tmp_path / "a", tmp_path / "b"]))
+    result = board_statistics(board, resamples=200, mauve_resamples=5)
+    tested = {key.split("/", 1)[1] for _, key in result.stats}
+    # every metric that is a number on these 2 documents, per-text and corpus-level alike
+    assert {"ttr_last96", "rep_4", "self_bleu", "distinct_1", "mauve", "ttr_by_position", "word_perplexity", "bits_per_byte"} <= tested
+    for stat in result.stats.values():
+        assert stat.delta == 0.0 and stat.ci_low <= 0.0 <= stat.ci_high
+        assert stat.p_value == 1.0 and stat.p_holm == 1.0 and not stat.significant
+
+
+def test_known_shift_is_detected_and_a_shuffle_is_not(tmp_path):
+    board = add_statistics(build_leaderboard(shifted_runs(tmp_path, shift=0.05)))
+    acc, flat, _ = board.columns
+    shifted, shuffled = board.cell("run", acc), board.cell("run", flat)
+    assert shifted.stat.ci_low < 0.05 < shifted.stat.ci_high and shifted.stat.ci_low > 0
+    assert shifted.stat.p_holm < 0.05 and shifted.stat.significant
+    assert shifted.best and not board.cell("base", acc).best  # significantly best
+    assert shuffled.stat.delta == pytest.approx(0.0, abs=1e-12)  # same values, other documents: mean unchanged
+    assert shuffled.stat.p_value > 0.5 and not shuffled.stat.significant
+    assert not board.cell("run", flat).best and not board.cell("base", flat).best  # larger is not "best"
+    # the length flag: 200 against about 200 tokens is no flag; 120 against 200 is one
+    assert not any("continuations are" in note for note in board.notes)
+    shorter = add_statistics(build_leaderboard(shifted_runs(tmp_path / "short", shift=0.05, lengths=(200.0, 120.0))))
+    flag = next(note for note in shorter.notes if "continuations are" in note)
+    assert "run's continuations are shorter than base's" in flag and "ttr_by_position" in flag
+
+
+def test_paired_p_value_and_interval_of_a_hand_checkable_case():
+    side_base, side_run = Side(np.mean, [0.0, 0.0, 0.0]), Side(np.mean, [1.0, 0.0, 0.0])
+    indices = np.array([[0, 0, 0], [1, 1, 1], [0, 1, 2], [0, 0, 1]])
+    stat = paired_stat(side_base.full(), side_run.full(), side_base.resampled(indices), side_run.resampled(indices), 3)
+    # d = [1, 0, 1/3, 2/3], mean 1/2; |d - 1/2| >= |1/3| for 2 of 4 resamples: p = (2 + 1) / (4 + 1)
+    assert stat.delta == pytest.approx(1 / 3) and stat.p_value == pytest.approx(3 / 5)
+    # numpy's linear percentiles of the sorted d = [0, 1/3, 2/3, 1]: 0.075 and 2.925 steps of 1/3
+    assert (stat.ci_low, stat.ci_high) == (pytest.approx(0.025), pytest.approx(0.975))
+
+
+def test_interval_matches_scipy_paired_percentile_bootstrap():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=25)
+    y = x + rng.normal(0.3, 0.5, size=25)
+    mean = resolve_aggregation("mean", "acc")
+    base, run = Side(mean, x.tolist()), Side(mean, y.tolist())
+    indices = bootstrap_indices(25, 999, seed=11)
+    stat = paired_stat(base.full(), run.full(), base.resampled(indices), run.resampled(indices), 25)
+    reference = scipy.stats.bootstrap(
+        (x, y), lambda a, b, axis: np.mean(b, axis=axis) - np.mean(a, axis=axis), paired=True, vectorized=True,
+        n_resamples=999, method="percentile", rng=np.random.default_rng(11),
+    )
+    assert (stat.ci_low, stat.ci_high) == (pytest.approx(reference.confidence_interval.low, abs=1e-12), pytest.approx(reference.confidence_interval.high, abs=1e-12))
+    # the p-value from scipy's own bootstrap distribution (the same resamples), by the (c + 1) / (B + 1) rule
+    differences = reference.bootstrap_distribution
+    extreme = np.sum(np.abs(differences - differences.mean()) >= abs(np.mean(y) - np.mean(x)))
+    assert stat.p_value == pytest.approx((extreme + 1) / (999 + 1)) and stat.p_value < 0.05
+    # and scipy's paired permutation test (sign flips) agrees that the shift is significant
+    permutation = scipy.stats.permutation_test(
+        (x, y), lambda a, b, axis: np.mean(b - a, axis=axis), permutation_type="samples", vectorized=True, n_resamples=999, rng=np.random.default_rng(11),
+    )
+    assert permutation.pvalue < 0.05
+
+
+def test_holm_adjustment_by_hand():
+    # sorted 0.01, 0.03, 0.04: 3 x 0.01 = 0.03; 2 x 0.03 = 0.06; max(0.06, 1 x 0.04) = 0.06
+    assert holm({"a": 0.01, "b": 0.04, "c": 0.03}) == {"a": pytest.approx(0.03), "c": pytest.approx(0.06), "b": pytest.approx(0.06)}
+    assert holm({"a": 0.6, "b": 0.9}) == {"a": 1.0, "b": 1.0}
+
+
+def test_corpus_metrics_on_the_full_sample_equal_lm_evals_aggregates():
+    """Recomputed from the samples with the aggregation the results file records, every metric equals lm-eval's value."""
+    run = load_results([next(REAL_RUNS.glob("*checkpoint-4"))])[0]
+    checked = set()
+    features = FeatureCache()
+    for task, path in run.samples.items():
+        records = read_samples(path)
+        for entry in run.data["configs"][task]["metric_list"]:
+            metric = entry["metric"]
+            recorded = run.measurement(task, metric)
+            if recorded is None or recorded.value is None:
+                continue
+            aggregation = resolve_aggregation(entry["aggregation"], metric)
+            items = [record[metric] for record in records]
+            side = MauveSide(items, features) if metric == "mauve" else Side(aggregation, items)
+            assert side.full() == pytest.approx(recorded.value, rel=1e-9, abs=1e-12), (task, metric)
+            checked.add(metric)
+    assert {"self_bleu", "distinct_1", "mauve", "ttr_by_position", "word_perplexity", "byte_perplexity", "bits_per_byte", "ttr_last96"} <= checked
+
+
+def test_self_bleu_and_distinct_resamples_equal_the_task_aggregation_on_the_resampled_texts():
+    texts = ["the cat sat on the mat", "a dog ran in the park", "the cat ran on the mat today", "nothing at all here", "the dog sat"]
+    side = Side(resolve_aggregation("def aggregate(continuations)", "distinct_2"), texts)
+    bleu = Side(resolve_aggregation("def self_bleu_words(continuations)", "self_bleu"), texts)
+    indices = bootstrap_indices(len(texts), 4, seed=1)
+    from hyperfit_tasks.continuation_scores import distinct_2
+
+    assert bleu.resampled(indices).tolist() == [pytest.approx(self_bleu_words([texts[j] for j in row])) for row in indices]
+    assert side.resampled(indices).tolist() == [pytest.approx(distinct_2([texts[j] for j in row])) for row in indices]
+    assert bleu.full() == self_bleu_words(texts)
+
+
+# ---------------------------------------------------------------- outputs
+
+
+def test_every_output_carries_the_same_statistics(tmp_path, capsys):
+    runs = shifted_runs(tmp_path, shift=0.05)
+    board = add_statistics(build_leaderboard(runs), resamples=300, seed=5)
+    acc = board.columns[0]
+    stat = board.cell("run", acc).stat
+    data = json.loads(render_json(board))
+    assert data["paired"][TASK]["acc"]["run"] | {} == {
+        "delta": stat.delta, "ci_low": stat.ci_low, "ci_high": stat.ci_high, "p_value": stat.p_value, "p_holm": stat.p_holm,
+        "significant": True, "resamples": 300, "documents": 40,
+    }
+    assert "Holm" in data["statistics"] and "300 resamples" in data["statistics"]
+    row = next(r for r in csv.DictReader(render_csv(board).splitlines()) if r["run"] == "run")
+    assert [float(row[f"{TASK}/acc {name}"]) for name in ("delta", "ci_low", "ci_high", "p_value", "p_holm")] == [stat.delta, stat.ci_low, stat.ci_high, stat.p_value, stat.p_holm]
+    markdown = render_markdown(board)
+    assert f"[+{stat.ci_low:.4f}, +{stat.ci_high:.4f}])*" in markdown and "Holm-adjusted" in markdown
+    html = render_html(board)
+    assert f"[+{stat.ci_low:.4f}, +{stat.ci_high:.4f}])*" in html and "Holm-adjusted" in html
+    # the same numbers through the console script, with --resamples and --seed
+    assert cli.main([str(tmp_path / "base"), str(tmp_path / "run"), "--format", "json", "--resamples", "300", "--seed", "5"]) == 0
+    assert json.loads(capsys.readouterr().out)["paired"] == data["paired"]
+
+
+def test_terminal_table_fits_in_100_columns_and_names_the_files(tmp_path, capsys):
+    report = tmp_path / "report"
+    long_name = f"{OTHER_SETTINGS}=a-rather-long-run-name-for-a-checkpoint"
+    assert cli.main([str(REAL_RUNS), long_name, "--out", str(report), "--resamples", "50", "--mauve-resamples", "2", "--examples", "1"]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= TERMINAL_WIDTH
+    assert "austen:" in out and "pydoc:" in out and "SelfBLEU ↓" in out and "wordPPL ↓" in out
+    assert f"{report / 'table.md'}" in out and f"{report / 'index.html'}" in out
+    # different generation settings: the setting is named with both values, no best mark anywhere in those tasks
+    assert "max_gen_toks differs: 256 in base, run/checkpoint-2, run/checkpoint-4; 64 in a-rather" in " ".join(out.split())
+    html = (report / "index.html").read_text()
+    order = [html.index(text) for text in ("<h2>Headline</h2>", "alt=\"Headline metrics", "<h2>Example continuations</h2>", "<h2>Full tables</h2>", "<h2>Runs and files</h2>")]
+    assert order == sorted(order)
+    assert 'class="best"' not in html.split("<h2>hyperfit_continuation_austen</h2>")[1].split("<h2>")[0]
+    forced = tmp_path / "forced"
+    assert cli.main([str(REAL_RUNS), long_name, "--out", str(forced), "--resamples", "50", "--mauve-resamples", "2", "--force", "--full"]) == 0
+    assert "best marked anyway (--force)" in capsys.readouterr().err
+
+
+def test_sharpening_table_from_run_records(tmp_path):
+    model = tmp_path / "hyperfitted"
+    model.mkdir()
+    before = {"heldout_perplexity": 20.0, "top1_prob": 0.32, "entropy": 3.6, "ttr_last96": 0.5}
+    after = {"heldout_perplexity": 40.0, "top1_prob": 0.68, "entropy": 1.3, "ttr_last96": 0.7}
+    (model / "hyperfit_run.json").write_text(json.dumps({"initial_diagnostics": before, "final_diagnostics": after}))
+    runs = shifted_runs(tmp_path, shift=0.0)
+    runs[1].data["model_name"] = str(model)
+    board = add_statistics(build_leaderboard(runs), resamples=50)
+    markdown, html = render_markdown(board), render_html(board)
+    for text in (markdown, html):
+        assert "Next-token sharpening" in text and "0.320" in text and "0.680" in text and "1.300" in text
+    assert html.index("Next-token sharpening") < html.index("<h2>Full tables</h2>")
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_without_samples_the_table_prints_and_says_intervals_need_samples(tmp_path, capsys):
+    runs = shifted_runs(tmp_path, shift=0.05)
+    for run in runs:
+        next(run.path.parent.glob("samples_*")).unlink()
+    assert cli.main([str(tmp_path / "base"), str(tmp_path / "run")]) == 0
+    captured = capsys.readouterr()
+    assert "need the per-document samples (re-run lm_eval with --log_samples)" in captured.err
+    assert "base (baseline)" in captured.out
+
+
+def test_partial_overlap_warns_with_counts_and_no_overlap_is_refused(tmp_path, capsys):
+    aggregations, higher = {"acc": "mean"}, {"acc": True}
+    write_run(tmp_path / "a", {"acc": [0.1, 0.2, 0.3, 0.4]}, aggregations, higher)
+    write_run(tmp_path / "b", {"acc": [0.2, 0.3, 0.4]}, aggregations, higher, docs=[1, 2, 9])
+    write_run(tmp_path / "c", {"acc": [0.5, 0.6]}, aggregations, higher, docs=[7, 8])
+    board = add_statistics(build_leaderboard(load_results([tmp_path / "a", tmp_path / "b"])), resamples=50)
+    assert "t: b and a share 2 of 3 and 4 documents: its differences and intervals are over the 2 shared ones" in board.notes
+    stat = board.cell("b", board.columns[0]).stat
+    assert stat.documents == 2 and stat.delta == pytest.approx(0.0)  # docs 1, 2: 0.2, 0.3 in both
+    assert cli.main([str(tmp_path / "a"), str(tmp_path / "c")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("hyperfit-compare: error: c and a share no prompt in t") and err.count("\n") == 1
+
+
+def test_nan_sample_corrupt_samples_and_one_run(tmp_path, capsys):
+    aggregations, higher = {"acc": "mean", "ok": "mean"}, {"acc": True, "ok": True}
+    write_run(tmp_path / "a", {"acc": [0.1, 0.2, 0.3], "ok": [1.0, 2.0, 3.0]}, aggregations, higher)
+    write_run(tmp_path / "b", {"acc": [0.1, float("nan"), 0.3], "ok": [1.0, 2.0, 4.0]}, aggregations, higher)
+    board = add_statistics(build_leaderboard(load_results([tmp_path / "a", tmp_path / "b"])), resamples=50)
+    assert any(note.startswith("t/acc: not a number on the shared documents for b") for note in board.notes)
+    assert board.cell("b", board.columns[1]).stat is not None and board.cell("b", board.columns[0]).stat is None
+    samples = next((tmp_path / "b").glob("samples_*"))
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    samples.write_text(samples.read_text()[:50])
+    report = tmp_path / "report"
+    assert cli.main([str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(report)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("hyperfit-compare: error: ") and "is not JSON (cut short?)" in err and err.count("\n") == 1
+    assert not report.exists()  # nothing half-written
+    assert all(path.read_bytes() == data for path, data in before.items() if path != samples)
+    assert cli.main([str(tmp_path / "a")]) == 0
+    assert "one run only: no differences, intervals or best marks" in capsys.readouterr().err
+
+
+def test_terminal_table_of_constructed_runs_marks_the_significant_difference(tmp_path):
+    board = add_statistics(build_leaderboard(shifted_runs(tmp_path, shift=0.05)), resamples=200)
+    # no headline metric in task "t" except the length: the compact table shows that column
+    text = render_terminal(board)
+    assert max(len(line) for line in text.splitlines()) <= TERMINAL_WIDTH
+    assert "tokens" in text and "t:" in text
+    assert math.isfinite(board.cell("run", board.columns[2]).stat.delta)
