@@ -36,7 +36,7 @@ figure{margin:1em 0}img{max-width:100%}
 .scroll th:first-child,.scroll td:first-child{position:sticky;left:0;background:#fff;z-index:1}
 .scroll td.best:first-child{background:#fff}
 caption{text-align:left;font-weight:bold;padding:.25em 0}
-.headline td .delta,.headline td .better,.headline td .worse{display:block;font-size:.85em}
+.headline td .delta,.headline td .better,.headline td .worse{display:block;font-size:.85em;white-space:nowrap}
 .headline figure img{max-width:100%}
 """
 
