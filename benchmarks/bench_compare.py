@@ -94,7 +94,7 @@ def write_run(folder: Path, task, docs: list[dict], continuations: list[str], mo
         "config": {"model": "hf", "model_args": f"pretrained={model_name}"},
         "model_name": model_name,
     }
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / f"results_{STAMP}.json").write_text(json.dumps(data, default=str))
     (folder / f"samples_{TASK}_{STAMP}.jsonl").write_text("".join(json.dumps(record, default=str) + "\n" for record in records))
 
@@ -116,6 +116,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--model", help="model folder (default: hyperfit's default model, SmolLM2-135M)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "compare_cost.json", help="JSON file")
+    parser.add_argument("--report", type=Path, help="keep the two runs and the report here (default: a temporary folder)")
     return parser.parse_args(argv)
 
 
@@ -140,8 +141,8 @@ def main(argv=None) -> None:
     generation_s = sample_s / sampled * 2 * len(docs)
     print(f"  generation      {sample_s:8.2f} s for {sampled} texts -> {generation_s:8.1f} s for {2 * len(docs)} (scaled)")
 
-    with tempfile.TemporaryDirectory(prefix="bench-compare-") as work:
-        work = Path(work)
+    with tempfile.TemporaryDirectory(prefix="bench-compare-") as temporary:
+        work = args.report or Path(temporary)
         write_run(work / "a", task, docs, [doc["reference"] for doc in docs], "runs/a")
         write_run(work / "b", task, docs, [repeated_half(doc["reference"]) for doc in docs], "runs/b")
         argv = [str(work / "a"), str(work / "b"), "--out", str(work / "report"), "--resamples", str(args.resamples),
@@ -156,7 +157,7 @@ def main(argv=None) -> None:
     ratio = compare_s / generation_s
     print(f"  comparison      {compare_s:8.2f} s  = {100 * ratio:5.1f}% of generation (target <= 10%)")
     payload = {
-        **record_head("compare_cost", args, ("torch", "transformers", "lm_eval", "mauve-text")),
+        **record_head("compare_cost", args, ("torch", "transformers", "lm_eval", "mauve-text"), skip=("output", "report")),
         "texts_per_run": len(docs),
         "generation_sample_s": round(sample_s, 3),
         "generation_sampled_texts": sampled,

@@ -394,3 +394,24 @@ def test_hyperfit_lm_eval_cli_from_outside_the_repo(tiny_lm_path, domain_files, 
         assert prompt == split_by_tokens(prompt + sample["doc"]["reference"], 32, str(tiny_lm_path))[0]
         assert sample["arguments"]["gen_args_0"]["arg_0"] == prompt
         assert isinstance(sample["resps"][0][0], str)
+
+
+@pytest.mark.slow
+def test_never_nan_metrics_get_lm_evals_closed_form_stderr(tiny_lm_path, domain_files, monkeypatch):
+    """``mean`` metrics: same value as ``nanmean`` would give, stderr = the sample standard error (no bootstrap)."""
+    import numpy as np
+    import scipy.stats
+
+    import hyperfit_train.assets
+
+    monkeypatch.setattr(hyperfit_train.assets, "corpus_path", lambda domain, split: domain_files[split])
+    task = "hyperfit_continuation_austen"
+    output = evaluate("hf", f"pretrained={tiny_lm_path}", [task], limit=4, gen_kwargs="max_gen_toks=24", bootstrap_iters=10)
+    aggregations = {entry["metric"]: entry["aggregation"] for entry in output["configs"][task]["metric_list"]}
+    never_nan = ("longest_repeated_span", "continuation_tokens", "longest_training_span", "training_overlap_over_10")
+    assert {aggregations[metric] for metric in never_nan} == {"mean"}
+    assert aggregations["ttr"] == aggregations["ttr_first_window"] == "nanmean"  # these can be NaN (empty / short texts)
+    for metric in ("longest_repeated_span", "continuation_tokens"):  # the copy metrics need training data
+        items = [sample[metric] for sample in output["samples"][task]]
+        assert output["results"][task][f"{metric},none"] == pytest.approx(np.nanmean(items))
+        assert output["results"][task][f"{metric}_stderr,none"] == pytest.approx(scipy.stats.sem(items))

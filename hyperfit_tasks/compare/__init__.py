@@ -1,9 +1,11 @@
 """Leaderboards of lm-eval runs: tables (Markdown, CSV, JSON), plots and an HTML report.
 
     from hyperfit_tasks.compare import load_results, build_leaderboard, render_markdown, write_report
+    from hyperfit_tasks.compare.verdict import add_statistics
 
     runs = load_results(["out/"])                    # newest results_*.json per model folder
     board = build_leaderboard(runs, baseline=runs[0].name)
+    add_statistics(board)                            # paired bootstrap intervals, Holm marks (verdict.py)
     print(render_markdown(board))
     write_report(board, Path("report"))              # table.md/.csv/.json, plots/, index.html
 
