@@ -317,3 +317,32 @@ def test_terminal_table_of_constructed_runs_marks_the_significant_difference(tmp
     assert max(len(line) for line in text.splitlines()) <= TERMINAL_WIDTH
     assert "tokens" in text and "t:" in text
     assert math.isfinite(board.cell("run", board.columns[2]).stat.delta)
+
+
+def test_corpus_metric_intervals_are_centred_on_the_observed_difference():
+    """Resamples repeat texts (Self-BLEU up, distinct-n down in every one): the interval still holds the delta."""
+    from hyperfit_tasks.compare.paired import compare_task
+
+    rng = np.random.default_rng(0)
+    vocabulary = [f"w{i}" for i in range(400)]
+    diverse = [" ".join(rng.choice(vocabulary, 60)) for _ in range(40)]
+    looping = [" ".join((text.split()[:15]) * 4) for text in diverse]
+    records = lambda texts: [{"doc_hash": f"d{i}", "prompt_hash": f"p{i}", "self_bleu": t, "distinct_4": t} for i, t in enumerate(texts)]
+    aggregations = {metric: resolve_aggregation(f"def {name}(continuations)", metric) for metric, name in (("self_bleu", "self_bleu_words"), ("distinct_4", "aggregate"))}
+    stats, _ = compare_task("t", records(diverse), records(looping), aggregations, resamples=300, seed=2)
+    for metric, stat in stats.items():
+        assert stat.ci_low <= stat.delta <= stat.ci_high and stat.p_value < 0.01, (metric, stat)
+    assert stats["distinct_4"].delta < 0 and set(stats) == {"self_bleu", "distinct_4"}
+    from hyperfit_tasks.continuation_scores import distinct_4
+
+    assert stats["distinct_4"].delta == pytest.approx(distinct_4(looping) - distinct_4(diverse))
+
+
+def test_distinct_of_resamples_equals_distinct_n_with_repeats_and_short_texts():
+    from hyperfit_tasks.metrics.distinct import DistinctOfResamples, distinct_n
+
+    docs = [["a", "b", "c"], ["a"], [], ["b", "c", "d", "b", "c"]]
+    counter = DistinctOfResamples(docs, 2)
+    for rows in ([0, 0, 3], [1, 2], [3, 3, 3, 0], [0, 1, 2, 3]):
+        expected = distinct_n([docs[j] for j in rows], 2)
+        assert (math.isnan(counter(rows)) and math.isnan(expected)) or counter(rows) == pytest.approx(expected), rows

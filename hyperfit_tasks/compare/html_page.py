@@ -36,7 +36,7 @@ figure{margin:1em 0}img{max-width:100%}
 .scroll th:first-child,.scroll td:first-child{position:sticky;left:0;background:#fff;z-index:1}
 .scroll td.best:first-child{background:#fff}
 caption{text-align:left;font-weight:bold;padding:.25em 0}
-.headline td .delta,.headline td .better,.headline td .worse{display:block;font-size:.85em;white-space:nowrap}
+.headline td .delta,.headline td .better,.headline td .worse{display:block;font-size:.8em;white-space:nowrap}
 .headline figure img{max-width:100%}
 """
 
@@ -126,7 +126,11 @@ def _cell(cell: Cell, column: Column, compact: bool = False) -> str:
     if cell.delta is not None:
         mark = SIGNIFICANT_MARK if cell.stat is not None and cell.stat.significant else ""
         interval = f" {format_interval(cell.stat.ci_low, cell.stat.ci_high)}" if cell.stat is not None else ""
-        parts.append(f' <span class="{_delta_class(cell.delta, column.higher_is_better)}">({format_delta(cell.delta)}{interval}){mark}</span>')
+        css = _delta_class(cell.delta, column.higher_is_better)
+        if compact:  # headline: difference and interval on lines of their own, so that 7 metrics fit 1,400 px
+            parts.append(f' <span class="{css}">{format_delta(cell.delta)}{mark}</span><span class="{css}">{interval.strip()}</span>')
+        else:
+            parts.append(f' <span class="{css}">({format_delta(cell.delta)}{interval}){mark}</span>')
     return f'<td class="best">{"".join(parts)}</td>' if cell.best else f"<td>{''.join(parts)}</td>"
 
 

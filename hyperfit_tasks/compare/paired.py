@@ -5,7 +5,7 @@ and ``prompt_hash``). Each resample draws prompt indices with replacement and re
 metric for both runs on that same resample, with the aggregation the task itself uses (read from
 the results file's ``metric_list``: lm-eval's registry, or hyperfit's own aggregation functions).
 Per resample b the difference d_b = run - baseline; the interval is the 2.5 and 97.5 percentiles
-of d_b; the two-sided p-value counts resamples whose centred difference |d_b - mean(d)| is at
+of d_b (for corpus-level metrics moved by delta - mean(d), see :func:`paired_stat`); the two-sided p-value counts resamples whose centred difference |d_b - mean(d)| is at
 least the observed |delta|, as ``(c + 1) / (B + 1)`` (sacrebleu's paired bootstrap convention,
 with ``>=`` so that identical runs get p = 1). Holm's correction runs over every (run, metric)
 p-value of one task's table.
@@ -73,7 +73,8 @@ class PairedResult:
         """One sentence saying how the intervals were made."""
         return (
             f"paired bootstrap over prompts, {self.resamples} resamples (MAUVE: {self.mauve_resamples}, k-means seeds "
-            f"{MAUVE_KMEANS_SEEDS[0]}-{MAUVE_KMEANS_SEEDS[-1]}), seed {self.seed}; 95% percentile intervals; "
+            f"{MAUVE_KMEANS_SEEDS[0]}-{MAUVE_KMEANS_SEEDS[-1]}), seed {self.seed}; 95% percentile intervals (corpus "
+            "metrics: centred on the observed difference); "
             f"* = Holm-adjusted p < {ALPHA} across the metrics and runs of each task's table"
         )
 
@@ -109,10 +110,8 @@ class Side:
     def __init__(self, aggregation: Callable, items: Sequence[Any]):
         self.aggregation, self.items = aggregation, list(items)
         self.kind = "mean" if getattr(aggregation, "__name__", "") in ("mean", "nanmean") else "generic"
-        if hasattr(aggregation, "of_words"):
-            from hyperfit_tasks.text_units import words
-
-            self.kind, self.prepared = "words", [words(text) for text in self.items]
+        if hasattr(aggregation, "resampler"):  # Self-BLEU, distinct-n: texts cut into words once
+            self.kind, self.of_rows = "rows", aggregation.resampler(self.items)
 
     def full(self) -> float:
         """The task's own aggregate of all items (what lm-eval reports for the same documents)."""
@@ -129,8 +128,8 @@ class Side:
                 return np.nanmean(values, axis=1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. Self-BLEU of a resample with < 2 texts: NaN
-            if self.kind == "words":
-                return np.array([_finite_or_nan(self.aggregation.of_words([self.prepared[j] for j in row])) for row in indices])
+            if self.kind == "rows":
+                return np.array([_finite_or_nan(self.of_rows(row)) for row in indices])
             return np.array([_finite_or_nan(self.aggregation([self.items[j] for j in row])) for row in indices])
 
 
@@ -212,14 +211,23 @@ def bootstrap_indices(documents: int, resamples: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, documents, (resamples, documents))
 
 
-def paired_stat(base_full: float, run_full: float, base_resampled: np.ndarray, run_resampled: np.ndarray, documents: int) -> PairedStat | None:
-    """Delta, percentile interval and two-sided p-value from the full-sample and resampled scores of both sides."""
+def paired_stat(
+    base_full: float, run_full: float, base_resampled: np.ndarray, run_resampled: np.ndarray, documents: int, centred: bool = False
+) -> PairedStat | None:
+    """Delta, percentile interval and two-sided p-value from the full-sample and resampled scores of both sides.
+
+    ``centred``: the interval is the percentile interval of the differences moved by ``delta - mean(d)``,
+    for corpus metrics whose resamples are biased (a repeated text matches itself: Self-BLEU rises,
+    distinct-n falls in every resample), so that it is centred on the observed difference.
+    """
     delta = run_full - base_full
     differences = np.asarray(run_resampled, dtype=float) - np.asarray(base_resampled, dtype=float)
     differences = differences[np.isfinite(differences)]
     if not math.isfinite(delta) or differences.size == 0:
         return None
     low, high = np.percentile(differences, [(100 - CONFIDENCE) / 2, 100 - (100 - CONFIDENCE) / 2])
+    if centred:
+        low, high = low + delta - differences.mean(), high + delta - differences.mean()
     extreme = int(np.sum(np.abs(differences - differences.mean()) >= abs(delta)))
     p_value = min(1.0, (extreme + 1) / (differences.size + 1))
     return PairedStat(float(delta), float(low), float(high), p_value, None, int(differences.size), documents)
@@ -313,7 +321,8 @@ def compare_task(
         if bad:
             notes.append(f"{task}/{metric}: not a number on the shared documents for {', '.join(bad)} (NaN in its samples, or undefined on them): no interval")
             continue
-        stat = paired_stat(base_full, run_full, base_resampled, run_side.resampled(rows), shared)
+        centred = not (isinstance(base_side, Side) and base_side.kind == "mean")
+        stat = paired_stat(base_full, run_full, base_resampled, run_side.resampled(rows), shared, centred)
         if stat is None:
             notes.append(f"{task}/{metric}: no resample gave a number for both runs: no interval")
         else:

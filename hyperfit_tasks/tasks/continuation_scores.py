@@ -26,6 +26,7 @@ from hyperfit_tasks.metrics.copy_rate import copy_metrics_for_text
 from hyperfit_tasks.metrics.mauve_features import DEFAULT_FEATURIZER
 from hyperfit_tasks.metrics.text_units import DEFAULT_TOKENIZER, token_ids, words
 from hyperfit_tasks.models.citation_blocker import DEFAULT_BLOCK_LEN
+from hyperfit_tasks.metrics.distinct import DistinctOfResamples
 
 LAST_WINDOW = 96  # the hyperfitting authors' TTR window (last 96 generated tokens)
 POSITION_WINDOW = 32  # window of the TTR-by-position curve
@@ -112,10 +113,22 @@ def _distinct_words(n: int):
     aggregate.__name__ = aggregate.__qualname__ = f"distinct_{n}"
     aggregate.__doc__ = f"Aggregation: distinct-{n} of all continuations as words (NaN without any {n}-gram)."
     aggregate.of_words = lambda docs: distinct_n(docs, n)
+    aggregate.resampler = lambda continuations: DistinctOfResamples([words(text) for text in continuations], n)
     return aggregate
 
 
 distinct_1, distinct_2, distinct_3, distinct_4 = (_distinct_words(n) for n in range(1, 5))
 self_bleu_words.of_words = self_bleu_of_words
-# Corpus aggregations over continuations that score their words: resampling code cuts each text once.
+
+
+def _self_bleu_resampler(continuations: Sequence[str]):
+    """Self-BLEU of any resample (rows) of ``continuations``: words cut and numbered once, then :func:`self_bleu`."""
+    vocabulary: dict[str, int] = {}
+    docs = [[vocabulary.setdefault(word, len(vocabulary)) for word in words(text)] for text in continuations]
+    return lambda rows: self_bleu_of_words([docs[j] for j in rows])
+
+
+self_bleu_words.resampler = _self_bleu_resampler
+# Corpus aggregations over continuations that score their words; ``.resampler(continuations)`` gives
+# a function of resample rows (hyperfit_tasks.compare.paired) that cuts each text into words once.
 WORD_AGGREGATIONS = {function.__name__: function for function in (self_bleu_words, distinct_1, distinct_2, distinct_3, distinct_4)}
