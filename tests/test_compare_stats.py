@@ -42,7 +42,7 @@ TASK = "t"
 # ---------------------------------------------------------------- constructed runs
 
 
-def write_run(folder: Path, items: dict[str, list], aggregations: dict[str, str], higher: dict[str, bool | None], docs=None, gen_toks=256, model=None) -> Path:
+def write_run(folder: Path, items: dict[str, list], aggregations: dict[str, str], higher: dict[str, bool | None], docs=None, gen_toks=256, model=None, metadata=None) -> Path:
     """A results file and samples of task ``t``: ``items[metric][i]`` is document i's item; values aggregated here."""
     from lm_eval.api.registry import get_aggregation
 
@@ -59,7 +59,7 @@ def write_run(folder: Path, items: dict[str, list], aggregations: dict[str, str]
             "task": TASK, "output_type": "generate_until",
             "generation_kwargs": {"until": [], "do_sample": False, "max_gen_toks": gen_toks},
             "metric_list": [{"metric": m, "aggregation": aggregations[m], "higher_is_better": higher[m]} for m in items],
-            "metadata": {"version": 1.0},
+            "metadata": {"version": 1.0, **(metadata or {})},
         }},
         "versions": {TASK: 1.0},
         "n-shot": {TASK: 0},
@@ -346,3 +346,17 @@ def test_distinct_of_resamples_equals_distinct_n_with_repeats_and_short_texts():
     for rows in ([0, 0, 3], [1, 2], [3, 3, 3, 0], [0, 1, 2, 3]):
         expected = distinct_n([docs[j] for j in rows], 2)
         assert (math.isnan(counter(rows)) and math.isnan(expected)) or counter(rows) == pytest.approx(expected), rows
+
+
+def test_a_prompt_length_difference_is_named_and_no_best_is_marked(tmp_path):
+    aggregations, higher = {"acc": "mean"}, {"acc": True}
+    write_run(tmp_path / "a", {"acc": [0.0] * 30}, aggregations, higher, metadata={"prompt_tokens": 32})
+    write_run(tmp_path / "b", {"acc": [1.0] * 30}, aggregations, higher, metadata={"prompt_tokens": 16})
+    runs = load_results([tmp_path / "a", tmp_path / "b"])
+    board = add_statistics(build_leaderboard(runs), resamples=100)
+    assert "t: metadata prompt_tokens differs: 32 in a; 16 in b" in board.warnings
+    assert "t: runs are not comparable (metadata prompt_tokens differs: 32 in a; 16 in b): no best marked (--force marks it anyway)" in board.notes
+    acc = board.columns[0]
+    assert board.cell("b", acc).stat.significant and not board.cell("b", acc).best
+    forced = add_statistics(build_leaderboard(load_results([tmp_path / "a", tmp_path / "b"])), resamples=100, force=True)
+    assert forced.cell("b", acc).best and not forced.cell("a", acc).best

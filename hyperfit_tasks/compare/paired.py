@@ -299,30 +299,33 @@ def compare_task(
             continue
         base_items = [base_records[i][metric] for i in base_rows]
         run_items = [run_records[j][metric] for j in run_rows]
-        if getattr(aggregation, "__name__", "") == "mauve_aggregation":
-            cache = features if features is not None else FeatureCache()
-            base_side, run_side, rows = MauveSide(base_items, cache), MauveSide(run_items, cache), mauve_indices
-            if shared < MAUVE_ADVISED_TEXTS:
-                notes.append(
-                    f"{task}: MAUVE of {shared} texts per side (its authors advise thousands, at least {MAUVE_ADVISED_TEXTS}): "
-                    "its value is biased and its interval wide"
-                )
-        else:
-            base_side, run_side, rows = Side(aggregation, base_items), Side(aggregation, run_items), indices
+        is_mauve = getattr(aggregation, "__name__", "") == "mauve_aggregation"
+        if is_mauve and shared < MAUVE_ADVISED_TEXTS:
+            notes.append(
+                f"{task}: MAUVE of {shared} texts per side (its authors advise thousands, at least {MAUVE_ADVISED_TEXTS}): "
+                "its value is biased and its interval wide"
+            )
+        rows = mauve_indices if is_mauve else indices
         memo_key = (task, metric, tuple(base_rows), len(rows))
         try:
+            if is_mauve:
+                cache = features if features is not None else FeatureCache()
+                base_side, run_side = MauveSide(base_items, cache), MauveSide(run_items, cache)
+            else:
+                base_side, run_side = Side(aggregation, base_items), Side(aggregation, run_items)
             if memo_key not in memo:
                 memo[memo_key] = base_side.full(), base_side.resampled(rows)
             (base_full, base_resampled), run_full = memo[memo_key], run_side.full()
-        except (TypeError, ValueError) as error:
+            bad = [name for name, value in zip(names, (base_full, run_full)) if not math.isfinite(value)]
+            run_resampled = None if bad else run_side.resampled(rows)
+        except (TypeError, ValueError, KeyError, IndexError) as error:
             notes.append(f"{task}/{metric}: samples items cannot be aggregated ({error}): no interval")
             continue
-        bad = [name for name, value in zip(names, (base_full, run_full)) if not math.isfinite(value)]
         if bad:
             notes.append(f"{task}/{metric}: not a number on the shared documents for {', '.join(bad)} (NaN in its samples, or undefined on them): no interval")
             continue
         centred = not (isinstance(base_side, Side) and base_side.kind == "mean")
-        stat = paired_stat(base_full, run_full, base_resampled, run_side.resampled(rows), shared, centred)
+        stat = paired_stat(base_full, run_full, base_resampled, run_resampled, shared, centred)
         if stat is None:
             notes.append(f"{task}/{metric}: no resample gave a number for both runs: no interval")
         else:
