@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 
 import torch
-
-from hyperfit_train.atomic import write_json_atomic
 from record import record_head  # benchmarks/record.py
+
+from hyperfit_tasks.common.atomic import write_json_atomic
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 TASK = "hyperfit_continuation_austen"
@@ -39,7 +39,7 @@ def load_task(model_path: str):
     """The lm-eval task object, built as ``hyperfit-lm-eval --model_args pretrained=<model_path>`` builds it."""
     from lm_eval.tasks import TaskManager, get_task_dict
 
-    from hyperfit_tasks.paths import task_configs_dir
+    from hyperfit_tasks.cli.tasks_path import task_configs_dir
 
     manager = TaskManager(include_path=task_configs_dir(), metadata={"pretrained": model_path})
     return get_task_dict([TASK], manager)[TASK]
@@ -123,11 +123,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    from hyperfit_tasks.compare import cli
+    from hyperfit_tasks.cli import compare as cli
     from hyperfit_tasks.compare.paired import DEFAULT_MAUVE_RESAMPLES
 
     if args.model is None:
-        from hyperfit_train.assets import default_model_path
+        from hyperfit_tasks.assets import default_model_path
 
         args.model = str(default_model_path())
     args.mauve_resamples = args.mauve_resamples or DEFAULT_MAUVE_RESAMPLES

@@ -4,6 +4,7 @@ Real samples come from the committed lm-eval fixtures (tests/data/lm_eval_result
 runs are written in the layout lm-eval writes (results JSON with ``metric_list``, samples JSONL
 with ``doc_hash``/``prompt_hash``).
 """
+
 from __future__ import annotations
 
 import csv
@@ -19,8 +20,8 @@ import scipy.stats
 from hyperfit_tasks.compare import build_leaderboard, cli, load_results, render_csv, render_html, render_json, render_markdown
 from hyperfit_tasks.compare.compact import TERMINAL_WIDTH, render_terminal
 from hyperfit_tasks.compare.paired import (
-    MauveSide,
     FeatureCache,
+    MauveSide,
     Side,
     board_statistics,
     bootstrap_indices,
@@ -30,7 +31,7 @@ from hyperfit_tasks.compare.paired import (
 )
 from hyperfit_tasks.compare.samples import read_samples
 from hyperfit_tasks.compare.verdict import add_statistics
-from hyperfit_tasks.continuation_scores import self_bleu_words
+from hyperfit_tasks.tasks.continuation_scores import self_bleu_words
 
 FIXTURES = Path(__file__).parent / "data" / "lm_eval_results"
 REAL_RUNS = FIXTURES / "hyperfit_tasks"
@@ -42,7 +43,16 @@ TASK = "t"
 # ---------------------------------------------------------------- constructed runs
 
 
-def write_run(folder: Path, items: dict[str, list], aggregations: dict[str, str], higher: dict[str, bool | None], docs=None, gen_toks=256, model=None, metadata=None) -> Path:
+def write_run(
+    folder: Path,
+    items: dict[str, list],
+    aggregations: dict[str, str],
+    higher: dict[str, bool | None],
+    docs=None,
+    gen_toks=256,
+    model=None,
+    metadata=None,
+) -> Path:
     """A results file and samples of task ``t``: ``items[metric][i]`` is document i's item; values aggregated here."""
     from lm_eval.api.registry import get_aggregation
 
@@ -55,12 +65,15 @@ def write_run(folder: Path, items: dict[str, list], aggregations: dict[str, str]
     data = {
         "results": {TASK: entry},
         "group_subtasks": {},
-        "configs": {TASK: {
-            "task": TASK, "output_type": "generate_until",
-            "generation_kwargs": {"until": [], "do_sample": False, "max_gen_toks": gen_toks},
-            "metric_list": [{"metric": m, "aggregation": aggregations[m], "higher_is_better": higher[m]} for m in items],
-            "metadata": {"version": 1.0, **(metadata or {})},
-        }},
+        "configs": {
+            TASK: {
+                "task": TASK,
+                "output_type": "generate_until",
+                "generation_kwargs": {"until": [], "do_sample": False, "max_gen_toks": gen_toks},
+                "metric_list": [{"metric": m, "aggregation": aggregations[m], "higher_is_better": higher[m]} for m in items],
+                "metadata": {"version": 1.0, **(metadata or {})},
+            }
+        },
         "versions": {TASK: 1.0},
         "n-shot": {TASK: 0},
         "higher_is_better": {TASK: higher},
@@ -72,9 +85,17 @@ def write_run(folder: Path, items: dict[str, list], aggregations: dict[str, str]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"results_{STAMP}.json").write_text(json.dumps(data))
     records = [
-        {"doc_id": i, "doc": {"prompt": f"p{doc}"}, "arguments": {"gen_args_0": {"arg_0": f"p{doc}"}}, "resps": [["x"]],
-         "filtered_resps": ["x"], "filter": "none", "doc_hash": f"d{doc}", "prompt_hash": f"h{doc}",
-         **{metric: values[i] for metric, values in items.items()}}
+        {
+            "doc_id": i,
+            "doc": {"prompt": f"p{doc}"},
+            "arguments": {"gen_args_0": {"arg_0": f"p{doc}"}},
+            "resps": [["x"]],
+            "filtered_resps": ["x"],
+            "filter": "none",
+            "doc_hash": f"d{doc}",
+            "prompt_hash": f"h{doc}",
+            **{metric: values[i] for metric, values in items.items()},
+        }
         for i, doc in enumerate(docs)
     ]
     (folder / f"samples_{TASK}_{STAMP}.jsonl").write_text("".join(json.dumps(record) + "\n" for record in records))
@@ -88,12 +109,18 @@ def shifted_runs(tmp_path: Path, shift: float, count: int = 40, lengths=(200.0, 
     flat = rng.normal(0.0, 1.0, count)
     aggregations = {"acc": "mean", "flat": "mean", "continuation_tokens": "mean"}
     higher = {"acc": True, "flat": True, "continuation_tokens": None}
-    base = write_run(tmp_path / "base", {"acc": acc.tolist(), "flat": flat.tolist(), "continuation_tokens": [lengths[0]] * count}, aggregations, higher)
+    base = write_run(
+        tmp_path / "base", {"acc": acc.tolist(), "flat": flat.tolist(), "continuation_tokens": [lengths[0]] * count}, aggregations, higher
+    )
     run = write_run(
         tmp_path / "run",
-        {"acc": (acc + shift + rng.normal(0, 0.01, count)).tolist(), "flat": rng.permutation(flat).tolist(),
-         "continuation_tokens": (np.full(count, lengths[1]) + rng.normal(0, 1, count)).tolist()},
-        aggregations, higher,
+        {
+            "acc": (acc + shift + rng.normal(0, 0.01, count)).tolist(),
+            "flat": rng.permutation(flat).tolist(),
+            "continuation_tokens": (np.full(count, lengths[1]) + rng.normal(0, 1, count)).tolist(),
+        },
+        aggregations,
+        higher,
     )
     return load_results([base, run])
 
@@ -151,17 +178,30 @@ def test_interval_matches_scipy_paired_percentile_bootstrap():
     indices = bootstrap_indices(25, 999, seed=11)
     stat = paired_stat(base.full(), run.full(), base.resampled(indices), run.resampled(indices), 25)
     reference = scipy.stats.bootstrap(
-        (x, y), lambda a, b, axis: np.mean(b, axis=axis) - np.mean(a, axis=axis), paired=True, vectorized=True,
-        n_resamples=999, method="percentile", rng=np.random.default_rng(11),
+        (x, y),
+        lambda a, b, axis: np.mean(b, axis=axis) - np.mean(a, axis=axis),
+        paired=True,
+        vectorized=True,
+        n_resamples=999,
+        method="percentile",
+        rng=np.random.default_rng(11),
     )
-    assert (stat.ci_low, stat.ci_high) == (pytest.approx(reference.confidence_interval.low, abs=1e-12), pytest.approx(reference.confidence_interval.high, abs=1e-12))
+    assert (stat.ci_low, stat.ci_high) == (
+        pytest.approx(reference.confidence_interval.low, abs=1e-12),
+        pytest.approx(reference.confidence_interval.high, abs=1e-12),
+    )
     # the p-value from scipy's own bootstrap distribution (the same resamples), by the (c + 1) / (B + 1) rule
     differences = reference.bootstrap_distribution
     extreme = np.sum(np.abs(differences - differences.mean()) >= abs(np.mean(y) - np.mean(x)))
     assert stat.p_value == pytest.approx((extreme + 1) / (999 + 1)) and stat.p_value < 0.05
     # and scipy's paired permutation test (sign flips) agrees that the shift is significant
     permutation = scipy.stats.permutation_test(
-        (x, y), lambda a, b, axis: np.mean(b - a, axis=axis), permutation_type="samples", vectorized=True, n_resamples=999, rng=np.random.default_rng(11),
+        (x, y),
+        lambda a, b, axis: np.mean(b - a, axis=axis),
+        permutation_type="samples",
+        vectorized=True,
+        n_resamples=999,
+        rng=np.random.default_rng(11),
     )
     assert permutation.pvalue < 0.05
 
@@ -197,7 +237,7 @@ def test_self_bleu_and_distinct_resamples_equal_the_task_aggregation_on_the_resa
     side = Side(resolve_aggregation("def aggregate(continuations)", "distinct_2"), texts)
     bleu = Side(resolve_aggregation("def self_bleu_words(continuations)", "self_bleu"), texts)
     indices = bootstrap_indices(len(texts), 4, seed=1)
-    from hyperfit_tasks.continuation_scores import distinct_2
+    from hyperfit_tasks.tasks.continuation_scores import distinct_2
 
     assert bleu.resampled(indices).tolist() == [pytest.approx(self_bleu_words([texts[j] for j in row])) for row in indices]
     assert side.resampled(indices).tolist() == [pytest.approx(distinct_2([texts[j] for j in row])) for row in indices]
@@ -214,12 +254,24 @@ def test_every_output_carries_the_same_statistics(tmp_path, capsys):
     stat = board.cell("run", acc).stat
     data = json.loads(render_json(board))
     assert data["paired"][TASK]["acc"]["run"] | {} == {
-        "delta": stat.delta, "ci_low": stat.ci_low, "ci_high": stat.ci_high, "p_value": stat.p_value, "p_holm": stat.p_holm,
-        "significant": True, "resamples": 300, "documents": 40,
+        "delta": stat.delta,
+        "ci_low": stat.ci_low,
+        "ci_high": stat.ci_high,
+        "p_value": stat.p_value,
+        "p_holm": stat.p_holm,
+        "significant": True,
+        "resamples": 300,
+        "documents": 40,
     }
     assert "Holm" in data["statistics"] and "300 resamples" in data["statistics"]
     row = next(r for r in csv.DictReader(render_csv(board).splitlines()) if r["run"] == "run")
-    assert [float(row[f"{TASK}/acc {name}"]) for name in ("delta", "ci_low", "ci_high", "p_value", "p_holm")] == [stat.delta, stat.ci_low, stat.ci_high, stat.p_value, stat.p_holm]
+    assert [float(row[f"{TASK}/acc {name}"]) for name in ("delta", "ci_low", "ci_high", "p_value", "p_holm")] == [
+        stat.delta,
+        stat.ci_low,
+        stat.ci_high,
+        stat.p_value,
+        stat.p_holm,
+    ]
     markdown = render_markdown(board)
     assert f"[+{stat.ci_low:.4f}, +{stat.ci_high:.4f}])*" in markdown and "Holm-adjusted" in markdown
     html = render_html(board)
@@ -240,7 +292,16 @@ def test_terminal_table_fits_in_100_columns_and_names_the_files(tmp_path, capsys
     # different generation settings: the setting is named with both values, no best mark anywhere in those tasks
     assert "max_gen_toks differs: 256 in base, run/checkpoint-2, run/checkpoint-4; 64 in a-rather" in " ".join(out.split())
     html = (report / "index.html").read_text()
-    order = [html.index(text) for text in ("<h2>Headline</h2>", "alt=\"Headline metrics", "<h2>Example continuations</h2>", "<h2>Full tables</h2>", "<h2>Runs and files</h2>")]
+    order = [
+        html.index(text)
+        for text in (
+            "<h2>Headline</h2>",
+            'alt="Headline metrics',
+            "<h2>Example continuations</h2>",
+            "<h2>Full tables</h2>",
+            "<h2>Runs and files</h2>",
+        )
+    ]
     assert order == sorted(order)
     assert 'class="best"' not in html.split("<h2>hyperfit_continuation_austen</h2>")[1].split("<h2>")[0]
     forced = tmp_path / "forced"
@@ -327,13 +388,19 @@ def test_corpus_metric_intervals_are_centred_on_the_observed_difference():
     vocabulary = [f"w{i}" for i in range(400)]
     diverse = [" ".join(rng.choice(vocabulary, 60)) for _ in range(40)]
     looping = [" ".join((text.split()[:15]) * 4) for text in diverse]
-    records = lambda texts: [{"doc_hash": f"d{i}", "prompt_hash": f"p{i}", "self_bleu": t, "distinct_4": t} for i, t in enumerate(texts)]
-    aggregations = {metric: resolve_aggregation(f"def {name}(continuations)", metric) for metric, name in (("self_bleu", "self_bleu_words"), ("distinct_4", "aggregate"))}
+
+    def records(texts):
+        return [{"doc_hash": f"d{i}", "prompt_hash": f"p{i}", "self_bleu": t, "distinct_4": t} for i, t in enumerate(texts)]
+
+    aggregations = {
+        metric: resolve_aggregation(f"def {name}(continuations)", metric)
+        for metric, name in (("self_bleu", "self_bleu_words"), ("distinct_4", "aggregate"))
+    }
     stats, _ = compare_task("t", records(diverse), records(looping), aggregations, resamples=300, seed=2)
     for metric, stat in stats.items():
         assert stat.ci_low <= stat.delta <= stat.ci_high and stat.p_value < 0.01, (metric, stat)
     assert stats["distinct_4"].delta < 0 and set(stats) == {"self_bleu", "distinct_4"}
-    from hyperfit_tasks.continuation_scores import distinct_4
+    from hyperfit_tasks.tasks.continuation_scores import distinct_4
 
     assert stats["distinct_4"].delta == pytest.approx(distinct_4(looping) - distinct_4(diverse))
 

@@ -402,9 +402,9 @@ def test_never_nan_metrics_get_lm_evals_closed_form_stderr(tiny_lm_path, domain_
     import numpy as np
     import scipy.stats
 
-    import hyperfit_train.assets
+    import hyperfit_tasks.assets
 
-    monkeypatch.setattr(hyperfit_train.assets, "corpus_path", lambda domain, split: domain_files[split])
+    monkeypatch.setattr(hyperfit_tasks.assets, "corpus_path", lambda domain, split: domain_files[split])
     task = "hyperfit_continuation_austen"
     output = evaluate("hf", f"pretrained={tiny_lm_path}", [task], limit=4, gen_kwargs="max_gen_toks=24", bootstrap_iters=10)
     aggregations = {entry["metric"]: entry["aggregation"] for entry in output["configs"][task]["metric_list"]}

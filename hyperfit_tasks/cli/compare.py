@@ -83,9 +83,8 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     """Load, compare, print and (with ``--out``) write the report."""
     from hyperfit_tasks.compare import build_leaderboard, load_results, render_csv, render_json, render_markdown, write_report
-    from hyperfit_tasks.compare.plots import headline_columns
-
     from hyperfit_tasks.compare.compact import render_terminal
+    from hyperfit_tasks.compare.plots import headline_columns
     from hyperfit_tasks.compare.verdict import add_statistics
 
     if args.examples < 0:

@@ -5,6 +5,7 @@ Used three ways: the terminal table (``hyperfit-compare`` without ``--full``: fi
 section of ``table.md`` and ``index.html`` (with 95% intervals). Domains join the tasks of one
 text source (``hyperfit_continuation_austen`` and ``hyperfit_perplexity_austen`` -> ``austen``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ def domain_of(task: str) -> str:
     """``hyperfit_continuation_austen`` -> ``austen``; other tasks are their own domain."""
     for prefix in TASK_PREFIXES:
         if task.startswith(prefix):
-            return task[len(prefix):]
+            return task[len(prefix) :]
     return task
 
 
@@ -52,10 +53,7 @@ def headline_domains(board: Leaderboard) -> list[Domain]:
         if column.task in groups or column.filter != "none" or column.metric not in dict(COMPACT_METRICS):
             continue
         found.setdefault(domain_of(column.task), {}).setdefault(column.metric, column)
-    return [
-        Domain(name, [by_metric[metric] for metric, _ in COMPACT_METRICS if metric in by_metric])
-        for name, by_metric in found.items()
-    ]
+    return [Domain(name, [by_metric[metric] for metric, _ in COMPACT_METRICS if metric in by_metric]) for name, by_metric in found.items()]
 
 
 def header(column: Column) -> str:
@@ -89,7 +87,13 @@ def render_terminal(board: Leaderboard, files: str = "") -> str:
     if board.paired is not None and board.paired.stats:
         lines += ["", _wrap(f"{SIGNIFICANT_MARK} = {board.paired.describe().split('; * = ')[1]}; ! = significantly best.")]
     lines += [_wrap(note) for note in board.notes if "not comparable" in note or "continuations are" in note]
-    lines.append(_wrap(f"Full table (every metric, intervals, p-values): {files}" if files else "Full table with intervals and p-values: --full, or --out DIR for table.md/.csv/.json and index.html."))
+    lines.append(
+        _wrap(
+            f"Full table (every metric, intervals, p-values): {files}"
+            if files
+            else "Full table with intervals and p-values: --full, or --out DIR for table.md/.csv/.json and index.html."
+        )
+    )
     return "\n".join(lines) + "\n"
 
 

@@ -3,6 +3,7 @@
 Every text from the inputs (names, paths, prompts, continuations) is HTML-escaped; plots are
 inlined as base64 PNG, so the one file can be mailed or moved on its own.
 """
+
 from __future__ import annotations
 
 import base64
@@ -66,13 +67,18 @@ def render_html(board: Leaderboard, plots: Sequence[Plot] = (), examples: Sequen
     if domains:
         body.append("<h2>Headline</h2><div class='headline'>")
         for domain in domains:
-            body.append(_leaderboard_table(board, domain.columns, caption=domain.name, headers=[header(column) for column in domain.columns], compact=True))
+            body.append(
+                _leaderboard_table(board, domain.columns, caption=domain.name, headers=[header(column) for column in domain.columns], compact=True)
+            )
         body.append("</div>")
     headline_plots = [plot for plot in plots if plot.filename == "headline.png"]
     body += [_figure(plot) for plot in headline_plots]
     sharpening = sharpening_rows(board)
     if sharpening:
-        body += ["<h2>Next-token sharpening on held-out text (hyperfit-train diagnostics)</h2>", _table(sharpening_headers(), [[escape(cell) for cell in row] for row in sharpening])]
+        body += [
+            "<h2>Next-token sharpening on held-out text (hyperfit-train diagnostics)</h2>",
+            _table(sharpening_headers(), [[escape(cell) for cell in row] for row in sharpening]),
+        ]
     if examples:
         body += [
             "<h2>Example continuations</h2>",
@@ -93,7 +99,10 @@ def render_html(board: Leaderboard, plots: Sequence[Plot] = (), examples: Sequen
         body += ["<h2>Notes on the statistics</h2>", _list(board.notes, "notes")]
     if notes:
         body += ["<h2>Notes</h2>", _list(notes, "notes")]
-    body += ["<h2>Runs and files</h2>", _table(["Run", "Model", "Checkpoint", "Results file"], [[escape(text) for text in run_details(run)] for run in board.runs])]
+    body += [
+        "<h2>Runs and files</h2>",
+        _table(["Run", "Model", "Checkpoint", "Results file"], [[escape(text) for text in run_details(run)] for run in board.runs]),
+    ]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>hyperfit-compare: {escape(board.baseline)} and {len(board.runs) - 1} more</title>"
@@ -106,7 +115,9 @@ def _figure(plot: Plot) -> str:
     return f'<figure><img alt="{escape(plot.title)}" src="data:image/png;base64,{data}"><figcaption>{escape(plot.title)}</figcaption></figure>'
 
 
-def _leaderboard_table(board: Leaderboard, columns: Sequence[Column], caption: str = "", headers: Sequence[str] | None = None, compact: bool = False) -> str:
+def _leaderboard_table(
+    board: Leaderboard, columns: Sequence[Column], caption: str = "", headers: Sequence[str] | None = None, compact: bool = False
+) -> str:
     """A task's table (or a headline table: ``compact`` cells without stderr) in a box that scrolls sideways, run column sticky."""
     headers = ["Run", *(headers or [f"{column.label} {column.arrow}".rstrip() for column in columns])]
     rows = ["<tr>" + "".join(f"<th>{escape(header)}</th>" for header in headers) + "</tr>"]

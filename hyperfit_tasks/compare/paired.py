@@ -5,7 +5,8 @@ and ``prompt_hash``). Each resample draws prompt indices with replacement and re
 metric for both runs on that same resample, with the aggregation the task itself uses (read from
 the results file's ``metric_list``: lm-eval's registry, or hyperfit's own aggregation functions).
 Per resample b the difference d_b = run - baseline; the interval is the 2.5 and 97.5 percentiles
-of d_b (for corpus-level metrics moved by delta - mean(d), see :func:`paired_stat`); the two-sided p-value counts resamples whose centred difference |d_b - mean(d)| is at
+of d_b (for corpus-level metrics moved by delta - mean(d), see :func:`paired_stat`); the two-sided
+p-value counts resamples whose centred difference |d_b - mean(d)| is at
 least the observed |delta|, as ``(c + 1) / (B + 1)`` (sacrebleu's paired bootstrap convention,
 with ``>=`` so that identical runs get p = 1). Holm's correction runs over every (run, metric)
 p-value of one task's table.
@@ -13,6 +14,7 @@ p-value of one task's table.
 MAUVE: each text is featurised once, resamples pick rows of the feature matrices, the k-means
 seed cycles through :data:`MAUVE_KMEANS_SEEDS`, and fewer resamples are drawn (``mauve_resamples``).
 """
+
 from __future__ import annotations
 
 import math
@@ -194,7 +196,7 @@ class FeatureCache:
 
     def rows(self, texts: Sequence[str], featurizer: str) -> list[np.ndarray | None]:
         """One feature row per text (None for an empty text, which MAUVE drops)."""
-        from hyperfit_tasks.mauve_features import featurize
+        from hyperfit_tasks.metrics.mauve_features import featurize
 
         missing = list(dict.fromkeys(text for text in texts if text.strip() and (featurizer, text) not in self._features))
         if missing:
@@ -322,7 +324,9 @@ def compare_task(
             notes.append(f"{task}/{metric}: samples items cannot be aggregated ({error}): no interval")
             continue
         if bad:
-            notes.append(f"{task}/{metric}: not a number on the shared documents for {', '.join(bad)} (NaN in its samples, or undefined on them): no interval")
+            notes.append(
+                f"{task}/{metric}: not a number on the shared documents for {', '.join(bad)} (NaN in its samples, or undefined on them): no interval"
+            )
             continue
         centred = not (isinstance(base_side, Side) and base_side.kind == "mean")
         stat = paired_stat(base_full, run_full, base_resampled, run_resampled, shared, centred)
@@ -353,8 +357,7 @@ def board_statistics(
         return result
     if not any(run.samples for run in board.runs):
         result.notes.append(
-            "no intervals or p-values: they need the per-document samples (re-run lm_eval with --log_samples); "
-            "bold = largest value, untested"
+            "no intervals or p-values: they need the per-document samples (re-run lm_eval with --log_samples); bold = largest value, untested"
         )
         return result
     base = next(run for run in board.runs if run.name == board.baseline)
@@ -378,8 +381,16 @@ def board_statistics(
             agreed = {metric: fn for metric, fn in base_aggregations.items() if _same(fn, run_aggregations.get(metric))}
             try:
                 stats, notes = compare_task(
-                    task, base_records, read_samples(run.samples[task]), agreed, resamples, seed,
-                    result.mauve_resamples, features, (base.name, run.name), memo,
+                    task,
+                    base_records,
+                    read_samples(run.samples[task]),
+                    agreed,
+                    resamples,
+                    seed,
+                    result.mauve_resamples,
+                    features,
+                    (base.name, run.name),
+                    memo,
                 )
             except CompareError as error:
                 refused.setdefault(run.name, []).append(str(error))

@@ -23,10 +23,10 @@ from hyperfit_tasks.metrics import (
     windowed_ttr,
 )
 from hyperfit_tasks.metrics.copy_rate import copy_metrics_for_text
+from hyperfit_tasks.metrics.distinct import DistinctOfResamples
 from hyperfit_tasks.metrics.mauve_features import DEFAULT_FEATURIZER
 from hyperfit_tasks.metrics.text_units import DEFAULT_TOKENIZER, token_ids, words
 from hyperfit_tasks.models.citation_blocker import DEFAULT_BLOCK_LEN
-from hyperfit_tasks.metrics.distinct import DistinctOfResamples
 
 LAST_WINDOW = 96  # the hyperfitting authors' TTR window (last 96 generated tokens)
 POSITION_WINDOW = 32  # window of the TTR-by-position curve
