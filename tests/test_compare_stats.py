@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from hyperfit_tasks.compare import build_leaderboard, cli, load_results, render_csv, render_html, render_json, render_markdown
+from hyperfit_tasks.cli import compare as cli
+from hyperfit_tasks.compare import build_leaderboard, load_results, render_csv, render_html, render_json, render_markdown
 from hyperfit_tasks.compare.compact import TERMINAL_WIDTH, render_terminal
 from hyperfit_tasks.compare.paired import (
     FeatureCache,

@@ -95,7 +95,8 @@ def resolve_aggregation(recorded: Any, metric: str) -> Callable | None:
             return get_aggregation(recorded)
         except Exception:  # lm-eval raises or logs for unknown names
             return None
-    from hyperfit_tasks import continuation_scores, mauve_score
+    from hyperfit_tasks.metrics import mauve_score
+    from hyperfit_tasks.tasks import continuation_scores
 
     known = {
         "mean_segmental_ttr": continuation_scores.mean_segmental_ttr,
