@@ -114,7 +114,7 @@ def test_perplexity_docs_keep_whole_texts(tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"data_files": "/no/such/file.jsonl"}, "data file /no/such/file.jsonl does not exist: fix dataset_kwargs.data_files"),
+        ({"data_files": "/no/such/file.jsonl"}, "data file /no/such/file.jsonl does not exist: fix data_files \\(in --metadata or dataset_kwargs\\)"),
         ({}, "exactly one text source"),
         ({"data_files": "texts.jsonl", "corpus": "austen"}, "exactly one text source"),
         ({"data_files": "texts.jsonl", "text_field": "story"}, "texts.jsonl has no column 'story' \\(columns: text\\)"),

@@ -1,7 +1,8 @@
 """Console script ``hyperfit-lm-eval``: lm-eval's own CLI with hyperfit's models registered and tasks on the include path.
 
 Every argument is lm-eval's (``hyperfit-lm-eval --help`` shows them). The script registers
-hyperfit's lm-eval models (``--model hf-citation-blocked``), parses the command line with lm-eval's
+hyperfit's lm-eval models (``--model hf-citation-blocked``) and metrics (``hyperfit_ttr_last96``
+... of :mod:`hyperfit_tasks.tasks.registered_metrics`, for any task's ``metric_list``), parses the command line with lm-eval's
 own parser, puts hyperfit's task folder on the include path *next to* any ``--include_path`` the
 user gives (on the command line or in ``--config``; several folders may be joined with ``:``),
 and runs lm-eval's command. lm-eval 0.4.13's CLI takes one include path only; its ``TaskManager``
@@ -103,6 +104,7 @@ def run(argv: list[str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run lm-eval's CLI on ``argv`` (default: the command line) with hyperfit's tasks included; returns the exit code."""
     from hyperfit_tasks.models.registry import register_models
+    from hyperfit_tasks.tasks import registered_metrics  # noqa: F401  (hyperfit_* metrics for the user's own tasks)
 
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv

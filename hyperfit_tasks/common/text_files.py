@@ -91,7 +91,7 @@ def read_data_files(files: list[str]):
     """Rows of local data files through ``datasets`` (builder chosen by the file extension)."""
     for file in files:
         if not Path(file).is_file():
-            raise FileNotFoundError(f"data file {file} does not exist: fix dataset_kwargs.data_files")
+            raise FileNotFoundError(f"data file {file} does not exist: fix data_files (in --metadata or dataset_kwargs)")
     suffixes = {Path(file).suffix.lower() for file in files}
     builders = {LOCAL_BUILDERS.get(suffix) for suffix in suffixes}
     if len(builders) != 1 or None in builders:

@@ -6,8 +6,10 @@ models with different vocabularies:
 
 * words: ``nltk.tokenize.wordpunct_tokenize`` (runs of letters/digits, runs of punctuation;
   case kept). It needs no NLTK data download, unlike ``word_tokenize``.
-* tokens: the token ids of one fixed tokenizer, by default the tokenizer of hyperfit's offline
-  default model (SmolLM2-135M, a 49,152-entry byte-level BPE, ``"default"``). Any other
+* tokens: the token ids of one fixed tokenizer, by default ``"default"``: the tokenizer of
+  SmolLM2-135M (a 49,152-entry byte-level BPE, Apache-2.0), shipped inside this package
+  (``hyperfit_tasks/metric_tokenizer/``) so that token metrics need no model, cache or hub. It
+  is the tokenizer of hyperfit's offline default model, so its ids are the same. Any other
   tokenizer folder or hub name can be chosen per run (task metadata ``metric_tokenizer``).
 """
 from __future__ import annotations
@@ -31,17 +33,23 @@ def token_ids(text: str, tokenizer_name: str) -> list[int]:
 
 @lru_cache(maxsize=8)
 def load_tokenizer(name: str):
-    """A Hugging Face tokenizer; ``"default"`` means the tokenizer of hyperfit's default model."""
+    """A Hugging Face tokenizer; ``"default"`` means the shipped SmolLM2 metric tokenizer."""
     from transformers import AutoTokenizer
 
     if name == DEFAULT_TOKENIZER:
-        from hyperfit_tasks.assets import default_model_path
-
-        name = str(default_model_path())
+        name = default_tokenizer_path()
     try:
         return AutoTokenizer.from_pretrained(name)
     except (OSError, ValueError) as error:
         raise ValueError(
             f"cannot load tokenizer {name!r} ({type(error).__name__}): pass an existing tokenizer "
-            "folder or hub name, or 'default' for hyperfit's default model"
+            "folder or hub name, or 'default' for the shipped SmolLM2 tokenizer"
         ) from None
+
+
+def default_tokenizer_path() -> str:
+    """Folder of the SmolLM2 tokenizer shipped as package data (``tokenizer.json`` + a portable config)."""
+    from importlib.resources import files
+
+    return str(files("hyperfit_tasks.assets") / "metric_tokenizer")
+

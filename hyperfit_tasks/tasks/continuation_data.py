@@ -27,6 +27,7 @@ import datasets
 from hyperfit_tasks.common.model_args import evaluated_model_name
 from hyperfit_tasks.common.text_files import read_data_files
 from hyperfit_tasks.metrics.text_units import load_tokenizer
+from hyperfit_tasks.tasks import registered_metrics  # noqa: F401  (every hyperfit task loads this module: hyperfit_* metrics join lm-eval's registry)
 
 PROMPT_WORDS = 24
 PROMPT_TOKENS = 32
@@ -106,7 +107,9 @@ def load_texts(
     chosen = [name for name, value in (("corpus", corpus), ("data_files", data_files), ("dataset", dataset)) if value]
     if len(chosen) != 1:
         raise ValueError(
-            f"give exactly one text source in dataset_kwargs (corpus, data_files or dataset), got {chosen or 'none'}"
+            f"give exactly one text source (corpus, data_files or dataset), got {chosen or 'none'}: in the task's "
+            "dataset_kwargs, or for hyperfit_continuation_custom / hyperfit_perplexity_custom in "
+            "--metadata '{\"data_files\": \"my.jsonl\", \"text_field\": \"body\"}' (run those apart from other hyperfit tasks)"
         )
     if corpus:
         from hyperfit_tasks.assets import corpus_path
@@ -123,7 +126,7 @@ def load_texts(
     if text_field not in rows.column_names:
         raise ValueError(
             f"{source} has no column {text_field!r} (columns: {', '.join(rows.column_names)}): "
-            "set dataset_kwargs.text_field"
+            "set text_field (in --metadata or dataset_kwargs)"
         )
     texts = [text or "" for text in rows[text_field]]
     if detokenize == "wikitext":

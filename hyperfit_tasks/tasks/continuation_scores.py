@@ -51,6 +51,18 @@ def process_results(
     ``training_reference`` (the run's training data and tokenizer) adds the training-copy metrics.
     """
     continuation = results[0]
+    return {
+        **text_scores(continuation, metric_tokenizer),
+        "stopped_early": stopped_early(continuation, model_tokenizer, max_gen_toks),
+        **{f"distinct_{n}": continuation for n in range(1, 5)},
+        "self_bleu": continuation,
+        "mauve": (continuation, doc["reference"], mauve_featurizer),
+        **copy_metrics_for_text(continuation, training_reference or {}, k=copy_k),
+    }
+
+
+def text_scores(continuation: str, metric_tokenizer: str = DEFAULT_TOKENIZER) -> dict[str, Any]:
+    """The per-text metrics of one continuation that need nothing but its text and the metric tokenizer."""
     tokens = token_ids(continuation, metric_tokenizer)
     curve = ttr_by_position(tokens, POSITION_WINDOW)
     return {
@@ -67,11 +79,6 @@ def process_results(
         "token_repetition": token_repetition(tokens, REPETITION_CONTEXT),
         "longest_repeated_span": float(longest_repeated_span(tokens)),
         "continuation_tokens": float(len(tokens)),
-        "stopped_early": stopped_early(continuation, model_tokenizer, max_gen_toks),
-        **{f"distinct_{n}": continuation for n in range(1, 5)},
-        "self_bleu": continuation,
-        "mauve": (continuation, doc["reference"], mauve_featurizer),
-        **copy_metrics_for_text(continuation, training_reference or {}, k=copy_k),
     }
 
 
