@@ -42,3 +42,29 @@ def test_wheel_installs_packages_and_task_configs(tmp_path):
     assert out[0].startswith(str(target)) and out[1].startswith(str(target))
     yaml_in_repo = len(list((REPO / "task_configs").rglob("*.yaml")))
     assert yaml_in_repo > 0 and int(out[2]) == yaml_in_repo
+
+
+def test_shipped_metric_tokenizer_encodes_as_the_default_models_gguf_tokenizer(english_text):
+    """The default ``metric_tokenizer`` (package data) gives the ids of the tokenizer that transformers
+    converts from the default model's GGUF file, on real prose, the Austen-style punctuation of the
+    corpora, non-ASCII text and special-token strings, and cuts prompts at the same offsets."""
+    from transformers import AutoTokenizer
+
+    from hyperfit_tasks.text_units import DEFAULT_TOKENIZER, load_tokenizer
+    from hyperfit_train.assets.default_model import gguf_path
+
+    gguf = gguf_path()
+    reference = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    shipped = load_tokenizer(DEFAULT_TOKENIZER)
+    texts = [paragraph for paragraph in english_text.split("\n\n") if paragraph.strip()][:200] + [
+        "\u201cMy dear Miss Elliot,\u201d said he -- \u2018it is _so_ very odd!\u2019\n\n\tCHAPTER IV.",
+        "na\u00efve caf\u00e9 \u00fcber \u6771\u4eac \U0001f389  double  spaces\r\nand a tab\t.",
+        "<|im_start|>user\nhi<|im_end|> <|endoftext|>",
+    ]
+    assert len(shipped) == len(reference) == 49152
+    for text in texts:
+        ours = shipped(text, add_special_tokens=False, return_offsets_mapping=True)
+        theirs = reference(text, add_special_tokens=False, return_offsets_mapping=True)
+        assert ours["input_ids"] == theirs["input_ids"], text[:80]
+        assert ours["offset_mapping"] == theirs["offset_mapping"], text[:80]
+    assert sum(len(shipped(text, add_special_tokens=False)["input_ids"]) for text in texts) > 5_000
