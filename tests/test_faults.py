@@ -72,6 +72,8 @@ def inputs(tmp_path_factory, tiny_lm_path, english_text) -> dict[str, Path]:
     no_results["results"] = {}
     files["results_none"] = write_results(root / "results" / "none", no_results)
     write("results_empty.json", "")
+    write("bodies.jsonl", json.dumps({"body": "word " * 80}) + "\n")
+    write("short.jsonl", json.dumps({"text": "only four words here"}) + "\n")
 
     (root / "tasks").mkdir()
     (root / "tasks" / "missing_data.yaml").write_text(
@@ -83,6 +85,12 @@ def inputs(tmp_path_factory, tiny_lm_path, english_text) -> dict[str, Path]:
 
 def train(f, *extra, data="train"):
     return tiny_argv(f["lm"], f[data], f["heldout"], f["root"] / "out", *extra)
+
+
+def custom_task_argv(f, **metadata):
+    """``hyperfit_continuation_custom`` with its texts named in ``--metadata`` (no --include_path: the wrapper adds ours)."""
+    return ["--model", "hf", "--model_args", f"pretrained={f['lm']}", "--device", "cpu", "--tasks", "hyperfit_continuation_custom",
+            "--limit", "2", "--metadata", json.dumps(metadata)]
 
 
 def lm_eval_argv(f, *extra):
@@ -135,12 +143,29 @@ CASES = [
      lambda f: [str(f["lm"]), str(f["root"] / "no_model"), "--data", str(f["heldout"])], 1, "model folder not found"),
     ("assets: unknown option", "hyperfit-assets", lambda f: ["--sampel"], 2, "unrecognized arguments: --sampel"),
     ("lm-eval task: data file missing", "hyperfit-lm-eval", lambda f: lm_eval_argv(f), 1,
-     "does not exist: fix dataset_kwargs.data_files"),
+     "does not exist: fix data_files (in --metadata or dataset_kwargs)"),
+    ("custom task: data file missing", "hyperfit-lm-eval", lambda f: custom_task_argv(f, data_files=str(f["root"] / "absent.jsonl")), 1,
+     "absent.jsonl does not exist: fix data_files (in --metadata or dataset_kwargs)"),
+    ("custom task: wrong column", "hyperfit-lm-eval", lambda f: custom_task_argv(f, data_files=str(f["bodies.jsonl"]), text_field="story"), 1,
+     "has no column 'story' (columns: body): set text_field"),
+    ("custom task: texts too short", "hyperfit-lm-eval", lambda f: custom_task_argv(f, data_files=str(f["short.jsonl"])), 1,
+     "no usable text in"),
+    ("custom task: no text source", "hyperfit-lm-eval", lambda f: custom_task_argv(f), 1,
+     "give exactly one text source (corpus, data_files or dataset), got none"),
 ]
 
 
 def run_main(program: str, argv: list, capsys) -> tuple[int, str]:
     """(exit status, stderr) of one CLI's ``main`` called in-process."""
+    import logging
+
+    import lm_eval.utils
+
+    # lm-eval adds its log handler once per process, on the stderr of that moment (an earlier
+    # test's capsys stream): drop it so that this run's setup_logging binds the current stderr
+    for handler in list(logging.getLogger("lm_eval").handlers):
+        logging.getLogger("lm_eval").removeHandler(handler)
+    lm_eval.utils._LOGGING_CONFIGURED = False
     try:
         code = MAINS[program]([str(arg) for arg in argv])
     except SystemExit as exit:  # argparse usage errors

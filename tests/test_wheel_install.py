@@ -133,12 +133,12 @@ def test_plain_lm_eval_scores_the_trained_model_with_every_metric(venv, user_env
             assert math.isfinite(results[task][f"{metric},none"]) and results[task][f"{metric},none"] > 0, (task, metric)
 
 
-def test_custom_tasks_read_a_users_file_from_metadata(venv, user_env, tiny_lm_path, english_text, tmp_path):
+def test_custom_tasks_read_a_users_file_from_metadata(venv, user_env, trained, english_text, tmp_path):
     paragraphs = [p for p in english_text.split("\n\n") if len(p.split()) > 60][10:13]
     (tmp_path / "my.jsonl").write_text("".join(json.dumps({"body": text}) + "\n" for text in paragraphs))
     metadata = json.dumps({"data_files": "my.jsonl", "text_field": "body", "prompt_tokenizer": None})
     run(
-        venv, "lm_eval", "--model", "hf", "--model_args", f"pretrained={tiny_lm_path}",
+        venv, "lm_eval", "--model", "hf", "--model_args", f"pretrained={trained}",
         "--include_path", run(venv, "hyperfit-tasks-path", env=user_env, cwd=tmp_path).stdout.strip(),
         "--tasks", "hyperfit_continuation_custom,hyperfit_perplexity_custom", *LM_EVAL_ARGS, "--metadata", metadata,
         "--output_path", str(tmp_path / "out"), env=user_env, cwd=tmp_path,
@@ -150,7 +150,7 @@ def test_custom_tasks_read_a_users_file_from_metadata(venv, user_env, tiny_lm_pa
         assert results["hyperfit_perplexity_custom"][f"{metric},none"] > 0, metric
 
 
-def test_hyperfit_lm_eval_joins_a_users_include_path_and_our_groups(venv, user_env, tiny_lm_path, english_text, tmp_path):
+def test_hyperfit_lm_eval_joins_a_users_include_path_and_our_groups(venv, user_env, trained, english_text, tmp_path):
     """Needs issue 14 item 6 (``hyperfit-lm-eval`` adds its task folder to a user's ``--include_path``)."""
     paragraphs = [p for p in english_text.split("\n\n") if len(p.split()) > 60][10:13]
     (tmp_path / "my_tasks").mkdir()
@@ -161,7 +161,7 @@ def test_hyperfit_lm_eval_joins_a_users_include_path_and_our_groups(venv, user_e
         f"dataset_kwargs:\n  data_files: {tmp_path / 'my_tasks' / 'texts.jsonl'}\n"
     )
     run(
-        venv, "hyperfit-lm-eval", "--model", "hf", "--model_args", f"pretrained={tiny_lm_path}",
+        venv, "hyperfit-lm-eval", "--model", "hf", "--model_args", f"pretrained={trained}",
         "--include_path", str(tmp_path / "my_tasks"), "--tasks", "my_continuation,hyperfit_perplexity",
         *LM_EVAL_ARGS, *WORD_PROMPTS, "--output_path", str(tmp_path / "out"), env=user_env, cwd=tmp_path,
     )  # fmt: skip
