@@ -50,8 +50,8 @@ def test_shipped_metric_tokenizer_encodes_as_the_default_models_gguf_tokenizer(e
     corpora, non-ASCII text and special-token strings, and cuts prompts at the same offsets."""
     from transformers import AutoTokenizer
 
-    from hyperfit_tasks.text_units import DEFAULT_TOKENIZER, load_tokenizer
-    from hyperfit_train.assets.default_model import gguf_path
+    from hyperfit_tasks.assets.default_model import gguf_path
+    from hyperfit_tasks.metrics.text_units import DEFAULT_TOKENIZER, load_tokenizer
 
     gguf = gguf_path()
     reference = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from hyperfit_tasks import registered_metrics
-from hyperfit_tasks.continuation_data import continuation_docs
-from hyperfit_tasks.paths import task_configs_dir
+from hyperfit_tasks.cli.tasks_path import task_configs_dir
+from hyperfit_tasks.tasks import registered_metrics
+from hyperfit_tasks.tasks.continuation_data import continuation_docs
 
 OWN_TASKS = Path(__file__).resolve().parent / "data" / "own_tasks"
 SHARED = [

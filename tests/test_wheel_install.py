@@ -80,12 +80,9 @@ def user_env(tmp_path_factory, english_text) -> dict[str, str]:
     return os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "HYPERFIT_CACHE": str(cache), "PATH": path}
 
 
-def run(venv: Path, program: str, *args: str, env: dict, cwd: Path, known_failure: tuple[str, str] | None = None):
-    """Run a console script of the venv; on failure show its last output lines. ``known_failure``
-    (error text, reason) turns exactly that failure, and no other, into an expected failure."""
+def run(venv: Path, program: str, *args: str, env: dict, cwd: Path):
+    """Run a console script of the venv; on failure show its last output lines."""
     done = subprocess.run([str(venv / "bin" / program), *args], env=env, cwd=cwd, capture_output=True, text=True)
-    if done.returncode and known_failure and known_failure[0] in done.stderr:
-        pytest.xfail(known_failure[1])
     assert done.returncode == 0, f"{program} failed ({done.returncode}):\n{done.stderr[-4000:]}"
     return done
 
@@ -167,10 +164,7 @@ def test_hyperfit_lm_eval_joins_a_users_include_path_and_our_groups(venv, user_e
         venv, "hyperfit-lm-eval", "--model", "hf", "--model_args", f"pretrained={trained}",
         "--include_path", str(tmp_path / "my_tasks"), "--tasks", "my_continuation,hyperfit_perplexity",
         *LM_EVAL_ARGS, *WORD_PROMPTS, "--output_path", str(tmp_path / "out"), env=user_env, cwd=tmp_path,
-        # TODO(integration): remove once issue 14 item 6 (another branch) joins the include paths
-        known_failure=("Tasks not found: hyperfit_perplexity", "issue 14 item 6: hyperfit-lm-eval adds its task "
-                       "folder only when no --include_path is given, so a user's path hides our groups"),
-    )  # fmt: skip
+    )
     results = results_of(tmp_path / "out")
     assert math.isfinite(results["my_continuation"]["ttr_last96,none"])
     assert results["hyperfit_perplexity"]["word_perplexity,none"] > 0
@@ -195,9 +189,9 @@ def test_plugin_entry_points_load_in_the_installed_wheel(venv, user_env, tmp_pat
     )
     found = json.loads(run(venv, "python", "-c", probe, env=user_env, cwd=tmp_path).stdout)
     assert found["lm_eval.tasks:hyperfit"] == len(list((REPO / "task_configs").rglob("*.yaml")))
-    assert found["lm_eval.models:hf-citation-blocked"] == "hyperfit_tasks.citation_model:CitationBlockedHFLM"
+    assert found["lm_eval.models:hf-citation-blocked"] == "hyperfit_tasks.models.citation_model:CitationBlockedHFLM"
     metrics = sorted(key.split(":", 1)[1] for key in found if key.startswith("lm_eval.metrics:"))
     assert metrics == found["registered"]  # every entry point names a registered metric, and back
     assert found["same_objects"]  # ... the very object that is registered under its name
-    assert found["lm_eval.metrics:hyperfit_ttr_last96"] == "hyperfit_tasks.registered_metrics:ttr_last96"
-    assert found["lm_eval.aggregations:hyperfit_mauve"] == "hyperfit_tasks.registered_metrics:mauve_aggregation"
+    assert found["lm_eval.metrics:hyperfit_ttr_last96"] == "hyperfit_tasks.tasks.registered_metrics:ttr_last96"
+    assert found["lm_eval.aggregations:hyperfit_mauve"] == "hyperfit_tasks.tasks.registered_metrics:mauve_aggregation"

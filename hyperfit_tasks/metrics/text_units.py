@@ -8,7 +8,7 @@ models with different vocabularies:
   case kept). It needs no NLTK data download, unlike ``word_tokenize``.
 * tokens: the token ids of one fixed tokenizer, by default ``"default"``: the tokenizer of
   SmolLM2-135M (a 49,152-entry byte-level BPE, Apache-2.0), shipped inside this package
-  (``hyperfit_tasks/metric_tokenizer/``) so that token metrics need no model, cache or hub. It
+  (``hyperfit_tasks/assets/metric_tokenizer/``) so that token metrics need no model, cache or hub. It
   is the tokenizer of hyperfit's offline default model, so its ids are the same. Any other
   tokenizer folder or hub name can be chosen per run (task metadata ``metric_tokenizer``).
 """

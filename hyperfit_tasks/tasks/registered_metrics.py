@@ -4,7 +4,7 @@ A task without ``process_results`` may list these names in its ``metric_list``; 
 each per document as ``fn(references=[target], predictions=[continuation], **entry_options)`` and
 reduces the items with the metric's registered aggregation. The values are those of our
 ``hyperfit_continuation`` tasks on the same continuations: every function below reads
-:func:`hyperfit_tasks.continuation_scores.text_scores` or feeds the same aggregations.
+:func:`hyperfit_tasks.tasks.continuation_scores.text_scores` or feeds the same aggregations.
 
 Options of a ``metric_list`` entry: ``metric_tokenizer`` (token metrics; default the shipped
 SmolLM2 tokenizer) and ``mauve_featurizer`` (``hyperfit_mauve``; default ``minilm``). Not
@@ -21,10 +21,10 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
-from hyperfit_tasks import continuation_scores
-from hyperfit_tasks.mauve_features import DEFAULT_FEATURIZER
-from hyperfit_tasks.mauve_score import mauve_aggregation
-from hyperfit_tasks.text_units import DEFAULT_TOKENIZER
+from hyperfit_tasks.metrics.mauve_features import DEFAULT_FEATURIZER
+from hyperfit_tasks.metrics.mauve_score import mauve_aggregation
+from hyperfit_tasks.metrics.text_units import DEFAULT_TOKENIZER
+from hyperfit_tasks.tasks import continuation_scores
 
 PREFIX = "hyperfit_"
 # per-text metric -> higher_is_better (None: descriptive); each is averaged with lm-eval's nanmean
@@ -84,7 +84,7 @@ def _aggregation(name: str, aggregate: Callable) -> Callable:
     return aggregation
 
 
-# module attributes, so that entry points ("hyperfit_tasks.registered_metrics:ttr_last96",
+# module attributes, so that entry points ("hyperfit_tasks.tasks.registered_metrics:ttr_last96",
 # "...:mauve_aggregation") name exactly the objects registered below
 for _name in PER_TEXT:
     globals()[_name] = _per_text(_name)
@@ -104,9 +104,8 @@ def register() -> None:
     lm-eval raises ``ValueError`` for an alias registered twice with another object, so a name that
     already holds this module's function (an earlier import, ``importlib.reload``) is left alone.
     """
-    from lm_eval.api.registry import aggregation_registry, metric_registry, register_aggregation, register_metric
-
     import lm_eval.api.metrics  # noqa: F401  (lm-eval's own aggregations, nanmean among them)
+    from lm_eval.api.registry import aggregation_registry, metric_registry, register_aggregation, register_metric
 
     aggregations = dict(aggregation_registry.items())
     for name in CORPUS:
