@@ -25,14 +25,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from record import record_head  # benchmarks/record.py
+from record import RESULTS_DIR, record_head  # benchmarks/record.py
 from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM, LogitsProcessorList
 
 from hyperfit_tasks.common.atomic import write_json_atomic
 from hyperfit_tasks.metrics.copy_rate import TrainingSpanIndex, copy_metrics
 from hyperfit_tasks.models.citation_blocker import DEFAULT_BLOCK_LEN, CitationBlockerLogitsProcessor, NGramIndex
-
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 def timed(function, repeat: int):

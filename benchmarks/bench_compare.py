@@ -26,11 +26,10 @@ import time
 from pathlib import Path
 
 import torch
-from record import record_head  # benchmarks/record.py
+from record import add_model_arguments, record_head, resolve_model  # benchmarks/record.py
 
 from hyperfit_tasks.common.atomic import write_json_atomic
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 TASK = "hyperfit_continuation_austen"
 STAMP = "2026-01-01T00-00-00.000000"
 
@@ -113,9 +112,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
     parser.add_argument("--mauve-resamples", type=int, help="MAUVE resamples (default: hyperfit-compare's)")
     parser.add_argument("--batch-size", type=int, default=8, help="generation batch size (default 8, as hyperfit-demo)")
-    parser.add_argument("--model", help="model folder (default: hyperfit's default model, SmolLM2-135M)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
-    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "compare_cost.json", help="JSON file")
+    add_model_arguments(parser, "compare_cost.json")
     parser.add_argument("--report", type=Path, help="keep the two runs and the report here (default: a temporary folder)")
     return parser.parse_args(argv)
 
@@ -126,10 +123,7 @@ def main(argv=None) -> None:
     from hyperfit_tasks.cli import compare as cli
     from hyperfit_tasks.compare.paired import DEFAULT_MAUVE_RESAMPLES
 
-    if args.model is None:
-        from hyperfit_tasks.assets import default_model_path
-
-        args.model = str(default_model_path())
+    resolve_model(args)
     args.mauve_resamples = args.mauve_resamples or DEFAULT_MAUVE_RESAMPLES
     task = load_task(args.model)
     docs = list(task.test_docs())[: args.texts]

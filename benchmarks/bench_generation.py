@@ -29,9 +29,8 @@ import time
 from pathlib import Path
 
 from machine_bounds import matmul_peak, memory_bandwidth  # benchmarks/machine_bounds.py
-from record import record_head  # benchmarks/record.py
+from record import RESULTS_DIR, record_head  # benchmarks/record.py
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 GROUP_TASKS = ("hyperfit_continuation_austen", "hyperfit_continuation_pydoc")
 
 

@@ -18,16 +18,13 @@ Target: cold scoring under 10% of generation.
 from __future__ import annotations
 
 import argparse
-import os
 import time
-from pathlib import Path
 
 import torch
-from record import record_head  # benchmarks/record.py
+from record import add_model_arguments, record_head, resolve_model  # benchmarks/record.py
 
 from hyperfit_tasks.common.atomic import write_json_atomic
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 GROUP_TASKS = ("hyperfit_continuation_austen", "hyperfit_continuation_pydoc")
 
 
@@ -78,9 +75,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--prompts", type=int, default=8, help="documents per task (2 tasks; default 8 -> 16 continuations)")
     parser.add_argument("--new-tokens", type=int, help="tokens generated per continuation (default: the tasks' max_gen_toks, 256)")
     parser.add_argument("--batch-size", type=int, default=8, help="generation batch size (default 8)")
-    parser.add_argument("--model", help="model folder (default: hyperfit's default model, SmolLM2-135M)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
-    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "scoring_cost.json", help="JSON file")
+    add_model_arguments(parser, "scoring_cost.json")
     return parser.parse_args(argv)
 
 
@@ -89,10 +84,7 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if args.model is None:
-        from hyperfit_tasks.assets import default_model_path
-
-        args.model = str(default_model_path())
+    resolve_model(args)
     tasks = load_tasks(GROUP_TASKS, args.model)
     docs = {name: list(task.test_docs())[: args.prompts] for name, task in tasks.items()}
     if args.new_tokens is None:

@@ -18,12 +18,10 @@ from pathlib import Path
 import numpy as np
 from fast_bleu import SelfBLEU
 from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
-from record import record_head  # benchmarks/record.py
+from record import RESULTS_DIR, record_head  # benchmarks/record.py
 
 from hyperfit_tasks.common.atomic import write_json_atomic
 from hyperfit_tasks.metrics import self_bleu_per_doc
-
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 def make_continuations(num_docs: int, length: int, vocab: int, seed: int) -> list[list[int]]:

@@ -37,9 +37,8 @@ import time
 from pathlib import Path
 
 from machine_bounds import matmul_peak  # benchmarks/machine_bounds.py
-from record import record_head  # benchmarks/record.py
+from record import RESULTS_DIR, record_head  # benchmarks/record.py
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 RESULT_PREFIX = "RESULT "
 
 

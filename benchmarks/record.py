@@ -6,6 +6,7 @@ import os
 import platform
 import sys
 from importlib.metadata import version
+from pathlib import Path
 
 
 def record_head(name: str, args: argparse.Namespace, packages: tuple[str, ...], skip: tuple[str, ...] = ("output",)) -> dict:
@@ -17,3 +18,22 @@ def record_head(name: str, args: argparse.Namespace, packages: tuple[str, ...], 
     environment |= {package: version(package) for package in packages}
     settings = {key: value for key, value in vars(args).items() if key not in skip}
     return {"benchmark": name, "settings": settings, "environment": environment}
+
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, output: str) -> None:
+    """``--model``, ``--threads`` and ``--output`` (default ``benchmarks/results/<output>``), as the benchmarks on the default model take them."""
+    parser.add_argument("--model", help="model folder (default: hyperfit's default model, SmolLM2-135M)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
+    parser.add_argument("--output", type=Path, default=RESULTS_DIR / output, help="JSON file")
+
+
+def resolve_model(args: argparse.Namespace) -> str:
+    """``args.model``, or the default model's folder (built by hyperfit-assets if needed) when none was given."""
+    if args.model is None:
+        from hyperfit_tasks.assets import default_model_path
+
+        args.model = str(default_model_path())
+    return args.model

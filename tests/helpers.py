@@ -166,3 +166,38 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def save_constructed_llama(folder, tokenizer, embed, head, hidden: int = 32, eps: float = 1e-6) -> str:
+    """Save a one-block Llama whose attention and MLP outputs are zeroed, so its final hidden state is
+    RMSNorm(embedding): ``embed(weight)`` and ``head(weight)`` fill the zeroed embedding and lm_head
+    matrices, which makes its next-token logits known in closed form."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4,
+        num_key_value_heads=4, rms_norm_eps=eps, tie_word_embeddings=False, max_position_embeddings=512,
+        eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.eos_token_id,
+    )
+    model = LlamaForCausalLM(config)
+    with torch.no_grad():
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+        model.model.embed_tokens.weight.zero_()
+        model.lm_head.weight.zero_()
+        embed(model.model.embed_tokens.weight)
+        head(model.lm_head.weight)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+CONTINUATION_METRICS = [
+    "ttr", "ttr_last96", "ttr_first_window", "ttr_last_window", "ttr_by_position", "ttr_words",
+    "rep_2", "rep_3", "rep_4", "diversity", "token_repetition", "longest_repeated_span",
+    "continuation_tokens", "stopped_early", "distinct_1", "distinct_2", "distinct_3", "distinct_4",
+    "self_bleu", "mauve",
+]  # fmt: skip
+PERPLEXITY_METRICS = ["word_perplexity", "byte_perplexity", "bits_per_byte"]

@@ -6,12 +6,13 @@ import math
 
 import pytest
 import torch
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from transformers import AutoTokenizer
 
 from hyperfit_tasks.cli.agreement import main
 from hyperfit_tasks.metrics.agreement import token_blocks
 
 from conftest import build_tiny_lm
+from helpers import save_constructed_llama
 
 HIDDEN = 32
 EPS = 1e-6
@@ -24,25 +25,15 @@ def save_input_token_model(folder, tokenizer, head_rows):
     tokens embed as e0, odd ones as e1, and RMSNorm scales e_j to s * e_j, s = 1/sqrt(1/HIDDEN + EPS).
     ``head_rows`` maps an output token id to its lm_head row; all other rows are zero.
     """
-    config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=HIDDEN, intermediate_size=64, num_hidden_layers=1,
-        num_attention_heads=4, num_key_value_heads=4, rms_norm_eps=EPS, tie_word_embeddings=False,
-        eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.eos_token_id,
-    )
-    model = LlamaForCausalLM(config)
-    with torch.no_grad():
-        for layer in model.model.layers:
-            layer.self_attn.o_proj.weight.zero_()
-            layer.mlp.down_proj.weight.zero_()
-        model.model.embed_tokens.weight.zero_()
-        model.model.embed_tokens.weight[0::2, 0] = 1.0
-        model.model.embed_tokens.weight[1::2, 1] = 1.0
-        model.lm_head.weight.zero_()
+    def embed(weight):
+        weight[0::2, 0] = 1.0
+        weight[1::2, 1] = 1.0
+
+    def head(weight):
         for token, row in head_rows.items():
-            model.lm_head.weight[token, : len(row)] = torch.tensor(row)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return str(folder)
+            weight[token, : len(row)] = torch.tensor(row)
+
+    return save_constructed_llama(folder, tokenizer, embed, head, hidden=HIDDEN, eps=EPS)
 
 
 @pytest.fixture(scope="module")

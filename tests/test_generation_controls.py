@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from transformers import AutoTokenizer
 from transformers.generation.utils import GenerationMixin
 
 from hyperfit_tasks.tasks.continuation_task import forbid_early_eos
 
-from helpers import TASK_NAME, continuations, evaluate, write_continuation_task
+from helpers import TASK_NAME, continuations, evaluate, save_constructed_llama, write_continuation_task
 
 
 @pytest.fixture
@@ -69,24 +68,14 @@ def save_eos_loving_model(folder, tokenizer, second: int) -> str:
     Attention and MLP outputs are zeroed and every token embeds as e0, so the final hidden state
     is RMSNorm(e0) = s e0 (s = sqrt(32), about 5.7) everywhere: logits 2s for EOS, s for ``second``, 0 for the rest.
     """
-    config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4,
-        num_key_value_heads=4, tie_word_embeddings=False, max_position_embeddings=512,
-        eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.eos_token_id,
-    )
-    model = LlamaForCausalLM(config)
-    with torch.no_grad():
-        for layer in model.model.layers:
-            layer.self_attn.o_proj.weight.zero_()
-            layer.mlp.down_proj.weight.zero_()
-        model.model.embed_tokens.weight.zero_()
-        model.model.embed_tokens.weight[:, 0] = 1.0
-        model.lm_head.weight.zero_()
-        model.lm_head.weight[tokenizer.eos_token_id, 0] = 2.0
-        model.lm_head.weight[second, 0] = 1.0
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return str(folder)
+    def embed(weight):
+        weight[:, 0] = 1.0
+
+    def head(weight):
+        weight[tokenizer.eos_token_id, 0] = 2.0
+        weight[second, 0] = 1.0
+
+    return save_constructed_llama(folder, tokenizer, embed, head)
 
 
 @pytest.mark.slow

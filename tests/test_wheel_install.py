@@ -17,15 +17,9 @@ import pytest
 from packaging.requirements import Requirement
 
 from conftest import write_corpus
+from helpers import CONTINUATION_METRICS, PERPLEXITY_METRICS
 
 REPO = Path(__file__).resolve().parents[1]
-CONTINUATION_METRICS = [
-    "ttr", "ttr_last96", "ttr_first_window", "ttr_last_window", "ttr_by_position", "ttr_words",
-    "rep_2", "rep_3", "rep_4", "diversity", "token_repetition", "longest_repeated_span",
-    "continuation_tokens", "stopped_early", "distinct_1", "distinct_2", "distinct_3", "distinct_4",
-    "self_bleu", "mauve",
-]  # fmt: skip
-PERPLEXITY_METRICS = ["word_perplexity", "byte_perplexity", "bits_per_byte"]
 pytestmark = pytest.mark.slow
 
 

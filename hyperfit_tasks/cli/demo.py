@@ -81,6 +81,14 @@ def run_step(title: str, argv: list[str]) -> None:
         raise SystemExit(f"hyperfit-demo: step failed: {title} (see the messages above; re-run to resume)")
 
 
+def run_step_unless(done: bool, output: Path, title: str, argv: list[str]) -> None:
+    """Run the step ``title`` unless ``done`` (its ``output`` is already there, and a re-run reuses it)."""
+    if done:
+        print(f"\n==> {title}: already done ({output})")
+    else:
+        run_step(title, argv)
+
+
 def has_results(folder: Path) -> bool:
     """True if lm-eval already wrote a results file under ``folder``."""
     return any(folder.rglob("results_*.json"))
@@ -103,34 +111,25 @@ def sharpening_table(run_dirs: dict[str, Path]) -> str:
 def entropy_matched_steps(args: argparse.Namespace, out: Path, base: str, name: str, run_dir: Path) -> tuple[str, str, Path, str]:
     """Steps 4-6 for one hyperfitted model (each skipped when its output exists); the answer-table row of the matched base."""
     temperature_json = out / "temperature" / f"{name}.json"
-    if temperature_json.is_file():
-        print(f"\n==> 4. entropy-matched temperature for {name}: already done ({temperature_json})")
-    else:
-        run_step(
-            f"4. entropy-matched temperature: base against {name}",
-            [command("hyperfit-temperature"), base, str(run_dir), "--device", args.device, "--json", str(temperature_json)],
-        )
+    run_step_unless(
+        temperature_json.is_file(), temperature_json, f"4. entropy-matched temperature: base against {name}",
+        [command("hyperfit-temperature"), base, str(run_dir), "--device", args.device, "--json", str(temperature_json)],
+    )
     temperature = f"{json.loads(temperature_json.read_text())['temperature']:.3f}"
     matched = f"base-T{temperature}"
     folder = out / "lm_eval" / matched
-    if has_results(folder):
-        print(f"\n==> 5. evaluate base sampled at T={temperature}: already done ({folder})")
-    else:
-        run_step(
-            f"5. evaluate base sampled at T={temperature} (entropy of {name}) with lm-eval ({MATCHED_GROUP})",
-            [command("hyperfit-lm-eval"), "--model", "hf", "--model_args", f"pretrained={base},dtype=float32",
-             "--tasks", MATCHED_GROUP, "--device", args.device, "--batch_size", args.batch_size, "--limit", str(args.limit),
-             "--gen_kwargs", f"max_gen_toks={args.max_gen_toks},temperature={temperature},top_p=1.0,top_k=0",
-             "--seed", MATCHED_SEED, "--log_samples", "--output_path", str(folder)],
-        )
+    run_step_unless(
+        has_results(folder), folder, f"5. evaluate base sampled at T={temperature} (entropy of {name}) with lm-eval ({MATCHED_GROUP})",
+        [command("hyperfit-lm-eval"), "--model", "hf", "--model_args", f"pretrained={base},dtype=float32",
+         "--tasks", MATCHED_GROUP, "--device", args.device, "--batch_size", args.batch_size, "--limit", str(args.limit),
+         "--gen_kwargs", f"max_gen_toks={args.max_gen_toks},temperature={temperature},top_p=1.0,top_k=0",
+         "--seed", MATCHED_SEED, "--log_samples", "--output_path", str(folder)],
+    )
     agreement_json = out / "agreement" / f"{name}.json"
-    if agreement_json.is_file():
-        print(f"\n==> 6. top-1 agreement base vs {name}: already done ({agreement_json})")
-    else:
-        run_step(
-            f"6. top-1 agreement: base vs {name}",
-            [command("hyperfit-agreement"), base, str(run_dir), "--device", args.device, "--json", str(agreement_json)],
-        )
+    run_step_unless(
+        agreement_json.is_file(), agreement_json, f"6. top-1 agreement: base vs {name}",
+        [command("hyperfit-agreement"), base, str(run_dir), "--device", args.device, "--json", str(agreement_json)],
+    )
     return matched, f"sampled T={temperature} (entropy of {name})", folder, MATCHED_GROUP
 
 
@@ -209,11 +208,8 @@ def train_models(args: argparse.Namespace, base: str, run_dirs: dict[str, Path])
     """Step 2: one ``hyperfit-train`` run per training-set size, unless its run is finished."""
     for name, run_dir in run_dirs.items():
         size = name.removeprefix("hyperfitted-n")
-        if (run_dir / "hyperfit_run.json").is_file():
-            print(f"\n==> 2. hyperfit {size} blocks: already done ({run_dir})")
-            continue
-        run_step(
-            f"2. hyperfit {size} blocks (preset {args.preset})",
+        run_step_unless(
+            (run_dir / "hyperfit_run.json").is_file(), run_dir, f"2. hyperfit {size} blocks (preset {args.preset})",
             [command("hyperfit-train"), "--preset", args.preset, "--model", base, "--num_samples", size,
              "--output_dir", str(run_dir), "--resume"] + (["--use_cpu"] if args.device == "cpu" else []),
         )
@@ -225,12 +221,9 @@ def evaluate_models(args: argparse.Namespace, models: dict[str, str], run_dirs: 
     for name, path in models.items():
         folder = out / "lm_eval" / name
         result_dirs.append(f"{folder}={name}")
-        if has_results(folder):
-            print(f"\n==> 3. evaluate {name}: already done ({folder})")
-            continue
         model_args = f"pretrained={path},dtype=float32"
-        run_step(
-            f"3. evaluate {name} with lm-eval ({TASKS})",
+        run_step_unless(
+            has_results(folder), folder, f"3. evaluate {name} with lm-eval ({TASKS})",
             [command("hyperfit-lm-eval"), "--model", "hf", "--model_args", model_args,
              # a killed evaluation resumes from this model's own request cache
              "--use_cache", eval_cache_path(out / "lm_eval_cache", path, f"{model_args},device={args.device}"),

@@ -14,14 +14,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from hyperfit_tasks.assets import corpus_path
-from hyperfit_tasks.cli.agreement import DEFAULT_BLOCK_SIZE, load_pair
-from hyperfit_tasks.common.atomic import write_json_atomic
-from hyperfit_tasks.common.errors import HyperfitError, OneLineArgumentParser, run_command
-from hyperfit_tasks.common.text_files import read_texts
-from hyperfit_tasks.metrics.agreement import token_blocks
+from hyperfit_tasks.cli.heldout_pair import add_pair_arguments, heldout_pair, report, run_pair_command
+from hyperfit_tasks.common.errors import HyperfitError, OneLineArgumentParser
 from hyperfit_tasks.metrics.temperature import (
     TemperatureRangeError,
     block_entropies,
@@ -44,36 +39,17 @@ def make_parser() -> argparse.ArgumentParser:
         prog="hyperfit-temperature",
         description="Temperature at which the base model's mean next-token entropy equals the hyperfitted model's.",
     )
-    parser.add_argument("base", help="base model: local folder (or hub id when online)")
-    parser.add_argument("hyperfitted", help="hyperfitted model, same tokenizer as the base")
-    parser.add_argument(
-        "--data",
-        type=Path,
-        help="held-out text: .jsonl with one {\"text\": ...} per line, or a plain text file "
-        "(default: the Austen held-out split of hyperfit-assets)",
-    )
-    parser.add_argument("--block-size", type=int, default=DEFAULT_BLOCK_SIZE, help=f"tokens per block (default: {DEFAULT_BLOCK_SIZE})")
-    parser.add_argument(
-        "--limit", type=int, default=DEFAULT_LIMIT,
-        help=f"at most this many blocks (default: {DEFAULT_LIMIT}; 0 = all); memory: blocks x block size x vocabulary x 4 bytes",
-    )
-    parser.add_argument("--batch-size", type=int, default=8, help="blocks per forward pass (default: 8)")
+    models = {"base": "base model: local folder (or hub id when online)", "hyperfitted": "hyperfitted model, same tokenizer as the base"}
+    add_pair_arguments(parser, models, DEFAULT_LIMIT, "; memory: blocks x block size x vocabulary x 4 bytes")
     parser.add_argument("--tolerance", type=float, default=0.01, help="nats between the two mean entropies at the answer (default: 0.01)")
     parser.add_argument("--min-temperature", type=float, default=0.05, help="lowest temperature searched (default: 0.05)")
     parser.add_argument("--max-temperature", type=float, default=4.0, help="highest temperature searched (default: 4.0)")
-    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    parser.add_argument("--json", type=Path, dest="json_path", help="also write the results to this JSON file")
-    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point (``hyperfit-temperature``, ``python -m hyperfit_tasks.cli.temperature``)."""
-    args = make_parser().parse_args(argv)
-    return run_command(
-        "hyperfit-temperature", lambda: run(args), debug=args.debug,
-        interrupted="interrupted: a --json file already there keeps its previous version",
-    )
+    return run_pair_command(make_parser(), run, argv)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -84,13 +60,7 @@ def run(args: argparse.Namespace) -> None:
         )
     if not args.tolerance > 0:
         raise TemperatureError(f"--tolerance must be > 0 nats, got {args.tolerance}")
-    if args.data is None:
-        args.data = corpus_path("austen", "heldout")
-    if not args.data.is_file():
-        raise TemperatureError(f"data file not found: {args.data}: give a .jsonl ({{\"text\": ...}} per line) or a text file")
-    texts = read_texts(args.data)
-    tokenizer, base, hyperfitted = load_pair(args.base, args.hyperfitted, args.device)
-    blocks = token_blocks(texts, tokenizer, args.block_size, args.limit)
+    _, base, hyperfitted, blocks = heldout_pair(args, args.base, args.hyperfitted, TemperatureError)
     hyperfitted_entropy = block_entropies(hyperfitted, blocks, args.batch_size, "hyperfitted entropy")
     base_logits = next_token_logits(base, blocks, args.batch_size, "base logits")
     target = hyperfitted_entropy.mean().item()
@@ -117,14 +87,13 @@ def run(args: argparse.Namespace) -> None:
         "positions": hyperfitted_entropy.numel(), "blocks": len(blocks),
     }
     spread = f"95% interval {interval[0]:.3f}-{interval[1]:.3f} over blocks" if interval else "one block: no interval"
-    print(
+    report(
         f"entropy-matched temperature T = {temperature:.4f} ({spread})\n"
         f"mean next-token entropy (nats): base {base_entropy:.4f} at T=1, {matched:.4f} at T={temperature:.4f}; "
-        f"hyperfitted {target:.4f} ({results['positions']} positions, {len(blocks)} blocks)"
+        f"hyperfitted {target:.4f} ({results['positions']} positions, {len(blocks)} blocks)",
+        results,
+        args.json_path,
     )
-    if args.json_path:
-        write_json_atomic(args.json_path, results)
-        print(f"wrote {args.json_path}")
 
 
 if __name__ == "__main__":
