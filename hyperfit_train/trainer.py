@@ -388,20 +388,18 @@ def _limit_trained_layers(trainer: SFTTrainer, spec: str | None, blocks: list[in
 
     LoRA was already limited to ``blocks`` through its config.
     """
-    last_blocks = None if blocks is None else len(blocks)
     part: dict[str, Any] = {"train_layers": spec}
-    if last_blocks is not None and peft_config is None:
-        part.update(freeze_all_but_last_blocks(trainer.model, last_blocks, model_id))
+    if blocks is None:
+        where = "LoRA adapters" if peft_config is not None else "the whole model"
+    elif peft_config is not None:
+        part.update({"blocks": peft_config.layers_to_transform, "lm_head": "frozen (LoRA trains the adapters only)"})
+        where = f"LoRA adapters in blocks {part['blocks']}"
+    else:
+        part.update(freeze_all_but_last_blocks(trainer.model, len(blocks), model_id))
         if trainer.args.gradient_checkpointing:  # frozen embeddings: checkpointed blocks still need an input with grad
             trainer.model.enable_input_require_grads()
-    elif last_blocks is not None:
-        part.update({"blocks": peft_config.layers_to_transform, "lm_head": "frozen (LoRA trains the adapters only)"})
+        where = f"blocks {part['blocks']} and the final norm; LM head {part['lm_head']}"
     part.update(parameter_counts(trainer.model))
-    where = "LoRA adapters" if peft_config is not None else "the whole model"
-    if last_blocks is not None:
-        where = f"LoRA adapters in blocks {part['blocks']}" if peft_config is not None else (
-            f"blocks {part['blocks']} and the final norm; LM head {part['lm_head']}"
-        )
     logger.info("trainable parameters: %d of %d (%s)", part["trainable_parameters"], part["total_parameters"], where)
     return part
 
