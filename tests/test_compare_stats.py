@@ -325,6 +325,24 @@ def test_sharpening_table_from_run_records(tmp_path):
     assert html.index("Next-token sharpening") < html.index("<h2>Full tables</h2>")
 
 
+@pytest.mark.parametrize("loss, reached", [(0.048, True), (1.3, False)])
+def test_a_run_that_missed_the_near_zero_loss_is_flagged(tmp_path, loss, reached):
+    """The run record's ``training.hyperfitted`` shows in the sharpening table; a miss is also a note in the terminal table."""
+    model = tmp_path / "hyperfitted"
+    model.mkdir()
+    row = {"heldout_perplexity": 20.0, "top1_prob": 0.32, "entropy": 3.6, "ttr_last96": 0.5}
+    training = {"hyperfitted": reached, "final_train_loss": loss, "target_loss": 0.1}
+    (model / "hyperfit_run.json").write_text(json.dumps({"initial_diagnostics": row, "final_diagnostics": row, "training": training}))
+    runs = shifted_runs(tmp_path, shift=0.0)
+    runs[1].data["model_name"] = str(model)
+    board = add_statistics(build_leaderboard(runs), resamples=50)
+    outcome = "yes: loss 0.048, target 0.1" if reached else "NO: loss 1.3, target 0.1"
+    assert outcome in render_markdown(board) and outcome in render_html(board)
+    flagged = [note for note in board.notes if "did not hyperfit" in note]
+    assert len(flagged) == (0 if reached else 1)
+    assert ("did not hyperfit" in render_terminal(board)) is not reached
+
+
 # ---------------------------------------------------------------- bad input
 
 

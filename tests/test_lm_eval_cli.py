@@ -111,3 +111,25 @@ def test_users_task_and_our_group_in_one_run(cli, my_tasks, tiny_lm_path, tmp_pa
         (samples,) = (tmp_path / "out").rglob(f"samples_{task}_*.jsonl")
         rows = [json.loads(row) for row in samples.read_text().splitlines()]
         assert len(rows) == 2 and all(row["resps"] for row in rows), task
+
+
+@pytest.mark.parametrize("iters", [0, 50])
+def test_bootstrap_iters_reaches_lm_eval(cli, my_tasks, tiny_lm_path, tmp_path, iters):
+    """``--bootstrap_iters N`` (absent from lm-eval 0.4.13's CLI) is the draws of lm-eval's bootstrap stderr: 0 gives
+    ``N/A`` for a NaN-aware (bootstrapped) metric, 50 a number; the results file records N."""
+    code, line, _ = cli(
+        "--model", "hf", "--model_args", f"pretrained={tiny_lm_path}", "--device", "cpu", "--include_path", my_tasks,
+        "--tasks", TASK_NAME, "--limit", "3", "--gen_kwargs", "max_gen_toks=8", "--bootstrap_iters", iters,
+        "--output_path", tmp_path / "out", "--metadata", json.dumps({"metric_tokenizer": str(tiny_lm_path)}),
+    )  # fmt: skip
+    assert code == 0, line
+    (results,) = (tmp_path / "out").rglob("results_*.json")
+    record = json.loads(results.read_text())
+    assert record["config"]["bootstrap_iters"] == iters
+    stderr = record["results"][TASK_NAME]["rep_2_stderr,none"]
+    assert (stderr == "N/A") if iters == 0 else isinstance(stderr, float)
+
+
+def test_bootstrap_iters_must_be_a_whole_number(cli):
+    code, line, _ = cli("--tasks", TASK_NAME, "--bootstrap_iters", "many")
+    assert code != 0 and "--bootstrap_iters needs a whole number" in line

@@ -14,6 +14,11 @@ line on stderr (``hyperfit-lm-eval: error: ...``, exit status 1); a misspelt tas
 ``--include_path`` folder and a model path that does not exist are said in hyperfit's words with
 the fix. ``--debug`` (hyperfit's own, removed before lm-eval sees the arguments) shows the
 traceback instead.
+
+``--bootstrap_iters N`` (also hyperfit's own) is the draws of lm-eval's bootstrap standard errors:
+its Python API takes ``bootstrap_iters`` (default 100,000, about 2 s per NaN-aware metric on 2
+cores), its 0.4.13 CLI has no option for it. 0 skips the bootstrap (stderr ``N/A``);
+``hyperfit-compare``'s paired intervals do not depend on it.
 """
 from __future__ import annotations
 
@@ -76,17 +81,38 @@ def pretrained_of(args) -> str | None:
     return (model_args or {}).get("pretrained")
 
 
+def pop_bootstrap_iters(argv: list[str]) -> tuple[list[str], int | None]:
+    """``argv`` without ``--bootstrap_iters N`` (or ``--bootstrap_iters=N``), and N (None when absent)."""
+    rest, iters, arguments = [], None, iter(argv)
+    for arg in arguments:
+        if arg == "--bootstrap_iters" or arg.startswith("--bootstrap_iters="):
+            value = arg.partition("=")[2] if "=" in arg else next(arguments, "")
+            if not value.isdigit():
+                raise HyperfitError(f"--bootstrap_iters needs a whole number >= 0 (0: no bootstrap stderr), got {value!r}")
+            iters = int(value)
+        else:
+            rest.append(arg)
+    return rest, iters
+
+
 def run(argv: list[str]) -> None:
     """Parse ``argv`` with lm-eval's own CLI parser, join the include paths, run the command, translate known errors."""
+    import functools
+
+    import lm_eval
     from lm_eval._cli import HarnessCLI
     from lm_eval.utils import setup_logging
 
+    argv, bootstrap_iters = pop_bootstrap_iters(argv)
     setup_logging()
     sys.argv = [PROG, *argv]
     cli = HarnessCLI()
     args = cli.parse_args()
     if hasattr(args, "include_path"):  # the run, ls and validate commands
         args.include_path = include_paths(user_include_path(args))
+    evaluate = lm_eval.simple_evaluate
+    if bootstrap_iters is not None:  # lm-eval's run command imports simple_evaluate from the package at call time
+        lm_eval.simple_evaluate = functools.partial(evaluate, bootstrap_iters=bootstrap_iters)
     try:
         cli.execute(args)
     except (ValueError, OSError) as error:
@@ -99,6 +125,8 @@ def run(argv: list[str]) -> None:
             reason = (message.strip().splitlines() or [type(error).__name__])[0]
             raise model_not_found(pretrained, "--model_args pretrained=...", reason) from error
         raise
+    finally:
+        lm_eval.simple_evaluate = evaluate
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -86,7 +86,7 @@ def render_terminal(board: Leaderboard, files: str = "") -> str:
                 lines.append(_fit("  difference", [marked_delta(cell) for cell in cells]))
     if board.paired is not None and board.paired.stats:
         lines += ["", _wrap(f"{SIGNIFICANT_MARK} = {board.paired.describe().split('; * = ')[1]}; ! = significantly best.")]
-    lines += [_wrap(note) for note in board.notes if "not comparable" in note or "continuations are" in note]
+    lines += [_wrap(note) for note in board.notes if "not comparable" in note or "continuations are" in note or "did not hyperfit" in note]
     lines.append(
         _wrap(
             f"Full table (every metric, intervals, p-values): {files}"

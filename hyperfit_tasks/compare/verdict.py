@@ -19,6 +19,7 @@ from hyperfit_tasks.compare.paired import (
     PairedStat,
     board_statistics,
 )
+from hyperfit_tasks.compare.sharpening import training_flags
 
 LENGTH_METRIC = "continuation_tokens"
 # Metrics of fixed-size windows, comparable between texts of different lengths (docs/metrics.md).
@@ -58,7 +59,7 @@ def add_statistics(
             f"{task}: runs are not comparable ({settings}): "
             + ("best marked anyway (--force)" if force else "no best marked (--force marks it anyway)")
         )
-    board.notes += length_flags(board)
+    board.notes += length_flags(board) + training_flags(board)
     return board
 
 
