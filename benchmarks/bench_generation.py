@@ -18,6 +18,13 @@ The bound is measured in the same run (benchmarks/machine_bounds.py) and is the 
 
 Each batch size's ratio measured / bound is printed and written to the JSON record.
 
+To say what stops lm-eval's path short of the bound, each batch size is also run as a **bare
+decoding loop**: the same model and batch, a prompt of the mean prompt length, greedy decoding by
+calling the model with its KV cache and taking the argmax, nothing else (no ``generate``, no
+lm-eval). lm-eval / bare is the cost of lm-eval's HF path (``generate``, padding, stop checks);
+bare / bound is what the model's own kernels reach on this CPU. For the fastest batch size,
+``torch.profiler`` over a few bare decoding steps gives the share of time per operator.
+
     python benchmarks/bench_generation.py                                    # default model, batch 1..64
     python benchmarks/bench_generation.py --model TINY --batch-sizes 1,2 --min-prompts 2 --max-gen-toks 8
 """
@@ -92,12 +99,52 @@ def measure(args, batch: int) -> dict:
     seconds = time.perf_counter() - start
     tokens = sum(len(lm.tok_encode(text)) for text in texts)
     prompt_tokens = sum(len(lm.tok_encode(request.args[0])) for request in requests) / count
-    return {
+    bare = bare_decoding(lm.model, min(batch, count), round(prompt_tokens), args.max_gen_toks)
+    return bare | {"lm_eval_over_bare": (tokens / seconds) / bare["bare_tokens_per_s"], "lm": lm} | {
         "batch_size": batch, "prompts": count, "generation_s": seconds, "model_load_s": load_s,
         "generated_tokens": tokens, "tokens_per_s": tokens / seconds,
         "slot_tokens_per_s": count * args.max_gen_toks / seconds, "mean_prompt_tokens": prompt_tokens,
         "shape": model_shape(lm.model),
     }  # fmt: skip
+
+
+def bare_decoding(model, batch: int, prompt_tokens: int, new_tokens: int) -> dict:
+    """Greedy decoding of ``batch`` copies of a ``prompt_tokens`` prompt by the model alone (KV cache, argmax): tokens/s."""
+    import torch
+
+    ids = torch.randint(100, model.config.vocab_size - 1, (1, prompt_tokens), generator=torch.Generator().manual_seed(0)).repeat(batch, 1)
+
+    def decode(steps: int):
+        with torch.inference_mode():
+            out = model(input_ids=ids, use_cache=True)
+            for _ in range(steps):
+                token = out.logits[:, -1].argmax(-1, keepdim=True)
+                out = model(input_ids=token, past_key_values=out.past_key_values, use_cache=True)
+        return out
+
+    start = time.perf_counter()
+    decode(new_tokens)
+    seconds = time.perf_counter() - start
+    return {"bare_tokens_per_s": batch * new_tokens / seconds, "bare_s": seconds}
+
+
+def profile_decoding(model, batch: int, prompt_tokens: int, steps: int = 16, top: int = 6) -> list[dict]:
+    """Share of self CPU time per operator over ``steps`` bare decoding steps (torch.profiler), the ``top`` largest."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    ids = torch.randint(100, model.config.vocab_size - 1, (batch, prompt_tokens), generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        out = model(input_ids=ids, use_cache=True)
+        token = out.logits[:, -1].argmax(-1, keepdim=True)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(steps):
+                out = model(input_ids=token, past_key_values=out.past_key_values, use_cache=True)
+                token = out.logits[:, -1].argmax(-1, keepdim=True)
+    events = prof.key_averages()
+    total = sum(event.self_cpu_time_total for event in events)
+    ranked = sorted(events, key=lambda event: event.self_cpu_time_total, reverse=True)[:top]
+    return [{"op": event.key, "share": event.self_cpu_time_total / total, "calls_per_step": event.count / steps} for event in ranked]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -136,25 +183,33 @@ def main(argv=None) -> None:
     peak = matmul_peak(args.matmul_size)["flops_per_s"]
     bandwidth = memory_bandwidth(args.bandwidth_mib)["bytes_per_s"]
     print(f"  machine: matmul peak {peak / 1e9:.1f} GFLOP/s (fp32), copy bandwidth {bandwidth / 1e9:.2f} GB/s")
-    rows = []
+    rows, lms = [], {}
     for batch in args.batch_sizes:
         row = measure(args, batch)
         context = row["mean_prompt_tokens"] + args.max_gen_toks / 2
         row |= bounds(row["shape"], min(batch, row["prompts"]), context, bandwidth, peak)
         row["ratio_to_bound"] = row["tokens_per_s"] / row["bound_tokens_per_s"]
+        row["bare_ratio_to_bound"] = row["bare_tokens_per_s"] / row["bound_tokens_per_s"]
+        lms[batch] = row.pop("lm")
         rows.append(row)
         print(
             f"  batch {batch:3d}: {row['tokens_per_s']:8.1f} tokens/s ({row['prompts']} prompts, {row['generation_s']:.1f} s); "
-            f"bound {row['bound_tokens_per_s']:9.1f} ({row['limited_by']}); ratio {row['ratio_to_bound']:.3f}"
+            f"bound {row['bound_tokens_per_s']:9.1f} ({row['limited_by']}); ratio {row['ratio_to_bound']:.3f}; "
+            f"bare loop {row['bare_tokens_per_s']:.1f} ({row['bare_ratio_to_bound']:.3f} of bound; lm-eval/bare {row['lm_eval_over_bare']:.2f})"
         )
     best = max(rows, key=lambda row: row["tokens_per_s"])
     print(f"  fastest: batch {best['batch_size']} at {best['tokens_per_s']:.1f} tokens/s, {100 * best['ratio_to_bound']:.1f}% of its bound")
+    profile = profile_decoding(lms[best["batch_size"]].model, best["batch_size"], round(best["mean_prompt_tokens"]))
+    print(f"  where a bare decoding step of batch {best['batch_size']} spends its time (torch.profiler, self CPU time):")
+    for entry in profile:
+        print(f"    {entry['op']:<28} {100 * entry['share']:5.1f}%  ({entry['calls_per_step']:.0f} calls per step)")
     payload = {
         **record_head("generation", args, ("torch", "transformers", "lm_eval")),
         "matmul_peak_flops_per_s": peak,
         "memory_bandwidth_bytes_per_s": bandwidth,
         "rows": rows,
         "fastest_batch_size": best["batch_size"],
+        "profile_of_fastest": profile,
     }
     write_json_atomic(args.output, payload)
     print(f"wrote {args.output}")

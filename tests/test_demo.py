@@ -75,6 +75,10 @@ def test_demo_runs_each_step_once_then_reuses_it(tmp_path, monkeypatch, capsys):
     assert matched_8[matched_8.index("--tasks") + 1] == "hyperfit_continuation_top_p"
     assert matched_8[matched_8.index("--gen_kwargs") + 1] == "max_gen_toks=256,temperature=0.812,top_p=1.0,top_k=0"
     assert matched_8[matched_8.index("--seed") + 1] == "1234" and matched_8[matched_8.index("--limit") + 1] == "3"
+    for evaluation in (evaluate_16, matched_8):  # lm-eval's own stderr needs no 100,000-draw bootstrap here
+        assert evaluation[evaluation.index("--bootstrap_iters") + 1] == demo.BOOTSTRAP_ITERS
+        assert evaluation[evaluation.index("--batch_size") + 1] == demo.BATCH_SIZE
+    assert "--seed" not in train_8
     assert matched_8[matched_8.index("--output_path") + 1] == str(tmp_path / "lm_eval" / "base-T0.812")
     compare = calls[-1]
     names = ("base", "hyperfitted-n8", "hyperfitted-n16", "base-T0.812", "base-T0.600")
@@ -107,3 +111,12 @@ def test_sharpening_table_shows_before_and_after_each_run(tmp_path):
     assert lines[0] == "| model | held-out ppl | top-1 prob | entropy (nats) | greedy TTR last 96 |"
     assert lines[2] == "| before (base) | 60.29 | 0.318 | 3.598 | 0.253 |"
     assert lines[3] == "| hyperfitted-n8 | 75.50 | 0.520 | 2.250 |  |"  # a missing value is an empty cell
+
+
+def test_demo_passes_its_training_seed_on(tmp_path, monkeypatch):
+    """``hyperfit-demo --seed 7`` trains with ``--seed 7`` (a second training seed, e.g. to see which conclusions hold)."""
+    calls: list[list[str]] = []
+    monkeypatch.setattr(demo, "run_step", fake_step(calls))
+    assert demo.main(["--model", "/models/base", "--train-samples", "8", "--output-dir", str(tmp_path), "--seed", "7"]) == 0
+    (train,) = [call for call in calls if Path(call[0]).name == "hyperfit-train"]
+    assert train[train.index("--seed") + 1] == "7"

@@ -37,6 +37,12 @@ from hyperfit_tasks.compare.sharpening import SHARPENING_COLUMNS
 TASKS = "hyperfit_continuation,hyperfit_perplexity"
 GREEDY_GROUP, MATCHED_GROUP = "hyperfit_continuation", "hyperfit_continuation_top_p"
 MATCHED_SEED = "1234"
+# lm-eval batch size: batch 32 generates 2.5x as fast as 8 on 2 CPU cores (benchmarks/bench_generation.py, docs/benchmarks.md);
+# 64 is faster still, but lm-eval pools the perplexity tasks' documents into the same batches, whose logits then need ~15 GB.
+BATCH_SIZE = "32"
+# draws of lm-eval's own bootstrap stderr (its default 100,000 costs ~2 s per NaN-aware metric); hyperfit-compare's
+# paired intervals do not depend on it
+BOOTSTRAP_ITERS = "1000"
 ANSWER_COLUMNS = (
     ("ttr", "TTR"),
     ("ttr_last96", "TTR last 96"),
@@ -57,9 +63,10 @@ def make_parser() -> argparse.ArgumentParser:
         help="comma-separated training-set sizes in blocks, one hyperfitted model (and table row) each, e.g. 8,48 (default: 48)",
     )
     parser.add_argument("--preset", default="demo", help="hyperfit-train preset (default: demo, the paper recipe scaled to 2 CPU cores)")
-    parser.add_argument("--limit", type=int, default=16, help="evaluation documents per domain (default: 16)")
+    parser.add_argument("--limit", type=int, default=32, help="evaluation documents per domain (default: 32)")
     parser.add_argument("--max-gen-toks", type=int, default=256, help="tokens generated per continuation (default: 256, as the paper)")
-    parser.add_argument("--batch-size", default="8", help="lm-eval batch size (default: 8)")
+    parser.add_argument("--batch-size", default=BATCH_SIZE, help=f"lm-eval batch size (default: {BATCH_SIZE}, the fastest that fits in memory here)")
+    parser.add_argument("--seed", type=int, help="hyperfit-train --seed (data order, initialisation of LoRA; default: the preset's)")
     parser.add_argument("--device", default="cpu", help="lm-eval and training device (default: cpu)")
     return parser
 
@@ -123,7 +130,7 @@ def entropy_matched_steps(args: argparse.Namespace, out: Path, base: str, name: 
         [command("hyperfit-lm-eval"), "--model", "hf", "--model_args", f"pretrained={base},dtype=float32",
          "--tasks", MATCHED_GROUP, "--device", args.device, "--batch_size", args.batch_size, "--limit", str(args.limit),
          "--gen_kwargs", f"max_gen_toks={args.max_gen_toks},temperature={temperature},top_p=1.0,top_k=0",
-         "--seed", MATCHED_SEED, "--log_samples", "--output_path", str(folder)],
+         "--seed", MATCHED_SEED, "--bootstrap_iters", BOOTSTRAP_ITERS, "--log_samples", "--output_path", str(folder)],
     )
     agreement_json = out / "agreement" / f"{name}.json"
     run_step_unless(
@@ -211,7 +218,8 @@ def train_models(args: argparse.Namespace, base: str, run_dirs: dict[str, Path])
         run_step_unless(
             (run_dir / "hyperfit_run.json").is_file(), run_dir, f"2. hyperfit {size} blocks (preset {args.preset})",
             [command("hyperfit-train"), "--preset", args.preset, "--model", base, "--num_samples", size,
-             "--output_dir", str(run_dir), "--resume"] + (["--use_cpu"] if args.device == "cpu" else []),
+             "--output_dir", str(run_dir), "--resume"]
+            + (["--use_cpu"] if args.device == "cpu" else []) + (["--seed", str(args.seed)] if args.seed is not None else []),
         )
 
 
@@ -229,7 +237,7 @@ def evaluate_models(args: argparse.Namespace, models: dict[str, str], run_dirs: 
              "--use_cache", eval_cache_path(out / "lm_eval_cache", path, f"{model_args},device={args.device}"),
              "--tasks", TASKS, "--device", args.device, "--batch_size", args.batch_size,
              "--limit", str(args.limit), "--gen_kwargs", f"max_gen_toks={args.max_gen_toks}",
-             "--log_samples", "--output_path", str(folder)]
+             "--bootstrap_iters", BOOTSTRAP_ITERS, "--log_samples", "--output_path", str(folder)]
             # a hyperfitted model's continuations are also scored for copying from its training blocks
             + (["--metadata", json.dumps({"training_data": str(run_dirs[name])})] if name in run_dirs else []),
         )
