@@ -6,6 +6,7 @@ import pytest
 from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 
 from hyperfit_tasks.metrics import self_bleu, self_bleu_per_doc
+from hyperfit_tasks.metrics.self_bleu import SelfBleuOfResamples
 
 
 def nltk_self_bleu_per_doc(docs, max_n):
@@ -91,3 +92,20 @@ def test_fewer_than_two_docs_warn_and_return_nan():
 def test_bad_max_n():
     with pytest.raises(ValueError, match="max_n"):
         self_bleu([[1], [2]], max_n=0)
+
+
+@pytest.mark.parametrize("max_n", [1, 4])
+def test_resamples_equal_self_bleu_of_the_resampled_docs_exactly(max_n):
+    """SelfBleuOfResamples (each doc's n-grams counted once) gives, bit for bit, self_bleu of the resampled list, whose
+    repeats are duplicate documents (each matching the other fully); and it matches nltk on a resample."""
+    rng = random.Random(max_n)
+    docs = random_corpus(rng, 25, vocab=6, lengths=[0, 1, 2, *range(5, 30)])
+    of_rows = SelfBleuOfResamples(docs, max_n=max_n)
+    for _ in range(40):
+        rows = [rng.randrange(len(docs)) for _ in range(rng.choice([2, 3, 25]))]
+        assert of_rows(rows) == self_bleu([docs[j] for j in rows], max_n=max_n)
+    rows = [0, 3, 3, 7, 11, 11, 11, 20]
+    expected = nltk_self_bleu_per_doc([docs[j] for j in rows], max_n)
+    assert of_rows(rows) == pytest.approx(sum(expected) / len(expected), abs=1e-9, rel=0)
+    with pytest.warns(UserWarning, match="at least 2 texts"):
+        assert math.isnan(of_rows([4]))

@@ -25,6 +25,7 @@ from hyperfit_tasks.metrics import (
 from hyperfit_tasks.metrics.copy_rate import copy_metrics_for_text
 from hyperfit_tasks.metrics.distinct import DistinctOfResamples
 from hyperfit_tasks.metrics.mauve_features import DEFAULT_FEATURIZER
+from hyperfit_tasks.metrics.self_bleu import SelfBleuOfResamples
 from hyperfit_tasks.metrics.text_units import DEFAULT_TOKENIZER, token_ids, words
 from hyperfit_tasks.models.citation_blocker import DEFAULT_BLOCK_LEN
 
@@ -128,14 +129,7 @@ distinct_1, distinct_2, distinct_3, distinct_4 = (_distinct_words(n) for n in ra
 self_bleu_words.of_words = self_bleu_of_words
 
 
-def _self_bleu_resampler(continuations: Sequence[str]):
-    """Self-BLEU of any resample (rows) of ``continuations``: words cut and numbered once, then :func:`self_bleu`."""
-    vocabulary: dict[str, int] = {}
-    docs = [[vocabulary.setdefault(word, len(vocabulary)) for word in words(text)] for text in continuations]
-    return lambda rows: self_bleu_of_words([docs[j] for j in rows])
-
-
-self_bleu_words.resampler = _self_bleu_resampler
+self_bleu_words.resampler = lambda continuations: SelfBleuOfResamples([words(text) for text in continuations], max_n=4)
 # Corpus aggregations over continuations that score their words; ``.resampler(continuations)`` gives
 # a function of resample rows (hyperfit_tasks.compare.paired) that cuts each text into words once.
 WORD_AGGREGATIONS = {function.__name__: function for function in (self_bleu_words, distinct_1, distinct_2, distinct_3, distinct_4)}
