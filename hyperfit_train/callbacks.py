@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections import defaultdict
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +41,14 @@ class DiagnosticsCallback(TrainerCallback):
         batch_size: int,
         title: str = "",
         plot_interval: float = 30.0,
+        timer: "PhaseTimer | None" = None,
     ):
         self.path = Path(output_dir) / DIAGNOSTICS_FILE
         self.plot_path = Path(output_dir) / PLOT_FILE
         self.tokenizer, self.heldout, self.prompts = tokenizer, heldout, prompts
         self.new_tokens, self.batch_size, self.title = new_tokens, batch_size, title
         self.plot_interval = plot_interval
+        self.timer = timer or PhaseTimer()
         self._plotted_rows, self._plotted_at = -1, -math.inf
         self.rows: list[dict[str, Any]] = []
         self._epoch_losses: list[tuple[float, int]] = []  # (logged mean loss, steps it covers)
@@ -82,7 +86,8 @@ class DiagnosticsCallback(TrainerCallback):
     def _measure(self, model, epoch: float, step: int) -> dict[str, Any]:
         row: dict[str, Any] = {"epoch": round(epoch, 4), "step": step}
         if self.heldout is not None:
-            row.update(measure(model, self.tokenizer, self.heldout, self.prompts, self.new_tokens, self.batch_size))
+            with self.timer.timed("diagnostics"):
+                row.update(measure(model, self.tokenizer, self.heldout, self.prompts, self.new_tokens, self.batch_size))
         return row
 
     def _finish(self, state) -> None:
@@ -104,8 +109,25 @@ class DiagnosticsCallback(TrainerCallback):
             self._plot()
 
     def _plot(self) -> None:
-        plot_rows(self.rows, self.plot_path, self.title)
+        with self.timer.timed("diagnostics"):
+            plot_rows(self.rows, self.plot_path, self.title)
         self._plotted_rows, self._plotted_at = len(self.rows), time.monotonic()
+
+
+class SaveEveryEpochsCallback(TrainerCallback):
+    """With ``save_strategy="epoch"``: keep the Trainer's end-of-epoch checkpoint only every ``every`` epochs and at the end.
+
+    Runs after the Trainer's own flow callback, which asks for a save at every epoch end; the last epoch (all
+    epochs done, or training told to stop, as by the early stop) is always saved.
+    """
+
+    def __init__(self, every: int):
+        self.every = every
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        last = control.should_training_stop or state.global_step >= state.max_steps
+        if control.should_save and not last and round(state.epoch) % self.every:
+            control.should_save = False
 
 
 class EarlyStopOnLossCallback(TrainerCallback):
@@ -121,3 +143,48 @@ class EarlyStopOnLossCallback(TrainerCallback):
             control.should_training_stop = True
             if state.is_world_process_zero:
                 tqdm.write(f"early stop: training loss {logs['loss']:.4g} < {self.threshold:g} at step {state.global_step}")
+
+
+class PhaseTimer(TrainerCallback):
+    """Wall seconds per part of a session: optimizer steps (``on_step_begin`` to ``on_step_end``) and named phases.
+
+    Other code times its phases with :meth:`timed` (diagnostics, checkpoint writes, start-up); :meth:`split` adds
+    the time of the whole session that no part covers, so the parts sum to the total.
+    """
+
+    def __init__(self):
+        self.seconds: dict[str, float] = defaultdict(float)
+        self._started = time.perf_counter()
+        self._step_start: float | None = None
+
+    @contextmanager
+    def timed(self, phase: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] += time.perf_counter() - start
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._step_start = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self._step_start is not None:
+            self.seconds["optimizer_steps"] += time.perf_counter() - self._step_start
+            self._step_start = None
+
+    def split(self) -> dict[str, float]:
+        """Seconds per part since this timer was made (``other``: the rest), the total, and the share outside the steps."""
+        total = time.perf_counter() - self._started
+        parts = {name: round(value, 3) for name, value in self.seconds.items()}
+        parts["other"] = round(max(total - sum(self.seconds.values()), 0.0), 3)
+        outside = total - self.seconds.get("optimizer_steps", 0.0)
+        return {**parts, "total": round(total, 3), "outside_steps_share": round(outside / total, 4) if total > 0 else None}
+
+
+def time_split_line(split: dict[str, float]) -> str:
+    """One log line: the session's seconds per part and the share of the total spent outside optimizer steps."""
+    parts = [f"{name.replace('_', ' ')} {value:.1f} s" for name, value in split.items() if name not in ("total", "outside_steps_share")]
+    share = split.get("outside_steps_share")
+    outside = f"; {share:.1%} outside optimizer steps" if share is not None else ""
+    return f"time: {split['total']:.1f} s in this session ({', '.join(parts)}){outside}"

@@ -68,6 +68,7 @@ PAPER = Preset(
         "data_order": "shuffled",
         "seed": 42,
         "save_strategy": "epoch",
+        "save_every_epochs": 1,
         "save_total_limit": 2,
         "logging_steps": 10,
         "logging_nan_inf_filter": False,
@@ -101,6 +102,7 @@ DEMO = PAPER.derive(
     num_train_epochs=10,
     learning_rate=3e-4,
     logging_steps=1,
+    save_every_epochs=5,
     save_total_limit=1,
     output_dir="runs/hyperfit-demo",
     per_device_eval_batch_size=4,
@@ -236,6 +238,13 @@ class HyperfitArguments:
         default=False,
         metadata={"help": "Delete the run already in --output_dir (a different or finished one) and train from scratch."},
     )
+    save_every_epochs: int = field(
+        default=1,
+        metadata={
+            "help": "With --save_strategy epoch: write a checkpoint (weights, optimizer state, RNG) every this many "
+            "epochs and after the last epoch, so --resume loses at most this many epochs. Presets: paper 1, demo 5."
+        },
+    )
 
 
 @dataclass
@@ -263,7 +272,7 @@ class HyperfitParser(OneLineUsageErrors, TrlParser):
 # options, then the inherited SFTConfig / TrainingArguments options (every name and default unchanged)
 HYPERFIT_OPTIONS = (
     "model_name_or_path", "data", "dataset_text_field", "data_config", "data_split", "max_length", "num_samples",
-    "sample_seed", "data_order", "preset", "output_dir", "resume", "overwrite", "loss_head", "early_stop_loss",
+    "sample_seed", "data_order", "preset", "output_dir", "resume", "overwrite", "save_every_epochs", "loss_head", "early_stop_loss",
     "diagnostics", "eval_data", "eval_text_field", "eval_data_config", "eval_data_split", "diagnostic_blocks",
     "diagnostic_prompts", "diagnostic_prompt_tokens", "diagnostic_new_tokens",
 )  # fmt: skip
@@ -364,6 +373,8 @@ def validate(script_args: HyperfitArguments, training_args: SFTConfig) -> None:
         raise HyperfitError(f"--learning_rate must be a finite number >= 0, got {training_args.learning_rate}")
     if script_args.num_samples < 1:
         raise HyperfitError(f"--num_samples must be >= 1, got {script_args.num_samples}")
+    if script_args.save_every_epochs < 1:
+        raise HyperfitError(f"--save_every_epochs must be >= 1, got {script_args.save_every_epochs}")
     if not math.isfinite(script_args.target_loss) or script_args.target_loss < 0:
         raise HyperfitError(f"--target_loss must be a finite number >= 0, got {script_args.target_loss}")
     parse_train_layers(script_args.train_layers)

@@ -49,10 +49,12 @@ def build_summary(
     device: str,
     trained_part: dict[str, Any] | None = None,
     target_loss: float | None = None,
+    time_split: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """The machine-readable record of a finished run (``hyperfit_run.json``).
 
-    ``training.hyperfitted`` says whether the final epoch's training loss reached ``target_loss`` (None if unknown).
+    ``training.hyperfitted`` says whether the final epoch's training loss reached ``target_loss`` (None if unknown);
+    ``training.time_split`` holds this session's seconds per part (:meth:`hyperfit_train.callbacks.PhaseTimer.split`).
     """
     resolved = {key: value for group in arguments.values() for key, value in group.items()}
     brief_rows = [{key: value for key, value in row.items() if key != "continuations"} for row in rows]
@@ -79,6 +81,7 @@ def build_summary(
             "resumed_from": resumed_from,
             "training_seconds": brief_rows[-1]["elapsed_s"] if brief_rows else None,
             "session_seconds": round(session_seconds, 3),
+            "time_split": time_split,
             "world_size": world_size,
             "device": device,
         },

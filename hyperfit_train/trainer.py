@@ -20,7 +20,7 @@ from trl import SFTConfig, SFTTrainer, get_peft_config, get_quantization_config
 from hyperfit_tasks.common.errors import HyperfitError, NonFiniteLossError, first_line, model_not_found
 from hyperfit_tasks.common.run_files import TRAIN_BLOCKS_FILE, read_train_blocks, write_train_blocks
 from hyperfit_tasks.common.text_files import load_text_dataset
-from hyperfit_train.callbacks import DiagnosticsCallback, EarlyStopOnLossCallback
+from hyperfit_train.callbacks import DiagnosticsCallback, EarlyStopOnLossCallback, PhaseTimer, SaveEveryEpochsCallback, time_split_line
 from hyperfit_train.checkpoints import scan_checkpoints
 from hyperfit_train.config import PRESETS, HyperfitArguments, HyperfitModelConfig
 from hyperfit_train.data import (
@@ -64,10 +64,15 @@ class HyperfitTrainer(SFTTrainer):
 (and any loss only TRL computes) keeps TRL's tiled ``SFTTrainer.compute_loss``.
     """
 
-    def __init__(self, *args, loss_head: str = "full", **kwargs):
+    def __init__(self, *args, loss_head: str = "full", timer: PhaseTimer | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.loss_head = loss_head
+        self.timer = timer or PhaseTimer()
         check_trl_internals(self, loss_head)
+
+    def _save_checkpoint(self, model, trial):
+        with self.timer.timed("checkpoints"):
+            super()._save_checkpoint(model, trial)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if self.loss_head == "fused" or self.args.loss_type != "nll" or self.aux_loss_enabled:
@@ -149,19 +154,24 @@ def train(
 ) -> dict[str, Any]:
     """Run the recipe end to end and return the run summary (also written to ``hyperfit_run.json``)."""
     started = time.time()
+    timer = PhaseTimer()
     output_dir = Path(training_args.output_dir)
-    inputs = read_inputs(script_args, training_args, model_args)
+    with timer.timed("start_up_inputs"):
+        inputs = read_inputs(script_args, training_args, model_args)
     plan = plan_run(output_dir, inputs.fingerprint, script_args.resume, script_args.overwrite, training_args.resume_from_checkpoint)
     training_args.distributed_state.wait_for_everyone()  # every rank has planned before the main process writes
     if plan.action == "finished":
         logger.info("%s already holds the finished run of this recipe: nothing to do", output_dir)
         return read_run_summary(output_dir)
 
-    trainer, diagnostics, stopper, trained_part = build_trainer(script_args, training_args, model_args, inputs, callbacks)
-    check_fsdp_engaged(trainer)  # before anything is written
-    _start_output_dir(trainer, plan, script_args, training_args, model_args, inputs)
+    with timer.timed("start_up_trainer"):
+        trainer, diagnostics, stopper, trained_part = build_trainer(script_args, training_args, model_args, inputs, callbacks, timer)
+        check_fsdp_engaged(trainer)  # before anything is written
+        _start_output_dir(trainer, plan, script_args, training_args, model_args, inputs)
     trainer.train(resume_from_checkpoint=str(plan.checkpoint) if plan.checkpoint else None)
-    save_final_model(trainer, output_dir)
+    with timer.timed("final_save"):
+        save_final_model(trainer, output_dir)
+    time_split = timer.split()
     summary = build_summary(
         preset=PRESETS[script_args.preset],
         arguments=arguments_dict(script_args, training_args, model_args),
@@ -177,8 +187,10 @@ def train(
         device=str(training_args.device),
         trained_part=trained_part,
         target_loss=script_args.target_loss,
+        time_split=time_split,
     )
     if training_args.should_save:
+        logger.info(time_split_line(time_split))
         write_reports(output_dir, summary)
         logger.info("finished: %s (model, %s, diagnostics.jsonl/png)", output_dir, RUN_FILE)
         (logger.info if summary["training"]["hyperfitted"] else logger.warning)(loss_verdict(summary, script_args.preset))
@@ -200,13 +212,22 @@ def read_inputs(script_args: HyperfitArguments, training_args: SFTConfig, model_
 
 
 def build_trainer(
-    script_args: HyperfitArguments, training_args: SFTConfig, model_args: HyperfitModelConfig, inputs: RunInputs, callbacks: tuple = ()
+    script_args: HyperfitArguments,
+    training_args: SFTConfig,
+    model_args: HyperfitModelConfig,
+    inputs: RunInputs,
+    callbacks: tuple = (),
+    timer: PhaseTimer | None = None,
 ) -> tuple[HyperfitTrainer, DiagnosticsCallback, EarlyStopOnLossCallback | None, dict[str, Any]]:
-    """The ``HyperfitTrainer`` (limited to ``--train_layers``), its diagnostics and optional early-stop callbacks, and what trains."""
+    """The ``HyperfitTrainer`` (limited to ``--train_layers``), its diagnostics and optional early-stop callbacks, and what trains.
+
+    ``timer`` (made here if None) collects the seconds spent in optimizer steps, diagnostics and checkpoint writes.
+    """
     _set_model_init_kwargs(training_args, model_args)
+    timer = timer or PhaseTimer()
     diagnostics = DiagnosticsCallback(
         Path(training_args.output_dir), inputs.tokenizer, inputs.heldout, inputs.prompts, script_args.diagnostic_new_tokens,
-        training_args.per_device_eval_batch_size, title=f"{Path(inputs.model_id).name} - preset {script_args.preset}",
+        training_args.per_device_eval_batch_size, title=f"{Path(inputs.model_id).name} - preset {script_args.preset}", timer=timer,
     )
     stopper = EarlyStopOnLossCallback(script_args.early_stop_loss) if script_args.early_stop_loss is not None else None
     peft_config = get_peft_config(model_args)
@@ -219,8 +240,9 @@ def build_trainer(
         processing_class=inputs.tokenizer,
         peft_config=peft_config,
         quantization_config=get_quantization_config(model_args),
-        callbacks=[diagnostics, *([stopper] if stopper else []), *callbacks],
+        callbacks=[timer, diagnostics, *([stopper] if stopper else []), SaveEveryEpochsCallback(script_args.save_every_epochs), *callbacks],
         loss_head=script_args.loss_head,
+        timer=timer,
     )
     trained_part = _limit_trained_layers(trainer, script_args.train_layers, inputs.trained_blocks, inputs.model_id, peft_config)
     return trainer, diagnostics, stopper, trained_part
