@@ -56,7 +56,9 @@ def venv(tmp_path_factory) -> Path:
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     (site,) = (venv / "lib").glob("python3*/site-packages")
     (site / "project_torch.pth").write_text(str(torch_only_folder(root / "torch_only")) + "\n")
-    subprocess.run(pip + ["--python", str(venv / "bin" / "python"), "install", str(wheel)], check=True, cwd=root)
+    # --no-compile: pip would byte-compile every file of every dependency (about 12,000, most never imported here);
+    # the user's commands below compile and cache only what they import (user_env lets them write the cache)
+    subprocess.run(pip + ["--python", str(venv / "bin" / "python"), "install", "--no-compile", str(wheel)], check=True, cwd=root)
     return venv
 
 
@@ -71,7 +73,8 @@ def user_env(tmp_path_factory, english_text) -> dict[str, str]:
             (cache / "corpora" / domain / f"{split}.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
     (cache / "corpora" / ".complete").write_text("ok\n")
     path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if Path(sys.executable).parent != Path(p))
-    return os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "HYPERFIT_CACHE": str(cache), "PATH": path}
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}  # see venv()
+    return environment | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "HYPERFIT_CACHE": str(cache), "PATH": path}
 
 
 def run(venv: Path, program: str, *args: str, env: dict, cwd: Path):
