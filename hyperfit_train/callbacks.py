@@ -19,7 +19,16 @@ from tqdm.auto import tqdm
 from transformers import TrainerCallback
 
 from hyperfit_tasks.common.atomic import write_atomic
-from hyperfit_train.diagnostics import DIAGNOSTICS_FILE, PLOT_FILE, measure, plot_rows, read_rows, row_to_json, summary_line
+from hyperfit_train.diagnostics import (
+    DIAGNOSTICS_FILE,
+    PLOT_FILE,
+    continuation_row,
+    measure,
+    plot_rows,
+    read_rows,
+    row_to_json,
+    summary_line,
+)
 
 
 class DiagnosticsCallback(TrainerCallback):
@@ -28,7 +37,9 @@ class DiagnosticsCallback(TrainerCallback):
     The plot is redrawn at most every ``plot_interval`` seconds (drawing costs about a second) and at the end.
 
     ``heldout`` (``[n, block]`` ids) and ``prompts`` (``[p, prompt_tokens]`` ids) may be None to record the
-    training loss only. On resume, rows after the resumed step are dropped (they belong to lost work).
+    training loss only. The prompts are continued before training, every ``generation_every`` epochs and after
+    the last epoch (a row that lacks them at the end gets them then). On resume, rows after the resumed step are
+    dropped (they belong to lost work).
     """
 
     def __init__(
@@ -42,12 +53,13 @@ class DiagnosticsCallback(TrainerCallback):
         title: str = "",
         plot_interval: float = 30.0,
         timer: "PhaseTimer | None" = None,
+        generation_every: int = 1,
     ):
         self.path = Path(output_dir) / DIAGNOSTICS_FILE
         self.plot_path = Path(output_dir) / PLOT_FILE
         self.tokenizer, self.heldout, self.prompts = tokenizer, heldout, prompts
         self.new_tokens, self.batch_size, self.title = new_tokens, batch_size, title
-        self.plot_interval = plot_interval
+        self.plot_interval, self.generation_every = plot_interval, generation_every
         self.timer = timer or PhaseTimer()
         self._plotted_rows, self._plotted_at = -1, -math.inf
         self.rows: list[dict[str, Any]] = []
@@ -77,17 +89,18 @@ class DiagnosticsCallback(TrainerCallback):
             self._finish(state)
 
     def on_epoch_end(self, args, state, control, model=None, **kwargs):
-        self._pending = self._measure(model, epoch=state.epoch, step=state.global_step)
+        self._pending = self._measure(model, epoch=state.epoch, step=state.global_step, last=state.global_step >= state.max_steps)
         if self._last_logged_step == state.global_step:
             self._finish(state)
         else:  # the Trainer logs the rest of this epoch's loss right after this callback; finish the row then
             control.should_log = True
 
-    def _measure(self, model, epoch: float, step: int) -> dict[str, Any]:
+    def _measure(self, model, epoch: float, step: int, last: bool = False) -> dict[str, Any]:
         row: dict[str, Any] = {"epoch": round(epoch, 4), "step": step}
         if self.heldout is not None:
+            generate = step == 0 or last or round(epoch) % self.generation_every == 0
             with self.timer.timed("diagnostics"):
-                row.update(measure(model, self.tokenizer, self.heldout, self.prompts, self.new_tokens, self.batch_size))
+                row.update(measure(model, self.tokenizer, self.heldout, self.prompts if generate else None, self.new_tokens, self.batch_size))
         return row
 
     def _finish(self, state) -> None:
@@ -104,7 +117,16 @@ class DiagnosticsCallback(TrainerCallback):
             if time.monotonic() - self._plotted_at >= self.plot_interval:
                 self._plot()
 
-    def on_train_end(self, args, state, control, **kwargs):
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        last = self.rows[-1] if self.rows else None
+        if last is not None and self.heldout is not None and self.prompts is not None and len(self.prompts) and "ttr" not in last:
+            with self.timer.timed("diagnostics"):  # stopped early between generation points: the final model's continuations
+                was_training = model.training
+                model.eval()
+                last.update(continuation_row(model, self.tokenizer, self.prompts, self.new_tokens))
+                model.train(was_training)
+            if state.is_world_process_zero:
+                write_atomic(self.path, "".join(row_to_json(row) + "\n" for row in self.rows))
         if state.is_world_process_zero and self.rows and len(self.rows) != self._plotted_rows:
             self._plot()
 

@@ -109,6 +109,7 @@ DEMO = PAPER.derive(
     diagnostic_blocks=16,
     diagnostic_prompts=4,
     diagnostic_new_tokens=96,
+    diagnostic_generation_every=5,
 )
 
 PRESETS: dict[str, Preset] = {preset.name: preset for preset in (PAPER, DEMO)}
@@ -198,6 +199,13 @@ class HyperfitArguments:
     diagnostic_new_tokens: int = field(
         default=224, metadata={"help": "Tokens generated greedily per prompt (TTR, last-96 TTR and rep-4 are measured on them)."}
     )
+    diagnostic_generation_every: int = field(
+        default=1,
+        metadata={
+            "help": "Greedy continuations (TTR, rep-4) every N epochs, before training and after the last epoch; the "
+            "held-out loss, perplexity and sharpness are measured every epoch (generation is most of a diagnostic point's time)."
+        },
+    )
     loss_head: str = field(
         default="full",
         metadata={
@@ -274,7 +282,7 @@ HYPERFIT_OPTIONS = (
     "model_name_or_path", "data", "dataset_text_field", "data_config", "data_split", "max_length", "num_samples",
     "sample_seed", "data_order", "preset", "output_dir", "resume", "overwrite", "save_every_epochs", "loss_head", "early_stop_loss",
     "diagnostics", "eval_data", "eval_text_field", "eval_data_config", "eval_data_split", "diagnostic_blocks",
-    "diagnostic_prompts", "diagnostic_prompt_tokens", "diagnostic_new_tokens",
+    "diagnostic_prompts", "diagnostic_prompt_tokens", "diagnostic_new_tokens", "diagnostic_generation_every",
 )  # fmt: skip
 HELP_HEADINGS = (
     ("hyperfit options", "What to train, on which text, and what to measure. --config FILE.yaml reads option values from a YAML file."),
@@ -373,6 +381,8 @@ def validate(script_args: HyperfitArguments, training_args: SFTConfig) -> None:
         raise HyperfitError(f"--learning_rate must be a finite number >= 0, got {training_args.learning_rate}")
     if script_args.num_samples < 1:
         raise HyperfitError(f"--num_samples must be >= 1, got {script_args.num_samples}")
+    if script_args.diagnostic_generation_every < 1:
+        raise HyperfitError(f"--diagnostic_generation_every must be >= 1, got {script_args.diagnostic_generation_every}")
     if script_args.save_every_epochs < 1:
         raise HyperfitError(f"--save_every_epochs must be >= 1, got {script_args.save_every_epochs}")
     if not math.isfinite(script_args.target_loss) or script_args.target_loss < 0:

@@ -85,15 +85,20 @@ def measure(model, tokenizer, heldout: torch.Tensor, prompts: torch.Tensor | Non
     try:
         row = heldout_metrics(model, heldout, batch_size)
         if prompts is not None and len(prompts):
-            continuations = greedy_continuations(model, prompts, new_tokens, tokenizer.eos_token_id, tokenizer.pad_token_id)
-            row.update(continuation_metrics(continuations))
-            row["continuations"] = [
-                {"prompt": tokenizer.decode(prompt), "continuation": tokenizer.decode(tokens)}
-                for prompt, tokens in zip(prompts.tolist(), continuations)
-            ]
+            row.update(continuation_row(model, tokenizer, prompts, new_tokens))
     finally:
         model.train(was_training)
     return row
+
+
+def continuation_row(model, tokenizer, prompts: torch.Tensor, new_tokens: int) -> dict[str, Any]:
+    """The greedy-continuation part of a diagnostics row: TTR, rep-4, length and the decoded texts."""
+    continuations = greedy_continuations(model, prompts, new_tokens, tokenizer.eos_token_id, tokenizer.pad_token_id)
+    return continuation_metrics(continuations) | {
+        "continuations": [
+            {"prompt": tokenizer.decode(prompt), "continuation": tokenizer.decode(tokens)} for prompt, tokens in zip(prompts.tolist(), continuations)
+        ]
+    }
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:

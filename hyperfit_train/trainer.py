@@ -228,6 +228,7 @@ def build_trainer(
     diagnostics = DiagnosticsCallback(
         Path(training_args.output_dir), inputs.tokenizer, inputs.heldout, inputs.prompts, script_args.diagnostic_new_tokens,
         training_args.per_device_eval_batch_size, title=f"{Path(inputs.model_id).name} - preset {script_args.preset}", timer=timer,
+        generation_every=script_args.diagnostic_generation_every,
     )
     stopper = EarlyStopOnLossCallback(script_args.early_stop_loss) if script_args.early_stop_loss is not None else None
     peft_config = get_peft_config(model_args)

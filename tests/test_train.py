@@ -218,6 +218,20 @@ def test_early_stop_once_a_logged_loss_falls_below_the_threshold(tmp_path, tiny_
     assert all(set(row) == {"epoch", "step", "train_loss", "elapsed_s"} for row in rows)  # --no_diagnostics: loss only
 
 
+def test_a_run_stopped_between_generation_points_still_ends_with_continuations(tmp_path, tiny_lm_path, corpus):
+    """--diagnostic_generation_every 5 and an early stop before epoch 5: the last row still gets the final model's
+    greedy continuations (the run record's final TTR), the rows between have held-out sharpness only."""
+    output_dir = tmp_path / "early"
+    argv = tiny_argv(tiny_lm_path, *corpus, output_dir, "--early_stop_loss", "5.0", "--logging_steps", "1", "--diagnostic_generation_every", "5")
+    assert cli.main(argv) == 0
+    rows = read_rows(output_dir / "diagnostics.jsonl")
+    assert rows[-1]["epoch"] < 5 and len(rows) >= 2
+    assert ["ttr" in row for row in rows] == [True] + [False] * (len(rows) - 2) + [True]
+    assert all("heldout_loss" in row for row in rows)
+    final = json.loads((output_dir / "hyperfit_run.json").read_text())["final_diagnostics"]
+    assert final["ttr"] == rows[-1]["ttr"]
+
+
 def test_full_loss_head_trains_as_trls_fused_head_and_logs_the_same_accuracy(tmp_path, tiny_lm_path, corpus):
     """The default loss head (the model's own cross-entropy) against TRL's fused head as the reference."""
     from transformers import AutoModelForCausalLM

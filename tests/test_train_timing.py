@@ -62,9 +62,11 @@ def test_batched_greedy_continuations_equal_one_prompt_at_a_time(tiny_lm_path, t
 
 @pytest.fixture(scope="module")
 def every_third_epoch(tmp_path_factory, tiny_lm_path, corpus):
-    """8 epochs of 4 steps with a checkpoint every 3 epochs (and the last), all checkpoints kept."""
+    """8 epochs of 4 steps with a checkpoint and greedy diagnostic continuations every 3 epochs (and the last), all checkpoints kept."""
     output_dir = tmp_path_factory.mktemp("runs") / "every3"
-    argv = tiny_argv(tiny_lm_path, *corpus, output_dir, "--save_every_epochs", "3", "--save_total_limit", "10")
+    argv = tiny_argv(
+        tiny_lm_path, *corpus, output_dir, "--save_every_epochs", "3", "--save_total_limit", "10", "--diagnostic_generation_every", "3"
+    )
     assert cli.main(argv) == 0
     return output_dir, argv
 
@@ -72,7 +74,10 @@ def every_third_epoch(tmp_path_factory, tiny_lm_path, corpus):
 def test_checkpoints_every_few_epochs_and_the_last(every_third_epoch):
     output_dir, _ = every_third_epoch
     assert sorted(path.name for path in output_dir.glob("checkpoint-*")) == ["checkpoint-12", "checkpoint-24", "checkpoint-32"]
-    assert [row["epoch"] for row in read_rows(output_dir / "diagnostics.jsonl")] == list(range(9))  # the curve keeps every epoch
+    rows = read_rows(output_dir / "diagnostics.jsonl")
+    assert [row["epoch"] for row in rows] == list(range(9))  # the held-out curve keeps every epoch
+    assert [row["epoch"] for row in rows if "ttr" in row] == [0, 3, 6, 8]  # continuations every 3 epochs and the last
+    assert all("top1_prob" in row and "heldout_loss" in row for row in rows)
 
 
 def test_run_record_holds_the_time_split(every_third_epoch):
