@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 from record import add_model_arguments, record_head, resolve_model  # benchmarks/record.py
 
+from hyperfit_tasks.cli.demo import BATCH_SIZE
 from hyperfit_tasks.common.atomic import write_json_atomic
 
 TASK = "hyperfit_continuation_austen"
@@ -111,7 +112,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--sample", type=int, default=16, help="documents generated to time lm-eval's backend (default 16)")
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
     parser.add_argument("--mauve-resamples", type=int, help="MAUVE resamples (default: hyperfit-compare's)")
-    parser.add_argument("--batch-size", type=int, default=8, help="generation batch size (default 8, as hyperfit-demo)")
+    parser.add_argument("--batch-size", type=int, default=int(BATCH_SIZE), help=f"generation batch size (default {BATCH_SIZE}, as hyperfit-demo)")
     add_model_arguments(parser, "compare_cost.json")
     parser.add_argument("--report", type=Path, help="keep the two runs and the report here (default: a temporary folder)")
     return parser.parse_args(argv)

@@ -78,6 +78,7 @@ PAPER = Preset(
         "diagnostic_prompts": 32,
         "diagnostic_prompt_tokens": 32,
         "diagnostic_new_tokens": 224,
+        "diagnostic_generation_every": 1,
     },
     uncertain={
         "learning_rate": "paper: Adam lr 1e-6; the authors' public code: AdamW lr 5e-6",
