@@ -62,12 +62,36 @@ def test_missing_novel_is_a_clear_error():
 
 
 def test_pydoc_splits_share_no_passage_or_paragraph():
-    parts = corpora.split_pydoc(corpora.read_pydoc_topics())
-    assert len(parts["heldout"]) > 50 and len(parts["eval"]) > 50
-    heldout = {p for text in parts["heldout"] for p in text.split("\n\n")}
-    evaluation = {p for text in parts["eval"] for p in text.split("\n\n")}
+    parts = corpora.split_pydoc(corpora.read_pydoc_topics(), corpora.read_pydoc_docstrings())
+    assert len(parts["heldout"]) > 50 and len(parts["eval"]) > 50 and len(parts["train"]) > 100
+    heldout, evaluation, train = ({p for text in parts[split] for p in text.split("\n\n")} for split in ("heldout", "eval", "train"))
     # CPython repeats some topics' text under other names: those repeats must not leak across splits.
-    assert not heldout & evaluation
+    assert not heldout & evaluation and not train & heldout and not train & evaluation
+    # the training split is added after the other two: their passages are those of the topics alone (the demo's texts)
+    alone = corpora.split_pydoc(corpora.read_pydoc_topics())
+    assert set(alone) == {"heldout", "eval"} and alone["heldout"] == parts["heldout"] and alone["eval"] == parts["eval"]
+
+
+def test_docstring_paragraphs_already_in_the_topics_never_reach_pydoc_train():
+    topics = {"a": "Shared paragraph one two three four five.\n\nOnly in topics six seven eight nine.", "b": "Eval text ten eleven twelve thirteen."}
+    docstrings = {"mod": "Shared paragraph one two three four five.\n\nOnly in docstrings fourteen fifteen sixteen."}
+    documents = [("heldout", topics["a"].splitlines()), ("eval", topics["b"].splitlines()), ("train", docstrings["mod"].splitlines())]
+    parts = corpora.disjoint_passages(documents, min_words=3)
+    assert parts["train"] == ["Only in docstrings fourteen fifteen sixteen."]
+
+
+def test_a_cache_of_another_corpora_version_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("HYPERFIT_CACHE", str(tmp_path / "cache"))
+    deb = build_fake_deb(tmp_path)
+    folder = corpora.prepare_corpora(austen_deb=deb)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["version"] == corpora.CORPORA_VERSION and manifest["pydoc/train"]["documents"] > 100
+    del manifest["version"]  # a cache written before version 2 (no pydoc/train)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / "pydoc" / "train.jsonl").unlink()
+    corpora.prepare_corpora(austen_deb=deb)
+    assert json.loads((folder / "manifest.json").read_text())["version"] == corpora.CORPORA_VERSION
+    assert (folder / "pydoc" / "train.jsonl").is_file()
 
 
 def write_r_lazyload(stem: Path, objects: dict[str, list[str]]) -> None:
@@ -143,7 +167,7 @@ def test_prepare_corpora_from_deb_is_idempotent_and_hashed(tmp_path, monkeypatch
 
 def test_unknown_split_names_the_choices():
     with pytest.raises(AssetError, match="pydoc/eval"):
-        corpora.corpus_path("pydoc", "train")
+        corpora.corpus_path("pydoc", "test")
 
 
 def test_interrupted_build_is_never_taken_as_complete(tmp_path):

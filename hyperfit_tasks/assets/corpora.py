@@ -9,11 +9,14 @@ Two domains:
   data); ``heldout`` = Northanger Abbey (perplexity, training diagnostics); ``eval`` =
   Persuasion (continuation prompts).
 * ``pydoc`` - CPython's own documentation prose (``pydoc_data.topics``), a second, technical
-  domain for domain transfer: topics are split between ``heldout`` and ``eval``.
+  domain for domain transfer: topics are split between ``heldout`` and ``eval``; ``train`` (for
+  hyperfitting on another domain) is the docstrings of :data:`PYDOC_TRAIN_MODULES` as ``pydoc``
+  shows them, minus any paragraph already in ``heldout`` or ``eval``.
 
 Each split is a JSON-lines file of ``{"text": passage}`` where a passage is consecutive
 paragraphs joined until it holds at least :data:`MIN_PASSAGE_WORDS` words. The manifest records
-every file's SHA-256, which the trainer's and evaluator's outputs repeat.
+every file's SHA-256, which the trainer's and evaluator's outputs repeat, and :data:`CORPORA_VERSION`:
+a cache built by another version is rebuilt.
 """
 from __future__ import annotations
 
@@ -40,7 +43,18 @@ AUSTEN_SPLITS = {
     "heldout": ("northangerabbey",),
     "eval": ("persuasion",),
 }
-DOMAIN_SPLITS = {"austen": ("train", "heldout", "eval"), "pydoc": ("heldout", "eval")}
+DOMAIN_SPLITS = {"austen": ("train", "heldout", "eval"), "pydoc": ("train", "heldout", "eval")}
+CORPORA_VERSION = 2  # 2: pydoc/train added (heldout and eval unchanged)
+# Standard-library modules whose docstrings (module, public classes and functions) make pydoc/train.
+PYDOC_TRAIN_MODULES = (
+    "argparse", "ast", "asyncio", "base64", "bisect", "calendar", "collections", "configparser", "contextlib", "copy", "csv",
+    "dataclasses", "datetime", "decimal", "difflib", "email.message", "enum", "fractions", "functools", "gettext", "glob",
+    "gzip", "hashlib", "heapq", "hmac", "html", "http.client", "imaplib", "inspect", "ipaddress", "itertools", "json",
+    "logging", "mailbox", "mimetypes", "numbers", "operator", "optparse", "os", "pathlib", "pickle", "pprint", "queue",
+    "random", "re", "sched", "secrets", "shlex", "shutil", "smtplib", "socket", "statistics", "string", "struct",
+    "subprocess", "tarfile", "tempfile", "textwrap", "threading", "timeit", "tokenize", "traceback", "typing", "unittest",
+    "urllib.parse", "urllib.request", "uuid", "warnings", "weakref", "zipfile",
+)  # fmt: skip
 MIN_PASSAGE_WORDS = 150
 SHUFFLE_SEED = 1234
 _HEADING = re.compile(r"^(chapter|volume|book|finis|the end)\b", re.IGNORECASE)
@@ -69,12 +83,15 @@ def corpus_manifest() -> dict:
 def prepare_corpora(austen_deb: Path | None = None, progress=None) -> Path:
     """Build all corpus splits once (idempotent, crash-safe); return the corpora folder."""
     folder = corpora_dir()
-    if is_complete(folder):
+    if is_complete(folder) and built_version(folder) == CORPORA_VERSION:
         return folder
     novels = read_austen_novels(austen_deb)
-    splits = {"austen": split_austen(novels), "pydoc": split_pydoc(read_pydoc_topics())}
+    splits = {"austen": split_austen(novels), "pydoc": split_pydoc(read_pydoc_topics(), read_pydoc_docstrings())}
     with building(folder) as staging:
-        manifest = {"sources": {"austen": f"Debian {AUSTEN_DEB}", "pydoc": "CPython pydoc_data.topics"}}
+        manifest = {
+            "version": CORPORA_VERSION,
+            "sources": {"austen": f"Debian {AUSTEN_DEB}", "pydoc": "CPython pydoc_data.topics; train: standard-library docstrings"},
+        }
         for domain, parts in splits.items():
             (staging / domain).mkdir()
             for split, passages in parts.items():
@@ -90,6 +107,14 @@ def prepare_corpora(austen_deb: Path | None = None, progress=None) -> Path:
                     progress(f"{domain}/{split}: {len(passages)} passages")
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return folder
+
+
+def built_version(folder: Path) -> int | None:
+    """The :data:`CORPORA_VERSION` a built corpora folder records (None before version 2, or unreadable)."""
+    try:
+        return json.loads((folder / "manifest.json").read_text()).get("version")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def write_jsonl(path: Path, texts: Iterable[str]) -> None:
@@ -154,10 +179,31 @@ def split_austen(novels: dict[str, list[str]]) -> dict[str, list[str]]:
     return {split: (texts if split == "train" else shuffled(texts)) for split, texts in parts.items()}
 
 
-def split_pydoc(topics: dict[str, str]) -> dict[str, list[str]]:
-    """Alternate sorted topics between ``heldout`` and ``eval`` (topics that repeat another's text are dropped)."""
+def split_pydoc(topics: dict[str, str], docstrings: dict[str, str] | None = None) -> dict[str, list[str]]:
+    """Alternate sorted topics between ``heldout`` and ``eval`` (topics that repeat another's text are dropped); the
+    ``docstrings`` (module name -> text) come after them as ``train``, so no train paragraph is in the other two."""
     documents = [("heldout" if i % 2 == 0 else "eval", topics[key].splitlines()) for i, key in enumerate(sorted(topics))]
+    documents += [("train", text.splitlines()) for _, text in sorted((docstrings or {}).items())]
     return {split: shuffled(texts) for split, texts in disjoint_passages(documents).items()}
+
+
+def read_pydoc_docstrings() -> dict[str, str]:
+    """Module name -> the docstrings of the module and of its public classes and functions, blank-line separated."""
+    import importlib
+    import inspect
+
+    found = {}
+    for name in PYDOC_TRAIN_MODULES:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # e.g. typing.re's own deprecation on attribute access
+            module = importlib.import_module(name)
+            members = [
+                obj for key, obj in sorted(vars(module).items())
+                if not key.startswith("_") and getattr(obj, "__module__", None) == module.__name__
+                and (inspect.isclass(obj) or inspect.isfunction(obj))
+            ]  # fmt: skip
+            found[name] = "\n\n".join(doc for doc in (inspect.getdoc(obj) for obj in [module, *members]) if doc)
+    return found
 
 
 def read_pydoc_topics() -> dict[str, str]:
