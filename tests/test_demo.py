@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hyperfit_tasks.cli import demo
+from hyperfit_tasks.cli import demo, steps
 
 DIAGNOSTICS_BEFORE = {"heldout_perplexity": 60.294, "top1_prob": 0.31794, "entropy": 3.5977, "ttr_last96": 0.2526}
 DIAGNOSTICS_AFTER = {"heldout_perplexity": 75.5, "top1_prob": 0.52, "entropy": 2.25, "ttr_last96": None}
@@ -53,7 +53,7 @@ def fake_step(calls: list[list[str]]):
 
 def test_demo_runs_each_step_once_then_reuses_it(tmp_path, monkeypatch, capsys):
     calls: list[list[str]] = []
-    monkeypatch.setattr(demo, "run_step", fake_step(calls))
+    monkeypatch.setattr(steps, "run_step", fake_step(calls))
     argv = ["--model", "/models/base", "--train-samples", "8,16", "--output-dir", str(tmp_path), "--limit", "3"]
 
     assert demo.main(argv) == 0
@@ -76,8 +76,8 @@ def test_demo_runs_each_step_once_then_reuses_it(tmp_path, monkeypatch, capsys):
     assert matched_8[matched_8.index("--gen_kwargs") + 1] == "max_gen_toks=256,temperature=0.812,top_p=1.0,top_k=0"
     assert matched_8[matched_8.index("--seed") + 1] == "1234" and matched_8[matched_8.index("--limit") + 1] == "3"
     for evaluation in (evaluate_16, matched_8):  # lm-eval's own stderr needs no 100,000-draw bootstrap here
-        assert evaluation[evaluation.index("--bootstrap_iters") + 1] == demo.BOOTSTRAP_ITERS
-        assert evaluation[evaluation.index("--batch_size") + 1] == demo.BATCH_SIZE
+        assert evaluation[evaluation.index("--bootstrap_iters") + 1] == steps.BOOTSTRAP_ITERS
+        assert evaluation[evaluation.index("--batch_size") + 1] == steps.DEFAULT_BATCH_SIZE
     assert "--seed" not in train_8
     assert matched_8[matched_8.index("--output_path") + 1] == str(tmp_path / "lm_eval" / "base-T0.812")
     compare = calls[-1]

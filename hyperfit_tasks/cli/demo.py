@@ -27,22 +27,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
+from hyperfit_tasks.cli import steps
+from hyperfit_tasks.cli.steps import BOOTSTRAP_ITERS, DEFAULT_BATCH_SIZE, command, has_results
 from hyperfit_tasks.common.eval_cache import eval_cache_path
 from hyperfit_tasks.compare.sharpening import SHARPENING_COLUMNS
 
 TASKS = "hyperfit_continuation,hyperfit_perplexity"
 GREEDY_GROUP, MATCHED_GROUP = "hyperfit_continuation", "hyperfit_continuation_top_p"
 MATCHED_SEED = "1234"
-# lm-eval batch size: batch 32 generates 2.5x as fast as 8 on 2 CPU cores (benchmarks/bench_generation.py, docs/benchmarks.md);
-# 64 is faster still, but lm-eval pools the perplexity tasks' documents into the same batches, whose logits then need ~15 GB.
-BATCH_SIZE = "32"
-# draws of lm-eval's own bootstrap stderr (its default 100,000 costs ~2 s per NaN-aware metric); hyperfit-compare's
-# paired intervals do not depend on it
-BOOTSTRAP_ITERS = "1000"
 ANSWER_COLUMNS = (
     ("ttr", "TTR"),
     ("ttr_last96", "TTR last 96"),
@@ -65,40 +60,12 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--preset", default="demo", help="hyperfit-train preset (default: demo, the paper recipe scaled to 2 CPU cores)")
     parser.add_argument("--limit", type=int, default=32, help="evaluation documents per domain (default: 32)")
     parser.add_argument("--max-gen-toks", type=int, default=256, help="tokens generated per continuation (default: 256, as the paper)")
-    parser.add_argument("--batch-size", default=BATCH_SIZE, help=f"lm-eval batch size (default: {BATCH_SIZE}, the fastest that fits in memory here)")
+    parser.add_argument(
+        "--batch-size", default=DEFAULT_BATCH_SIZE, help=f"lm-eval batch size (default: {DEFAULT_BATCH_SIZE}, the fastest that fits in memory here)"
+    )
     parser.add_argument("--seed", type=int, help="hyperfit-train --seed (data order, initialisation of LoRA; default: the preset's)")
     parser.add_argument("--device", default="cpu", help="lm-eval and training device (default: cpu)")
     return parser
-
-
-def command(name: str) -> str:
-    """Path of one of this package's console scripts, next to the running interpreter."""
-    script = Path(sys.executable).parent / name
-    return str(script) if script.exists() else name
-
-
-def run_step(title: str, argv: list[str]) -> None:
-    """Run one step in the foreground (its own progress bars show); stop the demo if it fails."""
-    print(f"\n==> {title}\n    $ {' '.join(argv)}", flush=True)
-    try:
-        returncode = subprocess.run(argv).returncode
-    except KeyboardInterrupt:
-        raise SystemExit(f"hyperfit-demo: interrupted during step {title}: re-run the same command to resume (finished steps are kept)") from None
-    if returncode != 0:
-        raise SystemExit(f"hyperfit-demo: step failed: {title} (see the messages above; re-run to resume)")
-
-
-def run_step_unless(done: bool, output: Path, title: str, argv: list[str]) -> None:
-    """Run the step ``title`` unless ``done`` (its ``output`` is already there, and a re-run reuses it)."""
-    if done:
-        print(f"\n==> {title}: already done ({output})")
-    else:
-        run_step(title, argv)
-
-
-def has_results(folder: Path) -> bool:
-    """True if lm-eval already wrote a results file under ``folder``."""
-    return any(folder.rglob("results_*.json"))
 
 
 def sharpening_table(run_dirs: dict[str, Path]) -> str:
@@ -118,14 +85,14 @@ def sharpening_table(run_dirs: dict[str, Path]) -> str:
 def entropy_matched_steps(args: argparse.Namespace, out: Path, base: str, name: str, run_dir: Path) -> tuple[str, str, Path, str]:
     """Steps 4-6 for one hyperfitted model (each skipped when its output exists); the answer-table row of the matched base."""
     temperature_json = out / "temperature" / f"{name}.json"
-    run_step_unless(
+    steps.run_step_unless(
         temperature_json.is_file(), temperature_json, f"4. entropy-matched temperature: base against {name}",
         [command("hyperfit-temperature"), base, str(run_dir), "--device", args.device, "--json", str(temperature_json)],
     )
     temperature = f"{json.loads(temperature_json.read_text())['temperature']:.3f}"
     matched = f"base-T{temperature}"
     folder = out / "lm_eval" / matched
-    run_step_unless(
+    steps.run_step_unless(
         has_results(folder), folder, f"5. evaluate base sampled at T={temperature} (entropy of {name}) with lm-eval ({MATCHED_GROUP})",
         [command("hyperfit-lm-eval"), "--model", "hf", "--model_args", f"pretrained={base},dtype=float32",
          "--tasks", MATCHED_GROUP, "--device", args.device, "--batch_size", args.batch_size, "--limit", str(args.limit),
@@ -133,7 +100,7 @@ def entropy_matched_steps(args: argparse.Namespace, out: Path, base: str, name: 
          "--seed", MATCHED_SEED, "--bootstrap_iters", BOOTSTRAP_ITERS, "--log_samples", "--output_path", str(folder)],
     )
     agreement_json = out / "agreement" / f"{name}.json"
-    run_step_unless(
+    steps.run_step_unless(
         agreement_json.is_file(), agreement_json, f"6. top-1 agreement: base vs {name}",
         [command("hyperfit-agreement"), base, str(run_dir), "--device", args.device, "--json", str(agreement_json)],
     )
@@ -189,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         result_dirs.append(f"{matched[2]}={matched[0]}")
         answer_rows += [(name, "greedy", out / "lm_eval" / name, GREEDY_GROUP)]
         answer_rows += [matched] if matched[0] not in {row[0] for row in answer_rows} else []
-    run_step("7. compare", [command("hyperfit-compare"), *dict.fromkeys(result_dirs), "--baseline", "base", "--out", str(out / "report")])
+    steps.run_step("7. compare", [command("hyperfit-compare"), *dict.fromkeys(result_dirs), "--baseline", "base", "--out", str(out / "report")])
     print("\n==> next-token sharpening on held-out Austen text (hyperfit-train diagnostics, before vs after)")
     print(sharpening_table(run_dirs))
     print(
@@ -205,7 +172,7 @@ def base_model(args: argparse.Namespace) -> str:
     """Step 1: the base model, ``--model`` or the embedded default (built by ``hyperfit-assets``)."""
     if args.model:
         return args.model
-    run_step("1. offline assets: default base model and corpora", [command("hyperfit-assets")])
+    steps.run_step("1. offline assets: default base model and corpora", [command("hyperfit-assets")])
     from hyperfit_tasks.assets import default_model_path
 
     return str(default_model_path())
@@ -215,7 +182,7 @@ def train_models(args: argparse.Namespace, base: str, run_dirs: dict[str, Path])
     """Step 2: one ``hyperfit-train`` run per training-set size, unless its run is finished."""
     for name, run_dir in run_dirs.items():
         size = name.removeprefix("hyperfitted-n")
-        run_step_unless(
+        steps.run_step_unless(
             (run_dir / "hyperfit_run.json").is_file(), run_dir, f"2. hyperfit {size} blocks (preset {args.preset})",
             [command("hyperfit-train"), "--preset", args.preset, "--model", base, "--num_samples", size,
              "--output_dir", str(run_dir), "--resume"]
@@ -230,7 +197,7 @@ def evaluate_models(args: argparse.Namespace, models: dict[str, str], run_dirs: 
         folder = out / "lm_eval" / name
         result_dirs.append(f"{folder}={name}")
         model_args = f"pretrained={path},dtype=float32"
-        run_step_unless(
+        steps.run_step_unless(
             has_results(folder), folder, f"3. evaluate {name} with lm-eval ({TASKS})",
             [command("hyperfit-lm-eval"), "--model", "hf", "--model_args", model_args,
              # a killed evaluation resumes from this model's own request cache

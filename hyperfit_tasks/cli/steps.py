@@ -1,0 +1,49 @@
+"""The step runner of ``hyperfit-demo`` and ``hyperfit-reproduce``: each step is one of the project's own commands, its
+command line printed, run in the foreground, skipped when its output is already there, one line on Ctrl-C or failure."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+# lm-eval batch size of both chains' evaluations: batch 32 generates 2.5x as fast as 8 on 2 CPU cores (benchmarks/bench_generation.py, docs/benchmarks.md);
+# 64 is faster still, but lm-eval pools the perplexity tasks' documents into the same batches, whose logits then need ~15 GB.
+DEFAULT_BATCH_SIZE = "32"
+# draws of lm-eval's own bootstrap stderr (its default 100,000 costs ~2 s per NaN-aware metric); hyperfit-compare's
+# paired intervals do not depend on it
+BOOTSTRAP_ITERS = "1000"
+
+
+def command(name: str) -> str:
+    """Path of one of this package's console scripts, next to the running interpreter."""
+    script = Path(sys.executable).parent / name
+    return str(script) if script.exists() else name
+
+
+def program() -> str:
+    """The running console script's name (``hyperfit-demo``, ``hyperfit-reproduce``), for its one-line messages."""
+    return Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "hyperfit"
+
+
+def run_step(title: str, argv: list[str]) -> None:
+    """Run one step in the foreground (its own progress bars show); stop the chain if it fails."""
+    print(f"\n==> {title}\n    $ {' '.join(argv)}", flush=True)
+    try:
+        returncode = subprocess.run(argv).returncode
+    except KeyboardInterrupt:
+        raise SystemExit(f"{program()}: interrupted during step {title}: re-run the same command to resume (finished steps are kept)") from None
+    if returncode != 0:
+        raise SystemExit(f"{program()}: step failed: {title} (see the messages above; re-run to resume)")
+
+
+def run_step_unless(done: bool, output: Path, title: str, argv: list[str]) -> None:
+    """Run the step ``title`` unless ``done`` (its ``output`` is already there, and a re-run reuses it)."""
+    if done:
+        print(f"\n==> {title}: already done ({output})")
+    else:
+        run_step(title, argv)
+
+
+def has_results(folder: Path) -> bool:
+    """True if lm-eval already wrote a results file under ``folder``."""
+    return any(folder.rglob("results_*.json"))
