@@ -446,3 +446,51 @@ def test_a_prompt_length_difference_is_named_and_no_best_is_marked(tmp_path):
     assert board.cell("b", acc).stat.significant and not board.cell("b", acc).best
     forced = add_statistics(build_leaderboard(load_results([tmp_path / "a", tmp_path / "b"])), resamples=100, force=True)
     assert forced.cell("b", acc).best and not forced.cell("a", acc).best
+
+
+def rename_task(folder: Path, new: str, generation_kwargs: dict) -> Path:
+    """Turn write_run's task ``t`` into task ``new`` (same documents) decoded with ``generation_kwargs``."""
+    results = folder / f"results_{STAMP}.json"
+    data = json.loads(results.read_text())
+    for key in ("results", "configs", "versions", "n-shot", "higher_is_better", "n-samples"):
+        data[key] = {new: data[key][TASK]}
+    data["configs"][new] |= {"task": new, "generation_kwargs": generation_kwargs}
+    results.write_text(json.dumps(data))
+    (folder / f"samples_{TASK}_{STAMP}.jsonl").rename(folder / f"samples_{new}_{STAMP}.jsonl")
+    return folder
+
+
+def test_same_prompts_pairs_a_task_with_another_of_the_same_documents(tmp_path, capsys):
+    acc = [0.2, 0.5, 0.9, 0.4, 0.7, 0.1]
+    higher = {"acc": True}
+    greedy = write_run(tmp_path / "greedy", {"acc": acc}, {"acc": "mean"}, higher)
+    # the sampled run: the same 6 documents in reverse order (paired by hash, not position), each exactly 0.1 lower
+    sampled = write_run(tmp_path / "sampled", {"acc": [value - 0.1 for value in reversed(acc)]}, {"acc": "mean"}, higher, docs=[5, 4, 3, 2, 1, 0])
+    rename_task(sampled, "t_top_p", {"until": [], "do_sample": True, "top_p": 0.9, "max_gen_toks": 256})
+    inputs = [f"{greedy}=greedy", f"{sampled}=sampled", "--resamples", "200", "--format", "json"]
+
+    assert cli.main(inputs) == 0
+    unpaired = json.loads(capsys.readouterr().out)
+    assert unpaired["paired"] == {}  # two task names: nothing in common to pair
+
+    assert cli.main([*inputs, "--same-prompts", "t_top_p=t"]) == 0
+    captured = capsys.readouterr()
+    stat = json.loads(captured.out)["paired"][TASK]["acc"]["sampled"]
+    # every paired difference is -0.1: the delta and both interval ends are -0.1; no resample is as extreme: p = 1/201
+    assert stat["delta"] == pytest.approx(-0.1) and stat["ci_low"] == pytest.approx(-0.1) and stat["ci_high"] == pytest.approx(-0.1)
+    assert stat["p_value"] == pytest.approx(1 / 201) and stat["documents"] == 6
+    assert "sampled: t_top_p paired as t (same documents, by doc_hash/prompt_hash); its decoding: do_sample=True" in captured.err
+    assert "t: runs are not comparable (do_sample differs: false in greedy; true in sampled)" in captured.err  # the decoding is named
+
+
+def test_same_prompts_refuses_a_run_that_has_both_tasks_and_a_bad_mapping(tmp_path, capsys):
+    from hyperfit_tasks.compare.task_map import map_tasks
+
+    greedy = write_run(tmp_path / "greedy", {"acc": [0.1, 0.2]}, {"acc": "mean"}, {"acc": True})
+    (run,) = load_results([greedy])
+    run.metrics["t_top_p"] = dict(run.metrics[TASK])
+    with pytest.raises(Exception, match="already has t: --same-prompts would make two tasks of one name"):
+        map_tasks([run], [("t_top_p", TASK)])
+    with pytest.raises(SystemExit):
+        cli.main([str(greedy), "--same-prompts", "t_top_p"])
+    assert "write FROM=TO" in capsys.readouterr().err

@@ -36,6 +36,11 @@ def make_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--baseline", metavar="NAME", help="run every delta is taken against (default: the first run)")
     parser.add_argument(
+        "--same-prompts", action="append", type=_mapping, default=[], metavar="FROM=TO",
+        help="read task FROM (and its subtasks FROM_*) as TO, a task with the same documents, so runs of both are paired "
+        "prompt by prompt (e.g. hyperfit_continuation_top_p=hyperfit_continuation: sampled against greedy); repeatable",
+    )
+    parser.add_argument(
         "--out", type=Path, metavar="DIR",
         help="write table.md, table.csv, table.json, plots/*.png and index.html (with example continuations) here",
     )
@@ -89,8 +94,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.examples < 0:
         raise CompareError(f"--examples must be >= 0, got {args.examples}")
+    from hyperfit_tasks.compare.task_map import map_tasks
+
     paths, names = zip(*(split_input(text) for text in args.inputs))
-    board = build_leaderboard(load_results(paths, names), baseline=args.baseline, tasks=args.tasks, metrics=args.metrics)
+    runs = load_results(paths, names)
+    mapped = map_tasks(runs, args.same_prompts)
+    board = build_leaderboard(runs, baseline=args.baseline, tasks=args.tasks, metrics=args.metrics)
+    board.notes += mapped
     headline_columns(board, args.headline)  # an unknown --headline metric fails before anything is printed
     add_statistics(board, args.resamples, args.seed, args.mauve_resamples, force=args.force)
     renderers = {"markdown": render_markdown, "csv": render_csv, "json": render_json}
@@ -121,6 +131,15 @@ def split_input(text: str) -> tuple[Path, str | None]:
     if not name.strip():
         raise CompareError(f"empty display name in {text!r}: write PATH=NAME, or PATH alone for the default name")
     return Path(path), name.strip()
+
+
+def _mapping(text: str) -> tuple[str, str]:
+    from hyperfit_tasks.compare.task_map import parse_mapping
+
+    try:
+        return parse_mapping(text)
+    except CompareError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _comma_list(text: str) -> list[str]:
