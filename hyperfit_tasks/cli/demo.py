@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 
 from hyperfit_tasks.cli import steps
-from hyperfit_tasks.cli.steps import BOOTSTRAP_ITERS, DEFAULT_BATCH_SIZE, command, has_results
+from hyperfit_tasks.cli.steps import DEFAULT_BATCH_SIZE, command, has_results, lm_eval_argv, train_argv
 from hyperfit_tasks.common.eval_cache import eval_cache_path
 from hyperfit_tasks.compare.sharpening import SHARPENING_COLUMNS
 
@@ -94,10 +94,8 @@ def entropy_matched_steps(args: argparse.Namespace, out: Path, base: str, name: 
     folder = out / "lm_eval" / matched
     steps.run_step_unless(
         has_results(folder), folder, f"5. evaluate base sampled at T={temperature} (entropy of {name}) with lm-eval ({MATCHED_GROUP})",
-        [command("hyperfit-lm-eval"), "--model", "hf", "--model_args", f"pretrained={base},dtype=float32",
-         "--tasks", MATCHED_GROUP, "--device", args.device, "--batch_size", args.batch_size, "--limit", str(args.limit),
-         "--gen_kwargs", f"max_gen_toks={args.max_gen_toks},temperature={temperature},top_p=1.0,top_k=0",
-         "--seed", MATCHED_SEED, "--bootstrap_iters", BOOTSTRAP_ITERS, "--log_samples", "--output_path", str(folder)],
+        lm_eval_argv(f"pretrained={base},dtype=float32", MATCHED_GROUP, folder, args.device, args.batch_size, args.limit,
+                     f"max_gen_toks={args.max_gen_toks},temperature={temperature},top_p=1.0,top_k=0", seed=MATCHED_SEED),
     )
     agreement_json = out / "agreement" / f"{name}.json"
     steps.run_step_unless(
@@ -146,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     out = args.output_dir.resolve()
     sizes = [int(size) for size in args.train_samples.split(",") if size.strip()]
-    base = base_model(args)
+    base = steps.base_model(args.model)
     run_dirs = {f"hyperfitted-n{size}": out / f"hyperfitted-n{size}" for size in sizes}
     train_models(args, base, run_dirs)
     result_dirs = evaluate_models(args, {"base": base} | {name: str(run_dir) for name, run_dir in run_dirs.items()}, run_dirs, out)
@@ -168,25 +166,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def base_model(args: argparse.Namespace) -> str:
-    """Step 1: the base model, ``--model`` or the embedded default (built by ``hyperfit-assets``)."""
-    if args.model:
-        return args.model
-    steps.run_step("1. offline assets: default base model and corpora", [command("hyperfit-assets")])
-    from hyperfit_tasks.assets import default_model_path
-
-    return str(default_model_path())
-
-
 def train_models(args: argparse.Namespace, base: str, run_dirs: dict[str, Path]) -> None:
     """Step 2: one ``hyperfit-train`` run per training-set size, unless its run is finished."""
     for name, run_dir in run_dirs.items():
         size = name.removeprefix("hyperfitted-n")
+        seed = ["--seed", str(args.seed)] if args.seed is not None else []
         steps.run_step_unless(
             (run_dir / "hyperfit_run.json").is_file(), run_dir, f"2. hyperfit {size} blocks (preset {args.preset})",
-            [command("hyperfit-train"), "--preset", args.preset, "--model", base, "--num_samples", size,
-             "--output_dir", str(run_dir), "--resume"]
-            + (["--use_cpu"] if args.device == "cpu" else []) + (["--seed", str(args.seed)] if args.seed is not None else []),
+            train_argv(args.preset, base, run_dir, args.device, ["--num_samples", size, *seed]),
         )
 
 
@@ -199,14 +186,13 @@ def evaluate_models(args: argparse.Namespace, models: dict[str, str], run_dirs: 
         model_args = f"pretrained={path},dtype=float32"
         steps.run_step_unless(
             has_results(folder), folder, f"3. evaluate {name} with lm-eval ({TASKS})",
-            [command("hyperfit-lm-eval"), "--model", "hf", "--model_args", model_args,
-             # a killed evaluation resumes from this model's own request cache
-             "--use_cache", eval_cache_path(out / "lm_eval_cache", path, f"{model_args},device={args.device}"),
-             "--tasks", TASKS, "--device", args.device, "--batch_size", args.batch_size,
-             "--limit", str(args.limit), "--gen_kwargs", f"max_gen_toks={args.max_gen_toks}",
-             "--bootstrap_iters", BOOTSTRAP_ITERS, "--log_samples", "--output_path", str(folder)]
-            # a hyperfitted model's continuations are also scored for copying from its training blocks
-            + (["--metadata", json.dumps({"training_data": str(run_dirs[name])})] if name in run_dirs else []),
+            lm_eval_argv(
+                model_args, TASKS, folder, args.device, args.batch_size, args.limit, f"max_gen_toks={args.max_gen_toks}",
+                # a killed evaluation resumes from this model's own request cache
+                cache=eval_cache_path(out / "lm_eval_cache", path, f"{model_args},device={args.device}"),
+                # a hyperfitted model's continuations are also scored for copying from its training blocks
+                metadata={"training_data": str(run_dirs[name])} if name in run_dirs else None,
+            ),
         )
     return result_dirs
 

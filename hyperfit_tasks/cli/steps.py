@@ -2,12 +2,13 @@
 command line printed, run in the foreground, skipped when its output is already there, one line on Ctrl-C or failure."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
-# lm-eval batch size of both chains' evaluations: batch 32 generates 2.5x as fast as 8 on 2 CPU cores (benchmarks/bench_generation.py, docs/benchmarks.md);
-# 64 is faster still, but lm-eval pools the perplexity tasks' documents into the same batches, whose logits then need ~15 GB.
+# lm-eval batch size of both chains' evaluations: batch 32 generates 2.2x as fast as 8 on 2 CPU cores
+# (benchmarks/bench_generation.py, docs/benchmarks.md); 64 is faster still, but lm-eval pools the perplexity tasks' documents into the same batches, whose logits then need ~15 GB.
 DEFAULT_BATCH_SIZE = "32"
 # draws of lm-eval's own bootstrap stderr (its default 100,000 costs ~2 s per NaN-aware metric); hyperfit-compare's
 # paired intervals do not depend on it
@@ -47,3 +48,46 @@ def run_step_unless(done: bool, output: Path, title: str, argv: list[str]) -> No
 def has_results(folder: Path) -> bool:
     """True if lm-eval already wrote a results file under ``folder``."""
     return any(folder.rglob("results_*.json"))
+
+
+def base_model(model: str | None) -> str:
+    """Step 1: the base model, ``model`` or the embedded default (built by ``hyperfit-assets``)."""
+    if model:
+        return model
+    run_step("1. offline assets: default base model and corpora", [command("hyperfit-assets")])
+    from hyperfit_tasks.assets import default_model_path
+
+    return str(default_model_path())
+
+
+def train_argv(preset: str, base: str, run_dir: Path, device: str, options: list[str], launcher: list[str] | None = None) -> list[str]:
+    """``hyperfit-train --preset P --model BASE [options] --output_dir RUN --resume`` (through ``launcher``, e.g.
+    ``accelerate launch``, when given)."""
+    program = [*launcher, "-m", "hyperfit_train.cli"] if launcher else [command("hyperfit-train")]
+    return [*program, "--preset", preset, "--model", base, *options, "--output_dir", str(run_dir), "--resume"] + (
+        ["--use_cpu"] if device == "cpu" else []
+    )
+
+
+def lm_eval_argv(
+    model_args: str,
+    tasks: str,
+    folder: Path,
+    device: str,
+    batch_size: str,
+    limit: int,
+    gen_kwargs: str,
+    model: str = "hf",
+    cache: str | None = None,
+    seed: str | None = None,
+    metadata: dict | None = None,
+) -> list[str]:
+    """``hyperfit-lm-eval`` on ``tasks`` with samples logged into ``folder`` (``cache``: a request cache to resume from)."""
+    return (
+        [command("hyperfit-lm-eval"), "--model", model, "--model_args", model_args]
+        + (["--use_cache", cache] if cache else [])
+        + ["--tasks", tasks, "--device", device, "--batch_size", batch_size, "--limit", str(limit), "--gen_kwargs", gen_kwargs]
+        + (["--seed", seed] if seed else [])
+        + ["--bootstrap_iters", BOOTSTRAP_ITERS, "--log_samples", "--output_path", str(folder)]
+        + (["--metadata", json.dumps(metadata)] if metadata else [])
+    )
