@@ -91,3 +91,12 @@ def lm_eval_argv(
         + ["--bootstrap_iters", BOOTSTRAP_ITERS, "--log_samples", "--output_path", str(folder)]
         + (["--metadata", json.dumps(metadata)] if metadata else [])
     )
+
+
+def is_newer(output: Path, inputs: list[Path]) -> bool:
+    """True if ``output`` exists and is newer than every lm-eval results file under ``inputs`` (a re-run that
+    redid an input step redoes the step that reads it)."""
+    if not output.is_file():
+        return False
+    stamps = [path.stat().st_mtime for folder in inputs for path in Path(folder).rglob("results_*.json")]
+    return all(stamp <= output.stat().st_mtime for stamp in stamps)

@@ -1,0 +1,190 @@
+"""``hyperfit-reproduce``: every claim of the paper checked on one model, in one command, with a claims table.
+
+Wiring only: each step is one of the project's own commands (:mod:`hyperfit_tasks.cli.steps`, as ``hyperfit-demo``),
+the claims are decided by :mod:`hyperfit_tasks.reproduce.claims` and written by :mod:`hyperfit_tasks.reproduce.report`.
+
+1. ``hyperfit-assets`` (unless ``--model``);
+2. ``hyperfit-train``: the main run (Austen), the same samples in another order (``--sample_seed`` fixed, another
+   ``--seed``), a run on pydoc's training split and a run on a very small set;
+3. ``hyperfit-temperature``: the base model's entropy-matched temperature T;
+4. ``hyperfit-lm-eval``: base and hyperfitted (continuations and perplexity), the base sampled with top-p and at T, the
+   hyperfitted model through the citation blocker, the shuffled, pydoc and small runs (Austen prompts);
+5. ``hyperfit-agreement``: top-1 agreement of the main and the shuffled run;
+6. ``hyperfit-compare`` twice: against the greedy base, and against the greedy hyperfitted model (the sampled runs
+   paired on the same prompts with ``--same-prompts``);
+7. the claims report: ``report/claims.md``, ``claims.json``, ``index.html``, ``training.png``.
+
+Every finished step leaves its output in ``--output-dir``; a second run re-uses it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from hyperfit_tasks.cli import steps
+from hyperfit_tasks.cli.demo import GREEDY_GROUP, MATCHED_GROUP, MATCHED_SEED
+from hyperfit_tasks.cli.steps import DEFAULT_BATCH_SIZE, command, has_results, lm_eval_argv, train_argv
+from hyperfit_tasks.common.errors import OneLineArgumentParser
+from hyperfit_tasks.common.eval_cache import eval_cache_path
+from hyperfit_tasks.reproduce import claims as names
+
+PROG = "hyperfit-reproduce"
+# sizes at --scale 1 per preset: (training blocks, evaluation texts per domain)
+SIZES = {"demo": (48, 12), "paper": (2000, 300)}
+SMALL_SET = 8  # the paper's smallest training set
+BASE_SEED, ORDER_SEED = "42", "43"  # --sample_seed of every run, and the --seed of the shuffled-order run
+BLOCK_LEN = "6"  # the citation blocker's span: no 6-token span (5-gram continuation) of the training data
+SAME_PROMPTS = f"{MATCHED_GROUP}={GREEDY_GROUP}"
+AUSTEN_TASK = f"{GREEDY_GROUP}_austen"
+PERPLEXITY_TASKS = f"{GREEDY_GROUP},hyperfit_perplexity"
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = OneLineArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output-dir", type=Path, default=Path("runs/reproduce"), help="where every step writes (default: runs/reproduce)")
+    parser.add_argument("--model", help="base model: local path (default: the embedded SmolLM2-135M)")
+    parser.add_argument("--preset", default="demo", choices=sorted(SIZES), help="hyperfit-train preset (default: demo; paper: the paper's recipe)")
+    parser.add_argument(
+        "--scale", type=float, default=1.0,
+        help="one knob for time against intervals: training blocks and evaluation texts per domain are the preset's sizes "
+        f"times SCALE ({', '.join(f'{k}: {t} blocks, {e} texts' for k, (t, e) in SIZES.items())} at 1; default 1)",
+    )
+    parser.add_argument("--train-samples", type=int, help="training blocks of each run but the small one (default: from --scale)")
+    parser.add_argument("--small-samples", type=int, default=SMALL_SET, help=f"blocks of the small-set run (default: {SMALL_SET}, as the paper)")
+    parser.add_argument("--limit", type=int, help="evaluation texts per domain (default: from --scale)")
+    parser.add_argument("--max-gen-toks", type=int, default=256, help="tokens generated per continuation (default: 256, as the paper)")
+    parser.add_argument("--batch-size", default=DEFAULT_BATCH_SIZE, help=f"lm-eval batch size (default: {DEFAULT_BATCH_SIZE}, as hyperfit-demo)")
+    parser.add_argument("--device", default="cpu", help="lm-eval and training device (default: cpu; e.g. cuda)")
+    parser.add_argument(
+        "--train-launcher", type=shlex.split, metavar="'CMD ...'",
+        help="run hyperfit-train through this launcher, e.g. 'accelerate launch --num_processes 8' (as -m hyperfit_train.cli)",
+    )
+    parser.add_argument(
+        "--train-options", type=shlex.split, default=[], metavar="'--OPTION VALUE ...'",
+        help="more hyperfit-train options for every run, after the preset's (e.g. '--num_train_epochs 20 --bf16 true')",
+    )
+    parser.add_argument(
+        "--eval-backend", default="hf", choices=("hf", "vllm"),
+        help="lm-eval model for the plain evaluations (default: hf; vllm on a GPU machine with vLLM installed; the blocked run stays hf)",
+    )
+    return parser
+
+
+def sizes(args: argparse.Namespace) -> tuple[int, int, int]:
+    """(training blocks, small-set blocks, evaluation texts per domain) from ``--scale`` and the explicit options."""
+    if args.scale <= 0:
+        raise SystemExit(f"{PROG}: error: --scale must be > 0, got {args.scale}")
+    train, texts = SIZES[args.preset]
+    train = args.train_samples or max(2, round(train * args.scale))
+    limit = args.limit or max(2, round(texts * args.scale))
+    return train, min(args.small_samples, train), limit
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: the steps in order, each skipped when its output is already there, then the claims report."""
+    args = make_parser().parse_args(argv)
+    train, small, limit = sizes(args)
+    out = args.output_dir.resolve()
+    base = steps.base_model(args.model)
+    runs = {
+        names.HYPERFITTED: ["--num_samples", str(train), "--sample_seed", BASE_SEED, "--seed", BASE_SEED],
+        names.SHUFFLED: ["--num_samples", str(train), "--sample_seed", BASE_SEED, "--seed", ORDER_SEED, "--data_order", "shuffled"],
+        names.OTHER_DOMAIN: ["--num_samples", str(train), "--sample_seed", BASE_SEED, "--seed", BASE_SEED, "--data", pydoc_train()],
+        names.SMALL: ["--num_samples", str(small), "--sample_seed", BASE_SEED, "--seed", BASE_SEED],
+    }
+    for name, options in runs.items():
+        run_dir = out / name
+        steps.run_step_unless(
+            (run_dir / "hyperfit_run.json").is_file(), run_dir, f"2. hyperfit: {name} ({' '.join(options)})",
+            train_argv(args.preset, base, run_dir, args.device, [*options, *args.train_options], args.train_launcher),
+        )
+    main_run = out / names.HYPERFITTED
+    temperature_json = out / "temperature.json"
+    steps.run_step_unless(
+        temperature_json.is_file(), temperature_json, "3. entropy-matched temperature: base against hyperfitted",
+        [command("hyperfit-temperature"), base, str(main_run), "--device", args.device, "--json", str(temperature_json)],
+    )
+    temperature = f"{json.loads(temperature_json.read_text())['temperature']:.3f}"
+    folders = evaluate(args, out, base, limit, temperature)
+    agreement_json = out / "agreement" / f"{names.HYPERFITTED}-vs-{names.SHUFFLED}.json"
+    steps.run_step_unless(
+        agreement_json.is_file(), agreement_json, "5. top-1 agreement: hyperfitted vs the shuffled-order run",
+        [command("hyperfit-agreement"), str(main_run), str(out / names.SHUFFLED), "--device", args.device, "--json", str(agreement_json)],
+    )
+    comparisons = {
+        "main": ([names.BASE, names.HYPERFITTED, names.SMALL, names.OTHER_DOMAIN], []),
+        "decoding": ([names.HYPERFITTED, names.TOP_P, names.MATCHED, names.BLOCKED, names.SHUFFLED], ["--same-prompts", SAME_PROMPTS]),
+    }
+    for title, (members, extra) in comparisons.items():
+        report = out / "compare" / title
+        inputs = [folders[name] for name in members]
+        steps.run_step_unless(
+            steps.is_newer(report / "table.json", inputs), report, f"6. compare ({title}: against {members[0]})",
+            [command("hyperfit-compare"), *(f"{folders[name]}={name}" for name in members), "--baseline", members[0], *extra, "--out", str(report)],
+        )
+    from hyperfit_tasks.reproduce.claims import decide
+    from hyperfit_tasks.reproduce.evidence import load_evidence, read_diagnostics
+    from hyperfit_tasks.reproduce.report import render_markdown, write_report
+
+    evidence = load_evidence(out / "compare/main/table.json", out / "compare/decoding/table.json", main_run, agreement_json, temperature_json, small)
+    rows = decide(evidence)
+    settings = {
+        "base_model": base, "preset": args.preset, "scale": args.scale, "train_samples": train, "small_samples": small,
+        "texts_per_domain": limit, "max_gen_toks": args.max_gen_toks, "entropy_matched_temperature": float(temperature),
+        "device": args.device,
+    }  # fmt: skip
+    curves = {names.HYPERFITTED: read_diagnostics(main_run), names.SHUFFLED: read_diagnostics(out / names.SHUFFLED)}
+    reports = {f"hyperfit-compare: {title} (against {members[0]})": f"../compare/{title}/index.html" for title, (members, _) in comparisons.items()}
+    notes = [f"{limit} texts per domain, {train} training blocks ({small} for the small set): --scale trades time for narrower intervals"]
+    write_report(out / "report", rows, settings, reports, curves, notes)
+    print("\n==> the paper's claims on this model\n")
+    print(render_markdown(rows, notes))
+    print(f"Report: {out / 'report' / 'index.html'}")
+    return 0
+
+
+def pydoc_train() -> str:
+    """The pydoc training split (built by ``hyperfit-assets``)."""
+    from hyperfit_tasks.assets import corpus_path
+
+    return str(corpus_path("pydoc", "train"))
+
+
+def evaluate(args: argparse.Namespace, out: Path, base: str, limit: int, temperature: str) -> dict[str, Path]:
+    """Step 4: every lm-eval run not yet done; returns run name -> its ``--output_path`` folder."""
+    plain = "vllm" if args.eval_backend == "vllm" else "hf"
+    generation = f"max_gen_toks={args.max_gen_toks}"
+    # name -> (model, pretrained, tasks, gen_kwargs, seed, training data, extra model_args)
+    plan = {
+        names.BASE: (plain, base, PERPLEXITY_TASKS, generation, None, None, ""),
+        names.HYPERFITTED: (plain, out / names.HYPERFITTED, PERPLEXITY_TASKS, generation, None, out / names.HYPERFITTED, ""),
+        names.TOP_P: (plain, base, MATCHED_GROUP, generation, MATCHED_SEED, None, ""),
+        names.MATCHED: (plain, base, MATCHED_GROUP, f"{generation},temperature={temperature},top_p=1.0,top_k=0", MATCHED_SEED, None, ""),
+        names.BLOCKED: (
+            "hf-citation-blocked", out / names.HYPERFITTED, AUSTEN_TASK, generation, None, None,
+            f",blocked_data={out / names.HYPERFITTED},block_len={BLOCK_LEN}",
+        ),
+        names.SHUFFLED: (plain, out / names.SHUFFLED, AUSTEN_TASK, generation, None, None, ""),
+        names.OTHER_DOMAIN: (plain, out / names.OTHER_DOMAIN, AUSTEN_TASK, generation, None, None, ""),
+        names.SMALL: (plain, out / names.SMALL, AUSTEN_TASK, generation, None, None, ""),
+    }
+    folders = {}
+    for name, (model, pretrained, tasks, gen_kwargs, seed, training, extra) in plan.items():
+        folder = folders[name] = out / "lm_eval" / name
+        model_args = f"pretrained={pretrained},dtype=float32{extra}"
+        cache = eval_cache_path(out / "lm_eval_cache", str(pretrained), f"{model_args},device={args.device}") if model == "hf" and not seed else None
+        steps.run_step_unless(
+            has_results(folder), folder, f"4. evaluate {name} with lm-eval ({tasks})",
+            lm_eval_argv(
+                model_args, tasks, folder, args.device, args.batch_size, limit, gen_kwargs, model=model, cache=cache, seed=seed,
+                metadata={"training_data": str(training)} if training else None,
+            ),
+        )
+    return folders
+
+
+if __name__ == "__main__":
+    sys.exit(main())

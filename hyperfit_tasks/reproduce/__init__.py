@@ -1,0 +1,1 @@
+"""``hyperfit-reproduce``'s library: the paper's claims decided from the steps' outputs (claims), and their report."""

@@ -1,0 +1,70 @@
+"""Read the outputs ``hyperfit-reproduce``'s steps leave under its output folder into a :class:`~.claims.Evidence`.
+
+Each file is optional: a step that did not run leaves its part empty and the claims it feeds are "not measurable here".
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from hyperfit_tasks.reproduce.claims import CONTINUATION, DOMAINS, HYPERFITTED, Evidence
+
+RUN_RECORD, DIAGNOSTICS = "hyperfit_run.json", "diagnostics.jsonl"
+
+
+def read_json(path: Path) -> Any:
+    """The JSON in ``path``, None when it is absent or unreadable."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def read_diagnostics(run_dir: Path) -> list[dict[str, Any]]:
+    """``diagnostics.jsonl`` rows of a training run (a torn last line skipped), [] without the file."""
+    rows = []
+    try:
+        lines = (Path(run_dir) / DIAGNOSTICS).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return rows
+    for line in lines:
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue
+    return rows
+
+
+def copy_counts(table: dict[str, Any] | None, run: str = HYPERFITTED) -> dict[str, tuple[int, int, float | None]]:
+    """Per domain (continuations over 10 copied tokens, continuations, mean longest copied span) of ``run`` in a
+    ``table.json``: the share from its cells, the count of documents from the run's lm-eval results file."""
+    if not table:
+        return {}
+    cells = (table.get("cells") or {}).get(run) or {}
+    record = next((entry for entry in table.get("runs") or [] if entry.get("name") == run), None)
+    results = read_json(Path(record["results_file"])) if record and record.get("results_file") else None
+    found = {}
+    for domain in DOMAINS:
+        task = f"{CONTINUATION}_{domain}"
+        share = (cells.get(f"{task}/training_overlap_over_10") or {}).get("value")
+        documents = (((results or {}).get("n-samples") or {}).get(task) or {}).get("effective")
+        if isinstance(share, (int, float)) and isinstance(documents, int) and documents > 0:
+            span = (cells.get(f"{task}/longest_training_span") or {}).get("value")
+            found[domain] = (round(share * documents), documents, span)
+    return found
+
+
+def load_evidence(main_table: Path, decoding_table: Path, run_dir: Path, agreement_order: Path, temperature: Path, small: int | None) -> Evidence:
+    """Everything the claims read, from the files the steps wrote."""
+    main = read_json(main_table)
+    return Evidence(
+        main=main,
+        decoding=read_json(decoding_table),
+        run_record=read_json(Path(run_dir) / RUN_RECORD),
+        diagnostics=read_diagnostics(run_dir),
+        agreement_order=read_json(agreement_order),
+        temperature=read_json(temperature),
+        copies=copy_counts(main),
+        small_samples=small,
+    )

@@ -1,0 +1,120 @@
+"""The claims report: ``claims.md`` (the table and the rules), ``claims.json``, ``index.html`` (linking each underlying
+``hyperfit-compare`` report) and ``training.png`` (held-out loss, top-1 probability and TTR against epoch), written
+atomically after everything is rendered."""
+from __future__ import annotations
+
+import html
+import io
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hyperfit_tasks.common.atomic import write_atomic
+from hyperfit_tasks.reproduce.claims import ClaimRow
+
+PLOT_FILE = "training.png"
+CURVES = (("heldout_loss", "held-out loss (nats)"), ("top1_prob", "held-out top-1 probability"), ("ttr_last96", "greedy TTR of the last 96 tokens"))
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(rows: Sequence[ClaimRow], notes: Sequence[str] = ()) -> str:
+    """The claims table (claim | paper | ours, 95% interval | verdict), then each claim's rule and basis."""
+    lines = [
+        "| # | claim | the paper | ours (difference, 95% interval; * = Holm p < 0.05) | verdict |",
+        "|---:|---|---|---|---|",
+        *(f"| {row.number} | {_cell(row.claim)} | {_cell(row.paper)} | {_cell(row.ours)} | **{row.verdict}** |" for row in rows),
+        "",
+        "Rules (docs/reproduce.md):",
+        "",
+        *(f"{row.number}. {row.rule}. Here: {row.verdict} ({row.basis})." for row in rows),
+    ]
+    lines += ["", *(f"- {note}" for note in notes)] if notes else []
+    return "\n".join(lines) + "\n"
+
+
+def claims_dict(rows: Sequence[ClaimRow], settings: dict[str, Any]) -> dict[str, Any]:
+    """The machine-readable report: the settings of the run and every row with its numbers."""
+    return {"settings": settings, "claims": [row.as_dict() for row in rows]}
+
+
+def render_html(rows: Sequence[ClaimRow], reports: dict[str, str], plot: bool, notes: Sequence[str] = ()) -> str:
+    """One page: the claims table, links to each ``hyperfit-compare`` report (name -> relative path), the plot."""
+    esc = html.escape
+    body = "".join(
+        f"<tr><td>{row.number}</td><td>{esc(row.claim)}</td><td>{esc(row.paper)}</td><td>{esc(row.ours)}</td>"
+        f"<td class='{row.verdict.replace(' ', '-')}'><b>{esc(row.verdict)}</b><br><small>{esc(row.basis)}</small></td></tr>"
+        for row in rows
+    )
+    links = "".join(f"<li><a href='{esc(path)}'>{esc(name)}</a></li>" for name, path in reports.items())
+    rules = "".join(f"<li>{esc(row.rule)}</li>" for row in rows)
+    extra = "".join(f"<li>{esc(note)}</li>" for note in notes)
+    figure = f"<h2>Training</h2><img src='{PLOT_FILE}' alt='held-out loss, top-1 probability and TTR against epoch'>" if plot else ""
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>hyperfit-reproduce: the paper's claims</title><style>"
+        "body{font-family:sans-serif;max-width:1200px;margin:auto}td,th{border:1px solid #ccc;padding:4px;vertical-align:top}"
+        "table{border-collapse:collapse}.holds{background:#dfd}.does-not-hold{background:#fdd}.not-measurable-here{background:#eee}"
+        "</style></head><body><h1>Which of the paper's claims hold on this model</h1>"
+        "<table><tr><th>#</th><th>claim</th><th>the paper</th><th>ours (95% interval, * = Holm p &lt; 0.05)</th><th>verdict</th></tr>"
+        f"{body}</table><h2>Rules</h2><ol>{rules}</ol><h2>The comparisons behind the numbers</h2><ul>{links}</ul>"
+        f"{figure}{'<h2>Notes</h2><ul>' + extra + '</ul>' if extra else ''}</body></html>\n"
+    )
+
+
+def _strict(value: Any) -> Any:
+    """``value`` with every non-finite float as None (strict JSON)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _strict(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(item) for item in value]
+    return value
+
+
+def training_plot(runs: dict[str, list[dict[str, Any]]]) -> bytes | None:
+    """PNG of :data:`CURVES` against epoch, one line per training run; None when no run has two epochs."""
+    if not any(len(rows) > 1 for rows in runs.values()):
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(CURVES), figsize=(4.2 * len(CURVES), 3.4))
+    for axis, (key, label) in zip(axes, CURVES):
+        for name, rows in runs.items():
+            points = [(row["epoch"], row[key]) for row in rows if isinstance(row.get(key), (int, float))]
+            if points:
+                axis.plot(*zip(*points), marker="o", label=name)
+        axis.set_xlabel("epoch")
+        axis.set_title(label, fontsize=10)
+    axes[0].legend(fontsize=8)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def write_report(
+    out_dir: Path,
+    rows: Sequence[ClaimRow],
+    settings: dict[str, Any],
+    reports: dict[str, str],
+    curves: dict[str, list[dict]],
+    notes: Sequence[str] = (),
+) -> list[Path]:
+    """Render everything, then write each file atomically; returns the files written."""
+    png = training_plot(curves)
+    outputs: dict[str, str | bytes] = {
+        "claims.md": render_markdown(rows, notes),
+        "claims.json": json.dumps(_strict(claims_dict(rows, settings)), indent=2, allow_nan=False, default=str) + "\n",
+        **({PLOT_FILE: png} if png else {}),
+        "index.html": render_html(rows, reports, png is not None, notes),
+    }
+    return [write_atomic(Path(out_dir) / name, data) for name, data in outputs.items()]

@@ -1,0 +1,148 @@
+"""Each claim's rule on constructed evidence: a case that holds, one that does not, one that is not measurable here."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from scipy.stats import binomtest
+
+from hyperfit_tasks.reproduce import claims
+from hyperfit_tasks.reproduce.claims import DOES_NOT_HOLD, HOLDS, NOT_MEASURABLE, Evidence
+from hyperfit_tasks.reproduce.evidence import copy_counts
+from hyperfit_tasks.reproduce.report import render_markdown
+
+AUSTEN, PYDOC = "hyperfit_continuation_austen", "hyperfit_continuation_pydoc"
+
+
+def stat(delta, low, high, p=0.001):
+    return {"delta": delta, "ci_low": low, "ci_high": high, "p_value": p, "p_holm": p, "documents": 12}
+
+
+def table(entries: dict) -> dict:
+    """A ``table.json`` with ``paired``: {(task, metric, run): stat}."""
+    paired: dict = {}
+    for (task, metric, run), value in entries.items():
+        paired.setdefault(task, {}).setdefault(metric, {})[run] = value
+    return {"paired": paired}
+
+
+# the paper's direction, clearly significant, for every diversity metric
+GOOD = {"ttr_last96": stat(0.4, 0.3, 0.5), "rep_4": stat(-0.7, -0.8, -0.6), "distinct_4": stat(0.6, 0.5, 0.7), "self_bleu": stat(-0.1, -0.15, -0.05)}
+
+
+def gains(run: str, domains=(AUSTEN, PYDOC), **changes) -> dict:
+    return {(task, metric, run): changes.get(metric, value) for task in domains for metric, value in GOOD.items()}
+
+
+def test_claim_1_holds_only_when_every_metric_goes_the_papers_way_significantly():
+    assert claims.claim_1_diversity(Evidence(main=table(gains("hyperfitted")))).verdict == HOLDS
+    against = claims.claim_1_diversity(Evidence(main=table(gains("hyperfitted", self_bleu=stat(0.18, 0.13, 0.23)))))
+    assert against.verdict == DOES_NOT_HOLD and against.basis == f"against: {AUSTEN}/self_bleu, {PYDOC}/self_bleu"
+    weak = claims.claim_1_diversity(Evidence(main=table(gains("hyperfitted", rep_4=stat(-0.1, -0.3, 0.1, p=0.4)))))
+    assert weak.verdict == DOES_NOT_HOLD and weak.basis.startswith("not shown (not significant)")
+    assert claims.claim_1_diversity(Evidence()).verdict == NOT_MEASURABLE
+    assert "austen TTR-96 +0.4 [+0.3, +0.5]*" in claims.claim_1_diversity(Evidence(main=table(gains("hyperfitted")))).ours
+
+
+def test_claims_2_and_3_negate_the_decoding_table_whose_baseline_is_the_hyperfitted_model():
+    # base sampled - hyperfitted: TTR-96 lower and rep-4 higher, so hyperfitted - sampled goes the paper's way
+    sampled_below = {
+        (task, m, claims.TOP_P): s for task in (AUSTEN, PYDOC) for m, s in (("ttr_last96", stat(-0.3, -0.4, -0.2)), ("rep_4", stat(0.5, 0.4, 0.6)))
+    }
+    row = claims.claim_2_top_p(Evidence(decoding=table(sampled_below)))
+    assert row.verdict == HOLDS and "austen TTR-96 +0.3 [+0.2, +0.4]*" in row.ours and "rep-4 -0.5 [-0.6, -0.4]*" in row.ours
+    sampled_above = {
+        (task, m, claims.MATCHED): s for task in (AUSTEN, PYDOC) for m, s in (("ttr_last96", stat(0.2, 0.1, 0.3)), ("rep_4", stat(0.5, 0.4, 0.6)))
+    }
+    row = claims.claim_3_temperature(Evidence(decoding=table(sampled_above), temperature={"temperature": 0.513}))
+    assert row.verdict == DOES_NOT_HOLD and row.basis == f"against: {AUSTEN}/ttr_last96, {PYDOC}/ttr_last96" and "T = 0.513" in row.rule
+    assert claims.claim_3_temperature(Evidence(decoding=table(sampled_below))).verdict == NOT_MEASURABLE  # no base-matched-T run
+
+
+def diagnostics(losses):
+    return [{"epoch": float(epoch), "heldout_loss": loss} for epoch, loss in enumerate(losses)]
+
+
+def test_claim_4_sharpening_perplexity_and_no_grokking():
+    record = {"initial_diagnostics": {"top1_prob": 0.32, "entropy": 3.6}, "final_diagnostics": {"top1_prob": 0.67, "entropy": 1.3}}
+    ppl = {(f"hyperfit_perplexity_{d}", "word_perplexity", "hyperfitted"): stat(3000.0, 2500.0, 4200.0) for d in ("austen", "pydoc")}
+    rising = Evidence(main=table(ppl), run_record=record, diagnostics=diagnostics([4.1, 4.3, 5.0, 6.2]))
+    row = claims.claim_4_sharpening(rising)
+    assert row.verdict == HOLDS and "lowest at epoch 0 (4.100), final 6.200" in row.ours
+    # grokking-like: the loss rises to 6.0 then comes back to 4.5, under half-way (5.05) between its low and its high
+    back_down = Evidence(main=table(ppl), run_record=record, diagnostics=diagnostics([4.1, 6.0, 5.0, 4.5]))
+    assert claims.claim_4_sharpening(back_down).verdict == DOES_NOT_HOLD and "came back down" in claims.claim_4_sharpening(back_down).basis
+    lowest_last = Evidence(main=table(ppl), run_record=record, diagnostics=diagnostics([4.1, 4.0, 3.9]))
+    assert "lowest at the last epoch (2)" in claims.claim_4_sharpening(lowest_last).basis
+    flat = {"initial_diagnostics": {"top1_prob": 0.32, "entropy": 3.6}, "final_diagnostics": {"top1_prob": 0.30, "entropy": 3.7}}
+    row = claims.claim_4_sharpening(Evidence(main=table(ppl), run_record=flat, diagnostics=diagnostics([4.1, 4.3])))
+    assert row.verdict == DOES_NOT_HOLD and row.basis == "top-1 probability did not rise; entropy did not fall"
+    assert claims.claim_4_sharpening(Evidence(main=table(ppl))).verdict == NOT_MEASURABLE  # no training diagnostics
+
+
+def test_claim_5_uses_the_wilson_interval_of_the_copy_share():
+    many = claims.claim_5_copies(Evidence(copies={"austen": (9, 16, 18.5), "pydoc": (0, 16, 4.3)}))
+    low = binomtest(9, 16).proportion_ci(method="wilson").low
+    assert many.verdict == DOES_NOT_HOLD and many.basis == "against" and f"[{low:.1%}," in many.ours and "longest copied span 18.5" in many.ours
+    # 0 of 16 is not enough to show "under 2%" (Wilson upper bound 19.4%); 0 of 400 is (upper bound 0.95%)
+    few = claims.claim_5_copies(Evidence(copies={"austen": (0, 16, 3.0), "pydoc": (0, 16, 2.0)}))
+    assert few.verdict == DOES_NOT_HOLD and few.basis.startswith("not shown") and "[0.0%, 19.4%]" in few.ours
+    assert claims.claim_5_copies(Evidence(copies={"austen": (0, 400, 3.0), "pydoc": (1, 400, 2.0)})).verdict == HOLDS
+    assert claims.claim_5_copies(Evidence(copies={"austen": (0, 400, 3.0)})).verdict == NOT_MEASURABLE
+
+
+def test_claims_6_and_7_are_equivalence_within_half_the_main_gain():
+    main = table(gains("hyperfitted"))  # gains: TTR-96 +0.4, rep-4 -0.7 -> margins 0.2 and 0.35
+    inside = {(AUSTEN, "ttr_last96", claims.BLOCKED): stat(-0.05, -0.15, 0.05, 0.5), (AUSTEN, "rep_4", claims.BLOCKED): stat(0.1, -0.1, 0.3, 0.4)}
+    row = claims.claim_6_blocker(Evidence(main=main, decoding=table(inside)))
+    assert row.verdict == HOLDS and "margins TTR-96 ±0.2, rep-4 ±0.35" in row.ours
+    wide = dict(inside) | {(AUSTEN, "rep_4", claims.BLOCKED): stat(0.1, -0.1, 0.4, 0.4)}
+    assert (
+        claims.claim_6_blocker(Evidence(main=main, decoding=table(wide))).basis == f"not shown (interval reaches beyond the margin): {AUSTEN}/rep_4"
+    )
+    beyond = dict(inside) | {(AUSTEN, "ttr_last96", claims.BLOCKED): stat(-0.3, -0.35, -0.25)}
+    assert claims.claim_6_blocker(Evidence(main=main, decoding=table(beyond))).basis.startswith("against")
+    assert claims.claim_6_blocker(Evidence(decoding=table(inside))).verdict == NOT_MEASURABLE  # no main gain: no margin
+    shuffled = {(task, metric, claims.SHUFFLED): value for (task, metric, _), value in inside.items()}
+    row = claims.claim_7_order(Evidence(main=main, decoding=table(shuffled), agreement_order={"top1_agreement": 0.72, "positions": 1000}))
+    assert (
+        row.verdict == HOLDS
+        and row.ours.startswith("top-1 differs on 28.0% of 1000 held-out positions")
+        and row.values["top1_disagreement"] == pytest.approx(0.28)
+    )
+
+
+def test_claim_8_needs_at_least_half_the_main_gain_and_claim_9_a_significant_gain():
+    main = gains("hyperfitted", (AUSTEN,))
+    similar = gains(claims.OTHER_DOMAIN, (AUSTEN,), ttr_last96=stat(0.3, 0.2, 0.4), rep_4=stat(-0.4, -0.5, -0.3))
+    assert claims.claim_8_domain(Evidence(main=table(main | similar))).verdict == HOLDS
+    smaller = gains(claims.OTHER_DOMAIN, (AUSTEN,), ttr_last96=stat(0.1, 0.05, 0.15))
+    row = claims.claim_8_domain(Evidence(main=table(main | smaller)))
+    assert row.verdict == DOES_NOT_HOLD and row.basis == f"not shown (under half the main gain): {AUSTEN}/ttr_last96"
+    assert claims.claim_8_domain(Evidence(main=table(main))).verdict == NOT_MEASURABLE
+    assert claims.claim_9_small(Evidence(main=table(gains(claims.SMALL, (AUSTEN,))))).verdict == HOLDS
+    none = gains(claims.SMALL, (AUSTEN,), ttr_last96=stat(0.02, -0.05, 0.09, 0.6))
+    assert claims.claim_9_small(Evidence(main=table(none), small_samples=8)).verdict == DOES_NOT_HOLD
+    assert "(8 blocks)" in claims.claim_9_small(Evidence(small_samples=8)).claim and claims.claim_9_small(Evidence()).verdict == NOT_MEASURABLE
+
+
+def test_claim_10_is_never_decided_and_shows_mauve_as_the_proxy():
+    mauve = {(task, "mauve", "hyperfitted"): stat(0.55, 0.07, 1.0, 0.2) for task in (AUSTEN, PYDOC)}
+    row = claims.claim_10_preference(Evidence(main=table(mauve)))
+    assert row.verdict == NOT_MEASURABLE and "MAUVE (automatic proxy, not a preference): austen MAUVE +0.55 [+0.07, +1]" in row.ours
+
+
+def test_copy_counts_read_the_share_and_the_document_count(tmp_path):
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"n-samples": {AUSTEN: {"original": 40, "effective": 16}, PYDOC: {"original": 40, "effective": 16}}}))
+    cells = {f"{AUSTEN}/training_overlap_over_10": {"value": 0.5625}, f"{AUSTEN}/longest_training_span": {"value": 18.5},
+             f"{PYDOC}/training_overlap_over_10": {"value": 0.0}}  # fmt: skip
+    found = copy_counts({"runs": [{"name": "hyperfitted", "results_file": str(results)}], "cells": {"hyperfitted": cells}})
+    assert found == {"austen": (9, 16, 18.5), "pydoc": (0, 16, None)}
+
+
+def test_without_any_step_output_every_claim_is_not_measurable():
+    rows = claims.decide(Evidence())
+    lines = render_markdown(rows).splitlines()
+    assert len(rows) == 10 and [line.split(" | ")[-1] for line in lines[2:12]] == ["**not measurable here** |"] * 10
