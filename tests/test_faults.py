@@ -23,6 +23,7 @@ from hyperfit_tasks.cli import agreement
 from hyperfit_tasks.cli import assets as assets_cli
 from hyperfit_tasks.cli import compare as compare_cli
 from hyperfit_tasks.cli import lm_eval as lm_eval_cli
+from hyperfit_tasks.cli import reproduce as reproduce_cli
 from hyperfit_tasks.cli import temperature as temperature_cli
 from hyperfit_train import cli as train_cli
 
@@ -38,6 +39,7 @@ MAINS = {
     "hyperfit-assets": assets_cli.main,
     "hyperfit-lm-eval": lm_eval_cli.main,
     "hyperfit-temperature": temperature_cli.main,
+    "hyperfit-reproduce": reproduce_cli.main,
 }
 
 
@@ -127,6 +129,8 @@ CASES = [
     ("compare: unknown task", "hyperfit-compare", lambda f: [str(f["results_base"]), "--tasks", "nope"], 1, "nope"),
     ("compare: negative --examples", "hyperfit-compare", lambda f: [str(REAL_RUNS), "--examples", "-1"], 1, "--examples must be >= 0, got -1"),
     ("compare: unknown option", "hyperfit-compare", lambda f: [str(REAL_RUNS), "--bogus"], 2, "unrecognized arguments: --bogus"),
+    ("reproduce: zero scale", "hyperfit-reproduce", lambda f: ["--model", str(f["lm"]), "--scale", "0", "--output-dir", str(f["root"] / "rep")], 1,
+     "--scale must be > 0, got 0.0: 1 is the default size"),
     ("agreement: missing data file", "hyperfit-agreement", lambda f: [str(f["lm"]), str(f["lm"]), "--data", str(f["root"] / "absent.jsonl")], 1,
      "data file not found"),
     ("agreement: missing model folder", "hyperfit-agreement", lambda f: [str(f["lm"]), str(f["root"] / "no_model"), "--data", str(f["heldout"])], 1,

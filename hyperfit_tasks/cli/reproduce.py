@@ -27,7 +27,7 @@ from pathlib import Path
 from hyperfit_tasks.cli import steps
 from hyperfit_tasks.cli.demo import GREEDY_GROUP, MATCHED_GROUP, MATCHED_SEED
 from hyperfit_tasks.cli.steps import DEFAULT_BATCH_SIZE, command, has_results, lm_eval_argv, train_argv
-from hyperfit_tasks.common.errors import OneLineArgumentParser
+from hyperfit_tasks.common.errors import HyperfitError, OneLineArgumentParser, run_command
 from hyperfit_tasks.common.eval_cache import eval_cache_path
 from hyperfit_tasks.reproduce import claims as names
 
@@ -75,8 +75,8 @@ def make_parser() -> argparse.ArgumentParser:
 
 def sizes(args: argparse.Namespace) -> tuple[int, int, int]:
     """(training blocks, small-set blocks, evaluation texts per domain) from ``--scale`` and the explicit options."""
-    if args.scale <= 0:
-        raise SystemExit(f"{PROG}: error: --scale must be > 0, got {args.scale}")
+    if not args.scale > 0:
+        raise HyperfitError(f"--scale must be > 0, got {args.scale}: 1 is the default size, 0.5 half of it, 2 twice")
     train, texts = SIZES[args.preset]
     train = args.train_samples or max(2, round(train * args.scale))
     limit = args.limit or max(2, round(texts * args.scale))
@@ -84,8 +84,13 @@ def sizes(args: argparse.Namespace) -> tuple[int, int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point: the steps in order, each skipped when its output is already there, then the claims report."""
+    """Console entry point: one-line errors; a failed or interrupted step stops the chain in one line (steps.run_step)."""
     args = make_parser().parse_args(argv)
+    return run_command(PROG, lambda: run(args), debug=False, interrupted="interrupted: re-run the same command to resume (finished steps are kept)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """The steps in order, each skipped when its output is already there, then the claims report."""
     train, small, limit = sizes(args)
     out = args.output_dir.resolve()
     base = steps.base_model(args.model)
