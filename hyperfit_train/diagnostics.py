@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from hyperfit_tasks.common.atomic import atomic_target
+from hyperfit_tasks.common.json_rows import json_safe, read_rows  # noqa: F401  (read_rows: this module's readers keep importing it here)
 from hyperfit_tasks.metrics import next_token_sharpness, rep_n, type_token_ratio, windowed_ttr
 
 DIAGNOSTICS_FILE = "diagnostics.jsonl"
@@ -100,28 +101,6 @@ def continuation_row(model, tokenizer, prompts: torch.Tensor, new_tokens: int) -
         ]
     }
 
-
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows of a ``diagnostics.jsonl`` file; a torn last line (the process was killed mid-write) is skipped."""
-    rows = []
-    if Path(path).is_file():
-        for line in Path(path).read_text(encoding="utf-8").splitlines():
-            try:
-                rows.append(json.loads(line))
-            except ValueError:
-                continue
-    return rows
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with every NaN or infinity (nested in dicts and lists) replaced by None, for standard JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(item) for item in value]
-    return value
 
 
 def row_to_json(row: dict[str, Any]) -> str:

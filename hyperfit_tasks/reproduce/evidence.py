@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hyperfit_tasks.common.json_rows import read_rows
 from hyperfit_tasks.reproduce.claims import CONTINUATION, DOMAINS, HYPERFITTED, Evidence
 
 RUN_RECORD, DIAGNOSTICS = "hyperfit_run.json", "diagnostics.jsonl"
@@ -22,18 +23,8 @@ def read_json(path: Path) -> Any:
 
 
 def read_diagnostics(run_dir: Path) -> list[dict[str, Any]]:
-    """``diagnostics.jsonl`` rows of a training run (a torn last line skipped), [] without the file."""
-    rows = []
-    try:
-        lines = (Path(run_dir) / DIAGNOSTICS).read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return rows
-    for line in lines:
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue
-    return rows
+    """``diagnostics.jsonl`` rows of a training run, [] without the file."""
+    return read_rows(Path(run_dir) / DIAGNOSTICS)
 
 
 def copy_counts(table: dict[str, Any] | None, run: str = HYPERFITTED) -> dict[str, tuple[int, int, float | None]]:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import html
 import io
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from hyperfit_tasks.common.atomic import write_atomic
+from hyperfit_tasks.common.json_rows import json_safe
 from hyperfit_tasks.reproduce.claims import ClaimRow
 
 PLOT_FILE = "training.png"
@@ -65,17 +65,6 @@ def render_html(rows: Sequence[ClaimRow], reports: dict[str, str], plot: bool, n
     )
 
 
-def _strict(value: Any) -> Any:
-    """``value`` with every non-finite float as None (strict JSON)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: _strict(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_strict(item) for item in value]
-    return value
-
-
 def training_plot(runs: dict[str, list[dict[str, Any]]]) -> bytes | None:
     """PNG of :data:`CURVES` against epoch, one line per training run; None when no run has two epochs."""
     if not any(len(rows) > 1 for rows in runs.values()):
@@ -113,7 +102,7 @@ def write_report(
     png = training_plot(curves)
     outputs: dict[str, str | bytes] = {
         "claims.md": render_markdown(rows, notes),
-        "claims.json": json.dumps(_strict(claims_dict(rows, settings)), indent=2, allow_nan=False, default=str) + "\n",
+        "claims.json": json.dumps(json_safe(claims_dict(rows, settings)), indent=2, allow_nan=False, default=str) + "\n",
         **({PLOT_FILE: png} if png else {}),
         "index.html": render_html(rows, reports, png is not None, notes),
     }
