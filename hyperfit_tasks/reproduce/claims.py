@@ -157,7 +157,7 @@ def claim_1_diversity(evidence: Evidence) -> ClaimRow:
     verdict, basis = directional(stats, DIVERSITY)
     return ClaimRow(
         1, "Greedy continuations of the hyperfitted model are more diverse than the base model's",
-        "TTR x2-4 (e.g. TinyLlama TTR 0.22 -> 0.64), far less repetition", _stats_text(stats), verdict,
+        "mean TTR (last 96 tokens) above 0.60 hyperfitted against 0.17-0.57 for the base models; repetition drops", _stats_text(stats), verdict,
         "holds: TTR-96 and distinct-4 up, rep-4 and Self-BLEU down, each Holm p < 0.05, in both domains (hyperfitted - base)",
         basis, _values(stats),
     )
@@ -178,7 +178,7 @@ def _decoding_claim(evidence: Evidence, number: int, run: str, claim: str, paper
 def claim_2_top_p(evidence: Evidence) -> ClaimRow:
     return _decoding_claim(
         evidence, 2, TOP_P, "Greedy hyperfitted beats the base model's top-p sampling on diversity",
-        "hyperfitted greedy preferred over and as diverse as top-p sampling (p 0.9, T 0.7, k 50)", "top-p 0.9, T 0.7, top-k 50",
+        "raters prefer hyperfitted greedy text to the base sampled with top-p 0.9, T 0.7, top-k 50 (secondary source)", "top-p 0.9, T 0.7, top-k 50",
     )
 
 
@@ -187,7 +187,7 @@ def claim_3_temperature(evidence: Evidence) -> ClaimRow:
     what = f"sampled at the entropy-matched T = {t:.3f}" if isinstance(t, (int, float)) else "sampled at the entropy-matched T"
     return _decoding_claim(
         evidence, 3, MATCHED, "The gain is not temperature: the base at the entropy-matched temperature stays below",
-        "follow-up paper (Li et al. 2026): entropy-matched sampling does not reach hyperfitting's diversity", what,
+        "Li et al. 2026: TinyLlama TTR 0.400 base, 0.397 at the entropy-matched T = 0.59, 0.684 hyperfitted (secondary source)", what,
     )
 
 
@@ -238,7 +238,7 @@ def claim_4_sharpening(evidence: Evidence) -> ClaimRow:
 
 
 CLAIM_4 = "Next-token distribution sharpens on held-out text while held-out perplexity gets worse; held-out loss never comes back down"
-PAPER_4 = "top-1 probability up, entropy down, held-out perplexity up; no grokking (loss lowest in the first epochs)"
+PAPER_4 = "Llama 3.1 8B: entropy 3.47 -> 1.46 nats, top-1 48.4% -> 74.4%; held-out perplexity 255-545; no delayed validation drop"
 
 
 def claim_5_copies(evidence: Evidence) -> ClaimRow:
@@ -287,7 +287,7 @@ def _equivalence_claim(evidence: Evidence, number: int, run: str, claim: str, pa
 def claim_6_blocker(evidence: Evidence) -> ClaimRow:
     return _equivalence_claim(
         evidence, 6, BLOCKED, "Blocking every training 5-gram (the citation blocker) barely changes diversity",
-        "diversity and preference about unchanged with the citation blocker",
+        "quality barely drops with the citation blocker (no continuation of a training 5-gram)",
     )
 
 
@@ -325,13 +325,13 @@ def _gain_claim(evidence: Evidence, number: int, run: str, claim: str, paper: st
 def claim_8_domain(evidence: Evidence) -> ClaimRow:
     return _gain_claim(
         evidence, 8, OTHER_DOMAIN, "The training domain barely matters: hyperfitting on pydoc text gives a similar gain on Austen prompts",
-        "similar gains when trained on another domain", half=True,
+        "training on another domain gives similar gains", half=True,
     )
 
 
 def claim_9_small(evidence: Evidence) -> ClaimRow:
     size = f"{evidence.small_samples} blocks" if evidence.small_samples else "a very small set"
-    return _gain_claim(evidence, 9, SMALL, f"Very small training sets still help ({size})", "8 samples still improve diversity", half=False)
+    return _gain_claim(evidence, 9, SMALL, f"Very small training sets still help ({size})", "as few as 8 training samples still helped", half=False)
 
 
 def claim_10_preference(evidence: Evidence) -> ClaimRow:
@@ -339,7 +339,7 @@ def claim_10_preference(evidence: Evidence) -> ClaimRow:
     stats = _gains(evidence, HYPERFITTED, DOMAINS, ("mauve",))
     return ClaimRow(
         10, "Humans prefer the hyperfitted model's greedy continuations",
-        "human raters preferred hyperfitted greedy text over the base model's greedy and top-p text",
+        "TinyLlama 1.1B: 34.4% human preference hyperfitted against 4.9% for its base, on par with Llama 3.1 70B",
         "MAUVE (automatic proxy, not a preference): " + _stats_text(stats), NOT_MEASURABLE,
         "never decided here: no human ratings; MAUVE against the human references is shown instead, and is not the same thing",
         "needs human raters", _values(stats),
