@@ -1,0 +1,108 @@
+"""hyperfit-reproduce end to end on the tiny in-process model: the wiring of its steps, the claims table and its
+rules, and the re-use of every finished step (a second run runs none)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hyperfit_tasks.cli import agreement, reproduce, steps, temperature
+from hyperfit_tasks.cli import compare as compare_cli
+from hyperfit_tasks.cli import lm_eval as lm_eval_cli
+from hyperfit_tasks.reproduce.claims import DIVERSITY, VERDICTS, Stat, directional
+from hyperfit_train import cli as train_cli
+
+MAINS = {
+    "hyperfit-train": train_cli.main,
+    "hyperfit-lm-eval": lm_eval_cli.main,
+    "hyperfit-temperature": temperature.main,
+    "hyperfit-agreement": agreement.main,
+    "hyperfit-compare": compare_cli.main,
+}
+# the demo recipe shrunk to the tiny model: 32-token blocks, 2 epochs, a large learning rate, small diagnostics
+TINY_TRAINING = (
+    "--max_length 32 --num_train_epochs 2 --per_device_train_batch_size 2 --learning_rate 1e-2 --logging_steps 1 "
+    "--disable_tqdm true --diagnostic_blocks 2 --diagnostic_prompts 2 --diagnostic_prompt_tokens 8 --diagnostic_new_tokens 16"
+)
+
+
+def in_process(calls: list[list[str]]):
+    """A run_step that runs each step's console script in this process (the same argv), and records it."""
+
+    def run_step(title: str, argv: list[str]) -> None:
+        calls.append(argv)
+        assert MAINS[Path(argv[0]).name](argv[1:]) in (0, None), title
+
+    return run_step
+
+
+def option(argv: list[str], name: str) -> str:
+    return argv[argv.index(name) + 1]
+
+
+@pytest.mark.slow
+def test_reproduce_runs_the_chain_writes_the_claims_and_reuses_every_step(tiny_lm_path, tmp_path, monkeypatch, capsys):
+    calls: list[list[str]] = []
+    monkeypatch.setattr(steps, "run_step", in_process(calls))
+    out = tmp_path / "reproduce"
+    argv = [
+        "--model", str(tiny_lm_path), "--output-dir", str(out), "--train-samples", "4", "--small-samples", "2", "--limit", "2",
+        "--max-gen-toks", "16", "--batch-size", "2", "--train-options", TINY_TRAINING,
+    ]  # fmt: skip
+
+    assert reproduce.main(argv) == 0
+    scripts = [Path(call[0]).name for call in calls]
+    assert scripts == ["hyperfit-train"] * 4 + ["hyperfit-temperature"] + ["hyperfit-lm-eval"] * 8 + ["hyperfit-agreement"] + ["hyperfit-compare"] * 2
+    main_run, shuffled, pydoc, small = calls[:4]
+    # the shuffled run: the same samples (--sample_seed), another order (--seed); pydoc: its training split; small: 2 blocks
+    assert option(main_run, "--sample_seed") == option(shuffled, "--sample_seed") and option(main_run, "--seed") != option(shuffled, "--seed")
+    assert option(pydoc, "--data").endswith("pydoc/train.jsonl") and option(small, "--num_samples") == "2"
+    assert option(main_run, "--max_length") == "32"  # --train-options reach every run
+    evaluations = {Path(option(call, "--output_path")).name: call for call in calls if Path(call[0]).name == "hyperfit-lm-eval"}
+    matched_t = json.loads((out / "temperature.json").read_text())["temperature"]
+    assert option(evaluations["base-matched-T"], "--gen_kwargs") == f"max_gen_toks=16,temperature={matched_t:.3f},top_p=1.0,top_k=0"
+    assert option(evaluations["base-top-p"], "--tasks") == "hyperfit_continuation_top_p" and option(evaluations["base-top-p"], "--seed") == "1234"
+    blocked = evaluations["hyperfitted-blocked"]
+    assert option(blocked, "--model") == "hf-citation-blocked" and f"blocked_data={out / 'hyperfitted'},block_len=6" in option(
+        blocked, "--model_args"
+    )
+    assert json.loads(option(evaluations["hyperfitted"], "--metadata")) == {"training_data": str(out / "hyperfitted")}
+    assert option(evaluations["hyperfitted"], "--tasks") == "hyperfit_continuation,hyperfit_perplexity"
+    assert option(evaluations["hyperfitted-shuffled"], "--tasks") == "hyperfit_continuation_austen"
+    decoding = calls[-1]
+    assert (
+        option(decoding, "--baseline") == "hyperfitted" and option(decoding, "--same-prompts") == "hyperfit_continuation_top_p=hyperfit_continuation"
+    )
+
+    report = out / "report"
+    claims = json.loads((report / "claims.json").read_text())["claims"]
+    assert [row["number"] for row in claims] == list(range(1, 11)) and all(row["verdict"] in VERDICTS for row in claims)
+    assert claims[9]["verdict"] == "not measurable here"  # human preference is never decided here
+    table = (report / "claims.md").read_text().splitlines()
+    assert table[0].startswith("| # | claim | the paper | ours") and [line.split(" | ")[0] for line in table[2:12]] == [
+        f"| {n}" for n in range(1, 11)
+    ]
+    # claim 1's verdict is its rule applied to hyperfit-compare's paired statistics (hyperfitted - base, both domains)
+    paired = json.loads((out / "compare" / "main" / "table.json").read_text())["paired"]
+    stats = {
+        f"{task}/{metric}": Stat.from_dict(paired.get(task, {}).get(metric, {}).get("hyperfitted"))
+        for task in ("hyperfit_continuation_austen", "hyperfit_continuation_pydoc") for metric in DIVERSITY
+    }  # fmt: skip
+    assert any(stat is not None for stat in stats.values())
+    significant_all = all(stat is not None and stat.significant and stat.delta * DIVERSITY[key.split("/")[1]] > 0 for key, stat in stats.items())
+    assert (claims[0]["verdict"] == "holds") == significant_all and claims[0]["verdict"] == directional(stats, DIVERSITY)[0]
+    # the decoding table pairs the sampled base with the greedy hyperfitted model on the same prompts
+    decoding_paired = json.loads((out / "compare" / "decoding" / "table.json").read_text())["paired"]
+    assert "base-top-p" in decoding_paired["hyperfit_continuation_austen"]["ttr_last96"]
+    page = (report / "index.html").read_text()
+    assert "../compare/main/index.html" in page and "../compare/decoding/index.html" in page and (out / "compare" / "main" / "index.html").is_file()
+    assert (report / "training.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    calls.clear()
+    capsys.readouterr()
+    assert reproduce.main(argv) == 0
+    assert calls == []  # every step re-used
+    printed = capsys.readouterr().out
+    assert printed.count("already done") == 16 and "| 10 | Humans prefer" in printed
