@@ -67,6 +67,10 @@ def make_parser() -> argparse.ArgumentParser:
         help="more hyperfit-train options for every run, after the preset's (e.g. '--num_train_epochs 20 --bf16 true')",
     )
     parser.add_argument(
+        "--compare-options", type=shlex.split, default=[], metavar="'--OPTION VALUE ...'",
+        help="more hyperfit-compare options for both comparisons (e.g. '--resamples 2000')",
+    )
+    parser.add_argument(
         "--eval-backend", default="hf", choices=("hf", "vllm"),
         help="lm-eval model for the plain evaluations (default: hf; vllm on a GPU machine with vLLM installed; the blocked run stays hf)",
     )
@@ -128,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
         inputs = [folders[name] for name in members]
         steps.run_step_unless(
             steps.is_newer(report / "table.json", inputs), report, f"6. compare ({title}: against {members[0]})",
-            [command("hyperfit-compare"), *(f"{folders[name]}={name}" for name in members), "--baseline", members[0], *extra, "--out", str(report)],
+            [command("hyperfit-compare"), *(f"{folders[name]}={name}" for name in members), "--baseline", members[0], *extra,
+             *args.compare_options, "--out", str(report)],
         )
     from hyperfit_tasks.reproduce.claims import decide
     from hyperfit_tasks.reproduce.evidence import load_evidence, read_diagnostics
