@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 # lm-eval batch size of both chains' evaluations: batch 32 generates 2.2x as fast as 8 on 2 CPU cores
-# (benchmarks/bench_generation.py, docs/benchmarks.md); 64 is faster still, but lm-eval pools the perplexity tasks' documents into the same batches, whose logits then need ~15 GB.
+# (benchmarks/bench_generation.py, docs/benchmarks.md); 64 is faster still, but lm-eval pools the perplexity tasks'
+# documents into the same batches, whose logits then need ~15 GB.
 DEFAULT_BATCH_SIZE = "32"
 # draws of lm-eval's own bootstrap stderr (its default 100,000 costs ~2 s per NaN-aware metric); hyperfit-compare's
 # paired intervals do not depend on it
