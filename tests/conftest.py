@@ -94,7 +94,7 @@ def tokenizer(tiny_lm_path):
 # The longest modules, longest first (measured, 2 cores). scripts/test.sh runs two xdist workers that take whole modules
 # in collection order (--no-loadscope-reorder), so these start at once instead of leaving one worker alone at the end.
 LONGEST_FIRST = (
-    "test_wheel_install.py", "test_eval_resume.py", "test_train_resume_ddp.py", "test_parallel_eval.py", "test_tasks.py",
+    "test_wheel_install.py", "test_reproduce.py", "test_eval_resume.py", "test_train_resume_ddp.py", "test_parallel_eval.py", "test_tasks.py",
     "test_generation_controls.py", "test_faults.py", "test_copy_rate.py", "test_assets.py",
 )  # fmt: skip
 
