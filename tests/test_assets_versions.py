@@ -90,8 +90,18 @@ def test_hyperfit_assets_rebuild_converts_again_even_when_the_cache_matches(cach
     from hyperfit_tasks.cli import assets as cli
 
     monkeypatch.setattr(cli, "prepare_corpora", lambda *args, **kwargs: None)  # the corpora are not under test
-    monkeypatch.setattr(cli, "corpus_manifest", dict)
+    monkeypatch.setattr(cli, "corpus_manifest", fake_manifest)
     folder = write_cached_model(TRANSFORMERS)
     assert cli.main([]) == 0 and cache == []
     assert cli.main(["--rebuild"]) == 0 and len(cache) == 1
-    assert str(folder) in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert str(folder) in out
+    assert "corpus pydoc/train: 3 passages, 30 words, sha256 000000000000" in out  # the version record is not a split
+
+
+def fake_manifest() -> dict:
+    """A corpora manifest as prepare_corpora writes it: the version, the sources, one entry per split."""
+    from hyperfit_tasks.assets import DOMAIN_SPLITS
+
+    splits = {f"{d}/{s}": {"documents": 3, "words": 30, "sha256": "0" * 64} for d, names in DOMAIN_SPLITS.items() for s in names}
+    return {"version": 2, "sources": {"austen": "deb"}, **splits}

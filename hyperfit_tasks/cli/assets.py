@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from hyperfit_tasks.assets import DEFAULT_MODEL_NAME, corpus_manifest, corpus_path, default_model_path, prepare_corpora
+from hyperfit_tasks.assets import DEFAULT_MODEL_NAME, DOMAIN_SPLITS, corpus_manifest, corpus_path, default_model_path, prepare_corpora
 from hyperfit_tasks.assets.cache import cache_root
 from hyperfit_tasks.common.errors import OneLineArgumentParser, run_command
 
@@ -65,9 +65,10 @@ def build_and_report(args: argparse.Namespace) -> None:
         model_dir = default_model_path(rebuild=args.rebuild)
         bar.update()
     print(f"default model: {DEFAULT_MODEL_NAME}\n  {model_dir}")
-    for name, entry in corpus_manifest().items():
-        if name != "sources":
-            print(f"corpus {name}: {entry['documents']} passages, {entry['words']} words, sha256 {entry['sha256'][:12]}")
+    manifest = corpus_manifest()
+    for name in (f"{domain}/{split}" for domain, splits in DOMAIN_SPLITS.items() for split in splits):
+        entry = manifest[name]
+        print(f"corpus {name}: {entry['documents']} passages, {entry['words']} words, sha256 {entry['sha256'][:12]}")
     if args.sample:
         prompt, continuation = greedy_sample(model_dir)
         print(f"\nprompt (32 tokens of austen/eval): {prompt!r}\ngreedy continuation: {continuation!r}")
