@@ -60,6 +60,8 @@ def test_demo_runs_each_step_once_then_reuses_it(tmp_path, monkeypatch, capsys):
     scripts = [Path(call[0]).name for call in calls]
     matched = ["hyperfit-temperature", "hyperfit-lm-eval", "hyperfit-agreement"]
     assert scripts == ["hyperfit-train"] * 2 + ["hyperfit-lm-eval"] * 3 + matched * 2 + ["hyperfit-compare"]
+    compare = calls[-1]
+    assert compare[compare.index("--same-prompts") + 1] == "hyperfit_continuation_top_p=hyperfit_continuation"
     train_8 = calls[0]
     assert train_8[train_8.index("--num_samples") + 1] == "8" and train_8[train_8.index("--model") + 1] == "/models/base"
     evaluate_16 = calls[4]
@@ -116,7 +118,7 @@ def test_sharpening_table_shows_before_and_after_each_run(tmp_path):
 def test_demo_passes_its_training_seed_on(tmp_path, monkeypatch):
     """``hyperfit-demo --seed 7`` trains with ``--seed 7`` (a second training seed, e.g. to see which conclusions hold)."""
     calls: list[list[str]] = []
-    monkeypatch.setattr(demo, "run_step", fake_step(calls))
+    monkeypatch.setattr(steps, "run_step", fake_step(calls))
     assert demo.main(["--model", "/models/base", "--train-samples", "8", "--output-dir", str(tmp_path), "--seed", "7"]) == 0
     (train,) = [call for call in calls if Path(call[0]).name == "hyperfit-train"]
     assert train[train.index("--seed") + 1] == "7"

@@ -154,7 +154,11 @@ def main(argv: list[str] | None = None) -> int:
         result_dirs.append(f"{matched[2]}={matched[0]}")
         answer_rows += [(name, "greedy", out / "lm_eval" / name, GREEDY_GROUP)]
         answer_rows += [matched] if matched[0] not in {row[0] for row in answer_rows} else []
-    steps.run_step("7. compare", [command("hyperfit-compare"), *dict.fromkeys(result_dirs), "--baseline", "base", "--out", str(out / "report")])
+    # the sampled runs are read as the greedy task (the same prompts), so they too get paired intervals against the base
+    steps.run_step("7. compare", [
+        command("hyperfit-compare"), *dict.fromkeys(result_dirs), "--baseline", "base", "--same-prompts", f"{MATCHED_GROUP}={GREEDY_GROUP}",
+        "--out", str(out / "report"),
+    ])  # fmt: skip
     print("\n==> next-token sharpening on held-out Austen text (hyperfit-train diagnostics, before vs after)")
     print(sharpening_table(run_dirs))
     print(
