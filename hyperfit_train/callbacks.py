@@ -23,6 +23,7 @@ from hyperfit_train.diagnostics import (
     DIAGNOSTICS_FILE,
     PLOT_FILE,
     continuation_row,
+    eval_mode,
     measure,
     plot_rows,
     read_rows,
@@ -75,7 +76,7 @@ class DiagnosticsCallback(TrainerCallback):
         self.rows = [row for row in read_rows(self.path) if row["step"] <= state.global_step] if state.global_step else []
         self._elapsed_before = self.rows[-1].get("elapsed_s", 0.0) if self.rows else 0.0
         if state.is_world_process_zero:
-            write_atomic(self.path, "".join(row_to_json(row) + "\n" for row in self.rows))
+            self._rewrite()
         if state.global_step == 0:
             self._pending = self._measure(model, epoch=0.0, step=0)
             self._finish(state)
@@ -120,15 +121,16 @@ class DiagnosticsCallback(TrainerCallback):
     def on_train_end(self, args, state, control, model=None, **kwargs):
         last = self.rows[-1] if self.rows else None
         if last is not None and self.heldout is not None and self.prompts is not None and len(self.prompts) and "ttr" not in last:
-            with self.timer.timed("diagnostics"):  # stopped early between generation points: the final model's continuations
-                was_training = model.training
-                model.eval()
+            with self.timer.timed("diagnostics"), eval_mode(model):  # stopped between generation points: the final model's
                 last.update(continuation_row(model, self.tokenizer, self.prompts, self.new_tokens))
-                model.train(was_training)
             if state.is_world_process_zero:
-                write_atomic(self.path, "".join(row_to_json(row) + "\n" for row in self.rows))
+                self._rewrite()
         if state.is_world_process_zero and self.rows and len(self.rows) != self._plotted_rows:
             self._plot()
+
+    def _rewrite(self) -> None:
+        """Write every row to ``diagnostics.jsonl`` at once (atomically)."""
+        write_atomic(self.path, "".join(row_to_json(row) + "\n" for row in self.rows))
 
     def _plot(self) -> None:
         with self.timer.timed("diagnostics"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -81,15 +82,22 @@ def continuation_metrics(continuations: list[list[int]]) -> dict[str, float]:
 
 def measure(model, tokenizer, heldout: torch.Tensor, prompts: torch.Tensor | None, new_tokens: int, batch_size: int) -> dict[str, Any]:
     """All held-out diagnostics of ``model`` at one point of training (the model is left in its previous mode)."""
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         row = heldout_metrics(model, heldout, batch_size)
         if prompts is not None and len(prompts):
             row.update(continuation_row(model, tokenizer, prompts, new_tokens))
+    return row
+
+
+@contextmanager
+def eval_mode(model):
+    """``model`` in eval mode inside the block, back in its previous mode after it."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
     finally:
         model.train(was_training)
-    return row
 
 
 def continuation_row(model, tokenizer, prompts: torch.Tensor, new_tokens: int) -> dict[str, Any]:
