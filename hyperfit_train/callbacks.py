@@ -52,7 +52,7 @@ class DiagnosticsCallback(TrainerCallback):
         new_tokens: int,
         batch_size: int,
         title: str = "",
-        plot_interval: float = 30.0,
+        plot_interval: float = 120.0,
         timer: "PhaseTimer | None" = None,
         generation_every: int = 1,
     ):

@@ -107,10 +107,10 @@ DEMO = PAPER.derive(
     save_total_limit=1,
     output_dir="runs/hyperfit-demo",
     per_device_eval_batch_size=4,
-    diagnostic_blocks=16,
+    diagnostic_blocks=8,
     diagnostic_prompts=4,
     diagnostic_new_tokens=96,
-    diagnostic_generation_every=5,
+    diagnostic_generation_every=10,
 )
 
 PRESETS: dict[str, Preset] = {preset.name: preset for preset in (PAPER, DEMO)}

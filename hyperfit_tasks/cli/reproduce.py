@@ -40,6 +40,7 @@ BLOCK_LEN = "6"  # the citation blocker's span: no 6-token span (5-gram continua
 SAME_PROMPTS = f"{MATCHED_GROUP}={GREEDY_GROUP}"
 AUSTEN_TASK = f"{GREEDY_GROUP}_austen"
 PERPLEXITY_TASKS = f"{GREEDY_GROUP},hyperfit_perplexity"
+CURVE_OPTIONS = ["--diagnostic_generation_every", "2"]  # the two runs drawn in training.png: greedy TTR every 2 epochs
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -99,8 +100,8 @@ def run(args: argparse.Namespace) -> int:
     out = args.output_dir.resolve()
     base = steps.base_model(args.model)
     runs = {
-        names.HYPERFITTED: ["--num_samples", str(train), "--sample_seed", BASE_SEED, "--seed", BASE_SEED],
-        names.SHUFFLED: ["--num_samples", str(train), "--sample_seed", BASE_SEED, "--seed", ORDER_SEED, "--data_order", "shuffled"],
+        names.HYPERFITTED: ["--num_samples", str(train), "--sample_seed", BASE_SEED, "--seed", BASE_SEED, *CURVE_OPTIONS],
+        names.SHUFFLED: ["--num_samples", str(train), "--sample_seed", BASE_SEED, "--seed", ORDER_SEED, "--data_order", "shuffled", *CURVE_OPTIONS],
         names.OTHER_DOMAIN: ["--num_samples", str(train), "--sample_seed", BASE_SEED, "--seed", BASE_SEED, "--data", pydoc_train()],
         names.SMALL: ["--num_samples", str(small), "--sample_seed", BASE_SEED, "--seed", BASE_SEED],
     }
