@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from transformers import TrainerCallback
 
 from hyperfit_tasks.common.atomic import write_atomic
+from hyperfit_tasks.common.json_rows import read_rows
 from hyperfit_train.diagnostics import (
     DIAGNOSTICS_FILE,
     PLOT_FILE,
@@ -26,7 +27,6 @@ from hyperfit_train.diagnostics import (
     eval_mode,
     measure,
     plot_rows,
-    read_rows,
     row_to_json,
     summary_line,
 )

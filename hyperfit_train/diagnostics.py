@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from hyperfit_tasks.common.atomic import atomic_target
-from hyperfit_tasks.common.json_rows import json_safe, read_rows  # noqa: F401  (read_rows: this module's readers keep importing it here)
+from hyperfit_tasks.common.json_rows import json_safe
 from hyperfit_tasks.metrics import next_token_sharpness, rep_n, type_token_ratio, windowed_ttr
 
 DIAGNOSTICS_FILE = "diagnostics.jsonl"

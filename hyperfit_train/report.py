@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from hyperfit_tasks.common.atomic import write_atomic
+from hyperfit_tasks.common.json_rows import json_safe
 from hyperfit_train.config import Preset, preset_overrides
-from hyperfit_train.diagnostics import json_safe
 from hyperfit_train.run_dir import RUN_FILE
 
 MODEL_CARD_FILE = "README.md"

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from hyperfit_tasks.common.json_rows import read_rows
 from hyperfit_tasks.common.run_files import read_train_blocks
 from hyperfit_tasks.common.text_files import load_text_dataset
 from hyperfit_train import cli
 from hyperfit_train.config import PRESETS, parse_args, preset_overrides
 from hyperfit_train.data import blocks_sha256, evenly_spaced_blocks, sample_blocks, tokenize_to_blocks
-from hyperfit_train.diagnostics import heldout_metrics, read_rows
+from hyperfit_train.diagnostics import heldout_metrics
 
 from helpers import BLOCK, tiny_argv
 

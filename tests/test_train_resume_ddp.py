@@ -12,8 +12,8 @@ import pytest
 from safetensors.torch import load_file
 from transformers.trainer_utils import get_last_checkpoint
 
+from hyperfit_tasks.common.json_rows import read_rows
 from hyperfit_train.checkpoints import scan_checkpoints
-from hyperfit_train.diagnostics import read_rows
 
 from helpers import TRAIN_ENV, free_port, tiny_argv
 

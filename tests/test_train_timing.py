@@ -8,9 +8,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from hyperfit_tasks.common.json_rows import read_rows
 from hyperfit_train import callbacks, cli
 from hyperfit_train.callbacks import PhaseTimer, time_split_line
-from hyperfit_train.diagnostics import greedy_continuations, read_rows
+from hyperfit_train.diagnostics import greedy_continuations
 
 from helpers import tiny_argv
 
