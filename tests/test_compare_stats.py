@@ -26,6 +26,7 @@ from hyperfit_tasks.compare.paired import (
     Side,
     board_statistics,
     bootstrap_indices,
+    enough_resamples,
     holm,
     paired_stat,
     resolve_aggregation,
@@ -211,6 +212,32 @@ def test_holm_adjustment_by_hand():
     # sorted 0.01, 0.03, 0.04: 3 x 0.01 = 0.03; 2 x 0.03 = 0.06; max(0.06, 1 x 0.04) = 0.06
     assert holm({"a": 0.01, "b": 0.04, "c": 0.03}) == {"a": pytest.approx(0.03), "c": pytest.approx(0.06), "b": pytest.approx(0.06)}
     assert holm({"a": 0.6, "b": 0.9}) == {"a": 1.0, "b": 1.0}
+
+
+def test_default_resamples_are_enough_for_the_holm_family_of_the_table(tmp_path):
+    """4 runs x 15 metrics, each run far above the baseline on every metric: 60 tests whose p-values are all the
+    bootstrap's smallest, 1/(N+1). With 1,000 resamples Holm gives 60/1001 = 0.06 and marks nothing (and says so);
+    the default picks 3,000 (2 x 60 / 0.05 = 2,400, in thousands) and marks every one."""
+    assert [enough_resamples(tests) for tests in (0, 20, 26, 60)] == [1000, 1000, 2000, 3000]
+    rng = np.random.default_rng(3)
+    base = rng.normal(0.5, 0.1, 40)
+    metrics = [f"m{i}" for i in range(15)]
+    aggregations, higher = dict.fromkeys(metrics, "mean"), dict.fromkeys(metrics, True)
+    folders = [write_run(tmp_path / "base", {m: base.tolist() for m in metrics}, aggregations, higher)]
+    for k in range(4):
+        shifted = (base + 0.3 + rng.normal(0, 0.01, 40)).tolist()
+        folders.append(write_run(tmp_path / f"run{k}", {m: shifted for m in metrics}, aggregations, higher))
+
+    coarse = board_statistics(build_leaderboard(load_results(folders)), resamples=1000)
+    assert len(coarse.stats) == 60
+    assert all(stat.p_value == pytest.approx(1 / 1001) for stat in coarse.stats.values())
+    assert not any(stat.significant for stat in coarse.stats.values())
+    assert any("too coarse for Holm over 60 tests" in note and "--resamples 3000" in note for note in coarse.notes)
+
+    default = board_statistics(build_leaderboard(load_results(folders)))
+    assert default.resamples == 3000 and all(stat.resamples == 3000 for stat in default.stats.values())
+    assert all(stat.p_holm == pytest.approx(60 / 3001) and stat.significant for stat in default.stats.values())
+    assert not any("too coarse" in note for note in default.notes)
 
 
 def test_corpus_metrics_on_the_full_sample_equal_lm_evals_aggregates():

@@ -50,8 +50,9 @@ def make_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--full", action="store_true", help="print every task and metric as Markdown (the same as --format markdown)")
     parser.add_argument(
-        "--resamples", type=int, default=DEFAULT_RESAMPLES, metavar="N",
-        help=f"paired bootstrap resamples over prompts for the intervals and p-values (default: {DEFAULT_RESAMPLES})",
+        "--resamples", type=int, metavar="N",
+        help=f"paired bootstrap resamples over prompts for the intervals and p-values (default: enough for the largest "
+        f"task table, at least {DEFAULT_RESAMPLES}: 40 x its tests, so that Holm is not limited by the smallest p-value 1/(N+1))",
     )
     parser.add_argument(
         "--mauve-resamples", type=int, default=DEFAULT_MAUVE_RESAMPLES, metavar="N",

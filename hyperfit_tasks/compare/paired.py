@@ -341,15 +341,53 @@ def compare_task(
 # ---------------------------------------------------------------- a whole leaderboard
 
 
+def enough_resamples(tests: int) -> int:
+    """Resamples for a table of ``tests`` Holm-corrected p-values: at least :data:`DEFAULT_RESAMPLES`, and enough (in
+    thousands) that the smallest p-value, 1 / (N + 1), times ``tests`` is at most half of :data:`ALPHA`.
+
+    With fewer, Holm's correction is limited by the bootstrap's resolution rather than by the data: 1,000 resamples
+    and 60 tests can mark nothing significant, however large the difference.
+    """
+    return max(DEFAULT_RESAMPLES, math.ceil(2 * tests / ALPHA / 1000) * 1000)
+
+
+def planned_tests(board: Leaderboard, task: str) -> int:
+    """The most (run, metric) p-values that one task's Holm family can hold: the runs with samples, times its metrics."""
+    runs = sum(1 for run in board.runs if run.name != board.baseline and task in run.samples)
+    return runs * sum(1 for column in board.columns_of(task) if column.filter == "none")
+
+
+def resolution_notes(task: str, tests: int, resamples: int, mauve_resamples: int, has_mauve: bool) -> list[str]:
+    """Say when the bootstrap's smallest p-value, not the data, keeps a task's differences from significance."""
+    notes = []
+    if tests / (resamples + 1) >= ALPHA / 2:
+        notes.append(
+            f"{task}: {resamples} resamples give p-values of at least {1 / (resamples + 1):.2g}, too coarse for Holm over "
+            f"{tests} tests: a difference not marked may only lack resamples (--resamples {enough_resamples(tests)} or more)"
+        )
+    if has_mauve and tests / (mauve_resamples + 1) >= ALPHA:
+        notes.append(
+            f"{task}: MAUVE's p-values come from {mauve_resamples} resamples (at least {1 / (mauve_resamples + 1):.2g}): "
+            "a MAUVE difference not marked may only lack resamples; its interval shows its size (--mauve-resamples, a "
+            "k-means fit each)"
+        )
+    return notes
+
+
 def board_statistics(
     board: Leaderboard,
-    resamples: int = DEFAULT_RESAMPLES,
+    resamples: int | None = None,
     seed: int = DEFAULT_SEED,
     mauve_resamples: int = DEFAULT_MAUVE_RESAMPLES,
 ) -> PairedResult:
-    """Paired statistics of every run against the baseline in every column that samples allow, Holm-adjusted per task."""
+    """Paired statistics of every run against the baseline in every column that samples allow, Holm-adjusted per task.
+
+    ``resamples`` None: :func:`enough_resamples` for the largest task table.
+    """
     from hyperfit_tasks.compare.samples import read_samples
 
+    if resamples is None:
+        resamples = enough_resamples(max((planned_tests(board, task) for task in board.tasks), default=0))
     if resamples < 1 or mauve_resamples < 1:
         raise CompareError(f"--resamples and --mauve-resamples must be >= 1, got {resamples} and {mauve_resamples}")
     result = PairedResult(resamples=resamples, mauve_resamples=min(mauve_resamples, resamples), seed=seed)
@@ -403,6 +441,9 @@ def board_statistics(
         for key, adjusted in holm(p_values).items():
             stat = result.stats[key]
             result.stats[key] = PairedStat(stat.delta, stat.ci_low, stat.ci_high, stat.p_value, adjusted, stat.resamples, stat.documents)
+        if p_values:
+            has_mauve = any(key.rsplit("/", 1)[-1] == "mauve" for _, key in p_values)
+            result.notes += resolution_notes(task, len(p_values), resamples, result.mauve_resamples, has_mauve)
     tested = {name for name, _ in result.stats}
     for name, errors in refused.items():
         if name not in tested:

@@ -14,7 +14,6 @@ from hyperfit_tasks.compare.leaderboard import Column, Leaderboard
 from hyperfit_tasks.compare.mismatches import generation_mismatches, task_mismatches
 from hyperfit_tasks.compare.paired import (
     DEFAULT_MAUVE_RESAMPLES,
-    DEFAULT_RESAMPLES,
     DEFAULT_SEED,
     PairedStat,
     board_statistics,
@@ -29,7 +28,7 @@ LENGTH_SENSITIVE = ("ttr", "ttr_last96", "ttr_words", "rep_n", "diversity", "dis
 
 def add_statistics(
     board: Leaderboard,
-    resamples: int = DEFAULT_RESAMPLES,
+    resamples: int | None = None,
     seed: int = DEFAULT_SEED,
     mauve_resamples: int = DEFAULT_MAUVE_RESAMPLES,
     force: bool = False,
