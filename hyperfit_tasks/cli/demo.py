@@ -37,6 +37,7 @@ from hyperfit_tasks.compare.sharpening import SHARPENING_COLUMNS
 
 TASKS = "hyperfit_continuation,hyperfit_perplexity"
 GREEDY_GROUP, MATCHED_GROUP = "hyperfit_continuation", "hyperfit_continuation_top_p"
+SAME_PROMPTS = f"{MATCHED_GROUP}={GREEDY_GROUP}"  # hyperfit-compare reads the sampled runs as the greedy task (same prompts)
 MATCHED_SEED = "1234"
 ANSWER_COLUMNS = (
     ("ttr", "TTR"),
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         answer_rows += [matched] if matched[0] not in {row[0] for row in answer_rows} else []
     # the sampled runs are read as the greedy task (the same prompts), so they too get paired intervals against the base
     steps.run_step("7. compare", [
-        command("hyperfit-compare"), *dict.fromkeys(result_dirs), "--baseline", "base", "--same-prompts", f"{MATCHED_GROUP}={GREEDY_GROUP}",
+        command("hyperfit-compare"), *dict.fromkeys(result_dirs), "--baseline", "base", "--same-prompts", SAME_PROMPTS,
         "--out", str(out / "report"),
     ])  # fmt: skip
     print("\n==> next-token sharpening on held-out Austen text (hyperfit-train diagnostics, before vs after)")

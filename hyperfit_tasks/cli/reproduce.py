@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from hyperfit_tasks.cli import steps
-from hyperfit_tasks.cli.demo import GREEDY_GROUP, MATCHED_GROUP, MATCHED_SEED
+from hyperfit_tasks.cli.demo import GREEDY_GROUP, MATCHED_GROUP, MATCHED_SEED, SAME_PROMPTS
 from hyperfit_tasks.cli.steps import DEFAULT_BATCH_SIZE, command, has_results, lm_eval_argv, train_argv
 from hyperfit_tasks.common.errors import HyperfitError, OneLineArgumentParser, run_command
 from hyperfit_tasks.common.eval_cache import eval_cache_path
@@ -37,7 +37,6 @@ SIZES = {"demo": (48, 12), "paper": (2000, 300)}
 SMALL_SET = 8  # the paper's smallest training set
 BASE_SEED, ORDER_SEED = "42", "43"  # --sample_seed of every run, and the --seed of the shuffled-order run
 BLOCK_LEN = "6"  # the citation blocker's span: no 6-token span (5-gram continuation) of the training data
-SAME_PROMPTS = f"{MATCHED_GROUP}={GREEDY_GROUP}"
 AUSTEN_TASK = f"{GREEDY_GROUP}_austen"
 PERPLEXITY_TASKS = f"{GREEDY_GROUP},hyperfit_perplexity"
 CURVE_OPTIONS = ["--diagnostic_generation_every", "2"]  # the two runs drawn in training.png: greedy TTR every 2 epochs
