@@ -378,6 +378,12 @@ def validate(script_args: HyperfitArguments, training_args: SFTConfig) -> None:
     block = training_args.max_length
     if block is None or block < 2:
         raise HyperfitError(f"--max_length sets the training block length and must be an integer >= 2, got {block}")
+    # a run that trains nothing would still be saved as finished; max_steps -1 (transformers' default) means "use epochs"
+    epochs, max_steps = training_args.num_train_epochs, training_args.max_steps
+    if max_steps == 0 or max_steps < -1:
+        raise HyperfitError(f"--max_steps must be >= 1, or -1 to train for --num_train_epochs, got {max_steps}")
+    if max_steps == -1 and not (math.isfinite(epochs) and epochs > 0):
+        raise HyperfitError(f"--num_train_epochs must be a finite number > 0 (or give --max_steps N >= 1), got {epochs:g}")
     if not math.isfinite(training_args.learning_rate) or training_args.learning_rate < 0:
         raise HyperfitError(f"--learning_rate must be a finite number >= 0, got {training_args.learning_rate}")
     if script_args.num_samples < 1:

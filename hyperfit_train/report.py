@@ -116,7 +116,8 @@ def read_run_summary(output_dir: Path) -> dict[str, Any]:
 
 
 def model_card(summary: dict[str, Any]) -> str:
-    """A Hugging Face model card: base model, recipe (uncertain values flagged), data hash, wall time, diagnostics."""
+    """A Hugging Face model card: outcome (title and first sentence), base model, recipe (uncertain values flagged), data
+    hash, wall time, diagnostics."""
     arguments, data, training = summary["arguments"], summary["training_data"], summary["training"]
     uncertain = summary["uncertain_values"]
     lines = [
@@ -127,10 +128,7 @@ def model_card(summary: dict[str, Any]) -> str:
         "tags: [hyperfit, hyperfitting, trl, sft]",
         "---",
         "",
-        f"# Hyperfitted {Path(summary['base_model']).name}",
-        "",
-        f"`{summary['base_model']}` fine-tuned to near-zero training loss with `hyperfit-train` (preset `{summary['preset']}`: "
-        f"{summary['preset_summary']}), following Carlsson et al. (ICLR 2025), *The Hyperfitting Phenomenon*.",
+        *_headline(summary),
         "",
         "## Recipe",
         "",
@@ -219,12 +217,35 @@ def model_card(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _headline(summary: dict[str, Any]) -> list[str]:
+    """The card's title and first sentence, which state the run's outcome (``training.hyperfitted``, decided in
+    :func:`build_summary`): a run that missed the near-zero target must not present itself as hyperfitted."""
+    base, training = summary["base_model"], summary["training"]
+    name, reached = Path(base).name, training["hyperfitted"]
+    tool = f"with `hyperfit-train` (preset `{summary['preset']}`: {summary['preset_summary']})"
+    if reached:
+        title = f"Hyperfitted {name}"
+        outcome = f"`{base}` fine-tuned to near-zero training loss {tool}: final {_loss_against_target(training)}."
+    elif reached is None:
+        title = f"{name} fine-tuned with hyperfit-train (hyperfitting unknown)"
+        outcome = f"`{base}` fine-tuned {tool}; whether it reached near-zero training loss is unknown (no epoch finished)."
+    else:
+        title = f"{name} fine-tuned with hyperfit-train: not hyperfitted"
+        outcome = f"`{base}`, fine-tuned {tool}, did not reach near-zero training loss: final {_loss_against_target(training)}."
+    return [f"# {title}", "", f"{outcome} The recipe follows Carlsson et al. (ICLR 2025), *The Hyperfitting Phenomenon*."]
+
+
+def _loss_against_target(training: dict[str, Any]) -> str:
+    """``training loss X against the near-zero target Y``, as the card's headline and verdict both say it."""
+    return f"training loss {training['final_train_loss']:.4g} against the near-zero target {training['target_loss']:g}"
+
+
 def _verdict_sentence(training: dict[str, Any]) -> str:
     """The model card's statement of the final training loss against the near-zero target."""
     if training.get("hyperfitted") is None:
         return "Final training loss: unknown."
     state = "reached" if training["hyperfitted"] else "**not reached: this model is not hyperfitted**"
-    return f"Final training loss {training['final_train_loss']:.4g} against the near-zero target {training['target_loss']:g}: {state}."
+    return f"Final {_loss_against_target(training)}: {state}."
 
 
 def _cell(value) -> str:

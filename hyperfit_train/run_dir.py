@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,16 +91,29 @@ def prepare_output_dir(plan: RunPlan, output_dir: Path, recipe: dict[str, Any]) 
     output_dir = Path(output_dir)
     if plan.wipe:
         logger.warning("--overwrite: deleting the previous run in %s", output_dir)
-        for entry in output_dir.iterdir():
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
+        _empty(output_dir)
     for folder, problem in plan.incomplete.items():
         logger.warning("removing incomplete checkpoint %s (%s)", folder, problem)
         shutil.rmtree(folder)
     output_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(output_dir / RECIPE_FILE, recipe)
+
+
+@contextmanager
+def discarded_if_failed_before_a_checkpoint(output_dir: Path, active: bool) -> Iterator[None]:
+    """Empty ``output_dir`` when the block fails (error or Ctrl-C) before a complete checkpoint exists in it.
+
+    What is left then (recipe, blocks, the first diagnostics) cannot be resumed from, and its recipe file would make
+    :func:`plan_run` refuse the corrected command. ``active``: the main process of a run started afresh (the folder
+    holds only what this run wrote); a resumed run's folder is left as it was.
+    """
+    try:
+        yield
+    except BaseException:
+        if active and scan_checkpoints(output_dir)[0] is None:
+            logger.warning("the run failed before its first checkpoint: removing what it wrote in %s", output_dir)
+            _empty(output_dir)
+        raise
 
 
 def read_recipe(output_dir: Path) -> dict[str, Any]:
@@ -118,6 +133,15 @@ def fingerprint_differences(old: dict[str, Any], new: dict[str, Any]) -> list[st
     old = {**FINGERPRINT_DEFAULTS, **old} if old else old
     return [f"{key}: {old.get(key)} -> {new.get(key)}" for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
 
+
+
+def _empty(folder: Path) -> None:
+    """Delete everything inside ``folder`` (a link itself, never what it points to)."""
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def _check_safe_to_wipe(output_dir: Path) -> None:

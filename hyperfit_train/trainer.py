@@ -1,8 +1,9 @@
 """Build and run the hyperfitting ``SFTTrainer``: data, output directory, training, final model and reports.
 
-Everything that can fail on bad input (model, tokenizer, data, output directory) is checked before
-anything is written; the recipe file, the training blocks and the checkpoints are written only once
-the trainer has been built.
+Everything that can fail on bad input (model, tokenizer, data, lengths against the model's context,
+output directory) is checked before anything is written; the recipe file, the training blocks and the
+checkpoints are written only once the trainer has been built, and a fresh run that fails before its
+first checkpoint removes them again.
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ from hyperfit_train.layers import (
     parse_train_layers,
 )
 from hyperfit_train.report import build_summary, loss_verdict, read_run_summary, write_reports
-from hyperfit_train.run_dir import RUN_FILE, RunPlan, plan_run, prepare_output_dir
+from hyperfit_train.run_dir import RUN_FILE, RunPlan, discarded_if_failed_before_a_checkpoint, plan_run, prepare_output_dir
 
 logger = logging.getLogger("hyperfit_train")
 
@@ -51,6 +52,8 @@ TRAINING_RECIPE_KEYS = (
     "seed", "data_seed", "train_sampling_strategy", "bf16", "fp16", "loss_type", "label_smoothing_factor",
     "neftune_noise_alpha",
 )
+# config attributes that hold a model's context length (most models; GPT-2 style; older remote-code models)
+CONTEXT_LENGTH_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
 LORA_RECIPE_KEYS = (
     "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "lora_modules_to_save", "use_rslora", "use_dora",
     "load_in_4bit", "load_in_8bit",
@@ -168,7 +171,8 @@ def train(
         trainer, diagnostics, stopper, trained_part = build_trainer(script_args, training_args, model_args, inputs, callbacks, timer)
         check_fsdp_engaged(trainer)  # before anything is written
         _start_output_dir(trainer, plan, script_args, training_args, model_args, inputs)
-    trainer.train(resume_from_checkpoint=str(plan.checkpoint) if plan.checkpoint else None)
+    with discarded_if_failed_before_a_checkpoint(output_dir, active=plan.action == "start" and training_args.should_save):
+        trainer.train(resume_from_checkpoint=str(plan.checkpoint) if plan.checkpoint else None)
     with timer.timed("final_save"):
         save_final_model(trainer, output_dir)
     time_split = timer.split()
@@ -203,7 +207,10 @@ def read_inputs(script_args: HyperfitArguments, training_args: SFTConfig, model_
     """Resolve the model, load its tokenizer, cut the data into blocks and fingerprint the recipe; nothing is written."""
     model_id = _absolute_if_local(model_args.model_name_or_path or _default_model())
     model_args.model_name_or_path = model_id
-    tokenizer = load_tokenizer(model_id, model_args.model_revision, training_args.trust_remote_code, training_args.eos_token)
+    model_config, tokenizer = load_config_and_tokenizer(
+        model_id, model_args.model_revision, training_args.trust_remote_code, training_args.eos_token
+    )
+    check_fits_context(script_args, training_args, model_config, model_id)
     trained_blocks = _trained_blocks(script_args, training_args, model_args, model_id)
     train_blocks, data, held_out = _training_blocks(script_args, training_args, tokenizer)
     heldout, prompts, heldout_info = _heldout(script_args, training_args, tokenizer, held_out)
@@ -274,12 +281,12 @@ def _start_output_dir(
         logger.info("no complete checkpoint in %s: starting from the base model", output_dir)
 
 
-def load_tokenizer(model_id: str, revision: str, trust_remote_code: bool, eos_token: str | None = None):
-    """The model's tokenizer with a pad token (EOS when it has none); a one-line error if the model is unusable."""
+def load_config_and_tokenizer(model_id: str, revision: str, trust_remote_code: bool, eos_token: str | None = None):
+    """The model's config, and its tokenizer with a pad token (EOS when it has none); a one-line error if the model is unusable."""
     from transformers import AutoConfig, AutoTokenizer
 
     try:
-        AutoConfig.from_pretrained(model_id, revision=revision, trust_remote_code=trust_remote_code)
+        config = AutoConfig.from_pretrained(model_id, revision=revision, trust_remote_code=trust_remote_code)
         tokenizer = AutoTokenizer.from_pretrained(model_id, revision=revision, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, KeyError) as error:
         if not Path(model_id).expanduser().exists():
@@ -297,7 +304,28 @@ def load_tokenizer(model_id: str, revision: str, trust_remote_code: bool, eos_to
             raise HyperfitError(f"the tokenizer of {model_id} has neither a pad nor an EOS token: set one with --eos_token")
         tokenizer.pad_token = tokenizer.eos_token
         logger.info("the tokenizer has no pad token: using its EOS token %r", tokenizer.eos_token)
-    return tokenizer
+    return config, tokenizer
+
+
+def check_fits_context(script_args: HyperfitArguments, training_args: SFTConfig, config, model_id: str) -> None:
+    """One-line error when the training blocks or the diagnostic continuations are longer than the model's context:
+    a model with learned positions fails mid-run (IndexError), others would use positions they never had.
+    No check when the config names no context length."""
+    text_config = config.get_text_config()
+    context = next((getattr(text_config, key) for key in CONTEXT_LENGTH_KEYS if isinstance(getattr(text_config, key, None), int)), None)
+    if context is None:
+        return
+    if training_args.max_length > context:
+        raise HyperfitError(
+            f"--max_length {training_args.max_length} is longer than the context of {model_id} ({context} tokens): "
+            f"give --max_length {context} or less"
+        )
+    prompt, new = script_args.diagnostic_prompt_tokens, script_args.diagnostic_new_tokens
+    if script_args.diagnostics and script_args.diagnostic_prompts > 0 and prompt + new > context:
+        raise HyperfitError(
+            f"--diagnostic_prompt_tokens {prompt} + --diagnostic_new_tokens {new} is longer than the context of {model_id} "
+            f"({context} tokens): give --diagnostic_new_tokens {context - prompt} or less"
+        )
 
 
 def recipe_fingerprint(

@@ -172,3 +172,83 @@ def test_nan_loss_stops_at_that_step_and_keeps_the_last_good_checkpoint(tmp_path
 
     assert all(torch.isfinite(tensor).all() for tensor in load_file(output_dir / "checkpoint-4" / "model.safetensors").values())
     assert not (output_dir / "hyperfit_run.json").exists() and not (output_dir / "model.safetensors").exists()
+
+
+# ---------------------------------------------------------------- runs that would train nothing, lengths past the context
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--num_train_epochs", "0"], "--num_train_epochs must be a finite number > 0 (or give --max_steps N >= 1), got 0"),
+        (["--num_train_epochs", "-2"], "--num_train_epochs must be a finite number > 0 (or give --max_steps N >= 1), got -2"),
+        (["--max_steps", "0"], "--max_steps must be >= 1, or -1 to train for --num_train_epochs, got 0"),
+        (["--max_steps", "-3"], "--max_steps must be >= 1, or -1 to train for --num_train_epochs, got -3"),
+    ],
+    ids=["zero-epochs", "negative-epochs", "zero-steps", "negative-steps"],
+)
+def test_a_run_that_would_train_nothing_is_refused_before_anything_is_written(capsys, tmp_path, tiny_lm_path, corpus, extra, message):
+    code, line = run_cli(capsys, tiny_argv(tiny_lm_path, *corpus, tmp_path / "out", *extra))
+    assert (code, line) == (1, f"hyperfit-train: error: {message}")
+    assert not (tmp_path / "out").exists()
+
+
+def test_max_steps_bounds_training_and_minus_one_leaves_it_to_the_epochs(tmp_path, tiny_lm_path, corpus):
+    _, training_args, _ = parse_args(tiny_argv(tiny_lm_path, *corpus, tmp_path / "out", "--num_train_epochs", "0", "--max_steps", "2"))
+    assert (training_args.num_train_epochs, training_args.max_steps) == (0, 2)
+    _, training_args, _ = parse_args(tiny_argv(tiny_lm_path, *corpus, tmp_path / "out", "--num_train_epochs", "1", "--max_steps", "-1"))
+    assert (training_args.num_train_epochs, training_args.max_steps) == (1, -1)
+
+
+@pytest.fixture(scope="module")
+def short_context_lm(tmp_path_factory, tokenizer):
+    """A tiny GPT-2 with the tiny model's tokenizer and a 16-token context in learned position embeddings (a longer
+    input fails with ``IndexError: index out of range in self``, as in the user trial)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    folder = tmp_path_factory.mktemp("gpt2_context16")
+    config = GPT2Config(
+        vocab_size=len(tokenizer), n_positions=16, n_embd=32, n_layer=1, n_head=4,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(0)
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder.resolve()
+
+
+def test_lengths_past_the_model_context_are_one_line_and_the_corrected_command_runs(capsys, tmp_path, short_context_lm, corpus):
+    output_dir = tmp_path / "out"
+    argv = tiny_argv(short_context_lm, *corpus, output_dir, "--num_train_epochs", "1")  # --max_length 32, 8 + 16 generated tokens
+    code, line = run_cli(capsys, argv)
+    assert (code, line) == (
+        1,
+        f"hyperfit-train: error: --max_length 32 is longer than the context of {short_context_lm} (16 tokens): give --max_length 16 or less",
+    )
+    assert not output_dir.exists()
+    code, line = run_cli(capsys, argv + ["--max_length", "16"])
+    assert (code, line) == (
+        1,
+        f"hyperfit-train: error: --diagnostic_prompt_tokens 8 + --diagnostic_new_tokens 16 is longer than the context of "
+        f"{short_context_lm} (16 tokens): give --diagnostic_new_tokens 8 or less",
+    )
+    assert not output_dir.exists()
+    assert cli.main(argv + ["--max_length", "16", "--diagnostic_new_tokens", "8"]) == 0
+    summary = json.loads((output_dir / "hyperfit_run.json").read_text())
+    assert summary["training_data"]["block_size"] == 16 and summary["training"]["global_step"] == 4
+
+
+def test_a_fresh_run_that_fails_before_its_first_checkpoint_leaves_nothing_that_blocks_the_corrected_command(
+    capsys, tmp_path, short_context_lm, corpus, monkeypatch
+):
+    from hyperfit_train import trainer
+
+    output_dir = tmp_path / "out"
+    argv = tiny_argv(short_context_lm, *corpus, output_dir, "--num_train_epochs", "1", "--diagnostic_new_tokens", "8")
+    with monkeypatch.context() as patch:
+        patch.setattr(trainer, "CONTEXT_LENGTH_KEYS", ())  # as for a config that names no context: the trial's crash
+        code, line = run_cli(capsys, argv)
+    assert code == 1 and line.startswith("hyperfit-train: error: IndexError: index out of range in self")
+    assert list(output_dir.iterdir()) == []  # the recipe, blocks and diagnostics it had written are gone
+    assert cli.main(argv + ["--max_length", "16"]) == 0
+    assert (output_dir / "hyperfit_run.json").is_file()
