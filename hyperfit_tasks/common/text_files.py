@@ -1,7 +1,8 @@
 """Reading text files: one map of file extension to ``datasets`` builder, UTF-8 checks, and the readers built on them.
 
 Training and held-out data (:func:`load_text_dataset`), the tasks' ``data_files`` (:func:`read_data_files`) and
-the controls' text files (:func:`read_texts`) all go through here.
+the controls' text files (:func:`read_texts`) all go through here, so a bad file (empty, not UTF-8, unparsable, a
+text column of numbers) gets the same one-line error from the trainer and from the tasks.
 """
 from __future__ import annotations
 
@@ -24,13 +25,7 @@ def load_text_dataset(
     """
     path = Path(source).expanduser()
     if path.is_file():
-        builder = LOCAL_BUILDERS.get(path.suffix.lower())
-        if builder is None:
-            raise HyperfitError(f"{role} {path} has an unsupported extension: use {', '.join(LOCAL_BUILDERS)}")
-        if path.stat().st_size == 0:
-            raise HyperfitError(f"{role} file {path} is empty: give a file with text")
-        if builder != "parquet":
-            check_utf8(path, role)
+        builder = check_text_file(path, role)
         options = {"sample_by": "document"} if builder == "text" else {}
         dataset = _load(role, source, builder, data_files=str(path), split="train", **options)
         if builder == "text":
@@ -46,12 +41,31 @@ def load_text_dataset(
             f"{role} {source} has no '{text_field}' column (columns: {', '.join(dataset.column_names) or 'none'}): "
             f"set {option} to the column that holds the text"
         )
+    check_text_column(dataset, text_field, f"{role} {source}", option)
+    return dataset.select_columns([text_field])
+
+
+def check_text_file(path: Path, role: str) -> str:
+    """The ``datasets`` builder of the local file ``path``, after checking that it can hold text: a known extension,
+    not empty, UTF-8 (``datasets`` would fail on these later with ``StopIteration`` or a bare ``UnicodeDecodeError``)."""
+    builder = LOCAL_BUILDERS.get(path.suffix.lower())
+    if builder is None:
+        raise HyperfitError(f"{role} {path} has an unsupported extension: use {', '.join(LOCAL_BUILDERS)}")
+    if path.stat().st_size == 0:
+        raise HyperfitError(f"{role} file {path} is empty: give a file with text")
+    if builder != "parquet":
+        check_utf8(path, role)
+    return builder
+
+
+def check_text_column(dataset, text_field: str, subject: str, option: str) -> None:
+    """Fail with one line unless the existing column ``text_field`` of ``dataset`` (``subject`` in the message) holds
+    strings and has rows; ``option`` is the setting that names the column."""
     dtype = getattr(dataset.features[text_field], "dtype", None)
     if dtype not in ("string", "large_string"):
-        raise HyperfitError(f"{role} {source} column '{text_field}' holds {dtype or 'non-text values'}, not text: set {option}")
+        raise HyperfitError(f"{subject} column '{text_field}' holds {dtype or 'non-text values'}, not text: set {option}")
     if len(dataset) == 0:
-        raise HyperfitError(f"{role} {source} has no rows: give a file with text")
-    return dataset.select_columns([text_field])
+        raise HyperfitError(f"{subject} has no rows: give a file with text")
 
 
 def check_utf8(path: Path, role: str, chunk_bytes: int = 1 << 20) -> None:
@@ -83,13 +97,20 @@ def _load(role: str, source: str, path: str, **kwargs):
         while error.__cause__ is not None:  # the root cause names the real problem (e.g. the JSON error)
             error = error.__cause__
         reason = first_line(error)
-        fix = "check the file's format" if Path(source).expanduser().exists() else "give a local file or a reachable Hub dataset id"
+        local = "data_files" in kwargs or Path(source).expanduser().exists()
+        fix = "check the file's format" if local else "give a local file or a reachable Hub dataset id"
         raise HyperfitError(f"cannot load {role} {source!r}: {reason}: {fix}") from None
 
 
 def read_data_files(files: list[str]):
-    """Rows of local data files through ``datasets`` (builder chosen by the file extension)."""
+    """Rows of the tasks' local ``data_files`` through ``datasets`` (builder chosen by the file extension).
+
+    Each file is checked first as the trainer's data is (:func:`check_text_file`), so a folder, an empty or a
+    non-UTF-8 file, or one ``datasets`` cannot parse stops with one line naming the file and the fix.
+    """
     for file in files:
+        if Path(file).is_dir():
+            raise HyperfitError(f"data file {file} is a folder, not a file: set data_files (in --metadata or dataset_kwargs) to the file(s) in it")
         if not Path(file).is_file():
             raise FileNotFoundError(f"data file {file} does not exist: fix data_files (in --metadata or dataset_kwargs)")
     suffixes = {Path(file).suffix.lower() for file in files}
@@ -98,9 +119,9 @@ def read_data_files(files: list[str]):
         raise ValueError(
             f"data files must share one of the extensions {', '.join(LOCAL_BUILDERS)}, got {', '.join(sorted(suffixes))}"
         )
-    from datasets import load_dataset
-
-    return load_dataset(builders.pop(), data_files=files, split="train")
+    for file in files:
+        check_text_file(Path(file), "data")
+    return _load("data", ", ".join(files), builders.pop(), data_files=files, split="train")
 
 
 def read_texts(path: Path) -> list[str]:

@@ -25,7 +25,7 @@ from typing import Any
 import datasets
 
 from hyperfit_tasks.common.model_args import evaluated_model_name
-from hyperfit_tasks.common.text_files import read_data_files
+from hyperfit_tasks.common.text_files import check_text_column, read_data_files
 from hyperfit_tasks.metrics.text_units import load_tokenizer
 from hyperfit_tasks.tasks import registered_metrics  # noqa: F401  (every hyperfit task loads this module: hyperfit_* metrics join lm-eval's registry)
 
@@ -128,6 +128,7 @@ def load_texts(
             f"{source} has no column {text_field!r} (columns: {', '.join(rows.column_names)}): "
             "set text_field (in --metadata or dataset_kwargs)"
         )
+    check_text_column(rows, text_field, source, "text_field (in --metadata or dataset_kwargs)")
     texts = [text or "" for text in rows[text_field]]
     if detokenize == "wikitext":
         from lm_eval.tasks.wikitext.preprocess_wikitext import wikitext_detokenizer
