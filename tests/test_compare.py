@@ -80,11 +80,12 @@ def test_deltas_best_and_direction_known_answers(three_runs):
     assert (acc.metric, acc.arrow, ppl.arrow, count.arrow) == ("acc", "↑", "↓", "")
     assert [board.cell(name, acc).delta for name in "abc"] == [None, pytest.approx(0.2), pytest.approx(0.1)]
     assert [board.cell(name, acc).stderr for name in "abc"] == [0.01, 0.02, 0.03]
-    assert [board.cell(name, acc).best for name in "abc"] == [False, True, False]
     assert [board.cell(name, ppl).delta for name in "abc"] == [None, -2.0, -2.0]
-    assert [board.cell(name, ppl).best for name in "abc"] == [False, True, True]  # a tie: both marked
     assert [board.cell(name, ppl).stderr for name in "abc"] == [None, None, None]  # "N/A" is no stderr
-    assert [board.cell(name, count).best for name in "abc"] == [False, False, False]  # no direction
+    # no paired test yet: the largest value is not "best", and every difference is "not tested"
+    assert not any(board.cell(name, column).best for name in "abc" for column in board.columns)
+    assert [board.cell(name, acc).state for name in "abc"] == [None, "not tested", "not tested"]
+    assert board.cell("b", acc).reason == "no paired test for it"
     assert board.cell("a", count).value is None and board.cell("b", count).delta is None  # baseline lacks it
 
     other = build_leaderboard(three_runs, baseline="b")
@@ -95,14 +96,15 @@ def test_deltas_best_and_direction_known_answers(three_runs):
 def test_markdown_cells_and_layout(three_runs):
     board = build_leaderboard(three_runs)
     acc = board.columns[0]
-    assert cell_text(board.cell("b", acc)) == "**0.7000** ± 0.0200 (+0.2000)"
+    assert cell_text(board.cell("b", acc)) == "0.7000 ± 0.0200 (+0.2000) ? not tested"
     assert cell_text(board.cell("a", acc)) == "0.5000 ± 0.0100"
     text = render_markdown(board)
     lines = text.split("## t\n")[1].splitlines()  # the task's table, after the runs table
     header = next(line for line in lines if "acc ↑" in line)
     assert [part.strip() for part in header.strip("|").split("|")] == ["Run", "acc ↑", "ppl ↓", "count"]
     row_b = next(line for line in lines if line.startswith("|b "))
-    assert [part.strip() for part in row_b.strip("|").split("|")] == ["b", "**0.7000** ± 0.0200 (+0.2000)", "**8.0000** (-2.0000)", "3.0000"]
+    cells = ["b", "0.7000 ± 0.0200 (+0.2000) ? not tested", "8.0000 (-2.0000) ? not tested", "3.0000"]
+    assert [part.strip() for part in row_b.strip("|").split("|")] == cells
     assert any(line.startswith("|a (baseline)") for line in lines)
 
 
@@ -170,8 +172,7 @@ def test_real_results_parse_as_lm_eval_wrote_them():
     board = build_leaderboard(runs)
     column = next(c for c in board.columns if c.key == "hyperfit_perplexity_austen/word_perplexity")
     raw_values = {run.name: json.loads(run.path.read_text())["results"][column.task]["word_perplexity,none"] for run in runs}
-    best = min(raw_values, key=raw_values.get)
-    assert [run.name for run in runs if board.cell(run.name, column).best] == [best]
+    assert not any(board.cell(run.name, column).best for run in runs)  # untested: no best mark
     assert board.cell("run/checkpoint-4", column).delta == raw_values["run/checkpoint-4"] - raw_values["base"]
     assert column.higher_is_better is False and column.arrow == "↓"
     # the group row "hyperfit_continuation" has no corpus-level metrics; its MSTTR stderr is "N/A"
@@ -257,7 +258,7 @@ def test_in_process_lm_eval_run_and_trainer_state_epochs(tiny_lm_path, tmp_path,
     assert "Example continuations" in html
     assert "The cat sat on the m" in html and "&lt;b&gt;A&lt;/b&gt; river &amp; a t" in html
     written = sorted(str(p.relative_to(report)) for p in report.rglob("*") if p.is_file())
-    assert written == ["index.html", "plots/headline.png", "table.csv", "table.json", "table.md"]
+    assert written == ["index.html", "plots/differences.png", "table.csv", "table.json", "table.md"]
     assert "no metric-by-epoch plot" in captured.err  # one checkpoint is not a series
     assert "no TTR-by-position plot" in captured.err  # 8 generated tokens: no full window of 32 words
 
@@ -383,7 +384,7 @@ def test_report_layout_and_plots_on_real_fixtures(tmp_path, capsys):
     assert cli.main([str(REAL_RUNS), "--out", str(report), "--examples", "1", "--metrics", "ttr_last96,word_perplexity", "--full"]) == 0
     written = sorted(str(p.relative_to(report)) for p in report.rglob("*") if p.is_file())
     assert written == [
-        "index.html", "plots/headline.png", "plots/metric_by_epoch.png", "plots/ttr_by_position.png",
+        "index.html", "plots/differences.png", "plots/metric_by_epoch.png", "plots/ttr_by_position.png",
         "table.csv", "table.json", "table.md",
     ]
     for png in report.glob("plots/*.png"):
@@ -409,7 +410,11 @@ def test_csv_and_json_round_trip(three_runs):
             for suffix, expected in (("", cell.value), (" stderr", cell.stderr), (" delta", cell.delta)):
                 text = row[column.key + suffix]
                 assert (float(text) if text else None) == expected
-            assert data["cells"][run.name][column.key] == {"value": cell.value, "stderr": cell.stderr, "delta": cell.delta, "best": cell.best}
+            assert data["cells"][run.name][column.key] == {
+                "value": cell.value, "stderr": cell.stderr, "delta": cell.delta, "best": cell.best, "state": cell.state,
+                "untested_reason": cell.reason,
+            }
+            assert row[column.key + " state"] == (cell.state or "")
     assert [c["higher_is_better"] for c in data["columns"]] == [True, False, None]
 
 

@@ -23,13 +23,13 @@ from hyperfit_tasks.compare.compact import TERMINAL_WIDTH, render_terminal
 from hyperfit_tasks.compare.paired import (
     FeatureCache,
     MauveSide,
-    Side,
+    Pooled,
     board_statistics,
-    bootstrap_indices,
-    enough_resamples,
+    enough_permutations,
     holm,
-    paired_stat,
+    mean_test,
     resolve_aggregation,
+    swap_patterns,
 )
 from hyperfit_tasks.compare.samples import read_samples
 from hyperfit_tasks.compare.verdict import add_statistics
@@ -135,13 +135,14 @@ def test_identical_runs_give_zero_differences_and_p_one_for_every_metric(tmp_pat
     shutil.copytree(base, tmp_path / "a")
     shutil.copytree(base, tmp_path / "b")
     board = build_leaderboard(load_results([tmp_path / "a", tmp_path / "b"]))
-    result = board_statistics(board, resamples=200, mauve_resamples=5)
+    result = board_statistics(board, permutations=200, mauve_permutations=5)
     tested = {key.split("/", 1)[1] for _, key in result.stats}
     # every metric that is a number on these 2 documents, per-text and corpus-level alike
     assert {"ttr_last96", "rep_4", "self_bleu", "distinct_1", "mauve", "ttr_by_position", "word_perplexity", "bits_per_byte"} <= tested
     for stat in result.stats.values():
         assert stat.delta == 0.0 and stat.ci_low <= 0.0 <= stat.ci_high
-        assert stat.p_value == 1.0 and stat.p_holm == 1.0 and not stat.significant
+        # no pair differs: p = 1, and the cell is "not tested" (left out of the Holm family), never significant
+        assert stat.p_value == 1.0 and stat.informative == 0 and stat.p_holm is None and not stat.significant
 
 
 def test_known_shift_is_detected_and_a_shuffle_is_not(tmp_path):
@@ -161,51 +162,57 @@ def test_known_shift_is_detected_and_a_shuffle_is_not(tmp_path):
     assert "run's continuations are shorter than base's" in flag and "ttr_by_position" in flag
 
 
-def test_paired_p_value_and_interval_of_a_hand_checkable_case():
-    side_base, side_run = Side(np.mean, [0.0, 0.0, 0.0]), Side(np.mean, [1.0, 0.0, 0.0])
-    indices = np.array([[0, 0, 0], [1, 1, 1], [0, 1, 2], [0, 0, 1]])
-    stat = paired_stat(side_base.full(), side_run.full(), side_base.resampled(indices), side_run.resampled(indices), 3)
-    # d = [1, 0, 1/3, 2/3], mean 1/2; |d - 1/2| >= |1/3| for 2 of 4 resamples: p = (2 + 1) / (4 + 1)
-    assert stat.delta == pytest.approx(1 / 3) and stat.p_value == pytest.approx(3 / 5)
-    # numpy's linear percentiles of the sorted d = [0, 1/3, 2/3, 1]: 0.075 and 2.925 steps of 1/3
-    assert (stat.ci_low, stat.ci_high) == (pytest.approx(0.025), pytest.approx(0.975))
+def test_sign_flip_p_value_and_interval_of_hand_checkable_cases():
+    # d = 1, 2, 3: the 8 sign patterns give sums 6, 4, 2, 0, 0, -2, -4, -6; |sum| >= 6 for 2 of them: p = 2/8, exactly
+    stat = mean_test([0.0, 0.0, 0.0], [1.0, 2.0, 3.0], permutations=1000, seed=0)
+    assert stat.exact and stat.permutations == 8 and stat.p_value == 0.25 and stat.delta == pytest.approx(2.0)
+    # 3 pairs can never give p < 0.05: the interval is unbounded and the cell is not tested
+    assert (stat.ci_low, stat.ci_high) == (-math.inf, math.inf) and not stat.testable and "only 3 of 3 pairs differ" in stat.untested_reason
+    # ties: 7 of 16 pairs differ (all by +1), 9 are equal; exact p = 2 / 2**7 = 0.0156, not the bootstrap's 6e-4
+    tied = mean_test([0.0] * 16, [1.0] * 7 + [0.0] * 9, permutations=1000, seed=0)
+    assert tied.exact and tied.informative == 7 and tied.p_value == pytest.approx(2 / 2**7)
+    # 4 pairs (lm-eval --limit 4): no exact test goes below 2/16 = 0.125
+    limited = mean_test([0.1, 0.2, 0.3, 0.4], [0.9, 0.8, 0.7, 0.95], permutations=1000, seed=0)
+    assert limited.p_value == pytest.approx(0.125) and not limited.testable
+    # every difference the same: only that shift is left unrejected, so the interval is that point
+    constant = mean_test([0.2, 0.5, 0.9, 0.4, 0.7, 0.1], [0.1, 0.4, 0.8, 0.3, 0.6, 0.0], permutations=1000, seed=0)
+    assert constant.p_value == pytest.approx(2 / 64) and constant.ci_low == pytest.approx(-0.1) and constant.ci_high == pytest.approx(-0.1)
 
 
-def test_interval_matches_scipy_paired_percentile_bootstrap():
+@pytest.mark.parametrize("pairs, exact", [(10, True), (30, False)])
+def test_the_interval_is_the_set_of_shifts_the_same_test_does_not_reject(pairs, exact):
+    """Brute force: on a fine grid of shifts t, the sign-flip p-value of d - t (the same patterns) is >= 0.05 exactly
+    inside the interval; at t = 0 it is the reported p-value."""
+    rng = np.random.default_rng(pairs)
+    base, run = rng.normal(size=pairs), rng.normal(0.4, 1.0, size=pairs)
+    stat = mean_test(base, run, permutations=999, seed=4)
+    assert stat.exact is exact
+    swaps, _ = swap_patterns(pairs, 999, np.random.default_rng(4), 2**16)
+    signs, d = 1.0 - 2.0 * swaps, run - base
+
+    def p_at(shift):
+        shifted = d - shift
+        return np.mean(np.abs(signs @ shifted) >= abs(shifted.sum()) - 1e-9)
+
+    assert p_at(0.0) == pytest.approx(stat.p_value)
+    step = (stat.ci_high - stat.ci_low) / 400
+    assert p_at(stat.ci_low + step) >= 0.05 and p_at(stat.ci_high - step) >= 0.05 and p_at(stat.delta) == 1.0
+    assert p_at(stat.ci_low - step) < 0.05 and p_at(stat.ci_high + step) < 0.05
+
+
+def test_p_value_equals_scipys_exact_permutation_test_and_the_interval_is_near_the_t_interval():
     rng = np.random.default_rng(3)
-    x = rng.normal(size=25)
-    y = x + rng.normal(0.3, 0.5, size=25)
-    mean = resolve_aggregation("mean", "acc")
-    base, run = Side(mean, x.tolist()), Side(mean, y.tolist())
-    indices = bootstrap_indices(25, 999, seed=11)
-    stat = paired_stat(base.full(), run.full(), base.resampled(indices), run.resampled(indices), 25)
-    reference = scipy.stats.bootstrap(
-        (x, y),
-        lambda a, b, axis: np.mean(b, axis=axis) - np.mean(a, axis=axis),
-        paired=True,
-        vectorized=True,
-        n_resamples=999,
-        method="percentile",
-        rng=np.random.default_rng(11),
+    x = rng.normal(size=14)
+    y = x + rng.normal(0.3, 0.5, size=14)
+    stat = mean_test(x, y, permutations=1000, seed=11)
+    reference = scipy.stats.permutation_test(
+        (x, y), lambda a, b, axis: np.mean(b - a, axis=axis), permutation_type="samples", vectorized=True, n_resamples=2**14,
     )
-    assert (stat.ci_low, stat.ci_high) == (
-        pytest.approx(reference.confidence_interval.low, abs=1e-12),
-        pytest.approx(reference.confidence_interval.high, abs=1e-12),
-    )
-    # the p-value from scipy's own bootstrap distribution (the same resamples), by the (c + 1) / (B + 1) rule
-    differences = reference.bootstrap_distribution
-    extreme = np.sum(np.abs(differences - differences.mean()) >= abs(np.mean(y) - np.mean(x)))
-    assert stat.p_value == pytest.approx((extreme + 1) / (999 + 1)) and stat.p_value < 0.05
-    # and scipy's paired permutation test (sign flips) agrees that the shift is significant
-    permutation = scipy.stats.permutation_test(
-        (x, y),
-        lambda a, b, axis: np.mean(b - a, axis=axis),
-        permutation_type="samples",
-        vectorized=True,
-        n_resamples=999,
-        rng=np.random.default_rng(11),
-    )
-    assert permutation.pvalue < 0.05
+    assert stat.exact and stat.p_value == pytest.approx(reference.pvalue, rel=1e-12)
+    t_interval = scipy.stats.ttest_rel(y, x).confidence_interval()
+    width = t_interval.high - t_interval.low
+    assert abs(stat.ci_low - t_interval.low) < 0.15 * width and abs(stat.ci_high - t_interval.high) < 0.15 * width
+    assert stat.agrees
 
 
 def test_holm_adjustment_by_hand():
@@ -214,11 +221,11 @@ def test_holm_adjustment_by_hand():
     assert holm({"a": 0.6, "b": 0.9}) == {"a": 1.0, "b": 1.0}
 
 
-def test_default_resamples_are_enough_for_the_holm_family_of_the_table(tmp_path):
+def test_default_permutations_are_enough_for_the_holm_family_of_the_table(tmp_path):
     """4 runs x 15 metrics, each run far above the baseline on every metric: 60 tests whose p-values are all the
-    bootstrap's smallest, 1/(N+1). With 1,000 resamples Holm gives 60/1001 = 0.06 and marks nothing (and says so);
+    test's smallest, 1/(N+1). With 1,000 permutations Holm gives 60/1001 = 0.06 and marks nothing (and says so);
     the default picks 3,000 (2 x 60 / 0.05 = 2,400, in thousands) and marks every one."""
-    assert [enough_resamples(tests) for tests in (0, 20, 26, 60)] == [1000, 1000, 2000, 3000]
+    assert [enough_permutations(tests) for tests in (0, 20, 26, 60)] == [1000, 1000, 2000, 3000]
     rng = np.random.default_rng(3)
     base = rng.normal(0.5, 0.1, 40)
     metrics = [f"m{i}" for i in range(15)]
@@ -228,14 +235,14 @@ def test_default_resamples_are_enough_for_the_holm_family_of_the_table(tmp_path)
         shifted = (base + 0.3 + rng.normal(0, 0.01, 40)).tolist()
         folders.append(write_run(tmp_path / f"run{k}", {m: shifted for m in metrics}, aggregations, higher))
 
-    coarse = board_statistics(build_leaderboard(load_results(folders)), resamples=1000)
+    coarse = board_statistics(build_leaderboard(load_results(folders)), permutations=1000)
     assert len(coarse.stats) == 60
     assert all(stat.p_value == pytest.approx(1 / 1001) for stat in coarse.stats.values())
     assert not any(stat.significant for stat in coarse.stats.values())
-    assert any("too coarse for Holm over 60 tests" in note and "--resamples 3000" in note for note in coarse.notes)
+    assert any("too coarse for Holm over 60 tests" in note and "--permutations 3000" in note for note in coarse.notes)
 
     default = board_statistics(build_leaderboard(load_results(folders)))
-    assert default.resamples == 3000 and all(stat.resamples == 3000 for stat in default.stats.values())
+    assert default.permutations == 3000 and all(stat.permutations == 3000 for stat in default.stats.values())
     assert all(stat.p_holm == pytest.approx(60 / 3001) and stat.significant for stat in default.stats.values())
     assert not any("too coarse" in note for note in default.notes)
 
@@ -254,21 +261,21 @@ def test_corpus_metrics_on_the_full_sample_equal_lm_evals_aggregates():
                 continue
             aggregation = resolve_aggregation(entry["aggregation"], metric)
             items = [record[metric] for record in records]
-            side = MauveSide(items, features) if metric == "mauve" else Side(aggregation, items)
+            side = MauveSide(items, features) if metric == "mauve" else Pooled(aggregation, items)
             assert side.full() == pytest.approx(recorded.value, rel=1e-9, abs=1e-12), (task, metric)
             checked.add(metric)
     assert {"self_bleu", "distinct_1", "mauve", "ttr_by_position", "word_perplexity", "byte_perplexity", "bits_per_byte", "ttr_last96"} <= checked
 
 
-def test_self_bleu_and_distinct_resamples_equal_the_task_aggregation_on_the_resampled_texts():
+def test_self_bleu_and_distinct_of_pooled_rows_equal_the_task_aggregation_on_those_texts():
     texts = ["the cat sat on the mat", "a dog ran in the park", "the cat ran on the mat today", "nothing at all here", "the dog sat"]
-    side = Side(resolve_aggregation("def aggregate(continuations)", "distinct_2"), texts)
-    bleu = Side(resolve_aggregation("def self_bleu_words(continuations)", "self_bleu"), texts)
-    indices = bootstrap_indices(len(texts), 4, seed=1)
+    side = Pooled(resolve_aggregation("def aggregate(continuations)", "distinct_2"), texts)
+    bleu = Pooled(resolve_aggregation("def self_bleu_words(continuations)", "self_bleu"), texts)
     from hyperfit_tasks.tasks.continuation_scores import distinct_2
 
-    assert bleu.resampled(indices).tolist() == [pytest.approx(self_bleu_words([texts[j] for j in row])) for row in indices]
-    assert side.resampled(indices).tolist() == [pytest.approx(distinct_2([texts[j] for j in row])) for row in indices]
+    for row in ([0, 2, 4], [1, 3], [4, 0, 1, 2], [0, 0, 3]):
+        assert bleu.score(np.array(row)) == pytest.approx(self_bleu_words([texts[j] for j in row]))
+        assert side.score(np.array(row)) == pytest.approx(distinct_2([texts[j] for j in row]))
     assert bleu.full() == self_bleu_words(texts)
 
 
@@ -277,7 +284,7 @@ def test_self_bleu_and_distinct_resamples_equal_the_task_aggregation_on_the_resa
 
 def test_every_output_carries_the_same_statistics(tmp_path, capsys):
     runs = shifted_runs(tmp_path, shift=0.05)
-    board = add_statistics(build_leaderboard(runs), resamples=300, seed=5)
+    board = add_statistics(build_leaderboard(runs), permutations=300, seed=5)
     acc = board.columns[0]
     stat = board.cell("run", acc).stat
     data = json.loads(render_json(board))
@@ -288,10 +295,19 @@ def test_every_output_carries_the_same_statistics(tmp_path, capsys):
         "p_value": stat.p_value,
         "p_holm": stat.p_holm,
         "significant": True,
-        "resamples": 300,
+        "state": "significant",
+        "untested_reason": None,
+        "permutations": 300,
         "documents": 40,
+        "informative": 40,
+        "base_value": stat.base_value,
+        "run_value": stat.run_value,
+        "interval": "test inversion",
+        "exact": False,
+        "dropped": 0,
     }
-    assert "Holm" in data["statistics"] and "300 resamples" in data["statistics"]
+    assert data["cells"]["run"][f"{TASK}/acc"]["state"] == "significant" and data["cells"]["base"][f"{TASK}/acc"]["state"] is None
+    assert "Holm" in data["statistics"] and "300 permutations" in data["statistics"]
     row = next(r for r in csv.DictReader(render_csv(board).splitlines()) if r["run"] == "run")
     assert [float(row[f"{TASK}/acc {name}"]) for name in ("delta", "ci_low", "ci_high", "p_value", "p_holm")] == [
         stat.delta,
@@ -304,7 +320,8 @@ def test_every_output_carries_the_same_statistics(tmp_path, capsys):
     assert f"[+{stat.ci_low:.4f}, +{stat.ci_high:.4f}])*" in markdown and "Holm-adjusted" in markdown
     html = render_html(board)
     assert f"[+{stat.ci_low:.4f}, +{stat.ci_high:.4f}])*" in html and "Holm-adjusted" in html
-    # the same numbers through the console script, with --resamples and --seed
+    assert row[f"{TASK}/acc state"] == "significant"
+    # the same numbers through the console script, with --permutations (or its older name --resamples) and --seed
     assert cli.main([str(tmp_path / "base"), str(tmp_path / "run"), "--format", "json", "--resamples", "300", "--seed", "5"]) == 0
     assert json.loads(capsys.readouterr().out)["paired"] == data["paired"]
 
@@ -312,7 +329,7 @@ def test_every_output_carries_the_same_statistics(tmp_path, capsys):
 def test_terminal_table_fits_in_100_columns_and_names_the_files(tmp_path, capsys):
     report = tmp_path / "report"
     long_name = f"{OTHER_SETTINGS}=a-rather-long-run-name-for-a-checkpoint"
-    assert cli.main([str(REAL_RUNS), long_name, "--out", str(report), "--resamples", "50", "--mauve-resamples", "2", "--examples", "1"]) == 0
+    assert cli.main([str(REAL_RUNS), long_name, "--out", str(report), "--permutations", "50", "--mauve-permutations", "2", "--examples", "1"]) == 0
     out = capsys.readouterr().out
     assert max(len(line) for line in out.splitlines()) <= TERMINAL_WIDTH
     assert "austen:" in out and "pydoc:" in out and "SelfBLEU ↓" in out and "wordPPL ↓" in out
@@ -323,8 +340,8 @@ def test_terminal_table_fits_in_100_columns_and_names_the_files(tmp_path, capsys
     order = [
         html.index(text)
         for text in (
+            'alt="Differences to the baseline',
             "<h2>Headline</h2>",
-            'alt="Headline metrics',
             "<h2>Example continuations</h2>",
             "<h2>Full tables</h2>",
             "<h2>Runs and files</h2>",
@@ -333,7 +350,7 @@ def test_terminal_table_fits_in_100_columns_and_names_the_files(tmp_path, capsys
     assert order == sorted(order)
     assert 'class="best"' not in html.split("<h2>hyperfit_continuation_austen</h2>")[1].split("<h2>")[0]
     forced = tmp_path / "forced"
-    assert cli.main([str(REAL_RUNS), long_name, "--out", str(forced), "--resamples", "50", "--mauve-resamples", "2", "--force", "--full"]) == 0
+    assert cli.main([str(REAL_RUNS), long_name, "--out", str(forced), "--permutations", "50", "--mauve-permutations", "2", "--force", "--full"]) == 0
     assert "best marked anyway (--force)" in capsys.readouterr().err
 
 
@@ -345,7 +362,7 @@ def test_sharpening_table_from_run_records(tmp_path):
     (model / "hyperfit_run.json").write_text(json.dumps({"initial_diagnostics": before, "final_diagnostics": after}))
     runs = shifted_runs(tmp_path, shift=0.0)
     runs[1].data["model_name"] = str(model)
-    board = add_statistics(build_leaderboard(runs), resamples=50)
+    board = add_statistics(build_leaderboard(runs), permutations=50)
     markdown, html = render_markdown(board), render_html(board)
     for text in (markdown, html):
         assert "Next-token sharpening" in text and "0.320" in text and "0.680" in text and "1.300" in text
@@ -362,7 +379,7 @@ def test_a_run_that_missed_the_near_zero_loss_is_flagged(tmp_path, loss, reached
     (model / "hyperfit_run.json").write_text(json.dumps({"initial_diagnostics": row, "final_diagnostics": row, "training": training}))
     runs = shifted_runs(tmp_path, shift=0.0)
     runs[1].data["model_name"] = str(model)
-    board = add_statistics(build_leaderboard(runs), resamples=50)
+    board = add_statistics(build_leaderboard(runs), permutations=50)
     outcome = "yes: loss 0.048, target 0.1" if reached else "NO: loss 1.3, target 0.1"
     assert outcome in render_markdown(board) and outcome in render_html(board)
     flagged = [note for note in board.notes if "did not hyperfit" in note]
@@ -388,8 +405,8 @@ def test_partial_overlap_warns_with_counts_and_no_overlap_is_refused(tmp_path, c
     write_run(tmp_path / "a", {"acc": [0.1, 0.2, 0.3, 0.4]}, aggregations, higher)
     write_run(tmp_path / "b", {"acc": [0.2, 0.3, 0.4]}, aggregations, higher, docs=[1, 2, 9])
     write_run(tmp_path / "c", {"acc": [0.5, 0.6]}, aggregations, higher, docs=[7, 8])
-    board = add_statistics(build_leaderboard(load_results([tmp_path / "a", tmp_path / "b"])), resamples=50)
-    assert "t: b and a share 2 of 3 and 4 documents: its differences and intervals are over the 2 shared ones" in board.notes
+    board = add_statistics(build_leaderboard(load_results([tmp_path / "a", tmp_path / "b"])), permutations=50)
+    assert "t: b and a share 2 of 3 and 4 documents: its differences, intervals and the values beside them are over the 2 shared ones" in board.notes
     stat = board.cell("b", board.columns[0]).stat
     assert stat.documents == 2 and stat.delta == pytest.approx(0.0)  # docs 1, 2: 0.2, 0.3 in both
     assert cli.main([str(tmp_path / "a"), str(tmp_path / "c")]) == 1
@@ -401,9 +418,11 @@ def test_nan_sample_corrupt_samples_and_one_run(tmp_path, capsys):
     aggregations, higher = {"acc": "mean", "ok": "mean"}, {"acc": True, "ok": True}
     write_run(tmp_path / "a", {"acc": [0.1, 0.2, 0.3], "ok": [1.0, 2.0, 3.0]}, aggregations, higher)
     write_run(tmp_path / "b", {"acc": [0.1, float("nan"), 0.3], "ok": [1.0, 2.0, 4.0]}, aggregations, higher)
-    board = add_statistics(build_leaderboard(load_results([tmp_path / "a", tmp_path / "b"])), resamples=50)
-    assert any(note.startswith("t/acc: not a number on the shared documents for b") for note in board.notes)
-    assert board.cell("b", board.columns[1]).stat is not None and board.cell("b", board.columns[0]).stat is None
+    board = add_statistics(build_leaderboard(load_results([tmp_path / "a", tmp_path / "b"])), permutations=50)
+    # NaN pairs are dropped in pairs, and the value shown is the run's on the pairs compared
+    assert "t/acc: 1 of 3 pairs dropped (a or b has NaN there): compared on 2 pairs, on which a has 0.2 and b 0.2" in board.notes
+    acc = board.cell("b", board.columns[0])
+    assert acc.stat.dropped == 1 and acc.stat.documents == 2 and acc.value == pytest.approx(0.2) and acc.state == "not tested"
     samples = next((tmp_path / "b").glob("samples_*"))
     before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
     samples.write_text(samples.read_text()[:50])
@@ -418,7 +437,7 @@ def test_nan_sample_corrupt_samples_and_one_run(tmp_path, capsys):
 
 
 def test_terminal_table_of_constructed_runs_marks_the_significant_difference(tmp_path):
-    board = add_statistics(build_leaderboard(shifted_runs(tmp_path, shift=0.05)), resamples=200)
+    board = add_statistics(build_leaderboard(shifted_runs(tmp_path, shift=0.05)), permutations=200)
     # no headline metric in task "t" except the length: the compact table shows that column
     text = render_terminal(board)
     assert max(len(line) for line in text.splitlines()) <= TERMINAL_WIDTH
@@ -426,8 +445,8 @@ def test_terminal_table_of_constructed_runs_marks_the_significant_difference(tmp
     assert math.isfinite(board.cell("run", board.columns[2]).stat.delta)
 
 
-def test_corpus_metric_intervals_are_centred_on_the_observed_difference():
-    """Resamples repeat texts (Self-BLEU up, distinct-n down in every one): the interval still holds the delta."""
+def test_corpus_metric_tests_find_a_large_difference_and_the_interval_holds_it():
+    """Jackknife intervals (no text repeated) around the observed difference; permutation p at its smallest."""
     from hyperfit_tasks.compare.paired import compare_task
 
     rng = np.random.default_rng(0)
@@ -442,7 +461,8 @@ def test_corpus_metric_intervals_are_centred_on_the_observed_difference():
         metric: resolve_aggregation(f"def {name}(continuations)", metric)
         for metric, name in (("self_bleu", "self_bleu_words"), ("distinct_4", "aggregate"))
     }
-    stats, _ = compare_task("t", records(diverse), records(looping), aggregations, resamples=300, seed=2)
+    stats, _, untested = compare_task("t", records(diverse), records(looping), aggregations, permutations=300, seed=2)
+    assert untested == {}
     for metric, stat in stats.items():
         assert stat.ci_low <= stat.delta <= stat.ci_high and stat.p_value < 0.01, (metric, stat)
     assert stats["distinct_4"].delta < 0 and set(stats) == {"self_bleu", "distinct_4"}
@@ -466,12 +486,12 @@ def test_a_prompt_length_difference_is_named_and_no_best_is_marked(tmp_path):
     write_run(tmp_path / "a", {"acc": [0.0] * 30}, aggregations, higher, metadata={"prompt_tokens": 32})
     write_run(tmp_path / "b", {"acc": [1.0] * 30}, aggregations, higher, metadata={"prompt_tokens": 16})
     runs = load_results([tmp_path / "a", tmp_path / "b"])
-    board = add_statistics(build_leaderboard(runs), resamples=100)
+    board = add_statistics(build_leaderboard(runs), permutations=100)
     assert "t: metadata prompt_tokens differs: 32 in a; 16 in b" in board.warnings
     assert "t: runs are not comparable (metadata prompt_tokens differs: 32 in a; 16 in b): no best marked (--force marks it anyway)" in board.notes
     acc = board.columns[0]
     assert board.cell("b", acc).stat.significant and not board.cell("b", acc).best
-    forced = add_statistics(build_leaderboard(load_results([tmp_path / "a", tmp_path / "b"])), resamples=100, force=True)
+    forced = add_statistics(build_leaderboard(load_results([tmp_path / "a", tmp_path / "b"])), permutations=100, force=True)
     assert forced.cell("b", acc).best and not forced.cell("a", acc).best
 
 
@@ -503,9 +523,10 @@ def test_same_prompts_pairs_a_task_with_another_of_the_same_documents(tmp_path, 
     assert cli.main([*inputs, "--same-prompts", "t_top_p=t"]) == 0
     captured = capsys.readouterr()
     stat = json.loads(captured.out)["paired"][TASK]["acc"]["sampled"]
-    # every paired difference is -0.1: the delta and both interval ends are -0.1; no resample is as extreme: p = 1/201
+    # every paired difference is -0.1: the delta and both interval ends are -0.1; of the 64 sign patterns of 6 pairs
+    # only "none flipped" and "all flipped" are as extreme: exact p = 2/64
     assert stat["delta"] == pytest.approx(-0.1) and stat["ci_low"] == pytest.approx(-0.1) and stat["ci_high"] == pytest.approx(-0.1)
-    assert stat["p_value"] == pytest.approx(1 / 201) and stat["documents"] == 6
+    assert stat["p_value"] == pytest.approx(2 / 64) and stat["exact"] and stat["documents"] == 6
     assert "sampled: t_top_p paired as t (same documents, by doc_hash/prompt_hash); its decoding: do_sample=True" in captured.err
     assert "t: runs are not comparable (do_sample differs: false in greedy; true in sampled)" in captured.err  # the decoding is named
 

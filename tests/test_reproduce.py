@@ -50,7 +50,7 @@ def test_reproduce_runs_the_chain_writes_the_claims_and_reuses_every_step(tiny_l
     argv = [
         "--model", str(tiny_lm_path), "--output-dir", str(out), "--train-samples", "4", "--small-samples", "2", "--limit", "2",
         "--max-gen-toks", "16", "--batch-size", "2", "--train-options", TINY_TRAINING,
-        "--compare-options", "--resamples 200 --mauve-resamples 2",
+        "--compare-options", "--permutations 200 --mauve-permutations 2",
     ]  # fmt: skip
 
     assert reproduce.main(argv) == 0
@@ -73,7 +73,7 @@ def test_reproduce_runs_the_chain_writes_the_claims_and_reuses_every_step(tiny_l
     assert option(evaluations["hyperfitted"], "--tasks") == "hyperfit_continuation,hyperfit_perplexity"
     assert option(evaluations["hyperfitted-shuffled"], "--tasks") == "hyperfit_continuation_austen"
     decoding = calls[-1]
-    assert option(decoding, "--resamples") == "200" and option(decoding, "--out") == str(out / "compare" / "decoding")
+    assert option(decoding, "--permutations") == "200" and option(decoding, "--out") == str(out / "compare" / "decoding")
     assert (
         option(decoding, "--baseline") == "hyperfitted" and option(decoding, "--same-prompts") == "hyperfit_continuation_top_p=hyperfit_continuation"
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from hyperfit_tasks.common.errors import OneLineArgumentParser, run_command
 from hyperfit_tasks.compare.errors import CompareError
-from hyperfit_tasks.compare.paired import DEFAULT_MAUVE_RESAMPLES, DEFAULT_RESAMPLES, DEFAULT_SEED
+from hyperfit_tasks.compare.paired import DEFAULT_MAUVE_PERMUTATIONS, DEFAULT_PERMUTATIONS, DEFAULT_SEED
 from hyperfit_tasks.compare.plots import HEADLINE_METRICS
 from hyperfit_tasks.compare.report import DEFAULT_EXAMPLES
 
@@ -24,8 +24,9 @@ def make_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(
         prog=PROG,
         description="Compare lm-eval runs side by side: one row per model or checkpoint, one column per task and "
-        "metric, lm-eval's stderr, the difference to a baseline with its paired-bootstrap 95% interval and Holm-adjusted "
-        "significance (from the --log_samples files), and the significantly best run marked.",
+        "metric, lm-eval's stderr, the difference to a baseline with its 95% interval and a paired permutation test "
+        "(Holm-adjusted, from the --log_samples files): every difference significant, not significant or not tested (with "
+        "the reason), and the significantly best run marked.",
         epilog="A folder stands for the newest results_*.json of every folder below it (lm_eval --output_path "
         "writes one folder per model); samples_<task>_*.jsonl files of the same run are found next to it.",
     )
@@ -50,15 +51,18 @@ def make_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--full", action="store_true", help="print every task and metric as Markdown (the same as --format markdown)")
     parser.add_argument(
-        "--resamples", type=int, metavar="N",
-        help=f"paired bootstrap resamples over prompts for the intervals and p-values (default: enough for the largest "
-        f"task table, at least {DEFAULT_RESAMPLES}: 40 x its tests, so that Holm is not limited by the smallest p-value 1/(N+1))",
+        "--permutations", "--resamples", type=int, metavar="N", dest="permutations",
+        help=f"random swap patterns of the paired permutation test (exact enumeration when 2^pairs is smaller; default: "
+        f"enough for the largest task table, at least {DEFAULT_PERMUTATIONS}: 40 x its tests, so that Holm is not limited "
+        "by the smallest p-value 1/(N+1)); --resamples is the older name",
     )
     parser.add_argument(
-        "--mauve-resamples", type=int, default=DEFAULT_MAUVE_RESAMPLES, metavar="N",
-        help=f"resamples for MAUVE, a k-means fit each (default: {DEFAULT_MAUVE_RESAMPLES}, at most --resamples)",
+        "--mauve-permutations", "--mauve-resamples", type=int, default=DEFAULT_MAUVE_PERMUTATIONS, metavar="N",
+        dest="mauve_permutations",
+        help=f"permutations and bootstrap resamples for MAUVE, two k-means fits each (default: {DEFAULT_MAUVE_PERMUTATIONS}, "
+        "at most --permutations)",
     )
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of the resampling (default: {DEFAULT_SEED})")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of the permutations (default: {DEFAULT_SEED})")
     parser.add_argument(
         "--force", action="store_true",
         help="mark the best run even in tasks whose settings differ between runs (prompt or generation length, texts, version)",
@@ -103,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     board = build_leaderboard(runs, baseline=args.baseline, tasks=args.tasks, metrics=args.metrics)
     board.notes += mapped
     headline_columns(board, args.headline)  # an unknown --headline metric fails before anything is printed
-    add_statistics(board, args.resamples, args.seed, args.mauve_resamples, force=args.force)
+    add_statistics(board, args.permutations, args.seed, args.mauve_permutations, force=args.force)
     renderers = {"markdown": render_markdown, "csv": render_csv, "json": render_json}
     chosen = "markdown" if args.full else args.format
     if chosen is not None:

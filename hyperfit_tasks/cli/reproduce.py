@@ -78,7 +78,7 @@ def make_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--compare-options", type=shlex.split, default=[], metavar="'--OPTION VALUE ...'",
-        help="more hyperfit-compare options for both comparisons (e.g. '--resamples 2000')",
+        help="more hyperfit-compare options for both comparisons (e.g. '--permutations 2000')",
     )
     parser.add_argument(
         "--eval-backend", default="hf", choices=("hf", "vllm"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hyperfit_tasks.compare.formatting import SIGNIFICANT_MARK, format_short
+from hyperfit_tasks.compare.formatting import SIGNIFICANT_MARK, UNTESTED_MARK, format_short
 from hyperfit_tasks.compare.leaderboard import Cell, Column, Leaderboard
 
 # (metric, short header) of the headline, in the paper's order
@@ -25,6 +25,10 @@ COMPACT_METRICS = (
 )
 TASK_PREFIXES = ("hyperfit_continuation_", "hyperfit_perplexity_", "hyperfit_next_word_")
 TERMINAL_WIDTH = 100
+LEGEND = (
+    f"{SIGNIFICANT_MARK} = significant (paired permutation test, Holm-adjusted p < 0.05 within the task's table, interval "
+    f"excludes 0); no mark = not significant; {UNTESTED_MARK} = not tested (why: below); ! = significantly best."
+)
 NAME_WIDTH = 20
 CELL_WIDTH = 11
 
@@ -47,7 +51,7 @@ def domain_of(task: str) -> str:
 
 def headline_domains(board: Leaderboard) -> list[Domain]:
     """Domains with at least one headline metric, leaf tasks only (groups have no samples to test)."""
-    groups = {group for run in board.runs for group, children in (run.data.get("group_subtasks") or {}).items() if children}
+    groups = board.groups
     found: dict[str, dict[str, Column]] = {}
     for column in board.columns:
         if column.task in groups or column.filter != "none" or column.metric not in dict(COMPACT_METRICS):
@@ -62,10 +66,10 @@ def header(column: Column) -> str:
 
 
 def marked_delta(cell: Cell) -> str:
-    """``+0.088*``: the difference, marked when significant; "" for the baseline or an empty cell."""
+    """``+0.088*`` significant, ``+0.088`` not significant, ``+0.088?`` not tested; "" for the baseline or an empty cell."""
     if cell.delta is None:
         return ""
-    mark = SIGNIFICANT_MARK if cell.stat is not None and cell.stat.significant else ""
+    mark = {"significant": SIGNIFICANT_MARK, "not tested": UNTESTED_MARK}.get(cell.state, "")
     return format_short(cell.delta, signed=True) + mark
 
 
@@ -84,8 +88,11 @@ def render_terminal(board: Leaderboard, files: str = "") -> str:
             lines.append(_fit(label, values))
             if run.name != board.baseline:
                 lines.append(_fit("  difference", [marked_delta(cell) for cell in cells]))
-    if board.paired is not None and board.paired.stats:
-        lines += ["", _wrap(f"{SIGNIFICANT_MARK} = {board.paired.describe().split('; * = ')[1]}; ! = significantly best.")]
+    if len(board.runs) > 1:
+        from hyperfit_tasks.compare.verdict import untested_lines
+
+        lines += ["", _wrap(LEGEND)]
+        lines += [_wrap(f"{domain.name}: {line}") for domain in domains for line in untested_lines(board, domain.columns)]
     lines += [_wrap(note) for note in board.notes if "not comparable" in note or "continuations are" in note or "did not hyperfit" in note]
     lines.append(
         _wrap(

@@ -1,5 +1,6 @@
-"""CSV rendering: one row per run, seven columns per metric (``task/metric``, ``... stderr``, ``... delta``,
-then the paired bootstrap's ``... ci_low``, ``... ci_high``, ``... p_value``, ``... p_holm``).
+"""CSV rendering: one row per run, nine columns per metric (``task/metric``, ``... stderr``, ``... delta``,
+then the paired test's ``... ci_low``, ``... ci_high``, ``... p_value``, ``... p_holm``, and ``... state``:
+significant / not significant / not tested, with ``... untested_reason``).
 
 Numbers are written at full precision (Python's shortest round-trip form); empty = not measured.
 """
@@ -16,7 +17,7 @@ STAT_FIELDS = ("ci_low", "ci_high", "p_value", "p_holm")
 
 def _header(board: Leaderboard) -> list[str]:
     """The header row: run fields, then ``KEY``, ``KEY stderr``, ``KEY delta`` and the statistics per column."""
-    suffixes = ("", " stderr", " delta", *(f" {name}" for name in STAT_FIELDS))
+    suffixes = ("", " stderr", " delta", *(f" {name}" for name in STAT_FIELDS), " state", " untested_reason")
     return RUN_FIELDS + [column.key + suffix for column in board.columns for suffix in suffixes]
 
 
@@ -39,6 +40,7 @@ def render_csv(board: Leaderboard) -> str:
             cell = board.cell(run.name, column)
             row += [_text(cell.value), _text(cell.stderr), _text(cell.delta)]
             row += [_text(getattr(cell.stat, name) if cell.stat is not None else None) for name in STAT_FIELDS]
+            row += [cell.state or "", cell.reason or ""]
         writer.writerow(row)
     return out.getvalue()
 

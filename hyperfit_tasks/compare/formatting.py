@@ -21,7 +21,8 @@ def format_delta(delta: float | None) -> str:
     return text if text.startswith("-") else f"+{text}"
 
 
-SIGNIFICANT_MARK = "*"  # Holm-adjusted p < 0.05 (hyperfit_tasks.compare.paired)
+SIGNIFICANT_MARK = "*"  # Holm-adjusted p < 0.05 and the interval excludes 0 (hyperfit_tasks.compare.paired)
+UNTESTED_MARK = "?"  # a difference without a verdict: not tested (the reason is printed beside the table)
 
 
 def format_interval(low: float, high: float) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-from hyperfit_tasks.compare.formatting import SIGNIFICANT_MARK, format_delta, format_interval, format_number
+from hyperfit_tasks.compare.formatting import SIGNIFICANT_MARK, UNTESTED_MARK, format_delta, format_interval, format_number
 from hyperfit_tasks.compare.highlight import REPEAT_N, highlight_repeats, repeated_share
 from hyperfit_tasks.compare.leaderboard import Cell, Column, Leaderboard
 from hyperfit_tasks.compare.markdown import LEGEND, run_details, run_label
@@ -39,6 +39,10 @@ figure{margin:1em 0}img{max-width:100%}
 caption{text-align:left;font-weight:bold;padding:.25em 0}
 .headline td .delta,.headline td .better,.headline td .worse{display:block;font-size:.8em;white-space:nowrap}
 .headline figure img{max-width:100%}
+td.untested .delta,td.untested .better,td.untested .worse{color:#999;font-style:italic}
+.untested-tag{color:#999;font-style:italic;font-size:.8em}
+ul.untested{color:#666;font-size:.9em;margin-top:-1em}
+.verdict{font-size:1.1em;border-left:4px solid #1f4e9c;padding:.25em .75em}
 """
 
 
@@ -56,11 +60,15 @@ def render_html(board: Leaderboard, plots: Sequence[Plot] = (), examples: Sequen
     from hyperfit_tasks.compare.compact import header, headline_domains
     from hyperfit_tasks.compare.markdown import statistics_legend
     from hyperfit_tasks.compare.sharpening import sharpening_headers, sharpening_rows
+    from hyperfit_tasks.compare.verdict import verdict_sentences
 
     body = [f"<h1>Leaderboard: {len(board.runs)} runs, baseline {escape(board.baseline)}</h1>"]
+    body += [f"<p class='verdict'>{escape(sentence)}</p>" for sentence in verdict_sentences(board)]
     flags = [note for note in board.notes if "not comparable" in note or "continuations are" in note]
     if flags:
         body.append(_list(flags, "warnings"))
+    headline_plots = [plot for plot in plots if plot.filename == "differences.png"]
+    body += [_figure(plot) for plot in headline_plots]
     legend = statistics_legend(board)
     body.append(f"<p class='legend'>{escape(legend or LEGEND).replace('**bold**', '<b>bold</b>')}</p>")
     domains = headline_domains(board)
@@ -71,8 +79,6 @@ def render_html(board: Leaderboard, plots: Sequence[Plot] = (), examples: Sequen
                 _leaderboard_table(board, domain.columns, caption=domain.name, headers=[header(column) for column in domain.columns], compact=True)
             )
         body.append("</div>")
-    headline_plots = [plot for plot in plots if plot.filename == "headline.png"]
-    body += [_figure(plot) for plot in headline_plots]
     sharpening = sharpening_rows(board)
     if sharpening:
         body += [
@@ -125,7 +131,11 @@ def _leaderboard_table(
         cells = "".join(_cell(board.cell(run.name, column), column, compact) for column in columns)
         rows.append(f"<tr><td>{escape(run_label(board, run))}</td>{cells}</tr>")
     title = f"<caption>{escape(caption)}</caption>" if caption else ""
-    return f"<div class='scroll'><table>{title}" + "".join(rows) + "</table></div>"
+    from hyperfit_tasks.compare.verdict import untested_lines
+
+    reasons = untested_lines(board, list(columns))
+    below = _list([f"{UNTESTED_MARK} {line}" for line in reasons], "untested") if reasons else ""
+    return f"<div class='scroll'><table>{title}" + "".join(rows) + "</table></div>" + below
 
 
 def _cell(cell: Cell, column: Column, compact: bool = False) -> str:
@@ -135,14 +145,17 @@ def _cell(cell: Cell, column: Column, compact: bool = False) -> str:
     if cell.stderr is not None and not compact:
         parts.append(f' <span class="stderr">± {format_number(cell.stderr)}</span>')
     if cell.delta is not None:
-        mark = SIGNIFICANT_MARK if cell.stat is not None and cell.stat.significant else ""
+        mark = SIGNIFICANT_MARK if cell.state == "significant" else ""
         interval = f" {format_interval(cell.stat.ci_low, cell.stat.ci_high)}" if cell.stat is not None else ""
-        css = _delta_class(cell.delta, column.higher_is_better)
+        css = _delta_class(cell.delta, column.higher_is_better) if cell.state == "significant" else "delta"
         if compact:  # headline: difference and interval on lines of their own, so that 7 metrics fit 1,400 px
             parts.append(f' <span class="{css}">{format_delta(cell.delta)}{mark}</span><span class="{css}">{interval.strip()}</span>')
         else:
             parts.append(f' <span class="{css}">({format_delta(cell.delta)}{interval}){mark}</span>')
-    return f'<td class="best">{"".join(parts)}</td>' if cell.best else f"<td>{''.join(parts)}</td>"
+        if cell.state == "not tested":
+            parts.append(f' <span class="untested-tag" title="{escape(cell.reason or "")}">{UNTESTED_MARK} not tested</span>')
+    classes = " ".join(name for name, on in (("best", cell.best), ("untested", cell.state == "not tested")) if on)
+    return f'<td class="{classes}">{"".join(parts)}</td>' if classes else f"<td>{''.join(parts)}</td>"
 
 
 def _delta_class(delta: float, higher_is_better: bool | None) -> str:

@@ -1,14 +1,18 @@
-"""JSON rendering: runs, columns (with direction), cells (value, stderr, delta, best), warnings, and the
-paired statistics (``paired``: task -> metric -> run -> ``delta``, ``ci_low``, ``ci_high``, ``p_value``, ``p_holm``).
+"""JSON rendering: runs, columns (with direction), cells (value, stderr, delta, best, state, untested_reason),
+warnings, and the paired statistics (``paired``: task -> metric -> run -> ``delta``, ``ci_low``, ``ci_high``,
+``p_value``, ``p_holm``, ``significant``, ``state``, the values on the same pairs, ...).
 
 Strict JSON: a value that is not measured is ``null`` (never ``NaN``).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 from typing import Any
 
 from hyperfit_tasks.compare.leaderboard import Leaderboard
+from hyperfit_tasks.compare.verdict import verdict_sentences
 
 
 def leaderboard_dict(board: Leaderboard) -> dict[str, Any]:
@@ -38,6 +42,8 @@ def leaderboard_dict(board: Leaderboard) -> dict[str, Any]:
                     "stderr": cell.stderr,
                     "delta": cell.delta,
                     "best": cell.best,
+                    "state": cell.state,
+                    "untested_reason": cell.reason,
                 }
                 for column in board.columns
                 for cell in [board.cell(run.name, column)]
@@ -46,6 +52,7 @@ def leaderboard_dict(board: Leaderboard) -> dict[str, Any]:
         },
         "warnings": list(board.warnings),
         "statistics": board.paired.describe() if board.paired is not None and board.paired.stats else None,
+        "verdict": verdict_sentences(board),
         "notes": list(board.notes),
         # task -> metric -> run -> paired bootstrap against the baseline (tested cells only)
         "paired": _paired(board),
@@ -56,13 +63,19 @@ def _paired(board: Leaderboard) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for column in board.columns:
         for run in board.runs:
-            stat = board.cell(run.name, column).stat
-            if stat is not None:
+            cell = board.cell(run.name, column)
+            if cell.stat is not None:
                 found.setdefault(column.task, {}).setdefault(column.label, {})[run.name] = {
-                    "delta": stat.delta, "ci_low": stat.ci_low, "ci_high": stat.ci_high, "p_value": stat.p_value,
-                    "p_holm": stat.p_holm, "significant": stat.significant, "resamples": stat.resamples, "documents": stat.documents,
+                    **{name: _finite(value) for name, value in dataclasses.asdict(cell.stat).items()},
+                    "significant": cell.stat.significant, "state": cell.state,
+                    "untested_reason": cell.reason,
                 }
     return found
+
+
+def _finite(value: Any) -> Any:
+    """An unbounded interval end (too few pairs) as null: strict JSON has no infinity."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def render_json(board: Leaderboard) -> str:

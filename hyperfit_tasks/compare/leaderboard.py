@@ -1,13 +1,12 @@
-"""The leaderboard: one row per run, one column per (task, metric), deltas against a baseline, best marked.
+"""The leaderboard: one row per run, one column per (task, metric), deltas against a baseline.
 
 Direction comes from the results' own ``higher_is_better``; a column without one (or with
-conflicting ones) gets no arrow and no best mark. Best = the highest (or lowest) value among
-the runs that have one, ties all marked, only when at least two runs have a value.
+conflicting ones) gets no arrow. No cell is marked best here: "best" is a verdict of the paired
+tests (:mod:`hyperfit_tasks.compare.verdict`), never a bare largest value.
 """
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -46,15 +45,39 @@ class Column:
         return ARROWS[self.higher_is_better]
 
 
+SIGNIFICANT, NOT_SIGNIFICANT, NOT_TESTED = "significant", "not significant", "not tested"
+
+
 @dataclass(frozen=True)
 class Cell:
-    """One run's entry in one column; None where the run lacks the metric (or it is the baseline's delta)."""
+    """One run's entry in one column; None where the run lacks the metric (or it is the baseline's delta).
+
+    With a paired test (``stat``), ``value`` is the run's value on the pairs the test used (equal to lm-eval's
+    value when every document is paired); ``untested`` says why a difference has no verdict.
+    """
 
     value: float | None
     stderr: float | None
     delta: float | None
     best: bool
-    stat: PairedStat | None = None  # paired bootstrap against the baseline (hyperfit_tasks.compare.paired)
+    stat: PairedStat | None = None  # paired test against the baseline (hyperfit_tasks.compare.paired)
+    untested: str | None = None
+
+    @property
+    def state(self) -> str | None:
+        """significant, not significant or not tested; None for a cell without a difference (baseline, empty)."""
+        if self.delta is None:
+            return None
+        if self.stat is None or not self.stat.testable:
+            return NOT_TESTED
+        return SIGNIFICANT if self.stat.significant else NOT_SIGNIFICANT
+
+    @property
+    def reason(self) -> str | None:
+        """Why a "not tested" cell was not tested."""
+        if self.state != NOT_TESTED:
+            return None
+        return (self.stat.untested_reason if self.stat is not None else None) or self.untested or "no paired test for it"
 
 
 @dataclass
@@ -77,6 +100,11 @@ class Leaderboard:
     def tasks(self) -> list[str]:
         """Tasks in column order."""
         return list(dict.fromkeys(column.task for column in self.columns))
+
+    @property
+    def groups(self) -> set[str]:
+        """Tasks that are groups of other tasks in some run (their rows have no samples of their own)."""
+        return {group for run in self.runs for group, children in (run.data.get("group_subtasks") or {}).items() if children}
 
     def columns_of(self, task: str) -> list[Column]:
         """The columns of one task."""
@@ -105,13 +133,12 @@ def build_leaderboard(
     for column in columns:
         measured = {run.name: run.measurement(column.task, column.metric, column.filter) for run in runs}
         values = {name: m.value for name, m in measured.items() if m is not None and m.value is not None}
-        best = _best(values, column.higher_is_better)
         reference = values.get(base.name)
         for run in runs:
             value = values.get(run.name)
             delta = value - reference if value is not None and reference is not None and run is not base else None
             stderr = measured[run.name].stderr if value is not None else None
-            cells[(run.name, column.key)] = Cell(value, stderr, delta, run.name in best)
+            cells[(run.name, column.key)] = Cell(value, stderr, delta, False)
     shown_tasks = list(dict.fromkeys(column.task for column in columns))
     warnings = [*find_mismatches(runs, shown_tasks), *_direction_conflicts(runs, columns), *_missing_tasks(runs, columns)]
     warnings += _unusable_values(runs, columns)
@@ -163,10 +190,3 @@ def _unusable_values(runs: Sequence[RunResult], columns: Sequence[Column]) -> li
         lines += [f"{run.name}: {', '.join(keys)} recorded as {value}, shown empty" for value, keys in by_value.items()]
     return lines
 
-
-def _best(values: dict[str, float], higher_is_better: bool | None) -> set[str]:
-    """Names holding the best value (all of them on a tie); empty without a direction or with < 2 values."""
-    if higher_is_better is None or len(values) < 2:
-        return set()
-    target = max(values.values()) if higher_is_better else min(values.values())
-    return {name for name, value in values.items() if math.isclose(value, target, rel_tol=1e-12, abs_tol=0.0)}

@@ -1,13 +1,14 @@
 """Markdown rendering of a leaderboard (lm-eval's own table writer, ``pytablewriter``), one table per task."""
 from __future__ import annotations
 
-from hyperfit_tasks.compare.formatting import SIGNIFICANT_MARK, format_delta, format_interval, format_number
+from hyperfit_tasks.compare.formatting import SIGNIFICANT_MARK, UNTESTED_MARK, format_delta, format_interval, format_number
 from hyperfit_tasks.compare.leaderboard import Cell, Leaderboard
 from hyperfit_tasks.compare.results import RunResult
 
 LEGEND = (
-    "Cells: value ± lm-eval stderr (difference to the baseline); **bold** = best in its column; "
-    "↑ higher is better, ↓ lower is better; empty = not measured."
+    "Cells: value ± lm-eval stderr (difference to the baseline [95% interval]); every difference is significant "
+    f"({SIGNIFICANT_MARK}), not significant (no mark) or not tested ({UNTESTED_MARK} not tested, why: under the table); "
+    "**bold** = significantly best in its column; ↑ higher is better, ↓ lower is better; empty = not measured."
 )
 
 
@@ -20,12 +21,11 @@ def cell_text(cell: Cell, bold: str = "**") -> str:
         text = f"{bold}{text}{bold}"
     if cell.stderr is not None:
         text += f" ± {format_number(cell.stderr)}"
-    if cell.delta is not None and cell.stat is not None:
-        mark = SIGNIFICANT_MARK if cell.stat.significant else ""
-        text += f" ({format_delta(cell.delta)} {format_interval(cell.stat.ci_low, cell.stat.ci_high)}){mark}"
-    elif cell.delta is not None:
-        text += f" ({format_delta(cell.delta)})"
-    return text
+    if cell.delta is None:
+        return text
+    interval = f" {format_interval(cell.stat.ci_low, cell.stat.ci_high)}" if cell.stat is not None else ""
+    mark = {"significant": SIGNIFICANT_MARK, "not tested": f" {UNTESTED_MARK} not tested"}.get(cell.state, "")
+    return text + f" ({format_delta(cell.delta)}{interval}){mark}"
 
 
 def statistics_legend(board: Leaderboard) -> str:
@@ -39,6 +39,13 @@ def statistics_legend(board: Leaderboard) -> str:
     )
 
 
+def untested_list(board: Leaderboard, columns) -> str:
+    """The reasons of a table's untested cells, as a Markdown list to print right under it ("" when none)."""
+    from hyperfit_tasks.compare.verdict import untested_lines
+
+    return "\n".join(f"- {UNTESTED_MARK} {line}" for line in untested_lines(board, columns))
+
+
 def headline_sections(board: Leaderboard) -> list[str]:
     """The verdict first: headline tables per domain (with intervals), the sharpening table, the flags."""
     from hyperfit_tasks.compare.compact import header, headline_domains
@@ -47,7 +54,11 @@ def headline_sections(board: Leaderboard) -> list[str]:
     sections = []
     for domain in headline_domains(board):
         rows = [[run_label(board, run), *(cell_text(board.cell(run.name, column)) for column in domain.columns)] for run in board.runs]
-        sections += [f"## Headline: {domain.name}", _table(["Run", *(header(column) for column in domain.columns)], rows)]
+        sections += [
+            f"## Headline: {domain.name}",
+            _table(["Run", *(header(column) for column in domain.columns)], rows),
+            untested_list(board, domain.columns),
+        ]
     sharpening = sharpening_rows(board)
     if sharpening:
         sections += ["## Next-token sharpening on held-out text (hyperfit-train diagnostics)", _table(sharpening_headers(), sharpening)]
@@ -75,8 +86,11 @@ def run_details(run: RunResult) -> list[str]:
 
 def render_markdown(board: Leaderboard) -> str:
     """The whole report as Markdown: runs, one leaderboard table per task, warnings."""
+    from hyperfit_tasks.compare.verdict import verdict_sentences
+
     sections = [
         f"# Leaderboard: {len(board.runs)} runs, baseline {board.baseline}",
+        " ".join(verdict_sentences(board)),
         LEGEND,
         statistics_legend(board),
         *headline_sections(board),
@@ -87,7 +101,7 @@ def render_markdown(board: Leaderboard) -> str:
         columns = board.columns_of(task)
         headers = ["Run", *(f"{column.label} {column.arrow}".rstrip() for column in columns)]
         rows = [[run_label(board, run), *(cell_text(board.cell(run.name, column)) for column in columns)] for run in board.runs]
-        sections += [f"## {task}", _table(headers, rows)]
+        sections += [f"## {task}", _table(headers, rows), untested_list(board, columns)]
     if board.warnings:
         sections += ["## Warnings", "\n".join(f"- {line}" for line in board.warnings)]
     return "\n\n".join(section.strip("\n") for section in sections if section) + "\n"

@@ -1,18 +1,26 @@
-"""Paired bootstrap over prompts: the difference of every metric to the baseline, its 95% interval and p-value.
+"""Paired tests over prompts: the difference of every metric to the baseline, its 95% interval and p-value.
 
 Two runs' ``--log_samples`` records are matched by lm-eval's per-document hashes (``doc_hash``
-and ``prompt_hash``). Each resample draws prompt indices with replacement and recomputes the
-metric for both runs on that same resample, with the aggregation the task itself uses (read from
-the results file's ``metric_list``: lm-eval's registry, or hyperfit's own aggregation functions).
-Per resample b the difference d_b = run - baseline; the interval is the 2.5 and 97.5 percentiles
-of d_b (for corpus-level metrics moved by delta - mean(d), see :func:`paired_stat`); the two-sided
-p-value counts resamples whose centred difference |d_b - mean(d)| is at
-least the observed |delta|, as ``(c + 1) / (B + 1)`` (sacrebleu's paired bootstrap convention,
-with ``>=`` so that identical runs get p = 1). Holm's correction runs over every (run, metric)
-p-value of one task's table.
+and ``prompt_hash``). Every metric is recomputed with the aggregation the task itself records
+(lm-eval's registry, or hyperfit's own aggregation functions) on the shared documents.
 
-MAUVE: each text is featurised once, resamples pick rows of the feature matrices, the k-means
-seed cycles through :data:`MAUVE_KMEANS_SEEDS`, and fewer resamples are drawn (``mauve_resamples``).
+* **p-value**: a paired permutation test (approximate randomization, as sacrebleu ships beside its
+  bootstrap): under "no difference" the two runs' outputs of one prompt are exchangeable, so each
+  permutation swaps them at random within each prompt and recomputes the difference. Exact (every
+  swap pattern) when there are few pairs, else ``(c + 1) / (B + 1)`` over B random patterns.
+  Per-text and corpus-level metrics alike: the test never scores a corpus with a repeated text.
+* **interval**, 95%: per-text means: the values of the shift that the same sign-flip test does not
+  reject (test inversion), so interval and p-value always agree; corpus-level metrics: a jackknife
+  over prompts with a t critical value (no text is repeated); MAUVE: the centred percentile
+  bootstrap (a k-means fit per resample). Every interval is clipped to the metric's feasible range.
+* **significant** = Holm-adjusted p < 0.05 over the testable (run, metric) cells of one task's
+  table, and the interval excludes 0. Pairs that differ are "informative"; below
+  :data:`MIN_INFORMATIVE_PAIRS` no exact test can reach p < 0.05, and the cell is "not tested"
+  (Tarone's rule: such cells also leave the Holm family).
+
+Pairs with a NaN on either side are dropped together, and the values reported beside a
+difference are computed on the same pairs. docs/compare.md gives the reasons and the
+simulations (tests/test_compare_calibration.py) that check size and coverage.
 """
 
 from __future__ import annotations
@@ -34,50 +42,115 @@ from hyperfit_tasks.compare.errors import CompareError
 if TYPE_CHECKING:
     from hyperfit_tasks.compare.leaderboard import Leaderboard
 
-DEFAULT_RESAMPLES = 1000
-DEFAULT_MAUVE_RESAMPLES = 100
+DEFAULT_PERMUTATIONS = 1000
+DEFAULT_MAUVE_PERMUTATIONS = 100
 DEFAULT_SEED = 12345  # sacrebleu's SACREBLEU_SEED default
 MAUVE_KMEANS_SEEDS = (25, 26, 27, 28, 29)  # 25: mauve-text's default, the seed of lm-eval's own value
 MAUVE_ADVISED_TEXTS = 100
 ALPHA = 0.05
 CONFIDENCE = 95.0
+MIN_INFORMATIVE_PAIRS = 6  # 2 / 2**6 = 0.031: with 5 differing pairs an exact two-sided test stops at 2 / 32 = 0.0625
+EXACT_MEAN_PAIRS = 16  # per-text means: every one of the 2**n sign patterns up to this many pairs (65,536 rows)
+TOLERANCE = 1e-9  # relative: a permuted difference equal to the observed one in floating point counts as "as extreme"
+
+# The range of each metric's value (docs/metrics.md); an interval of a difference is clipped to what the run's value
+# allows, given the baseline's. Metrics not named here are unbounded.
+UNIT_METRICS = (
+    "ttr", "ttr_last96", "ttr_first_window", "ttr_last_window", "ttr_by_position", "ttr_words", "diversity",
+    "token_repetition", "self_bleu", "mauve", "stopped_early", "training_kgram_rate", "greedy_agreement",
+)
+UNIT_PREFIXES = ("rep_", "distinct_", "training_overlap_over_", "judge_")
+NON_NEGATIVE_METRICS = ("continuation_tokens", "longest_repeated_span", "longest_training_span", "bits_per_byte")
+PERPLEXITIES = ("word_perplexity", "byte_perplexity", "next_word_perplexity", "perplexity")
+
+
+def value_range(metric: str) -> tuple[float, float]:
+    """The values ``metric`` can take (``(-inf, inf)`` when unknown)."""
+    if metric in UNIT_METRICS or metric.startswith(UNIT_PREFIXES):
+        return 0.0, 1.0
+    if metric in NON_NEGATIVE_METRICS:
+        return 0.0, math.inf
+    if metric in PERPLEXITIES:
+        return 1.0, math.inf
+    return -math.inf, math.inf
 
 
 @dataclass(frozen=True)
 class PairedStat:
-    """One run's difference to the baseline in one metric, over ``documents`` shared prompts."""
+    """One run's difference to the baseline in one metric, over ``documents`` paired prompts.
+
+    ``base_value`` and ``run_value`` are the metric on those same pairs (NaN pairs dropped: ``dropped``);
+    ``informative`` pairs differ between the runs; ``permutations`` swap patterns gave ``p_value`` (all of
+    them when ``exact``); ``interval`` names how ``ci_low``/``ci_high`` were made.
+    """
 
     delta: float
     ci_low: float
     ci_high: float
     p_value: float
     p_holm: float | None
-    resamples: int
+    permutations: int
     documents: int
+    informative: int
+    base_value: float
+    run_value: float
+    interval: str
+    exact: bool = False
+    dropped: int = 0
+
+    @property
+    def testable(self) -> bool:
+        """Enough informative pairs that an exact test could reach p < :data:`ALPHA`."""
+        return self.informative >= MIN_INFORMATIVE_PAIRS
+
+    @property
+    def excludes_zero(self) -> bool:
+        return self.ci_low > 0 or self.ci_high < 0
+
+    @property
+    def agrees(self) -> bool:
+        """The interval excludes 0 exactly when the unadjusted p-value is below :data:`ALPHA`."""
+        return self.excludes_zero == (self.p_value < ALPHA)
 
     @property
     def significant(self) -> bool:
-        """Holm-adjusted p below :data:`ALPHA`."""
-        return self.p_holm is not None and self.p_holm < ALPHA
+        """Testable, Holm-adjusted p below :data:`ALPHA`, and the interval excludes 0."""
+        return self.testable and self.p_holm is not None and self.p_holm < ALPHA and self.excludes_zero
+
+    @property
+    def untested_reason(self) -> str | None:
+        """Why no verdict is given on these pairs (None when one is)."""
+        if self.testable:
+            return None
+        return (
+            f"only {self.informative} of {self.documents} pairs differ: no test on fewer than {MIN_INFORMATIVE_PAIRS} "
+            f"can reach p < {ALPHA} (exact smallest p {2 / 2 ** self.informative if self.informative else 1:.3g})"
+        )
 
 
 @dataclass
 class PairedResult:
-    """Statistics of every tested (run, column key), the settings used and notes on what was not tested."""
+    """Statistics of every tested (run, column key), why the others were not tested, the settings, notes."""
 
     stats: dict[tuple[str, str], PairedStat] = field(default_factory=dict)
+    untested: dict[tuple[str, str], str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    resamples: int = DEFAULT_RESAMPLES
-    mauve_resamples: int = DEFAULT_MAUVE_RESAMPLES
+    permutations: int = DEFAULT_PERMUTATIONS
+    mauve_permutations: int = DEFAULT_MAUVE_PERMUTATIONS
     seed: int = DEFAULT_SEED
+    families: dict[str, int] = field(default_factory=dict)  # task -> tests in its Holm family
 
     def describe(self) -> str:
-        """One sentence saying how the intervals were made."""
+        """One sentence saying how the p-values and intervals were made and what a mark means."""
+        sizes = ", ".join(f"{task} {size}" for task, size in self.families.items())
         return (
-            f"paired bootstrap over prompts, {self.resamples} resamples (MAUVE: {self.mauve_resamples}, k-means seeds "
-            f"{MAUVE_KMEANS_SEEDS[0]}-{MAUVE_KMEANS_SEEDS[-1]}), seed {self.seed}; 95% percentile intervals (corpus "
-            "metrics: centred on the observed difference); "
-            f"* = Holm-adjusted p < {ALPHA} across the metrics and runs of each task's table"
+            f"paired permutation test over prompts (the two runs' outputs swapped at random within each prompt; "
+            f"{self.permutations} permutations, exact below {int(math.log2(max(self.permutations, 2))) + 1} differing "
+            f"pairs; MAUVE {self.mauve_permutations}), seed {self.seed}; 95% intervals: per-text means by inverting the "
+            "same test, corpus metrics by a jackknife over prompts, MAUVE by a centred bootstrap (k-means seeds "
+            f"{MAUVE_KMEANS_SEEDS[0]}-{MAUVE_KMEANS_SEEDS[-1]}), clipped to the metric's range; * = Holm-adjusted p < "
+            f"{ALPHA} within each task's table (tests per table: {sizes or 'none'}) and the interval excludes 0; "
+            f"not tested = fewer than {MIN_INFORMATIVE_PAIRS} differing pairs or no paired samples (reason given)"
         )
 
 
@@ -107,37 +180,33 @@ def resolve_aggregation(recorded: Any, metric: str) -> Callable | None:
     return known.get(match.group(1) if match else "") or known.get(metric)
 
 
-class Side:
-    """The items of one run in one metric, scored on any resample of its documents."""
+def is_mean(aggregation: Callable) -> bool:
+    """lm-eval's ``mean`` or ``nanmean``: a per-text metric, tested by sign flips of the paired differences."""
+    return getattr(aggregation, "__name__", "") in ("mean", "nanmean")
+
+
+class Pooled:
+    """A corpus aggregate on any rows of pooled items (the baseline's n items, then the run's n)."""
 
     def __init__(self, aggregation: Callable, items: Sequence[Any]):
         self.aggregation, self.items = aggregation, list(items)
-        self.kind = "mean" if getattr(aggregation, "__name__", "") in ("mean", "nanmean") else "generic"
-        if hasattr(aggregation, "resampler"):  # Self-BLEU, distinct-n: texts cut into words once
-            self.kind, self.of_rows = "rows", aggregation.resampler(self.items)
+        # Self-BLEU, distinct-n: texts cut into words once, then any selection of them scored exactly
+        self.of_rows = aggregation.resampler(self.items) if hasattr(aggregation, "resampler") else None
 
     def full(self) -> float:
         """The task's own aggregate of all items (what lm-eval reports for the same documents)."""
-        return _finite_or_nan(self.aggregation(self.items))
+        return self.score(np.arange(len(self.items)))
 
-    def resampled(self, indices: np.ndarray) -> np.ndarray:
-        """The aggregate on each row of ``indices`` (resamples x documents)."""
-        if self.kind == "mean":
-            values = np.asarray(self.items, dtype=float)[indices]
-            if self.aggregation.__name__ == "mean":
-                return values.mean(axis=1)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN resample is NaN, as lm-eval's nanmean
-                return np.nanmean(values, axis=1)
+    def score(self, rows: np.ndarray, seed: int | None = None) -> float:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # e.g. Self-BLEU of a resample with < 2 texts: NaN
-            if self.kind == "rows":
-                return np.array([_finite_or_nan(self.of_rows(row)) for row in indices])
-            return np.array([_finite_or_nan(self.aggregation([self.items[j] for j in row])) for row in indices])
+            warnings.simplefilter("ignore")  # e.g. Self-BLEU of < 2 texts: NaN
+            if self.of_rows is not None:
+                return _finite_or_nan(self.of_rows(rows))
+            return _finite_or_nan(self.aggregation([self.items[j] for j in rows]))
 
 
 class MauveSide:
-    """MAUVE of one run's continuations against the references, on features computed once per text."""
+    """MAUVE of continuations against their references, on features computed once per text."""
 
     def __init__(self, items: Sequence[Sequence[str]], features: FeatureCache):
         featurizers = {item[2] for item in items}
@@ -147,7 +216,7 @@ class MauveSide:
         self.model = features.rows([item[0] for item in items], featurizer)
         self.human = features.rows([item[1] for item in items], featurizer)
 
-    def score(self, rows: Sequence[int], seed: int) -> float:
+    def score(self, rows: Sequence[int], seed: int | None = None) -> float:
         """``mauve.compute_mauve`` on the features of ``rows`` (empty texts dropped, as ``mauve_score`` does)."""
         import mauve
 
@@ -155,14 +224,12 @@ class MauveSide:
         human = [self.human[j] for j in rows if self.human[j] is not None]
         if min(len(model), len(human)) < 2:
             return math.nan
+        seed = MAUVE_KMEANS_SEEDS[0] if seed is None else seed
         with single_threaded():
             return float(mauve.compute_mauve(p_features=np.stack(model), q_features=np.stack(human), seed=seed).mauve)
 
     def full(self) -> float:
-        return self.score(range(len(self.model)), MAUVE_KMEANS_SEEDS[0])
-
-    def resampled(self, indices: np.ndarray) -> np.ndarray:
-        return np.array([self.score(row, MAUVE_KMEANS_SEEDS[b % len(MAUVE_KMEANS_SEEDS)]) for b, row in enumerate(indices)])
+        return self.score(range(len(self.model)))
 
 
 @contextmanager
@@ -206,34 +273,130 @@ class FeatureCache:
         return [self._features[(featurizer, text)] if text.strip() else None for text in texts]
 
 
-# ---------------------------------------------------------------- the test
+# ---------------------------------------------------------------- the tests
 
 
-def bootstrap_indices(documents: int, resamples: int, seed: int) -> np.ndarray:
-    """``resamples`` x ``documents`` prompt indices drawn with replacement (as ``scipy.stats.bootstrap`` draws them)."""
-    return np.random.default_rng(seed).integers(0, documents, (resamples, documents))
+def swap_patterns(pairs: int, permutations: int, rng: np.random.Generator, exact_limit: int) -> tuple[np.ndarray, bool]:
+    """Rows of which pairs swap, the identity first: all ``2**pairs`` patterns when that is at most ``exact_limit``
+    (an exact test), else the identity and ``permutations`` random patterns (p = (c + 1) / (B + 1))."""
+    if 2**pairs <= exact_limit:
+        codes = np.arange(2**pairs, dtype=np.int64)[:, None]
+        return ((codes >> np.arange(pairs, dtype=np.int64)) & 1).astype(bool), True
+    return np.vstack([np.zeros((1, pairs), dtype=bool), rng.random((permutations, pairs)) < 0.5]), False
 
 
-def paired_stat(
-    base_full: float, run_full: float, base_resampled: np.ndarray, run_resampled: np.ndarray, documents: int, centred: bool = False
-) -> PairedStat | None:
-    """Delta, percentile interval and two-sided p-value from the full-sample and resampled scores of both sides.
+def mean_test(base: Sequence[float], run: Sequence[float], permutations: int, seed: int) -> PairedStat | None:
+    """Sign-flip permutation test of the mean paired difference, and its inversion as the interval.
 
-    ``centred``: the interval is the percentile interval of the differences moved by ``delta - mean(d)``,
-    for corpus metrics whose resamples are biased (a repeated text matches itself: Self-BLEU rises,
-    distinct-n falls in every resample), so that it is centred on the observed difference.
+    For each sign pattern s the permuted statistic at shift t is ``mean(s * (d - t))``; the shifts t at which
+    ``|mean(s * (d - t))| >= |mean(d) - t|`` form an interval around ``mean(d)`` (a quadratic inequality), so the
+    p-value at t = 0 and the set of unrejected shifts come from the same intervals and always agree.
     """
-    delta = run_full - base_full
-    differences = np.asarray(run_resampled, dtype=float) - np.asarray(base_resampled, dtype=float)
-    differences = differences[np.isfinite(differences)]
-    if not math.isfinite(delta) or differences.size == 0:
+    base, run = np.asarray(base, dtype=float), np.asarray(run, dtype=float)
+    kept = np.isfinite(base) & np.isfinite(run)
+    if not kept.any():
         return None
+    d = run[kept] - base[kept]
+    n, m = d.size, float(d.mean())
+    swaps, exact = swap_patterns(n, permutations, np.random.default_rng(seed), 2**EXACT_MEAN_PAIRS)
+    signs = 1.0 - 2.0 * swaps
+    a, c = signs @ d / n, signs.mean(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        roots = np.stack([(m - a) / (1 - c), (a + m) / (1 + c)])
+    everywhere = np.isclose(np.abs(c), 1.0)  # all signs equal: |T_s(t)| = |T(t)| for every shift
+    tolerance = TOLERANCE * (abs(m) + float(np.abs(d).max()) + 1e-300)
+    low = np.where(everywhere, -math.inf, np.nanmin(roots, axis=0) - tolerance)
+    high = np.where(everywhere, math.inf, np.nanmax(roots, axis=0) + tolerance)
+    p_value = float(np.mean((low <= 0) & (high >= 0)))
+    need = math.ceil(ALPHA * len(signs) - 1e-9)  # unrejected: at least this many patterns as extreme
+    ci_low, ci_high = float(np.sort(low)[need - 1]), float(np.sort(high)[::-1][need - 1])
+    base_value, run_value = float(base[kept].mean()), float(run[kept].mean())
+    return PairedStat(
+        m, ci_low, ci_high, p_value, None, len(signs) - (not exact), n, int(np.count_nonzero(d)), base_value, run_value,
+        "test inversion", exact, int(base.size - n),
+    )
+
+
+def swap_test(score: Callable, base_items: Sequence[Any], run_items: Sequence[Any], permutations: int, seed: int) -> tuple[np.ndarray, int, bool]:
+    """Permuted differences of a corpus metric, the observed one first; the informative pairs; exact or not.
+
+    ``score(rows, seed)`` scores rows of the pooled items (baseline's 0..n-1, run's n..2n-1); only pairs whose
+    items differ are swapped (swapping equal items changes nothing).
+    """
+    n = len(base_items)
+    informative = np.array([i for i in range(n) if not _same_item(base_items[i], run_items[i])], dtype=np.int64)
+    swaps, exact = swap_patterns(informative.size, permutations, np.random.default_rng(seed), permutations)
+    index, swapped = np.arange(n), np.zeros(n, dtype=bool)
+    differences = []
+    for b, row in enumerate(swaps):
+        swapped[:] = False
+        swapped[informative] = row
+        kmeans_seed = MAUVE_KMEANS_SEEDS[b % len(MAUVE_KMEANS_SEEDS)]
+        differences.append(score(np.where(swapped, index, index + n), kmeans_seed) - score(np.where(swapped, index + n, index), kmeans_seed))
+    return np.asarray(differences, dtype=float), int(informative.size), exact
+
+
+def permutation_p(differences: np.ndarray) -> float:
+    """Share of patterns (identity first) whose difference is at least as far from 0 as the observed one."""
+    finite = differences[np.isfinite(differences)]
+    observed = abs(differences[0])
+    return float(np.mean(np.abs(finite) >= observed - TOLERANCE * (observed + 1e-300)))
+
+
+def jackknife_interval(score: Callable, n: int, delta: float) -> tuple[float, float]:
+    """``delta`` ± t(0.975, n - 1) x the leave-one-prompt-out jackknife standard error (no text is repeated)."""
+    from scipy.stats import t
+
+    index = np.arange(n)
+    leave_one_out = np.array([score(np.delete(index, i) + n) - score(np.delete(index, i)) for i in range(n)])
+    leave_one_out = leave_one_out[np.isfinite(leave_one_out)]
+    if leave_one_out.size < 2:
+        return math.nan, math.nan
+    k = leave_one_out.size
+    error = math.sqrt((k - 1) / k * float(np.sum((leave_one_out - leave_one_out.mean()) ** 2)))
+    half = float(t.ppf(1 - (100 - CONFIDENCE) / 200, k - 1)) * error
+    return delta - half, delta + half
+
+
+def bootstrap_interval(score: Callable, n: int, delta: float, resamples: int, seed: int) -> tuple[float, float]:
+    """Percentile interval of resampled differences, centred on ``delta`` (MAUVE: a k-means fit per resample)."""
+    rows = np.random.default_rng(seed).integers(0, n, (resamples, n))
+    seeds = [MAUVE_KMEANS_SEEDS[b % len(MAUVE_KMEANS_SEEDS)] for b in range(resamples)]
+    differences = np.array([score(row + n, seed) - score(row, seed) for row, seed in zip(rows, seeds)])
+    differences = differences[np.isfinite(differences)]
+    if differences.size == 0:
+        return math.nan, math.nan
     low, high = np.percentile(differences, [(100 - CONFIDENCE) / 2, 100 - (100 - CONFIDENCE) / 2])
-    if centred:
-        low, high = low + delta - differences.mean(), high + delta - differences.mean()
-    extreme = int(np.sum(np.abs(differences - differences.mean()) >= abs(delta)))
-    p_value = min(1.0, (extreme + 1) / (differences.size + 1))
-    return PairedStat(float(delta), float(low), float(high), p_value, None, int(differences.size), documents)
+    shift = delta - float(differences.mean())
+    return float(low + shift), float(high + shift)
+
+
+def corpus_test(
+    scorer: Pooled | MauveSide, base_items: Sequence[Any], run_items: Sequence[Any], permutations: int, seed: int, mauve: bool = False
+) -> PairedStat | None:
+    """Swap test and interval of a corpus-level metric (jackknife; MAUVE: centred bootstrap) on the pooled scorer."""
+    n = len(base_items)
+    base_value, run_value = scorer.score(np.arange(n)), scorer.score(np.arange(n) + n)
+    delta = run_value - base_value
+    if not math.isfinite(delta):
+        return None
+    differences, informative, exact = swap_test(scorer.score, base_items, run_items, permutations, seed)
+    if mauve:
+        low, high = bootstrap_interval(scorer.score, n, delta, permutations, seed)
+    else:
+        low, high = jackknife_interval(scorer.score, n, delta)
+    if not (math.isfinite(low) and math.isfinite(high)):  # e.g. Self-BLEU of 2 texts: no leave-one-out value
+        low, high = -math.inf, math.inf
+    return PairedStat(
+        delta, low, high, permutation_p(differences), None, len(differences) - (not exact), n, informative, base_value, run_value,
+        "bootstrap" if mauve else "jackknife", exact,
+    )
+
+
+def clipped(stat: PairedStat, metric: str) -> PairedStat:
+    """``stat`` with its interval inside what the run's value can be, given the baseline's value."""
+    low, high = value_range(metric)
+    return _replace(stat, ci_low=max(stat.ci_low, low - stat.base_value), ci_high=min(stat.ci_high, high - stat.base_value))
 
 
 def holm(p_values: dict[Any, float]) -> dict[Any, float]:
@@ -252,14 +415,19 @@ def document_key(record: dict[str, Any]) -> tuple[str, str] | None:
     return (doc_hash, prompt_hash) if isinstance(doc_hash, str) and isinstance(prompt_hash, str) else None
 
 
-def align(base: Sequence[dict], other: Sequence[dict]) -> tuple[list[int], list[int]] | None:
-    """Positions in ``base`` and ``other`` of the shared documents, in the baseline's order; None without hashes."""
+def align(base: Sequence[dict], other: Sequence[dict]) -> tuple[list[int], list[int], int] | None:
+    """Positions in ``base`` and ``other`` of the shared documents (baseline's order), and how many records repeat a
+    document already seen (the first record of a document is used); None without hashes."""
     keys = [[document_key(record) for record in records] for records in (base, other)]
     if any(key is None for side in keys for key in side):
         return None
-    position = {key: i for i, key in enumerate(keys[1])}
-    pairs = [(i, position[key]) for i, key in enumerate(keys[0]) if key in position]
-    return [i for i, _ in pairs], [j for _, j in pairs]
+    positions = [{} for _ in keys]
+    for side, found in zip(keys, positions):
+        for i, key in enumerate(side):
+            found.setdefault(key, i)
+    repeated = sum(len(side) - len(found) for side, found in zip(keys, positions))
+    pairs = [(i, positions[1][key]) for key, i in positions[0].items() if key in positions[1]]
+    return [i for i, _ in pairs], [j for _, j in pairs], repeated
 
 
 def compare_task(
@@ -267,38 +435,39 @@ def compare_task(
     base_records: Sequence[dict],
     run_records: Sequence[dict],
     aggregations: dict[str, Callable],
-    resamples: int = DEFAULT_RESAMPLES,
+    permutations: int = DEFAULT_PERMUTATIONS,
     seed: int = DEFAULT_SEED,
-    mauve_resamples: int = DEFAULT_MAUVE_RESAMPLES,
+    mauve_permutations: int = DEFAULT_MAUVE_PERMUTATIONS,
     features: FeatureCache | None = None,
     names: tuple[str, str] = ("baseline", "run"),
-    memo: dict | None = None,
-) -> tuple[dict[str, PairedStat], list[str]]:
-    """Unadjusted paired statistics of every metric of ``aggregations`` found in both runs' records, and notes.
-
-    ``memo`` keeps the baseline's scores between calls for several runs against one baseline.
-    """
+) -> tuple[dict[str, PairedStat], list[str], dict[str, str]]:
+    """Unadjusted paired statistics of every metric of ``aggregations`` found in both runs' records, notes, and the
+    reason each metric left untested was not tested."""
     notes: list[str] = []
-    memo = {} if memo is None else memo
+    untested: dict[str, str] = {}
     aligned = align(base_records, run_records)
     if aligned is None:
-        return {}, [f"{task}: samples lack lm-eval's doc_hash/prompt_hash, so documents cannot be paired: no intervals"]
-    base_rows, run_rows = aligned
+        reason = "samples lack lm-eval's doc_hash/prompt_hash, so documents cannot be paired"
+        return {}, [f"{task}: {reason}: not tested"], dict.fromkeys(aggregations, reason)
+    base_rows, run_rows, repeated = aligned
     shared = len(base_rows)
     if shared == 0:
         raise CompareError(
-            f"{names[1]} and {names[0]} share no prompt in {task} (different prompts or documents): compare runs of the same task settings"
+            f"{names[1]} and {names[0]} share no prompt in {task} (different prompts or documents; models with different "
+            "tokenizers cut different 32-token prompts unless both runs pass the same --metadata prompt_tokenizer): "
+            "compare runs of the same task settings"
         )
-    if shared < max(len(base_records), len(run_records)):
+    if repeated:
+        notes.append(f"{task}: {repeated} samples records repeat a document already logged: the first record of each is used")
+    if shared < max(len(base_records), len(run_records)) - repeated:
         notes.append(
             f"{task}: {names[1]} and {names[0]} share {shared} of {len(run_records)} and {len(base_records)} documents: "
-            f"its differences and intervals are over the {shared} shared ones"
+            f"its differences, intervals and the values beside them are over the {shared} shared ones"
         )
-    indices = bootstrap_indices(shared, resamples, seed)
-    mauve_indices = indices[:mauve_resamples]
     out: dict[str, PairedStat] = {}
     for metric, aggregation in aggregations.items():
         if not all(metric in base_records[i] for i in base_rows) or not all(metric in run_records[j] for j in run_rows):
+            untested[metric] = "the samples do not hold this metric"
             continue
         base_items = [base_records[i][metric] for i in base_rows]
         run_items = [run_records[j][metric] for j in run_rows]
@@ -308,47 +477,42 @@ def compare_task(
                 f"{task}: MAUVE of {shared} texts per side (its authors advise thousands, at least {MAUVE_ADVISED_TEXTS}): "
                 "its value is biased and its interval wide"
             )
-        rows = mauve_indices if is_mauve else indices
-        memo_key = (task, metric, tuple(base_rows), len(rows))
         try:
-            if is_mauve:
-                cache = features if features is not None else FeatureCache()
-                base_side, run_side = MauveSide(base_items, cache), MauveSide(run_items, cache)
+            if is_mean(aggregation):
+                stat = mean_test(base_items, run_items, permutations, seed)
+            elif is_mauve:
+                scorer = MauveSide(base_items + run_items, features if features is not None else FeatureCache())
+                stat = corpus_test(scorer, base_items, run_items, mauve_permutations, seed, mauve=True)
             else:
-                base_side, run_side = Side(aggregation, base_items), Side(aggregation, run_items)
-            if memo_key not in memo:
-                memo[memo_key] = base_side.full(), base_side.resampled(rows)
-            (base_full, base_resampled), run_full = memo[memo_key], run_side.full()
-            bad = [name for name, value in zip(names, (base_full, run_full)) if not math.isfinite(value)]
-            run_resampled = None if bad else run_side.resampled(rows)
+                stat = corpus_test(Pooled(aggregation, base_items + run_items), base_items, run_items, permutations, seed)
         except (TypeError, ValueError, KeyError, IndexError) as error:
-            notes.append(f"{task}/{metric}: samples items cannot be aggregated ({error}): no interval")
+            untested[metric] = f"its samples items cannot be aggregated ({error})"
+            notes.append(f"{task}/{metric}: samples items cannot be aggregated ({error}): not tested")
             continue
-        if bad:
-            notes.append(
-                f"{task}/{metric}: not a number on the shared documents for {', '.join(bad)} (NaN in its samples, or undefined on them): no interval"
-            )
-            continue
-        centred = not (isinstance(base_side, Side) and base_side.kind == "mean")
-        stat = paired_stat(base_full, run_full, base_resampled, run_resampled, shared, centred)
         if stat is None:
-            notes.append(f"{task}/{metric}: no resample gave a number for both runs: no interval")
-        else:
-            out[metric] = stat
-    return out, notes
+            untested[metric] = f"not a number on the shared documents for {names[0]} or {names[1]} (NaN in its samples, or undefined)"
+            notes.append(f"{task}/{metric}: {untested[metric]}: not tested")
+            continue
+        if stat.dropped:
+            notes.append(
+                f"{task}/{metric}: {stat.dropped} of {shared} pairs dropped ({names[0]} or {names[1]} has NaN there): "
+                f"compared on {stat.documents} pairs, on which {names[0]} has {stat.base_value:.4g} and {names[1]} {stat.run_value:.4g}"
+            )
+        out[metric] = clipped(stat, metric)
+    return out, notes, untested
 
 
 # ---------------------------------------------------------------- a whole leaderboard
 
 
-def enough_resamples(tests: int) -> int:
-    """Resamples for a table of ``tests`` Holm-corrected p-values: at least :data:`DEFAULT_RESAMPLES`, and enough (in
-    thousands) that the smallest p-value, 1 / (N + 1), times ``tests`` is at most half of :data:`ALPHA`.
+def enough_permutations(tests: int) -> int:
+    """Permutations for a table of ``tests`` Holm-corrected p-values: at least :data:`DEFAULT_PERMUTATIONS`, and
+    enough (in thousands) that the smallest p-value, 1 / (N + 1), times ``tests`` is at most half of :data:`ALPHA`.
 
-    With fewer, Holm's correction is limited by the bootstrap's resolution rather than by the data: 1,000 resamples
+    With fewer, Holm's correction is limited by the test's resolution rather than by the data: 1,000 permutations
     and 60 tests can mark nothing significant, however large the difference.
     """
-    return max(DEFAULT_RESAMPLES, math.ceil(2 * tests / ALPHA / 1000) * 1000)
+    return max(DEFAULT_PERMUTATIONS, math.ceil(2 * tests / ALPHA / 1000) * 1000)
 
 
 def planned_tests(board: Leaderboard, task: str) -> int:
@@ -357,99 +521,134 @@ def planned_tests(board: Leaderboard, task: str) -> int:
     return runs * sum(1 for column in board.columns_of(task) if column.filter == "none")
 
 
-def resolution_notes(task: str, tests: int, resamples: int, mauve_resamples: int, has_mauve: bool) -> list[str]:
-    """Say when the bootstrap's smallest p-value, not the data, keeps a task's differences from significance."""
+def resolution_notes(task: str, stats: dict[tuple[str, str], PairedStat], permutations: int, mauve_permutations: int) -> list[str]:
+    """Say when the test's smallest p-value, not the data, keeps a task's differences from significance."""
+    tests = len(stats)
     notes = []
-    if tests / (resamples + 1) >= ALPHA / 2:
+    if any(not stat.exact and not key.endswith("/mauve") for (_, key), stat in stats.items()) and tests / (permutations + 1) >= ALPHA / 2:
         notes.append(
-            f"{task}: {resamples} resamples give p-values of at least {1 / (resamples + 1):.2g}, too coarse for Holm over "
-            f"{tests} tests: a difference not marked may only lack resamples (--resamples {enough_resamples(tests)} or more)"
+            f"{task}: {permutations} permutations give p-values of at least {1 / (permutations + 1):.2g}, too coarse for "
+            f"Holm over {tests} tests: a difference not marked may only lack permutations (--permutations "
+            f"{enough_permutations(tests)} or more)"
         )
-    if has_mauve and tests / (mauve_resamples + 1) >= ALPHA:
+    if any(key.endswith("/mauve") for _, key in stats) and tests / (mauve_permutations + 1) >= ALPHA:
         notes.append(
-            f"{task}: MAUVE's p-values come from {mauve_resamples} resamples (at least {1 / (mauve_resamples + 1):.2g}): "
-            "a MAUVE difference not marked may only lack resamples; its interval shows its size (--mauve-resamples, a "
-            "k-means fit each)"
+            f"{task}: MAUVE's p-values come from {mauve_permutations} permutations (at least "
+            f"{1 / (mauve_permutations + 1):.2g}): a MAUVE difference not marked may only lack permutations; its interval "
+            "shows its size (--mauve-permutations, two k-means fits each)"
         )
     return notes
 
 
 def board_statistics(
     board: Leaderboard,
-    resamples: int | None = None,
+    permutations: int | None = None,
     seed: int = DEFAULT_SEED,
-    mauve_resamples: int = DEFAULT_MAUVE_RESAMPLES,
+    mauve_permutations: int = DEFAULT_MAUVE_PERMUTATIONS,
 ) -> PairedResult:
     """Paired statistics of every run against the baseline in every column that samples allow, Holm-adjusted per task.
 
-    ``resamples`` None: :func:`enough_resamples` for the largest task table.
+    ``permutations`` None: :func:`enough_permutations` for the largest task table.
     """
     from hyperfit_tasks.compare.samples import read_samples
 
-    if resamples is None:
-        resamples = enough_resamples(max((planned_tests(board, task) for task in board.tasks), default=0))
-    if resamples < 1 or mauve_resamples < 1:
-        raise CompareError(f"--resamples and --mauve-resamples must be >= 1, got {resamples} and {mauve_resamples}")
-    result = PairedResult(resamples=resamples, mauve_resamples=min(mauve_resamples, resamples), seed=seed)
-    if len(board.runs) < 2:
+    if permutations is None:
+        permutations = enough_permutations(max((planned_tests(board, task) for task in board.tasks), default=0))
+    if permutations < 1 or mauve_permutations < 1:
+        raise CompareError(f"--permutations and --mauve-permutations must be >= 1, got {permutations} and {mauve_permutations}")
+    result = PairedResult(permutations=permutations, mauve_permutations=min(mauve_permutations, permutations), seed=seed)
+    others = [run for run in board.runs if run.name != board.baseline]
+    if not others:
         result.notes.append("one run only: no differences, intervals or best marks (pass a second run to compare)")
         return result
-    if not any(run.samples for run in board.runs):
-        result.notes.append(
-            "no intervals or p-values: they need the per-document samples (re-run lm_eval with --log_samples); bold = largest value, untested"
-        )
-        return result
     base = next(run for run in board.runs if run.name == board.baseline)
-    features, refused, memo = FeatureCache(), {}, {}
+    features, refused = FeatureCache(), {}
+
+    def skip(task: str, runs: Sequence, reason: str) -> None:
+        for run in runs:
+            for column in board.columns_of(task):
+                result.untested.setdefault((run.name, column.key), reason)
+
     for task in board.tasks:
         metrics = [column.metric for column in board.columns_of(task) if column.filter == "none"]
         if task not in base.samples:
-            if base.output_type(task) is not None and any(task in run.samples for run in board.runs):
-                result.notes.append(f"{task}: the baseline {base.name} has no samples file: no intervals")
+            if base.output_type(task) is not None:  # a leaf task (a group's rows have no samples of their own)
+                if any(task in run.samples for run in others):
+                    result.notes.append(f"{task}: the baseline {base.name} has no samples file (lm_eval --log_samples): not tested")
+                skip(task, others, f"the baseline {base.name} has no samples file for it (lm_eval --log_samples)")
             continue
         base_records = read_samples(base.samples[task])
         base_aggregations = _aggregations(base, task, metrics)
-        p_values = {}
-        for run in board.runs:
-            if run is base or task not in run.metrics:
+        task_stats = {}
+        for run in others:
+            if task not in run.metrics:
                 continue
             if task not in run.samples:
-                result.notes.append(f"{task}: {run.name} has no samples file (lm_eval --log_samples): no intervals")
+                result.notes.append(f"{task}: {run.name} has no samples file (lm_eval --log_samples): not tested")
+                skip(task, [run], f"{run.name} has no samples file for it (lm_eval --log_samples)")
                 continue
             run_aggregations = _aggregations(run, task, metrics)
             agreed = {metric: fn for metric, fn in base_aggregations.items() if _same(fn, run_aggregations.get(metric))}
+            for metric in set(metrics) - set(agreed):
+                result.untested[(run.name, f"{task}/{metric}")] = "the two runs record different (or unknown) aggregations for it"
             try:
-                stats, notes = compare_task(
-                    task,
-                    base_records,
-                    read_samples(run.samples[task]),
-                    agreed,
-                    resamples,
-                    seed,
-                    result.mauve_resamples,
-                    features,
-                    (base.name, run.name),
-                    memo,
+                stats, notes, untested = compare_task(
+                    task, base_records, read_samples(run.samples[task]), agreed, permutations, seed,
+                    result.mauve_permutations, features, (base.name, run.name),
                 )
             except CompareError as error:
                 refused.setdefault(run.name, []).append(str(error))
+                skip(task, [run], str(error).split(": compare runs")[0])
                 continue
             result.notes += notes
-            for metric, stat in stats.items():
-                result.stats[(run.name, f"{task}/{metric}")] = stat
-                p_values[(run.name, f"{task}/{metric}")] = stat.p_value
-        for key, adjusted in holm(p_values).items():
-            stat = result.stats[key]
-            result.stats[key] = PairedStat(stat.delta, stat.ci_low, stat.ci_high, stat.p_value, adjusted, stat.resamples, stat.documents)
-        if p_values:
-            has_mauve = any(key.rsplit("/", 1)[-1] == "mauve" for _, key in p_values)
-            result.notes += resolution_notes(task, len(p_values), resamples, result.mauve_resamples, has_mauve)
+            result.untested.update({(run.name, f"{task}/{metric}"): reason for metric, reason in untested.items()})
+            task_stats.update({(run.name, f"{task}/{metric}"): stat for metric, stat in stats.items()})
+        family = {key: stat.p_value for key, stat in task_stats.items() if stat.testable}
+        adjusted = holm(family)
+        result.stats.update({key: _replace(stat, p_holm=adjusted.get(key)) for key, stat in task_stats.items()})
+        if task_stats:
+            result.families[task] = len(family)
+            result.notes += resolution_notes(task, {key: task_stats[key] for key in family}, permutations, result.mauve_permutations)
+            few: dict[tuple[str, int, int], list[str]] = {}
+            for (name, key), stat in task_stats.items():
+                if not stat.testable:
+                    few.setdefault((name, stat.informative, stat.documents), []).append(key.split("/", 1)[1])
+            result.notes += [
+                f"{task}: {name}: {', '.join(metrics)} not tested: only {informative} of {documents} pairs differ (no test "
+                f"on fewer than {MIN_INFORMATIVE_PAIRS} differing pairs can reach p < {ALPHA})"
+                for (name, informative, documents), metrics in few.items()
+            ]
+            result.notes += [
+                f"{task}/{key.split('/', 1)[1]}: {name}: the interval {'excludes' if stat.excludes_zero else 'includes'} 0 while "
+                f"p = {stat.p_value:.3g}: interval ({stat.interval}) and test disagree, so it is not marked significant"
+                for (name, key), stat in task_stats.items()
+                if stat.testable and not stat.agrees
+            ]
+    if not result.stats and not any(run.samples for run in board.runs):
+        result.notes.append(
+            "no intervals or p-values: they need the per-document samples (re-run lm_eval with --log_samples); every "
+            "difference is not tested and no best is marked"
+        )
     tested = {name for name, _ in result.stats}
     for name, errors in refused.items():
         if name not in tested:
             raise CompareError(errors[0])
-        result.notes += [f"{line}; that task has no intervals" for line in errors]
+        result.notes += [f"{line}; that task is not tested" for line in errors]
     return result
+
+
+def _replace(stat: PairedStat, **changes: Any) -> PairedStat:
+    import dataclasses
+
+    return dataclasses.replace(stat, **changes)
+
+
+def _same_item(first: Any, second: Any) -> bool:
+    """Two samples items are the same output (so swapping them changes nothing)."""
+    try:
+        return bool(first == second)
+    except (TypeError, ValueError):
+        return False
 
 
 def _same(first: Callable, second: Callable | None) -> bool:

@@ -1,6 +1,8 @@
 """Plots of a leaderboard as PNG bytes (matplotlib ``Figure`` on the Agg canvas; no pyplot state).
 
-* headline bars: one panel per headline column, a bar (± stderr) per run;
+* forest: each headline metric's paired difference to the baseline with its 95% interval, one row
+  of panels per domain, runs as rows, coloured by the verdict (significant better / worse, not
+  significant, not tested);
 * metric by epoch: checkpoints of a training run (see :mod:`hyperfit_tasks.compare.epochs`) as
   lines over epoch (or step when an epoch is unknown), other runs as flat dashed lines;
 * TTR by position: the mean TTR of successive windows of the continuations, one line per run.
@@ -13,9 +15,13 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
+from typing import TYPE_CHECKING
 
 from hyperfit_tasks.compare.errors import CompareError
 from hyperfit_tasks.compare.leaderboard import Column, Leaderboard
+
+if TYPE_CHECKING:
+    from hyperfit_tasks.compare.compact import Domain
 
 # Headline metrics, in this order, where the results have them (hyperfit's tasks and lm-eval's wikitext).
 HEADLINE_METRICS = ("ttr_last96", "ttr", "diversity", "rep_4", "distinct_4", "self_bleu", "mauve", "word_perplexity")
@@ -45,25 +51,53 @@ def headline_columns(board: Leaderboard, metrics: Sequence[str] | None = None) -
     return chosen[:MAX_PANELS]
 
 
-def headline_bars(board: Leaderboard, columns: Sequence[Column]) -> bytes:
-    """Bar chart: one panel per column, one bar per run with its stderr, the best bar outlined."""
-    figure, axes = _panels(len(columns))
-    names = [run.name for run in board.runs]
-    colors = list(run_colors(names).values())
-    for ax, column in zip(axes, columns):
-        cells = [board.cell(name, column) for name in names]
-        heights = [cell.value if cell.value is not None else 0.0 for cell in cells]
-        errors = [cell.stderr if cell.stderr is not None else 0.0 for cell in cells]
-        bars = ax.bar(range(len(names)), heights, yerr=errors, color=colors, capsize=3)
-        for bar, cell in zip(bars, cells):
-            if cell.best:
-                bar.set_edgecolor("black")
-                bar.set_linewidth(2)
-            if cell.value is None:
-                bar.set_alpha(0)
-        ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
-        ax.set_title(f"{column.task}\n{column.label} {column.arrow}".rstrip(), fontsize=9)
+VERDICT_COLORS = {"better": "#1a7f37", "worse": "#c62828", "significant": "#1f4e9c", "not significant": "#555555", "not tested": "#aaaaaa"}
+
+
+def forest(board: Leaderboard, domains: Sequence[Domain]) -> bytes | None:
+    """Forest plot: per domain a row of panels (one per headline metric), in each the runs as rows with their paired
+    difference to the baseline and its 95% interval; hollow = not tested; None without a run to compare."""
+    from hyperfit_tasks.compare.compact import header
+
+    others = [run.name for run in board.runs if run.name != board.baseline]
+    width = max((len(domain.columns) for domain in domains), default=0)
+    if not others or not width:
+        return None
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(2.4 * width, (0.9 + 0.32 * len(others)) * len(domains)), layout="constrained")
+    axes = figure.subplots(len(domains), width, squeeze=False)
+    for row, domain in zip(axes, domains):
+        for position, ax in enumerate(row):
+            if position >= len(domain.columns):
+                ax.set_visible(False)
+                continue
+            column = domain.columns[position]
+            ax.axvline(0, color="#999999", linewidth=0.8)
+            for y, name in enumerate(others):
+                cell = board.cell(name, column)
+                if cell.delta is None:
+                    continue
+                color = VERDICT_COLORS[_verdict(cell, column)]
+                stat = cell.stat
+                if stat is not None and math.isfinite(stat.ci_low) and math.isfinite(stat.ci_high):
+                    ax.plot([stat.ci_low, stat.ci_high], [y, y], color=color, linewidth=2)
+                tested = cell.state != "not tested"
+                ax.plot([cell.delta], [y], "o", color=color, markerfacecolor=color if tested else "white", markersize=5)
+            ax.set_yticks(range(len(others)), others if position == 0 else [""] * len(others), fontsize=7)
+            ax.set_ylim(len(others) - 0.5, -0.5)
+            ax.tick_params(axis="x", labelsize=7)
+            ax.set_title(f"{domain.name}: {header(column)}", fontsize=8)
     return _png(figure)
+
+
+def _verdict(cell, column: Column) -> str:
+    """The forest's colour key of a cell: better / worse / significant (no direction) / not significant / not tested."""
+    if cell.state != "significant":
+        return cell.state
+    if column.higher_is_better is None:
+        return "significant"
+    return "better" if (cell.delta > 0) == column.higher_is_better else "worse"
 
 
 @dataclass(frozen=True)

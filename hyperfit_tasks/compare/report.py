@@ -1,6 +1,6 @@
 """``--out DIR``: every output of a comparison, each file written atomically.
 
-Layout: ``table.md``, ``table.csv``, ``table.json``, ``plots/headline.png``,
+Layout: ``table.md``, ``table.csv``, ``table.json``, ``plots/differences.png`` (paired differences, tested runs only),
 ``plots/metric_by_epoch.png`` (checkpoints of a run only), ``plots/ttr_by_position.png``
 (samples only) and ``index.html`` (everything above in one page, plus example continuations).
 """
@@ -19,6 +19,10 @@ from hyperfit_tasks.compare.markdown import render_markdown
 from hyperfit_tasks.compare.samples import Example, generation_samples, mean_curve, pick_examples, ttr_curves
 
 DEFAULT_EXAMPLES = 3
+FOREST_TITLE = (
+    "Differences to the baseline with 95% intervals (paired tests over prompts): green = significantly better, "
+    "red = significantly worse, dark grey = not significant, hollow light grey = not tested"
+)
 
 
 def write_report(
@@ -48,13 +52,17 @@ def write_report(
 
 
 def make_plots(board: Leaderboard, samples: dict[str, dict[str, list[dict]]], headline: Sequence[str] | None, notes: list[str]) -> list[Plot]:
-    """The headline bars, metric-by-epoch and TTR-by-position plots that the inputs allow; notes say why one is missing."""
+    """The forest of differences, metric-by-epoch and TTR-by-position plots that the inputs allow; notes say why one is
+    missing."""
+    from hyperfit_tasks.compare.compact import headline_domains
+
     columns = plotting.headline_columns(board, headline)
     figures = []
-    if columns:
-        figures.append(Plot("Headline metrics (± lm-eval stderr; outlined = best)", "headline.png", plotting.headline_bars(board, columns)))
+    differences = plotting.forest(board, headline_domains(board))
+    if differences is not None:
+        figures.append(Plot(FOREST_TITLE, "differences.png", differences))
     else:
-        notes.append("no headline plot: no run has a value for the headline metrics")
+        notes.append("no plot of differences: it needs a second run and a headline metric")
     by_epoch = plotting.metric_by_epoch(board, columns) if columns else None
     if by_epoch is not None:
         figures.append(Plot("Headline metrics over training (checkpoints of one run; dashed = other runs)", "metric_by_epoch.png", by_epoch))

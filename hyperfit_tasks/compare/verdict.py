@@ -1,10 +1,11 @@
 """The verdict on a leaderboard: paired statistics in its cells, "best" only where significant, length and settings flags.
 
-"Best in column" is the run with the best value when that lead is significant (Holm-adjusted,
-see :mod:`hyperfit_tasks.compare.paired`) against every other run: against the baseline by its
-paired test; between two other runs by non-overlapping intervals of their differences to the
-baseline. Tasks whose settings differ between runs get no best mark unless ``force``. Without
-any samples, the leaderboard keeps its untested "largest value" marks and says so.
+Every difference is "significant", "not significant" or "not tested" (with its reason). "Best in
+column" is the run with the best value when that lead is significant (Holm-adjusted, see
+:mod:`hyperfit_tasks.compare.paired`) against every other run: against the baseline by its paired
+test; between two other runs by non-overlapping intervals of their differences to the baseline.
+An untested cell is never best; tasks whose settings differ between runs get no best mark unless
+``force``.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import dataclasses
 from hyperfit_tasks.compare.leaderboard import Column, Leaderboard
 from hyperfit_tasks.compare.mismatches import generation_mismatches, task_mismatches
 from hyperfit_tasks.compare.paired import (
-    DEFAULT_MAUVE_RESAMPLES,
+    DEFAULT_MAUVE_PERMUTATIONS,
     DEFAULT_SEED,
     PairedStat,
     board_statistics,
@@ -28,29 +29,28 @@ LENGTH_SENSITIVE = ("ttr", "ttr_last96", "ttr_words", "rep_n", "diversity", "dis
 
 def add_statistics(
     board: Leaderboard,
-    resamples: int | None = None,
+    permutations: int | None = None,
     seed: int = DEFAULT_SEED,
-    mauve_resamples: int = DEFAULT_MAUVE_RESAMPLES,
+    mauve_permutations: int = DEFAULT_MAUVE_PERMUTATIONS,
     force: bool = False,
 ) -> Leaderboard:
-    """Compute the paired statistics of ``board`` and put them, the significant best marks and the flags in it."""
-    result = board_statistics(board, resamples, seed, mauve_resamples)
+    """Compute the paired statistics of ``board`` and put them, the states, the significant best marks and the flags in it."""
+    result = board_statistics(board, permutations, seed, mauve_permutations)
     board.paired = result
     board.notes += list(dict.fromkeys(result.notes))
-    tested = bool(result.stats)
     incomparable = {task: lines for task in board.tasks if (lines := task_mismatches(board.runs, task))}
+    groups = board.groups
     for column in board.columns:
         stats = {name: stat for (name, key), stat in result.stats.items() if key == column.key}
-        if tested:
-            best = significant_best(board, column, stats) if stats else set()
-        else:
-            best = {run.name for run in board.runs if board.cell(run.name, column).best}
+        best = significant_best(board, column, stats) if stats else set()
         if column.task in incomparable and not force:
             best = set()
         for run in board.runs:
             cell, stat = board.cell(run.name, column), stats.get(run.name)
-            delta = stat.delta if stat is not None else cell.delta
-            board.cells[(run.name, column.key)] = dataclasses.replace(cell, delta=delta, best=run.name in best, stat=stat)
+            changes = {"best": run.name in best, "stat": stat, "untested": untested_reason(result, run.name, column, groups)}
+            if stat is not None:  # the values beside a paired difference are those of the same pairs
+                changes.update(delta=stat.delta, value=stat.run_value)
+            board.cells[(run.name, column.key)] = dataclasses.replace(cell, **changes)
     for task, lines in incomparable.items():
         named = [line for line in lines if ": generation_kwargs differs" not in line] + generation_mismatches(board.runs, task)
         settings = "; ".join(line.split(": ", 1)[1] for line in named)
@@ -60,6 +60,57 @@ def add_statistics(
         )
     board.notes += length_flags(board) + training_flags(board)
     return board
+
+
+def untested_lines(board: Leaderboard, columns: list[Column]) -> list[str]:
+    """One line per run and reason: which of ``columns`` are not tested for it, and why (printed beside the table)."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for column in columns:
+        for run in board.runs:
+            cell = board.cell(run.name, column)
+            if cell.state == "not tested":
+                found.setdefault((run.name, cell.reason), []).append(column.label)
+    return [f"not tested for {name} ({', '.join(labels)}): {reason}" for (name, reason), labels in found.items()]
+
+
+def verdict_sentences(board: Leaderboard) -> list[str]:
+    """One sentence per run against the baseline: where it is significantly better, worse, neither, and untested."""
+    sentences = []
+    for run in board.runs:
+        if run.name == board.baseline:
+            continue
+        kinds: dict[str, list[str]] = {"better": [], "worse": [], "different": [], "not significant": [], "not tested": []}
+        for column in board.columns:
+            cell = board.cell(run.name, column)
+            if cell.state == "significant":
+                side = None if column.higher_is_better is None else (cell.delta > 0) == column.higher_is_better
+                kinds["different" if side is None else "better" if side else "worse"].append(column.key)
+            elif cell.state is not None:
+                kinds[cell.state].append(column.key)
+        parts = [
+            f"significantly {kind} in {len(keys)} ({_few(keys)})" for kind, keys in kinds.items() if keys and kind in ("better", "worse", "different")
+        ]
+        parts += [f"{kind} in {len(keys)}" for kind, keys in kinds.items() if keys and kind in ("not significant", "not tested")]
+        sentences.append(f"{run.name} against {board.baseline}: " + ("; ".join(parts) if parts else "no difference to show") + ".")
+    return sentences
+
+
+def _few(keys: list[str], shown: int = 4) -> str:
+    from hyperfit_tasks.compare.compact import domain_of
+
+    names = [f"{domain_of(key.split('/', 1)[0])} {key.split('/', 1)[1]}" for key in keys]
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
+def untested_reason(result, run: str, column: Column, groups: set[str]) -> str:
+    """Why the paired tests give no verdict on ``run``'s difference in ``column`` (used only where none is given)."""
+    if (run, column.key) in result.untested:
+        return result.untested[(run, column.key)]
+    if column.task in groups:
+        return "a group's row: its subtasks' rows are tested"
+    if column.filter != "none":
+        return f"filtered metric ({column.filter}): only plain metrics are paired"
+    return "no paired test for this column"
 
 
 def significant_best(board: Leaderboard, column: Column, stats: dict[str, PairedStat]) -> set[str]:
@@ -92,21 +143,32 @@ def significant_best(board: Leaderboard, column: Column, stats: dict[str, Paired
     return {best}
 
 
+LENGTH_TOLERANCE = 0.01  # untested lengths: a relative difference above this is flagged
+
+
 def length_flags(board: Leaderboard) -> list[str]:
-    """One line per run and task whose mean continuation length differs significantly from the baseline's."""
+    """One line per run and task whose mean continuation length differs from the baseline's: significantly, or (not
+    tested) by more than :data:`LENGTH_TOLERANCE` of it."""
     lines = []
+    groups = board.groups
     for column in board.columns:
-        if column.metric != LENGTH_METRIC:
+        if column.metric != LENGTH_METRIC or column.task in groups:  # a group's length repeats its subtasks'
             continue
-        base = board.cell(board.baseline, column).value
         for run in board.runs:
             cell = board.cell(run.name, column)
-            if cell.stat is None or not cell.stat.significant or base is None or cell.value is None:
+            if cell.delta is None or cell.value is None:
+                continue
+            stat = cell.stat
+            base = stat.base_value if stat is not None else cell.value - cell.delta
+            if cell.state == "significant":
+                evidence = f"difference {stat.delta:+.1f} [{stat.ci_low:+.1f}, {stat.ci_high:+.1f}]"
+            elif cell.state == "not tested" and abs(cell.delta) > LENGTH_TOLERANCE * abs(base):
+                evidence = f"difference {cell.delta:+.1f}, not tested: {cell.reason}"
+            else:
                 continue
             lines.append(
-                f"{column.task}: {run.name}'s continuations are {'shorter' if cell.stat.delta < 0 else 'longer'} than "
-                f"{board.baseline}'s ({cell.value:.0f} against {base:.0f} tokens on average, difference "
-                f"{cell.stat.delta:+.1f} [{cell.stat.ci_low:+.1f}, {cell.stat.ci_high:+.1f}]): length-sensitive metrics "
-                f"({', '.join(LENGTH_SENSITIVE)}) move with length; {', '.join(LENGTH_ROBUST)} are length-robust"
+                f"{column.task}: {run.name}'s continuations are {'shorter' if cell.delta < 0 else 'longer'} than "
+                f"{board.baseline}'s ({cell.value:.1f} against {base:.1f} tokens on average, {evidence}): length-sensitive "
+                f"metrics ({', '.join(LENGTH_SENSITIVE)}) move with length; {', '.join(LENGTH_ROBUST)} are length-robust"
             )
     return lines

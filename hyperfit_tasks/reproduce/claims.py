@@ -34,27 +34,36 @@ PAPER_DISAGREEMENT = 0.30
 
 @dataclass(frozen=True)
 class Stat:
-    """A paired difference (run - baseline) with its 95% interval and Holm-adjusted p-value."""
+    """A paired difference (run - baseline) with its 95% interval, Holm-adjusted p-value and hyperfit-compare's verdict
+    (``marked``: significant, which also needs enough differing pairs and an interval that excludes 0)."""
 
     delta: float
     ci_low: float
     ci_high: float
     p_holm: float | None
     documents: int | None = None
+    marked: bool | None = None
 
     @classmethod
     def from_dict(cls, found: dict[str, Any] | None) -> Stat | None:
         """From one entry of ``table.json``'s ``paired`` (None when absent or not a number)."""
         if not isinstance(found, dict) or not all(isinstance(found.get(key), (int, float)) for key in ("delta", "ci_low", "ci_high")):
             return None
-        return cls(float(found["delta"]), float(found["ci_low"]), float(found["ci_high"]), found.get("p_holm"), found.get("documents"))
+        marked = found.get("significant")
+        return cls(
+            float(found["delta"]), float(found["ci_low"]), float(found["ci_high"]), found.get("p_holm"), found.get("documents"),
+            marked if isinstance(marked, bool) else None,
+        )
 
     def negated(self) -> Stat:
         """baseline - run: for a table whose baseline is the model the claim is about."""
-        return Stat(-self.delta, -self.ci_high, -self.ci_low, self.p_holm, self.documents)
+        return Stat(-self.delta, -self.ci_high, -self.ci_low, self.p_holm, self.documents, self.marked)
 
     @property
     def significant(self) -> bool:
+        """hyperfit-compare's own mark where the table has one, else Holm-adjusted p < 0.05."""
+        if self.marked is not None:
+            return self.marked
         return self.p_holm is not None and self.p_holm < ALPHA
 
     def text(self) -> str:
