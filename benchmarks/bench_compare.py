@@ -1,8 +1,8 @@
 """Benchmark ``hyperfit-compare``'s paired statistics against the generation they judge.
 
 Two runs of ``--texts`` documents each of ``hyperfit_continuation_austen`` are compared in full:
-every metric with the paired bootstrap (``--resamples``, default 1,000; MAUVE with its own
-``--mauve-resamples`` and MiniLM featurisation included), tables, plots and ``index.html``,
+every metric with the paired permutation test (``--permutations``, default 1,000; MAUVE with its own
+``--mauve-permutations`` and MiniLM featurisation included), tables, plots and ``index.html``,
 by ``hyperfit-compare``'s own entry point. The runs' continuations are real text (run A: each
 document's human reference; run B: the first half of it repeated, a degenerate "sharpened"
 stand-in), scored by the task's own ``process_results`` and aggregations and written in the layout
@@ -12,8 +12,8 @@ Generation is lm-eval's own ``hf`` backend (``HFLM.generate_until`` on the task'
 ``max_gen_toks``) on the default model, timed on the first ``--sample`` documents and scaled to
 the 2 x ``--texts`` continuations the comparison reads. Target: comparison <= 10% of generation.
 
-    python benchmarks/bench_compare.py                           # 2 x 300 texts, 1,000 resamples
-    python benchmarks/bench_compare.py --texts 20 --sample 2 --resamples 50 --model TINY   # a smoke run
+    python benchmarks/bench_compare.py                           # 2 x 300 texts, 1,000 permutations
+    python benchmarks/bench_compare.py --texts 20 --sample 2 --permutations 50 --model TINY   # a smoke run
 """
 from __future__ import annotations
 
@@ -110,8 +110,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--texts", type=int, default=300, help="documents per run (default 300)")
     parser.add_argument("--sample", type=int, default=16, help="documents generated to time lm-eval's backend (default 16)")
-    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
-    parser.add_argument("--mauve-resamples", type=int, help="MAUVE resamples (default: hyperfit-compare's)")
+    parser.add_argument("--permutations", type=int, default=1000, help="permutations of the paired test (default 1000)")
+    parser.add_argument("--mauve-permutations", type=int, help="MAUVE permutations (default: hyperfit-compare's)")
     parser.add_argument("--batch-size", type=int, default=int(BATCH_SIZE), help=f"generation batch size (default {BATCH_SIZE}, as hyperfit-demo)")
     add_model_arguments(parser, "compare_cost.json")
     parser.add_argument("--report", type=Path, help="keep the two runs and the report here (default: a temporary folder)")
@@ -122,15 +122,15 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     from hyperfit_tasks.cli import compare as cli
-    from hyperfit_tasks.compare.paired import DEFAULT_MAUVE_RESAMPLES
+    from hyperfit_tasks.compare.paired import DEFAULT_MAUVE_PERMUTATIONS
 
     resolve_model(args)
-    args.mauve_resamples = args.mauve_resamples or DEFAULT_MAUVE_RESAMPLES
+    args.mauve_permutations = args.mauve_permutations or DEFAULT_MAUVE_PERMUTATIONS
     task = load_task(args.model)
     docs = list(task.test_docs())[: args.texts]
     if len(docs) < args.texts:
         raise SystemExit(f"{TASK} has {len(docs)} documents, fewer than --texts {args.texts}")
-    print(f"2 runs x {len(docs)} texts of {TASK}, {args.resamples} resamples (MAUVE {args.mauve_resamples}), model {args.model}")
+    print(f"2 runs x {len(docs)} texts of {TASK}, {args.permutations} permutations (MAUVE {args.mauve_permutations}), model {args.model}")
 
     sample_s, sampled = generation_seconds(task, args.model, args.sample, args.batch_size)
     generation_s = sample_s / sampled * 2 * len(docs)
@@ -140,8 +140,8 @@ def main(argv=None) -> None:
         work = args.report or Path(temporary)
         write_run(work / "a", task, docs, [doc["reference"] for doc in docs], "runs/a")
         write_run(work / "b", task, docs, [repeated_half(doc["reference"]) for doc in docs], "runs/b")
-        argv = [str(work / "a"), str(work / "b"), "--out", str(work / "report"), "--resamples", str(args.resamples),
-                "--mauve-resamples", str(args.mauve_resamples), "--format", "json"]
+        argv = [str(work / "a"), str(work / "b"), "--out", str(work / "report"), "--permutations", str(args.permutations),
+                "--mauve-permutations", str(args.mauve_permutations), "--format", "json"]
         start = time.perf_counter()
         with open(os.devnull, "w") as null, _redirect_stdout(null):
             status = cli.main(argv)

@@ -412,6 +412,7 @@ def test_partial_overlap_warns_with_counts_and_no_overlap_is_refused(tmp_path, c
     assert cli.main([str(tmp_path / "a"), str(tmp_path / "c")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("hyperfit-compare: error: c and a share no prompt in t") and err.count("\n") == 1
+    assert "--metadata prompt_tokenizer" in err  # models with different tokenizers: the setting that pairs them
 
 
 def test_nan_sample_corrupt_samples_and_one_run(tmp_path, capsys):
@@ -542,3 +543,56 @@ def test_same_prompts_refuses_a_run_that_has_both_tasks_and_a_bad_mapping(tmp_pa
     with pytest.raises(SystemExit):
         cli.main([str(greedy), "--same-prompts", "t_top_p"])
     assert "write FROM=TO" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- the trial's cases: three states, honest output
+
+
+def test_a_run_scored_without_samples_is_not_tested_everywhere_with_legend_reason_and_length_warning(tmp_path, capsys):
+    """One run scored without --log_samples and far shorter (22.8 against 687 tokens): no best mark anywhere, the
+    legend and the reason beside the table, the length warning although nothing could be tested."""
+    shifted_runs(tmp_path, shift=0.05, lengths=(687.0, 22.8))
+    next((tmp_path / "run").glob("samples_*")).unlink()
+    report = tmp_path / "report"
+    assert cli.main([str(tmp_path / "base"), str(tmp_path / "run"), "--out", str(report)]) == 0
+    out = capsys.readouterr().out
+    table, legend = out.split("\n\n")[1], out.split("\n\n")[2]
+    assert "!" not in table  # no best mark on an untested cell
+    assert next(line for line in table.splitlines() if "difference" in line).endswith("?")  # the not-tested mark
+    assert "? = not tested" in legend
+    assert "t: not tested for run (continuation_tokens): run has no samples file for it (lm_eval --log_samples)" in legend
+    assert "run's continuations are shorter than base's (22.6 against 687.0 tokens on average, difference -664.4, not tested" in (
+        " ".join(legend.split())
+    )
+    data = json.loads((report / "table.json").read_text())
+    assert {cell["state"] for cell in data["cells"]["run"].values()} == {"not tested"}
+    assert not any(cell["best"] for cells in data["cells"].values() for cell in cells.values())
+    html = (report / "index.html").read_text()
+    headline = html.split("<h2>Headline</h2>")[1].split("<h2>")[0]
+    assert "class=\"untested\"" in headline and "? not tested for run (continuation_tokens)" in headline
+    assert html.index("<p class='verdict'>run against base: not tested in 3.</p>") < html.index("<h2>Headline</h2>")
+
+
+def test_a_document_logged_twice_is_named_and_used_once():
+    from hyperfit_tasks.compare.paired import compare_task
+
+    base = [{"doc_hash": f"d{i}", "prompt_hash": f"p{i}", "acc": float(i)} for i in range(8)]
+    run = [{"doc_hash": f"d{i}", "prompt_hash": f"p{i}", "acc": float(i) + 1} for i in range(8)]
+    run.append({"doc_hash": "d0", "prompt_hash": "p0", "acc": 100.0})  # the same document again, another answer
+    stats, notes, _ = compare_task("t", base, run, {"acc": resolve_aggregation("mean", "acc")}, permutations=99)
+    assert "t: 1 samples records repeat a document already logged: the first record of each is used" in notes
+    assert stats["acc"].documents == 8 and stats["acc"].delta == pytest.approx(1.0)
+
+
+def test_intervals_are_clipped_to_the_metrics_range_and_a_disagreeing_interval_is_never_marked():
+    from hyperfit_tasks.compare.paired import PairedStat, clipped
+
+    # MAUVE of the baseline 0.008: the run's MAUVE is at most 1, so the difference at most 0.992 (was 1.21)
+    wide = PairedStat(0.15, -0.4, 1.21, 0.3, None, 100, 32, 32, 0.008, 0.158, "bootstrap")
+    assert (clipped(wide, "mauve").ci_low, clipped(wide, "mauve").ci_high) == (-0.008, pytest.approx(0.992))
+    assert clipped(wide, "acc") == wide  # no known range: unchanged
+    # the test says p < 0.05 but the interval holds 0: not marked, and the disagreement is visible
+    disagree = PairedStat(0.05, -0.001, 0.1, 0.01, 0.01, 1000, 32, 32, 0.2, 0.25, "jackknife")
+    assert disagree.testable and not disagree.agrees and not disagree.significant
+    agree = PairedStat(0.05, 0.001, 0.1, 0.01, 0.01, 1000, 32, 32, 0.2, 0.25, "jackknife")
+    assert agree.agrees and agree.significant
