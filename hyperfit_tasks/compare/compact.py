@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hyperfit_tasks.compare.formatting import SIGNIFICANT_MARK, UNTESTED_MARK, format_short
-from hyperfit_tasks.compare.leaderboard import Cell, Column, Leaderboard
+from hyperfit_tasks.compare.leaderboard import Cell, Column, Leaderboard, domain_of
 
 # (metric, short header) of the headline, in the paper's order
 COMPACT_METRICS = (
@@ -23,7 +23,6 @@ COMPACT_METRICS = (
     ("continuation_tokens", "tokens"),
     ("word_perplexity", "wordPPL"),
 )
-TASK_PREFIXES = ("hyperfit_continuation_", "hyperfit_perplexity_", "hyperfit_next_word_")
 TERMINAL_WIDTH = 100
 LEGEND = (
     f"{SIGNIFICANT_MARK} = significant (paired permutation test, Holm-adjusted p < 0.05 within the task's table, interval "
@@ -39,14 +38,6 @@ class Domain:
 
     name: str
     columns: list[Column]
-
-
-def domain_of(task: str) -> str:
-    """``hyperfit_continuation_austen`` -> ``austen``; other tasks are their own domain."""
-    for prefix in TASK_PREFIXES:
-        if task.startswith(prefix):
-            return task[len(prefix) :]
-    return task
 
 
 def headline_domains(board: Leaderboard) -> list[Domain]:

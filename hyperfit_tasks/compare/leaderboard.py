@@ -20,6 +20,17 @@ if TYPE_CHECKING:
     from hyperfit_tasks.compare.paired import PairedResult, PairedStat
 
 
+TASK_PREFIXES = ("hyperfit_continuation_", "hyperfit_perplexity_", "hyperfit_next_word_")
+
+
+def domain_of(task: str) -> str:
+    """The text source of a task: ``hyperfit_continuation_austen`` -> ``austen``; other tasks are their own domain."""
+    for prefix in TASK_PREFIXES:
+        if task.startswith(prefix):
+            return task[len(prefix) :]
+    return task
+
+
 @dataclass(frozen=True)
 class Column:
     """A metric of a task (``filter`` is lm-eval's filter name, ``"none"`` for plain metrics)."""

@@ -145,8 +145,9 @@ class PairedResult:
         sizes = ", ".join(f"{task} {size}" for task, size in self.families.items())
         return (
             f"paired permutation test over prompts (the two runs' outputs swapped at random within each prompt; "
-            f"{self.permutations} permutations, exact below {int(math.log2(max(self.permutations, 2))) + 1} differing "
-            f"pairs; MAUVE {self.mauve_permutations}), seed {self.seed}; 95% intervals: per-text means by inverting the "
+            f"{self.permutations} permutations, MAUVE {self.mauve_permutations}; exact enumeration for per-text means up "
+            f"to {EXACT_MEAN_PAIRS} pairs and for corpus metrics up to {int(math.log2(max(self.permutations, 1)))} "
+            f"differing pairs), seed {self.seed}; 95% intervals: per-text means by inverting the "
             "same test, corpus metrics by a jackknife over prompts, MAUVE by a centred bootstrap (k-means seeds "
             f"{MAUVE_KMEANS_SEEDS[0]}-{MAUVE_KMEANS_SEEDS[-1]}), clipped to the metric's range; * = Holm-adjusted p < "
             f"{ALPHA} within each task's table (tests per table: {sizes or 'none'}) and the interval excludes 0; "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from hyperfit_tasks.compare.leaderboard import Column, Leaderboard
+from hyperfit_tasks.compare.leaderboard import Column, Leaderboard, domain_of
 from hyperfit_tasks.compare.mismatches import generation_mismatches, task_mismatches
 from hyperfit_tasks.compare.paired import (
     DEFAULT_MAUVE_PERMUTATIONS,
@@ -96,8 +96,6 @@ def verdict_sentences(board: Leaderboard) -> list[str]:
 
 
 def _few(keys: list[str], shown: int = 4) -> str:
-    from hyperfit_tasks.compare.compact import domain_of
-
     names = [f"{domain_of(key.split('/', 1)[0])} {key.split('/', 1)[1]}" for key in keys]
     return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
