@@ -463,7 +463,7 @@ def compare_task(
     if shared < max(len(base_records), len(run_records)) - repeated:
         notes.append(
             f"{task}: {names[1]} and {names[0]} share {shared} of {len(run_records)} and {len(base_records)} documents: "
-            f"its differences, intervals and the values beside them are over the {shared} shared ones"
+            f"its differences, intervals and values are over the {shared} shared ones (the baseline's row shows all of its own)"
         )
     out: dict[str, PairedStat] = {}
     for metric, aggregation in aggregations.items():
