@@ -122,9 +122,11 @@ class PairedStat:
         """Why no verdict is given on these pairs (None when one is)."""
         if self.testable:
             return None
+        if self.informative == 0:
+            return f"the two runs' items are the same on all {self.documents} pairs: nothing to test"
         return (
             f"only {self.informative} of {self.documents} pairs differ: no test on fewer than {MIN_INFORMATIVE_PAIRS} "
-            f"can reach p < {ALPHA} (exact smallest p {2 / 2 ** self.informative if self.informative else 1:.3g})"
+            f"can reach p < {ALPHA} (exact smallest p {2 / 2**self.informative:.3g})"
         )
 
 
@@ -397,7 +399,8 @@ def corpus_test(
 def clipped(stat: PairedStat, metric: str) -> PairedStat:
     """``stat`` with its interval inside what the run's value can be, given the baseline's value."""
     low, high = value_range(metric)
-    return _replace(stat, ci_low=max(stat.ci_low, low - stat.base_value), ci_high=min(stat.ci_high, high - stat.base_value))
+    # + 0.0: a clipped -0.0 prints as "-0.0"
+    return _replace(stat, ci_low=max(stat.ci_low, low - stat.base_value) + 0.0, ci_high=min(stat.ci_high, high - stat.base_value) + 0.0)
 
 
 def holm(p_values: dict[Any, float]) -> dict[Any, float]:
@@ -610,15 +613,11 @@ def board_statistics(
         if task_stats:
             result.families[task] = len(family)
             result.notes += resolution_notes(task, {key: task_stats[key] for key in family}, permutations, result.mauve_permutations)
-            few: dict[tuple[str, int, int], list[str]] = {}
+            few: dict[tuple[str, str], list[str]] = {}
             for (name, key), stat in task_stats.items():
                 if not stat.testable:
-                    few.setdefault((name, stat.informative, stat.documents), []).append(key.split("/", 1)[1])
-            result.notes += [
-                f"{task}: {name}: {', '.join(metrics)} not tested: only {informative} of {documents} pairs differ (no test "
-                f"on fewer than {MIN_INFORMATIVE_PAIRS} differing pairs can reach p < {ALPHA})"
-                for (name, informative, documents), metrics in few.items()
-            ]
+                    few.setdefault((name, stat.untested_reason), []).append(key.split("/", 1)[1])
+            result.notes += [f"{task}: {name}: {', '.join(metrics)} not tested: {reason}" for (name, reason), metrics in few.items()]
             result.notes += [
                 f"{task}/{key.split('/', 1)[1]}: {name}: the interval {'excludes' if stat.excludes_zero else 'includes'} 0 while "
                 f"p = {stat.p_value:.3g}: interval ({stat.interval}) and test disagree, so it is not marked significant"

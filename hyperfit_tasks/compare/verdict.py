@@ -81,6 +81,8 @@ def verdict_sentences(board: Leaderboard) -> list[str]:
             continue
         kinds: dict[str, list[str]] = {"better": [], "worse": [], "different": [], "not significant": [], "not tested": []}
         for column in board.columns:
+            if column.task in board.groups:  # a group's row repeats its subtasks'
+                continue
             cell = board.cell(run.name, column)
             if cell.state == "significant":
                 side = None if column.higher_is_better is None else (cell.delta > 0) == column.higher_is_better
