@@ -84,3 +84,7 @@ def test_hyperfit_lm_eval_prints_the_one_line(tmp_path, tiny_lm_path, capsys):
     assert lm_eval_cli.main(argv) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.strip().splitlines()[-1] == f"hyperfit-lm-eval: error: {message}"
+    # checked before the model loads: a model path that does not exist is never reached
+    argv[argv.index("--model_args") + 1] = f"pretrained={tmp_path / 'no-such-model'}"
+    assert lm_eval_cli.main(argv) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"hyperfit-lm-eval: error: {message}"

@@ -95,6 +95,17 @@ def pop_bootstrap_iters(argv: list[str]) -> tuple[list[str], int | None]:
     return rest, iters
 
 
+def check_custom_texts(args) -> None:
+    """Read the ``_custom`` tasks' ``--metadata`` texts now: lm-eval 0.4.13 builds the model before the tasks, so a bad
+    file would otherwise be found only after the model has loaded (minutes for a large one)."""
+    metadata, tasks = getattr(args, "metadata", None), getattr(args, "tasks", None)
+    names = ",".join(tasks) if isinstance(tasks, list) else str(tasks or "")
+    if isinstance(metadata, dict) and metadata.get("data_files") and any(name.endswith("_custom") for name in names.split(",")):
+        from hyperfit_tasks.tasks.continuation_data import load_texts
+
+        load_texts(data_files=metadata["data_files"], text_field=metadata.get("text_field", "text"))
+
+
 def run(argv: list[str]) -> None:
     """Parse ``argv`` with lm-eval's own CLI parser, join the include paths, run the command, translate known errors."""
     import functools
@@ -110,6 +121,7 @@ def run(argv: list[str]) -> None:
     args = cli.parse_args()
     if hasattr(args, "include_path"):  # the run, ls and validate commands
         args.include_path = include_paths(user_include_path(args))
+    check_custom_texts(args)
     evaluate = lm_eval.simple_evaluate
     if bootstrap_iters is not None:  # lm-eval's run command imports simple_evaluate from the package at call time
         lm_eval.simple_evaluate = functools.partial(evaluate, bootstrap_iters=bootstrap_iters)
