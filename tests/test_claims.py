@@ -35,10 +35,15 @@ def gains(run: str, domains=(AUSTEN, PYDOC), **changes) -> dict:
     return {(task, metric, run): changes.get(metric, value) for task in domains for metric, value in GOOD.items()}
 
 
-def test_claim_1_holds_only_when_every_metric_goes_the_papers_way_significantly():
+def test_claim_1_holds_only_when_ttr_and_repetition_go_the_papers_way_significantly():
     assert claims.claim_1_diversity(Evidence(main=table(gains("hyperfitted")))).verdict == HOLDS
-    against = claims.claim_1_diversity(Evidence(main=table(gains("hyperfitted", self_bleu=stat(0.18, 0.13, 0.23)))))
-    assert against.verdict == DOES_NOT_HOLD and against.basis == f"against: {AUSTEN}/self_bleu, {PYDOC}/self_bleu"
+    # Self-BLEU rising is reported in its own row, and does not decide claim 1 (the paper's direction is unverified)
+    evidence = Evidence(main=table(gains("hyperfitted", self_bleu=stat(0.18, 0.13, 0.23))))
+    assert claims.claim_1_diversity(evidence).verdict == HOLDS and "Self-BLEU" not in claims.claim_1_diversity(evidence).ours
+    (observed,) = claims.observe(evidence)
+    assert observed.verdict == claims.REPORTED and "austen Self-BLEU +0.18 [+0.13, +0.23]*" in observed.ours
+    against = claims.claim_1_diversity(Evidence(main=table(gains("hyperfitted", ttr_last96=stat(-0.2, -0.3, -0.1)))))
+    assert against.verdict == DOES_NOT_HOLD and against.basis == f"against: {AUSTEN}/ttr_last96, {PYDOC}/ttr_last96"
     weak = claims.claim_1_diversity(Evidence(main=table(gains("hyperfitted", rep_4=stat(-0.1, -0.3, 0.1, p=0.4)))))
     assert weak.verdict == DOES_NOT_HOLD and weak.basis.startswith("not shown (not significant)")
     assert claims.claim_1_diversity(Evidence()).verdict == NOT_MEASURABLE
@@ -113,13 +118,15 @@ def test_claims_6_and_7_are_equivalence_within_half_the_main_gain():
     )
 
 
-def test_claim_8_needs_at_least_half_the_main_gain_and_claim_9_a_significant_gain():
+def test_claim_8_needs_a_significant_gain_from_the_other_domain_and_shows_the_in_domain_one_and_claim_9_too():
     main = gains("hyperfitted", (AUSTEN,))
-    similar = gains(claims.OTHER_DOMAIN, (AUSTEN,), ttr_last96=stat(0.3, 0.2, 0.4), rep_4=stat(-0.4, -0.5, -0.3))
-    assert claims.claim_8_domain(Evidence(main=table(main | similar))).verdict == HOLDS
     smaller = gains(claims.OTHER_DOMAIN, (AUSTEN,), ttr_last96=stat(0.1, 0.05, 0.15))
     row = claims.claim_8_domain(Evidence(main=table(main | smaller)))
-    assert row.verdict == DOES_NOT_HOLD and row.basis == f"not shown (under half the main gain): {AUSTEN}/ttr_last96"
+    # a smaller gain than the in-domain run's still holds (the paper: other domains help, no clear in-domain trend)
+    assert row.verdict == HOLDS and "in-domain (Austen-trained) run austen TTR-96 +0.4 [+0.3, +0.5]*" in row.ours
+    none = gains(claims.OTHER_DOMAIN, (AUSTEN,), ttr_last96=stat(0.02, -0.05, 0.09, 0.6))
+    row = claims.claim_8_domain(Evidence(main=table(main | none)))
+    assert row.verdict == DOES_NOT_HOLD and row.basis == f"not shown (not significant): {AUSTEN}/ttr_last96"
     assert claims.claim_8_domain(Evidence(main=table(main))).verdict == NOT_MEASURABLE
     assert claims.claim_9_small(Evidence(main=table(gains(claims.SMALL, (AUSTEN,))))).verdict == HOLDS
     none = gains(claims.SMALL, (AUSTEN,), ttr_last96=stat(0.02, -0.05, 0.09, 0.6))

@@ -11,7 +11,7 @@ import pytest
 from hyperfit_tasks.cli import agreement, reproduce, steps, temperature
 from hyperfit_tasks.cli import compare as compare_cli
 from hyperfit_tasks.cli import lm_eval as lm_eval_cli
-from hyperfit_tasks.reproduce.claims import DIVERSITY, VERDICTS, Stat, directional
+from hyperfit_tasks.reproduce.claims import DIVERSITY, HEADLINE, REPORTED, VERDICTS, Stat, directional
 from hyperfit_train import cli as train_cli
 
 MAINS = {
@@ -82,6 +82,8 @@ def test_reproduce_runs_the_chain_writes_the_claims_and_reuses_every_step(tiny_l
     claims = json.loads((report / "claims.json").read_text())["claims"]
     assert [row["number"] for row in claims] == list(range(1, 11)) and all(row["verdict"] in VERDICTS for row in claims)
     assert claims[9]["verdict"] == "not measurable here"  # human preference is never decided here
+    observations = json.loads((report / "claims.json").read_text())["observations"]
+    assert [(row["number"], row["verdict"]) for row in observations] == [("S1", REPORTED)]  # Self-BLEU: reported, not decided
     table = (report / "claims.md").read_text().splitlines()
     assert table[0].startswith("| # | claim | the paper | ours") and [line.split(" | ")[0] for line in table[2:12]] == [
         f"| {n}" for n in range(1, 11)
@@ -90,7 +92,7 @@ def test_reproduce_runs_the_chain_writes_the_claims_and_reuses_every_step(tiny_l
     paired = json.loads((out / "compare" / "main" / "table.json").read_text())["paired"]
     stats = {
         f"{task}/{metric}": Stat.from_dict(paired.get(task, {}).get(metric, {}).get("hyperfitted"))
-        for task in ("hyperfit_continuation_austen", "hyperfit_continuation_pydoc") for metric in DIVERSITY
+        for task in ("hyperfit_continuation_austen", "hyperfit_continuation_pydoc") for metric in HEADLINE
     }  # fmt: skip
     assert any(stat is not None for stat in stats.values())
     significant_all = all(stat is not None and stat.significant and stat.delta * DIVERSITY[key.split("/")[1]] > 0 for key, stat in stats.items())

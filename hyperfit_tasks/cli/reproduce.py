@@ -145,12 +145,12 @@ def run(args: argparse.Namespace) -> int:
             [command("hyperfit-compare"), *(f"{folders[name]}={name}" for name in members), "--baseline", members[0], *extra,
              *args.compare_options, "--out", str(report)],
         )
-    from hyperfit_tasks.reproduce.claims import decide
+    from hyperfit_tasks.reproduce.claims import decide, observe
     from hyperfit_tasks.reproduce.evidence import load_evidence, read_diagnostics
     from hyperfit_tasks.reproduce.report import render_markdown, write_report
 
     evidence = load_evidence(out / "compare/main/table.json", out / "compare/decoding/table.json", main_run, agreement_json, temperature_json, small)
-    rows = decide(evidence)
+    rows, observed = decide(evidence), observe(evidence)
     settings = {
         "base_model": base, "preset": args.preset, "scale": args.scale, "train_samples": train, "small_samples": small,
         "texts_per_domain": limit, "max_gen_toks": args.max_gen_toks, "entropy_matched_temperature": float(temperature),
@@ -159,9 +159,9 @@ def run(args: argparse.Namespace) -> int:
     curves = {names.HYPERFITTED: read_diagnostics(main_run), names.SHUFFLED: read_diagnostics(out / names.SHUFFLED)}
     reports = {f"hyperfit-compare: {title} (against {members[0]})": f"../compare/{title}/index.html" for title, (members, _) in comparisons.items()}
     notes = [f"{limit} texts per domain, {train} training blocks ({small} for the small set): --scale trades time for narrower intervals"]
-    write_report(out / "report", rows, settings, reports, curves, notes)
+    write_report(out / "report", rows, settings, reports, curves, notes, observed)
     print("\n==> the paper's claims on this model\n")
-    print(render_markdown(rows, notes))
+    print(render_markdown(rows, notes, observed))
     print(f"Report: {out / 'report' / 'index.html'}")
     return 0
 

@@ -1,10 +1,11 @@
 """The paper's ten claims, each decided by one small rule on the outputs of ``hyperfit-reproduce``'s steps.
 
-Every rule returns a :class:`ClaimRow`: the claim, the paper's figure, ours (a difference with its paired-bootstrap
-95% interval from ``hyperfit-compare``'s ``table.json``, ``*`` = Holm-adjusted p < 0.05) and one verdict of
+Every rule returns a :class:`ClaimRow`: the claim as the paper makes it, the paper's figure, ours (a difference with
+its 95% interval from ``hyperfit-compare``'s ``table.json``, ``*`` = significant there) and one verdict of
 :data:`VERDICTS`. A claim *holds* when the evidence shows it at 95%; it *does not hold* when the evidence goes
 against it or does not show it (``basis`` says which); it is *not measurable here* when the inputs lack what the rule
-needs. docs/reproduce.md states each rule in words.
+needs. A rule decides only on what the paper claims; what we measure beyond that (:data:`OBSERVATIONS`) is reported
+in rows of its own, never decided. docs/reproduce.md states each rule in words.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 HOLDS, DOES_NOT_HOLD, NOT_MEASURABLE = "holds", "does not hold", "not measurable here"
+REPORTED = "reported, not a claim of the paper"
 VERDICTS = (HOLDS, DOES_NOT_HOLD, NOT_MEASURABLE)
 ALPHA = 0.05
 
@@ -74,7 +76,7 @@ class Stat:
 class ClaimRow:
     """One row of the claims table."""
 
-    number: int
+    number: int | str  # a claim's number; an observation's label (S1, ...)
     claim: str
     paper: str
     ours: str
@@ -161,14 +163,24 @@ def _gains(evidence: Evidence, run: str, domains: Sequence[str], metrics: Sequen
 
 
 def claim_1_diversity(evidence: Evidence) -> ClaimRow:
-    """Greedy hyperfitted against greedy base, four diversity metrics, both domains."""
-    stats = _gains(evidence, HYPERFITTED, DOMAINS, tuple(DIVERSITY))
+    """Greedy hyperfitted against greedy base: the paper's TTR and repetition, both domains."""
+    stats = _gains(evidence, HYPERFITTED, DOMAINS, HEADLINE)
     verdict, basis = directional(stats, DIVERSITY)
     return ClaimRow(
-        1, "Greedy continuations of the hyperfitted model are more diverse than the base model's",
+        1, "Greedy continuations of the hyperfitted model are less repetitive than the base model's (higher TTR)",
         "mean TTR (last 96 tokens) above 0.60 hyperfitted against 0.17-0.57 for the base models; repetition drops", _stats_text(stats), verdict,
-        "holds: TTR-96 and distinct-4 up, rep-4 and Self-BLEU down, each Holm p < 0.05, in both domains (hyperfitted - base)",
+        "holds: TTR-96 up and rep-4 down, each Holm p < 0.05, in both domains (hyperfitted - base)",
         basis, _values(stats),
+    )
+
+
+def observation_self_bleu(evidence: Evidence) -> ClaimRow:
+    """Self-BLEU and distinct-4 (diversity across texts), reported: the paper's Self-BLEU direction could not be verified."""
+    stats = _gains(evidence, HYPERFITTED, DOMAINS, ("self_bleu", "distinct_4"))
+    return ClaimRow(
+        "S1", "Diversity across texts: Self-BLEU (lower = the continuations resemble each other less) and distinct-4",
+        "the paper reports Self-BLEU; its values and direction could not be verified, so no claim is made from it",
+        _stats_text(stats), REPORTED, "reported, not decided (hyperfitted - base)", "", _values(stats),
     )
 
 
@@ -187,7 +199,8 @@ def _decoding_claim(evidence: Evidence, number: int, run: str, claim: str, paper
 def claim_2_top_p(evidence: Evidence) -> ClaimRow:
     return _decoding_claim(
         evidence, 2, TOP_P, "Greedy hyperfitted beats the base model's top-p sampling on diversity",
-        "raters prefer hyperfitted greedy text to the base sampled with top-p 0.9, T 0.7, top-k 50 (secondary source)", "top-p 0.9, T 0.7, top-k 50",
+        "raters prefer hyperfitted greedy text to the base sampled with top-p 0.9, T 0.7, top-k 50 (secondary source): one "
+        "untuned sampling setting, and no sampling baseline for Llama 3.1 70B", "top-p 0.9, T 0.7, top-k 50",
     )
 
 
@@ -314,27 +327,29 @@ def claim_7_order(evidence: Evidence) -> ClaimRow:
     return ClaimRow(row.number, row.claim, row.paper, share + row.ours, row.verdict, row.rule, row.basis, values)
 
 
-def _gain_claim(evidence: Evidence, number: int, run: str, claim: str, paper: str, half: bool) -> ClaimRow:
+def _gain_claim(evidence: Evidence, number: int, run: str, claim: str, paper: str, half: bool, show_main: bool = False) -> ClaimRow:
     stats = _gains(evidence, run, ("austen",), HEADLINE)
     verdict, basis = directional(stats, DIVERSITY)
     rule = f"holds: on Austen, {run} - base has TTR-96 up and rep-4 down with Holm p < 0.05"
+    main = _gains(evidence, HYPERFITTED, ("austen",), HEADLINE)
     if half:
         rule += ", each at least half the main run's gain"
-        main = _gains(evidence, HYPERFITTED, ("austen",), HEADLINE)
         if verdict == HOLDS:
             short = [key for key, stat in stats.items() if main[key] is None or abs(stat.delta) < EQUIVALENCE_SHARE * abs(main[key].delta)]
             if short:
                 verdict, basis = DOES_NOT_HOLD, "not shown (under half the main gain): " + ", ".join(short)
-        main_text = "; main run " + _stats_text(main)
-    else:
-        main_text = ""
+    elif show_main:
+        rule += "; the in-domain run's gain is shown beside it, not decided"
+    main_text = "; in-domain (Austen-trained) run " + _stats_text(main) if half or show_main else ""
     return ClaimRow(number, claim, paper, _stats_text(stats) + main_text, verdict, rule, basis, _values(stats))
 
 
 def claim_8_domain(evidence: Evidence) -> ClaimRow:
     return _gain_claim(
-        evidence, 8, OTHER_DOMAIN, "The training domain barely matters: hyperfitting on pydoc text gives a similar gain on Austen prompts",
-        "training on another domain gives similar gains", half=True,
+        evidence, 8, OTHER_DOMAIN, "Hyperfitting on another domain helps too (pydoc text, on Austen prompts), with no clear in-domain advantage",
+        "all three training domains help; preference averaged over the evaluation domains: fiction-trained 40.7, "
+        "Wikipedia-trained 50.9, news-trained 66.4 (original 24.2; secondary source); \"no clear trend\" of an in-domain "
+        "advantage", half=False, show_main=True,
     )
 
 
@@ -348,7 +363,8 @@ def claim_10_preference(evidence: Evidence) -> ClaimRow:
     stats = _gains(evidence, HYPERFITTED, DOMAINS, ("mauve",))
     return ClaimRow(
         10, "Humans prefer the hyperfitted model's greedy continuations",
-        "TinyLlama 1.1B: 34.4% human preference hyperfitted against 4.9% for its base, on par with Llama 3.1 70B",
+        "judged against the original human continuation: TinyLlama 1.1B hyperfitted preferred or judged equal in 34.3% of "
+        "judgments, its base 4.9%, on par with the original Llama 3.1 70B (34.4%)",
         "MAUVE (automatic proxy, not a preference): " + _stats_text(stats), NOT_MEASURABLE,
         "never decided here: no human ratings; MAUVE against the human references is shown instead, and is not the same thing",
         "needs human raters", _values(stats),
@@ -361,6 +377,14 @@ CLAIMS: tuple[Callable[[Evidence], ClaimRow], ...] = (
 )  # fmt: skip
 
 
+OBSERVATIONS: tuple[Callable[[Evidence], ClaimRow], ...] = (observation_self_bleu,)
+
+
 def decide(evidence: Evidence) -> list[ClaimRow]:
     """Every claim's row, in the issue's order."""
     return [rule(evidence) for rule in CLAIMS]
+
+
+def observe(evidence: Evidence) -> list[ClaimRow]:
+    """The rows reported beside the claims, never decided."""
+    return [report(evidence) for report in OBSERVATIONS]

@@ -22,12 +22,17 @@ def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(rows: Sequence[ClaimRow], notes: Sequence[str] = ()) -> str:
-    """The claims table (claim | paper | ours, 95% interval | verdict), then each claim's rule and basis."""
+HEADER = "| # | claim | the paper | ours (difference, 95% interval; * = significant: Holm p < 0.05) | verdict |"
+
+
+def render_markdown(rows: Sequence[ClaimRow], notes: Sequence[str] = (), observed: Sequence[ClaimRow] = ()) -> str:
+    """The claims table (claim | paper | ours, 95% interval | verdict), the observations reported beside it, then each
+    claim's rule and basis."""
     lines = [
-        "| # | claim | the paper | ours (difference, 95% interval; * = Holm p < 0.05) | verdict |",
+        HEADER,
         "|---:|---|---|---|---|",
         *(f"| {row.number} | {_cell(row.claim)} | {_cell(row.paper)} | {_cell(row.ours)} | **{row.verdict}** |" for row in rows),
+        *(f"| {row.number} | {_cell(row.claim)} | {_cell(row.paper)} | {_cell(row.ours)} | {row.verdict} |" for row in observed),
         "",
         "Rules (docs/reproduce.md):",
         "",
@@ -37,18 +42,21 @@ def render_markdown(rows: Sequence[ClaimRow], notes: Sequence[str] = ()) -> str:
     return "\n".join(lines) + "\n"
 
 
-def claims_dict(rows: Sequence[ClaimRow], settings: dict[str, Any]) -> dict[str, Any]:
-    """The machine-readable report: the settings of the run and every row with its numbers."""
-    return {"settings": settings, "claims": [row.as_dict() for row in rows]}
+def claims_dict(rows: Sequence[ClaimRow], settings: dict[str, Any], observed: Sequence[ClaimRow] = ()) -> dict[str, Any]:
+    """The machine-readable report: the settings of the run, every claim and every observation with its numbers."""
+    return {"settings": settings, "claims": [row.as_dict() for row in rows], "observations": [row.as_dict() for row in observed]}
 
 
-def render_html(rows: Sequence[ClaimRow], reports: dict[str, str], plot: bool, notes: Sequence[str] = ()) -> str:
-    """One page: the claims table, links to each ``hyperfit-compare`` report (name -> relative path), the plot."""
+def render_html(
+    rows: Sequence[ClaimRow], reports: dict[str, str], plot: bool, notes: Sequence[str] = (), observed: Sequence[ClaimRow] = ()
+) -> str:
+    """One page: the claims table (observations last), links to each ``hyperfit-compare`` report (name -> relative
+    path), the plot."""
     esc = html.escape
     body = "".join(
-        f"<tr><td>{row.number}</td><td>{esc(row.claim)}</td><td>{esc(row.paper)}</td><td>{esc(row.ours)}</td>"
-        f"<td class='{row.verdict.replace(' ', '-')}'><b>{esc(row.verdict)}</b><br><small>{esc(row.basis)}</small></td></tr>"
-        for row in rows
+        f"<tr><td>{esc(str(row.number))}</td><td>{esc(row.claim)}</td><td>{esc(row.paper)}</td><td>{esc(row.ours)}</td>"
+        f"<td class='{row.verdict.split(',')[0].replace(' ', '-')}'><b>{esc(row.verdict)}</b><br><small>{esc(row.basis)}</small></td></tr>"
+        for row in [*rows, *observed]
     )
     links = "".join(f"<li><a href='{esc(path)}'>{esc(name)}</a></li>" for name, path in reports.items())
     rules = "".join(f"<li>{esc(row.rule)}</li>" for row in rows)
@@ -59,7 +67,8 @@ def render_html(rows: Sequence[ClaimRow], reports: dict[str, str], plot: bool, n
         "body{font-family:sans-serif;max-width:1200px;margin:auto}td,th{border:1px solid #ccc;padding:4px;vertical-align:top}"
         "table{border-collapse:collapse}.holds{background:#dfd}.does-not-hold{background:#fdd}.not-measurable-here{background:#eee}"
         "</style></head><body><h1>Which of the paper's claims hold on this model</h1>"
-        "<table><tr><th>#</th><th>claim</th><th>the paper</th><th>ours (95% interval, * = Holm p &lt; 0.05)</th><th>verdict</th></tr>"
+        "<table><tr><th>#</th><th>claim</th><th>the paper</th><th>ours (95% interval, * = significant: Holm p &lt; 0.05)</th>"
+        "<th>verdict</th></tr>"
         f"{body}</table><h2>Rules</h2><ol>{rules}</ol><h2>The comparisons behind the numbers</h2><ul>{links}</ul>"
         f"{figure}{'<h2>Notes</h2><ul>' + extra + '</ul>' if extra else ''}</body></html>\n"
     )
@@ -97,13 +106,14 @@ def write_report(
     reports: dict[str, str],
     curves: dict[str, list[dict]],
     notes: Sequence[str] = (),
+    observed: Sequence[ClaimRow] = (),
 ) -> list[Path]:
     """Render everything, then write each file atomically; returns the files written."""
     png = training_plot(curves)
     outputs: dict[str, str | bytes] = {
-        "claims.md": render_markdown(rows, notes),
-        "claims.json": json.dumps(json_safe(claims_dict(rows, settings)), indent=2, allow_nan=False, default=str) + "\n",
+        "claims.md": render_markdown(rows, notes, observed),
+        "claims.json": json.dumps(json_safe(claims_dict(rows, settings, observed)), indent=2, allow_nan=False, default=str) + "\n",
         **({PLOT_FILE: png} if png else {}),
-        "index.html": render_html(rows, reports, png is not None, notes),
+        "index.html": render_html(rows, reports, png is not None, notes, observed),
     }
     return [write_atomic(Path(out_dir) / name, data) for name, data in outputs.items()]
