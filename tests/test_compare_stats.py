@@ -308,6 +308,7 @@ def test_every_output_carries_the_same_statistics(tmp_path, capsys):
     }
     assert data["cells"]["run"][f"{TASK}/acc"]["state"] == "significant" and data["cells"]["base"][f"{TASK}/acc"]["state"] is None
     assert "Holm" in data["statistics"] and "300 permutations" in data["statistics"]
+    assert "(tests per table: t 3)" in data["statistics"]  # each task is its own Holm family, and its size is said
     row = next(r for r in csv.DictReader(render_csv(board).splitlines()) if r["run"] == "run")
     assert [float(row[f"{TASK}/acc {name}"]) for name in ("delta", "ci_low", "ci_high", "p_value", "p_holm")] == [
         stat.delta,
@@ -410,6 +411,8 @@ def test_partial_overlap_warns_with_counts_and_no_overlap_is_refused(tmp_path, c
     assert f"{overlap} (the baseline's row shows all of its own)" in board.notes
     stat = board.cell("b", board.columns[0]).stat
     assert stat.documents == 2 and stat.delta == pytest.approx(0.0)  # docs 1, 2: 0.2, 0.3 in both
+    # the value beside the difference is b's on the shared documents (0.25), not lm-eval's over all of b's (0.3)
+    assert board.cell("b", board.columns[0]).value == pytest.approx(0.25)
     assert cli.main([str(tmp_path / "a"), str(tmp_path / "c")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("hyperfit-compare: error: c and a share no prompt in t") and err.count("\n") == 1
