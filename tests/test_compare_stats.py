@@ -600,3 +600,19 @@ def test_intervals_are_clipped_to_the_metrics_range_and_a_disagreeing_interval_i
     assert disagree.testable and not disagree.agrees and not disagree.significant
     agree = PairedStat(0.05, 0.001, 0.1, 0.01, 0.01, 1000, 32, 32, 0.2, 0.25, "jackknife")
     assert agree.agrees and agree.significant
+
+
+def test_a_small_exact_table_says_that_holm_leaves_room_only_for_unanimous_prompts(tmp_path):
+    """12 prompts and 60 tests: the smallest exact p is 2/4096, and Holm's 60 x 2/4096 = 0.029 leaves room only for
+    differences where every prompt moves the same way: they are marked, and a note says how little room is left."""
+    rng = np.random.default_rng(5)
+    metrics = [f"m{i}" for i in range(15)]
+    aggregations, higher = dict.fromkeys(metrics, "mean"), dict.fromkeys(metrics, True)
+    base = rng.normal(0.5, 0.1, 12)
+    folders = [write_run(tmp_path / "base", {m: base.tolist() for m in metrics}, aggregations, higher)]
+    for k in range(4):
+        folders.append(write_run(tmp_path / f"run{k}", {m: (base + 0.3).tolist() for m in metrics}, aggregations, higher))
+    result = board_statistics(build_leaderboard(load_results(folders)))
+    assert all(stat.exact and stat.p_value == pytest.approx(2 / 4096) for stat in result.stats.values())
+    assert all(stat.significant for stat in result.stats.values())  # unanimous prompts: 60 x 2/4096 = 0.029 < 0.05
+    assert any("with 12 differing pairs an exact test's p is at least 0.00049, and Holm over 60 tests" in note for note in result.notes)

@@ -538,6 +538,15 @@ def resolution_notes(task: str, stats: dict[tuple[str, str], PairedStat], permut
             f"Holm over {tests} tests: a difference not marked may only lack permutations (--permutations "
             f"{enough_permutations(tests)} or more)"
         )
+    exact = [stat for stat in stats.values() if stat.exact]
+    if exact:
+        floor = min(2 / 2**stat.informative for stat in exact)
+        if tests * floor >= ALPHA / 2:
+            notes.append(
+                f"{task}: with {max(stat.informative for stat in exact)} differing pairs an exact test's p is at least "
+                f"{floor:.2g}, and Holm over {tests} tests multiplies it by up to {tests}: only differences where nearly every "
+                "prompt moves the same way can be marked (more texts: lm-eval --limit, hyperfit-reproduce --scale)"
+            )
     if any(key.endswith("/mauve") for _, key in stats) and tests / (mauve_permutations + 1) >= ALPHA:
         notes.append(
             f"{task}: MAUVE's p-values come from {mauve_permutations} permutations (at least "
