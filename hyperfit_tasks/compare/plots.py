@@ -60,7 +60,10 @@ def forest(board: Leaderboard, domains: Sequence[Domain]) -> bytes | None:
     from hyperfit_tasks.compare.compact import header
 
     others = [run.name for run in board.runs if run.name != board.baseline]
-    width = max((len(domain.columns) for domain in domains), default=0)
+    # a panel only where some run has a difference (e.g. no perplexity panel when only the baseline was scored on it)
+    shown = {domain.name: [c for c in domain.columns if any(board.cell(name, c).delta is not None for name in others)] for domain in domains}
+    domains = [domain for domain in domains if shown[domain.name]]
+    width = max((len(shown[domain.name]) for domain in domains), default=0)
     if not others or not width:
         return None
     from matplotlib.figure import Figure
@@ -68,11 +71,12 @@ def forest(board: Leaderboard, domains: Sequence[Domain]) -> bytes | None:
     figure = Figure(figsize=(2.4 * width, (0.9 + 0.32 * len(others)) * len(domains)), layout="constrained")
     axes = figure.subplots(len(domains), width, squeeze=False)
     for row, domain in zip(axes, domains):
+        columns = shown[domain.name]
         for position, ax in enumerate(row):
-            if position >= len(domain.columns):
+            if position >= len(columns):
                 ax.set_visible(False)
                 continue
-            column = domain.columns[position]
+            column = columns[position]
             ax.axvline(0, color="#999999", linewidth=0.8)
             for y, name in enumerate(others):
                 cell = board.cell(name, column)
