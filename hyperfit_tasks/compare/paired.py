@@ -25,6 +25,7 @@ simulations (tests/test_compare_calibration.py) that check size and coverage.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -650,8 +651,6 @@ def board_statistics(
 
 
 def _replace(stat: PairedStat, **changes: Any) -> PairedStat:
-    import dataclasses
-
     return dataclasses.replace(stat, **changes)
 
 

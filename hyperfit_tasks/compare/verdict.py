@@ -75,13 +75,13 @@ def untested_lines(board: Leaderboard, columns: list[Column]) -> list[str]:
 
 def verdict_sentences(board: Leaderboard) -> list[str]:
     """One sentence per run against the baseline: where it is significantly better, worse, neither, and untested."""
-    sentences = []
+    sentences, groups = [], board.groups
     for run in board.runs:
         if run.name == board.baseline:
             continue
         kinds: dict[str, list[str]] = {"better": [], "worse": [], "different": [], "not significant": [], "not tested": []}
         for column in board.columns:
-            if column.task in board.groups:  # a group's row repeats its subtasks'
+            if column.task in groups:  # a group's row repeats its subtasks'
                 continue
             cell = board.cell(run.name, column)
             if cell.state == "significant":
