@@ -1,4 +1,5 @@
-"""Trainer callbacks: per-epoch diagnostics (``diagnostics.jsonl`` + plot + progress line) and early stop on loss.
+"""Trainer callbacks: per-epoch diagnostics (``diagnostics.jsonl`` + plot + progress line), the kept early-stopped model
+and early stop on loss.
 
 Distributed runs: every rank runs the same held-out measurements on the same data with the same
 weights (no collective calls, so no rank can wait on another), and only the main process writes.
@@ -7,7 +8,9 @@ those are already averaged over ranks, so every rank takes the same early-stop d
 """
 from __future__ import annotations
 
+import json
 import math
+import shutil
 import time
 from collections import defaultdict
 from contextlib import contextmanager
@@ -20,6 +23,7 @@ from transformers import TrainerCallback
 
 from hyperfit_tasks.common.atomic import write_atomic
 from hyperfit_tasks.common.json_rows import read_rows
+from hyperfit_tasks.common.run_files import EARLY_STOPPED_DIR, EARLY_STOPPED_RECORD
 from hyperfit_train.diagnostics import (
     DIAGNOSTICS_FILE,
     PLOT_FILE,
@@ -67,6 +71,7 @@ class DiagnosticsCallback(TrainerCallback):
         self._epoch_losses: list[tuple[float, int]] = []  # (logged mean loss, steps it covers)
         self._last_logged_step = 0
         self._pending: dict[str, Any] | None = None
+        self.latest: dict[str, Any] | None = None  # the row measured at the last epoch end (its training loss may follow)
         self._session_start = time.monotonic()
         self._elapsed_before = 0.0
 
@@ -90,7 +95,7 @@ class DiagnosticsCallback(TrainerCallback):
             self._finish(state)
 
     def on_epoch_end(self, args, state, control, model=None, **kwargs):
-        self._pending = self._measure(model, epoch=state.epoch, step=state.global_step, last=state.global_step >= state.max_steps)
+        self._pending = self.latest = self._measure(model, epoch=state.epoch, step=state.global_step, last=state.global_step >= state.max_steps)
         if self._last_logged_step == state.global_step:
             self._finish(state)
         else:  # the Trainer logs the rest of this epoch's loss right after this callback; finish the row then
@@ -136,6 +141,66 @@ class DiagnosticsCallback(TrainerCallback):
         with self.timer.timed("diagnostics"):
             plot_rows(self.rows, self.plot_path, self.title)
         self._plotted_rows, self._plotted_at = len(self.rows), time.monotonic()
+
+
+class KeepLowestHeldoutCallback(TrainerCallback):
+    """Keep the model of the trained epoch with the lowest held-out loss in ``<output_dir>/early_stopped/``.
+
+    That model is the early-stopped fine-tune, the control that tells hyperfitting (training on to near-zero loss)
+    from fine-tuning as such. It reads the held-out loss the :class:`DiagnosticsCallback` listed before it has just
+    measured, so it costs one model save per new lowest loss and no extra measurement. Every rank measured the same
+    loss and takes the same decision, and the save goes through ``Trainer.save_model`` (FSDP gathers its shards
+    there); the main process writes a temporary folder and renames it over the previous one, so a kill never leaves
+    a half-written ``early_stopped/``. ``trainer`` is set once the trainer is built.
+    """
+
+    def __init__(self, output_dir: str | Path, diagnostics: DiagnosticsCallback):
+        self.folder = Path(output_dir) / EARLY_STOPPED_DIR
+        self.diagnostics = diagnostics
+        self.trainer = None
+        self.kept: dict[str, Any] | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        shutil.rmtree(self._temporary, ignore_errors=True)  # an interrupted save
+        previous = self.folder.with_name(self.folder.name + ".old")
+        if previous.exists() and not self.folder.exists():  # killed between the two renames: the old one is whole
+            previous.rename(self.folder)
+        shutil.rmtree(previous, ignore_errors=True)
+        self.kept = read_early_stopped(self.folder.parent)
+        if self.kept is not None and self.kept["step"] > state.global_step:  # saved by work the resumed run redoes
+            self.kept = None
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        row = self.diagnostics.latest
+        loss = None if row is None else row.get("heldout_loss")
+        if not isinstance(loss, (int, float)) or not math.isfinite(loss) or row["step"] == 0:
+            return
+        if self.kept is not None and loss >= self.kept["heldout_loss"]:
+            return
+        self.kept = {"path": EARLY_STOPPED_DIR, "epoch": row["epoch"], "step": row["step"], "heldout_loss": loss}
+        self.trainer.save_model(str(self._temporary))
+        if state.is_world_process_zero:
+            (self._temporary / EARLY_STOPPED_RECORD).write_text(json.dumps(self.kept) + "\n", encoding="utf-8")
+            previous = self.folder.with_name(self.folder.name + ".old")
+            if self.folder.exists():
+                self.folder.rename(previous)
+            self._temporary.rename(self.folder)
+            shutil.rmtree(previous, ignore_errors=True)
+            tqdm.write(f"early-stopped model: epoch {row['epoch']:g} has the lowest held-out loss so far ({loss:.4g}): kept in {self.folder}")
+        self.trainer.accelerator.wait_for_everyone()
+
+    @property
+    def _temporary(self) -> Path:
+        return self.folder.with_name(self.folder.name + ".partial")
+
+
+def read_early_stopped(output_dir: str | Path) -> dict[str, Any] | None:
+    """The record of the early-stopped model kept in ``output_dir`` (epoch, step, held-out loss), None without one."""
+    try:
+        record = json.loads((Path(output_dir) / EARLY_STOPPED_DIR / EARLY_STOPPED_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("heldout_loss"), (int, float)) else None
 
 
 class SaveEveryEpochsCallback(TrainerCallback):

@@ -247,6 +247,14 @@ class HyperfitArguments:
         default=False,
         metadata={"help": "Delete the run already in --output_dir (a different or finished one) and train from scratch."},
     )
+    keep_early_stopped: bool = field(
+        default=True,
+        metadata={
+            "help": "Keep the model of the trained epoch with the lowest held-out loss in <output_dir>/early_stopped/ "
+            "(a model folder to score like any checkpoint): the early-stopped fine-tune, the control for hyperfitting. "
+            "Needs --diagnostics; costs one model save per new lowest loss."
+        },
+    )
     save_every_epochs: int = field(
         default=1,
         metadata={
@@ -281,7 +289,8 @@ class HyperfitParser(OneLineUsageErrors, TrlParser):
 # options, then the inherited SFTConfig / TrainingArguments options (every name and default unchanged)
 HYPERFIT_OPTIONS = (
     "model_name_or_path", "data", "dataset_text_field", "data_config", "data_split", "max_length", "num_samples",
-    "sample_seed", "data_order", "preset", "output_dir", "resume", "overwrite", "save_every_epochs", "loss_head", "early_stop_loss",
+    "sample_seed", "data_order", "preset", "output_dir", "resume", "overwrite", "save_every_epochs", "keep_early_stopped", "loss_head",
+    "early_stop_loss",
     "diagnostics", "eval_data", "eval_text_field", "eval_data_config", "eval_data_split", "diagnostic_blocks",
     "diagnostic_prompts", "diagnostic_prompt_tokens", "diagnostic_new_tokens", "diagnostic_generation_every",
 )  # fmt: skip

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -50,11 +51,13 @@ def build_summary(
     trained_part: dict[str, Any] | None = None,
     target_loss: float | None = None,
     time_split: dict[str, float] | None = None,
+    early_stopped: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The machine-readable record of a finished run (``hyperfit_run.json``).
 
     ``training.hyperfitted`` says whether the final epoch's training loss reached ``target_loss`` (None if unknown);
-    ``training.time_split`` holds this session's seconds per part (:meth:`hyperfit_train.callbacks.PhaseTimer.split`).
+    ``training.time_split`` holds this session's seconds per part (:meth:`hyperfit_train.callbacks.PhaseTimer.split`);
+    ``early_stopped`` names the kept model of the lowest held-out loss (folder, epoch, step, losses; None without one).
     """
     resolved = {key: value for group in arguments.values() for key, value in group.items()}
     brief_rows = [{key: value for key, value in row.items() if key != "continuations"} for row in rows]
@@ -85,11 +88,20 @@ def build_summary(
             "world_size": world_size,
             "device": device,
         },
+        "early_stopped": _early_stopped(early_stopped, brief_rows),
         "initial_diagnostics": brief_rows[0] if brief_rows else None,
         "final_diagnostics": brief_rows[-1] if brief_rows else None,
         "versions": {name: _version(name) for name in ("hyperfit", "torch", "transformers", "trl", "datasets", "peft")},
         "arguments": arguments,
     }
+
+
+def _early_stopped(kept: dict[str, Any] | None, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The kept early-stopped model's record with its epoch's training loss (measured after the model was kept)."""
+    if kept is None:
+        return None
+    row = next((row for row in rows if row.get("step") == kept.get("step")), {})
+    return {**kept, "train_loss": row.get("train_loss")}
 
 
 def loss_verdict(summary: dict[str, Any], preset_name: str) -> str:
@@ -193,8 +205,19 @@ def model_card(summary: dict[str, Any]) -> str:
                 "",
             ]
         lines += ["| | " + " | ".join(label for _, label in DIAGNOSTIC_COLUMNS) + " |", "|---" * (len(DIAGNOSTIC_COLUMNS) + 1) + "|"]
-        for name, row in (("before", summary["initial_diagnostics"]), ("after", summary["final_diagnostics"])):
+        kept = summary.get("early_stopped")
+        shown = [("before", summary["initial_diagnostics"]), ("after", summary["final_diagnostics"])]
+        if kept:
+            shown.insert(1, ("lowest held-out loss", {**kept, "heldout_perplexity": math.exp(kept["heldout_loss"])}))
+        for name, row in shown:
             lines.append(f"| {name} (epoch {row['epoch']:g}) | " + " | ".join(_cell(row.get(key)) for key, _ in DIAGNOSTIC_COLUMNS) + " |")
+        if kept:
+            lines += [
+                "",
+                f"The model of epoch {kept['epoch']:g}, the lowest held-out loss ({kept['heldout_loss']:.4g}), is kept in "
+                f"`{kept['path']}/`: the early-stopped fine-tune, the control that separates hyperfitting from fine-tuning as "
+                "such. Score it like this folder (`pretrained=.../" + kept["path"] + "`).",
+            ]
     lines += [
         "",
         "## Use",

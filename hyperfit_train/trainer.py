@@ -21,7 +21,15 @@ from trl import SFTConfig, SFTTrainer, get_peft_config, get_quantization_config
 from hyperfit_tasks.common.errors import HyperfitError, NonFiniteLossError, first_line, model_not_found
 from hyperfit_tasks.common.run_files import TRAIN_BLOCKS_FILE, read_train_blocks, write_train_blocks
 from hyperfit_tasks.common.text_files import load_text_dataset
-from hyperfit_train.callbacks import DiagnosticsCallback, EarlyStopOnLossCallback, PhaseTimer, SaveEveryEpochsCallback, time_split_line
+from hyperfit_train.callbacks import (
+    DiagnosticsCallback,
+    EarlyStopOnLossCallback,
+    KeepLowestHeldoutCallback,
+    PhaseTimer,
+    SaveEveryEpochsCallback,
+    read_early_stopped,
+    time_split_line,
+)
 from hyperfit_train.checkpoints import scan_checkpoints
 from hyperfit_train.config import PRESETS, HyperfitArguments, HyperfitModelConfig
 from hyperfit_train.data import (
@@ -192,6 +200,7 @@ def train(
         trained_part=trained_part,
         target_loss=script_args.target_loss,
         time_split=time_split,
+        early_stopped=read_early_stopped(output_dir),
     )
     if training_args.should_save:
         logger.info(time_split_line(time_split))
@@ -238,6 +247,7 @@ def build_trainer(
         generation_every=script_args.diagnostic_generation_every,
     )
     stopper = EarlyStopOnLossCallback(script_args.early_stop_loss) if script_args.early_stop_loss is not None else None
+    keeper = KeepLowestHeldoutCallback(training_args.output_dir, diagnostics) if script_args.keep_early_stopped and inputs.heldout is not None else None
     peft_config = get_peft_config(model_args)
     if peft_config is not None and inputs.trained_blocks is not None:
         peft_config.layers_to_transform = inputs.trained_blocks  # peft puts adapters into these blocks only
@@ -248,10 +258,15 @@ def build_trainer(
         processing_class=inputs.tokenizer,
         peft_config=peft_config,
         quantization_config=get_quantization_config(model_args),
-        callbacks=[timer, diagnostics, *([stopper] if stopper else []), SaveEveryEpochsCallback(script_args.save_every_epochs), *callbacks],
+        callbacks=[
+            timer, diagnostics, *([keeper] if keeper else []), *([stopper] if stopper else []),
+            SaveEveryEpochsCallback(script_args.save_every_epochs), *callbacks,
+        ],  # fmt: skip
         loss_head=script_args.loss_head,
         timer=timer,
     )
+    if keeper:
+        keeper.trainer = trainer
     trained_part = _limit_trained_layers(trainer, script_args.train_layers, inputs.trained_blocks, inputs.model_id, peft_config)
     return trainer, diagnostics, stopper, trained_part
 

@@ -1,4 +1,5 @@
-"""Names and formats of what a ``hyperfit-train`` run writes that other tools read: checkpoint folders and training blocks."""
+"""Names and formats of what a ``hyperfit-train`` run writes that other tools read: checkpoint folders, training blocks
+and the early-stopped model."""
 from __future__ import annotations
 
 import json
@@ -12,6 +13,9 @@ from hyperfit_tasks.common.atomic import atomic_target
 
 CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d+)$")
 TRAIN_BLOCKS_FILE = "train_blocks.parquet"
+# the model of the epoch with the lowest held-out loss (the early-stopped fine-tune), and its record inside that folder
+EARLY_STOPPED_DIR = "early_stopped"
+EARLY_STOPPED_RECORD = "hyperfit_early_stopped.json"
 BLOCKS_METADATA_KEY = b"hyperfit"
 
 
