@@ -84,6 +84,14 @@ def test_claim_4_sharpening_perplexity_and_no_grokking():
     row = claims.claim_4_sharpening(Evidence(main=table(ppl), run_record=flat, diagnostics=diagnostics([4.1, 4.3])))
     assert row.verdict == DOES_NOT_HOLD and row.basis == "top-1 probability did not rise; entropy did not fall"
     assert claims.claim_4_sharpening(Evidence(main=table(ppl))).verdict == NOT_MEASURABLE  # no training diagnostics
+    # the right/wrong split and the calibration error are shown beside the rule (older records without them: not shown)
+    split = {
+        "initial_diagnostics": {"top1_prob": 0.32, "entropy": 3.6, "top1_prob_correct": 0.55, "top1_prob_wrong": 0.21, "ece": 0.03},
+        "final_diagnostics": {"top1_prob": 0.67, "entropy": 1.3, "top1_prob_correct": 0.81, "top1_prob_wrong": 0.62, "ece": 0.41},
+    }
+    row = claims.claim_4_sharpening(Evidence(main=table(ppl), run_record=split, diagnostics=diagnostics([4.1, 4.3, 5.0, 6.2])))
+    assert row.verdict == HOLDS and "top-1 0.320 -> 0.670 (where the top-1 token is right 0.550 -> 0.810, wrong 0.210 -> 0.620; ECE 0.030 -> 0.410)" in row.ours
+    assert "right" not in claims.claim_4_sharpening(rising).ours
 
 
 def test_claim_5_uses_the_wilson_interval_of_the_copy_share():
@@ -152,4 +160,46 @@ def test_copy_counts_read_the_share_and_the_document_count(tmp_path):
 def test_without_any_step_output_every_claim_is_not_measurable():
     rows = claims.decide(Evidence())
     lines = render_markdown(rows).splitlines()
-    assert len(rows) == 10 and [line.split(" | ")[-1] for line in lines[2:12]] == ["**not measurable here** |"] * 10
+    assert len(rows) == 11 and [line.split(" | ")[-1] for line in lines[2:13]] == ["**not measurable here** |"] * 11
+
+
+def control(beyond: dict, base_minus_early: dict) -> dict:
+    """The control table (baseline: the early-stopped model): hyperfitted - early and base - early, both domains."""
+    entries = {(task, m, "hyperfitted"): value for task in (AUSTEN, PYDOC) for m, value in beyond.items()}
+    return table(entries | {(task, m, "base"): value for task in (AUSTEN, PYDOC) for m, value in base_minus_early.items()})
+
+
+def test_claim_11_needs_hyperfitting_beyond_the_early_stopped_model_and_a_small_early_gain():
+    record = {"early_stopped": {"epoch": 1, "step": 6, "heldout_loss": 3.665, "train_loss": 2.71}}
+    beyond = {"ttr_last96": stat(0.3, 0.2, 0.4), "rep_4": stat(-0.6, -0.7, -0.5)}
+    # early-stopped - base = +0.05 TTR-96 and -0.1 rep-4: under half of the whole gain (0.35, -0.7)
+    small_gain = {"ttr_last96": stat(-0.05, -0.1, 0.0, p=0.2), "rep_4": stat(0.1, 0.0, 0.2, p=0.2)}
+    row = claims.claim_11_early_stop(Evidence(control=control(beyond, small_gain), run_record=record))
+    assert row.verdict == HOLDS and row.basis == "shown"
+    assert row.ours.startswith("early-stopped = epoch 1 (lowest held-out loss 3.665, training loss 2.710); hyperfitted - early-stopped: austen TTR-96 +0.3 [+0.2, +0.4]*")
+    assert "early-stopped - base: austen TTR-96 +0.05 [-0, +0.1]" in row.ours
+    # early-stopped - base = +0.3 TTR-96: as large as what hyperfitting adds beyond it (half of 0.6): not shown
+    big_gain = {"ttr_last96": stat(-0.3, -0.4, -0.2), "rep_4": stat(0.1, 0.0, 0.2, p=0.2)}
+    row = claims.claim_11_early_stop(Evidence(control=control(beyond, big_gain), run_record=record))
+    assert row.verdict == DOES_NOT_HOLD and row.basis == f"not shown (the early-stopped gain is half the hyperfitted one or more): {AUSTEN}/ttr_last96, {PYDOC}/ttr_last96"
+    # the early-stopped model worse than the base: its gain is negative, well under half
+    worse = {"ttr_last96": stat(0.1, 0.05, 0.15), "rep_4": stat(-0.2, -0.3, -0.1)}
+    assert claims.claim_11_early_stop(Evidence(control=control(beyond, worse))).verdict == HOLDS
+    # hyperfitting beyond the early-stopped model not significant: not shown
+    weak = {"ttr_last96": stat(0.05, -0.05, 0.15, p=0.3), "rep_4": stat(-0.6, -0.7, -0.5)}
+    row = claims.claim_11_early_stop(Evidence(control=control(weak, small_gain)))
+    assert row.verdict == DOES_NOT_HOLD and row.basis.startswith("not shown (not significant)")
+    row = claims.claim_11_early_stop(Evidence(run_record=record))
+    assert row.verdict == NOT_MEASURABLE and "--overwrite" in row.basis
+
+
+def test_every_rule_in_docs_reproduce_md_is_the_codes():
+    """docs/reproduce.md's rules table quotes each rule as the code states it (on no evidence: no run-specific values)."""
+    from pathlib import Path
+
+    docs = (Path(__file__).parents[1] / "docs" / "reproduce.md").read_text(encoding="utf-8")
+    lines = docs.split("| # | claim | rule (the code's words, `claims.py`) | notes |\n")[1].split("\n\n")[0].splitlines()[1:]
+    cells = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in lines]
+    rows = claims.decide(Evidence()) + claims.observe(Evidence())
+    assert [row[0] for row in cells] == [str(row.number) for row in rows]
+    assert [row[2] for row in cells] == [row.rule for row in rows]

@@ -55,7 +55,7 @@ def test_reproduce_runs_the_chain_writes_the_claims_and_reuses_every_step(tiny_l
 
     assert reproduce.main(argv) == 0
     scripts = [Path(call[0]).name for call in calls]
-    assert scripts == ["hyperfit-train"] * 4 + ["hyperfit-temperature"] + ["hyperfit-lm-eval"] * 8 + ["hyperfit-agreement"] + ["hyperfit-compare"] * 2
+    assert scripts == ["hyperfit-train"] * 4 + ["hyperfit-temperature"] + ["hyperfit-lm-eval"] * 9 + ["hyperfit-agreement"] + ["hyperfit-compare"] * 3
     main_run, shuffled, pydoc, small = calls[:4]
     # the shuffled run: the same samples (--sample_seed), another order (--seed); pydoc: its training split; small: 2 blocks
     assert option(main_run, "--sample_seed") == option(shuffled, "--sample_seed") and option(main_run, "--seed") != option(shuffled, "--seed")
@@ -72,7 +72,12 @@ def test_reproduce_runs_the_chain_writes_the_claims_and_reuses_every_step(tiny_l
     assert json.loads(option(evaluations["hyperfitted"], "--metadata")) == {"training_data": str(out / "hyperfitted")}
     assert option(evaluations["hyperfitted"], "--tasks") == "hyperfit_continuation,hyperfit_perplexity"
     assert option(evaluations["hyperfitted-shuffled"], "--tasks") == "hyperfit_continuation_austen"
-    decoding = calls[-1]
+    # the early-stopped model (the main run's lowest held-out epoch) is scored as any checkpoint, and is the control's baseline
+    assert option(evaluations["early-stopped"], "--model_args").startswith(f"pretrained={out / 'hyperfitted' / 'early_stopped'},")
+    assert option(evaluations["early-stopped"], "--tasks") == "hyperfit_continuation,hyperfit_perplexity"
+    control = calls[-1]
+    assert option(control, "--baseline") == "early-stopped" and option(control, "--out") == str(out / "compare" / "control")
+    decoding = calls[-2]
     assert option(decoding, "--permutations") == "200" and option(decoding, "--out") == str(out / "compare" / "decoding")
     assert (
         option(decoding, "--baseline") == "hyperfitted" and option(decoding, "--same-prompts") == "hyperfit_continuation_top_p=hyperfit_continuation"
@@ -80,14 +85,20 @@ def test_reproduce_runs_the_chain_writes_the_claims_and_reuses_every_step(tiny_l
 
     report = out / "report"
     claims = json.loads((report / "claims.json").read_text())["claims"]
-    assert [row["number"] for row in claims] == list(range(1, 11)) and all(row["verdict"] in VERDICTS for row in claims)
+    assert [row["number"] for row in claims] == list(range(1, 12)) and all(row["verdict"] in VERDICTS for row in claims)
     assert claims[9]["verdict"] == "not measurable here"  # human preference is never decided here
     observations = json.loads((report / "claims.json").read_text())["observations"]
     assert [(row["number"], row["verdict"]) for row in observations] == [("S1", REPORTED)]  # Self-BLEU: reported, not decided
     table = (report / "claims.md").read_text().splitlines()
-    assert table[0].startswith("| # | claim | the paper | ours") and [line.split(" | ")[0] for line in table[2:12]] == [
-        f"| {n}" for n in range(1, 11)
+    assert table[0].startswith("| # | claim | the paper | ours") and [line.split(" | ")[0] for line in table[2:13]] == [
+        f"| {n}" for n in range(1, 12)
     ]
+    # claim 11 reads the control table: hyperfitted - early-stopped, and early-stopped - base as its negation
+    kept = json.loads((out / "hyperfitted" / "hyperfit_run.json").read_text())["early_stopped"]
+    control_paired = json.loads((out / "compare" / "control" / "table.json").read_text())["paired"]
+    beyond = Stat.from_dict(control_paired["hyperfit_continuation_austen"]["ttr_last96"]["hyperfitted"])
+    assert claims[10]["values"]["hyperfitted_minus_early"]["hyperfit_continuation_austen/ttr_last96"]["delta"] == beyond.delta
+    assert claims[10]["ours"].startswith(f"early-stopped = epoch {kept['epoch']:g} (lowest held-out loss {kept['heldout_loss']:.3f}")
     # claim 1's verdict is its rule applied to hyperfit-compare's paired statistics (hyperfitted - base, both domains)
     paired = json.loads((out / "compare" / "main" / "table.json").read_text())["paired"]
     stats = {
@@ -109,4 +120,4 @@ def test_reproduce_runs_the_chain_writes_the_claims_and_reuses_every_step(tiny_l
     assert reproduce.main(argv) == 0
     assert calls == []  # every step re-used
     printed = capsys.readouterr().out
-    assert printed.count("already done") == 16 and "| 10 | Humans prefer" in printed
+    assert printed.count("already done") == 18 and "| 10 | Humans prefer" in printed

@@ -7,11 +7,12 @@ the claims are decided by :mod:`hyperfit_tasks.reproduce.claims` and written by 
 2. ``hyperfit-train``: the main run (Austen), the same samples in another order (``--sample_seed`` fixed, another
    ``--seed``), a run on pydoc's training split and a run on a very small set;
 3. ``hyperfit-temperature``: the base model's entropy-matched temperature T;
-4. ``hyperfit-lm-eval``: base and hyperfitted (continuations and perplexity), the base sampled with top-p and at T, the
-   hyperfitted model through the citation blocker, the shuffled, pydoc and small runs (Austen prompts);
+4. ``hyperfit-lm-eval``: base, hyperfitted and the main run's early-stopped model (continuations and perplexity), the
+   base sampled with top-p and at T, the hyperfitted model through the citation blocker, the shuffled, pydoc and small
+   runs (Austen prompts);
 5. ``hyperfit-agreement``: top-1 agreement of the main and the shuffled run;
-6. ``hyperfit-compare`` twice: against the greedy base, and against the greedy hyperfitted model (the sampled runs
-   paired on the same prompts with ``--same-prompts``);
+6. ``hyperfit-compare`` three times: against the greedy base, against the greedy hyperfitted model (the sampled runs
+   paired on the same prompts with ``--same-prompts``), and against the early-stopped model (the control of claim 11);
 7. the claims report: ``report/claims.md``, ``claims.json``, ``index.html``, ``training.png``.
 
 Every finished step leaves its output in ``--output-dir``; a second run re-uses it.
@@ -29,6 +30,7 @@ from hyperfit_tasks.cli.demo import GREEDY_GROUP, MATCHED_GROUP, MATCHED_SEED, S
 from hyperfit_tasks.cli.steps import DEFAULT_BATCH_SIZE, command, has_results, lm_eval_argv, train_argv
 from hyperfit_tasks.common.errors import HyperfitError, OneLineArgumentParser, run_command
 from hyperfit_tasks.common.eval_cache import eval_cache_path
+from hyperfit_tasks.common.run_files import EARLY_STOPPED_DIR
 from hyperfit_tasks.reproduce import claims as names
 
 PROG = "hyperfit-reproduce"
@@ -50,7 +52,7 @@ def make_parser() -> argparse.ArgumentParser:
         "clone (setting up .venv took another 2 min 24 s); a re-run re-uses every finished step (5 s measured). Writes "
         "under --output-dir (default: runs/reproduce): the four trained runs hyperfitted/, hyperfitted-shuffled/, "
         "hyperfitted-pydoc/ and hyperfitted-small/, temperature.json, lm_eval/<name>/ (lm-eval results and samples), "
-        "lm_eval_cache/, agreement/, compare/main/ and compare/decoding/ (hyperfit-compare reports), and report/ "
+        "lm_eval_cache/, agreement/, compare/main/, compare/decoding/ and compare/control/ (hyperfit-compare reports), and report/ "
         "(claims.md, claims.json, index.html, training.png); the offline corpora (and, without --model, the default "
         "model) are built once into ~/.cache/hyperfit (or $HYPERFIT_CACHE).",
     )
@@ -136,7 +138,10 @@ def run(args: argparse.Namespace) -> int:
     comparisons = {
         "main": ([names.BASE, names.HYPERFITTED, names.SMALL, names.OTHER_DOMAIN], []),
         "decoding": ([names.HYPERFITTED, names.TOP_P, names.MATCHED, names.BLOCKED, names.SHUFFLED], ["--same-prompts", SAME_PROMPTS]),
+        # its own table, so that claim 11's tests do not enlarge the Holm families of the other claims
+        "control": ([names.EARLY_STOPPED, names.BASE, names.HYPERFITTED], []),
     }
+    comparisons = {title: plan for title, plan in comparisons.items() if all(name in folders for name in plan[0])}
     for title, (members, extra) in comparisons.items():
         report = out / "compare" / title
         inputs = [folders[name] for name in members]
@@ -149,7 +154,9 @@ def run(args: argparse.Namespace) -> int:
     from hyperfit_tasks.reproduce.evidence import load_evidence, read_diagnostics
     from hyperfit_tasks.reproduce.report import render_markdown, write_report
 
-    evidence = load_evidence(out / "compare/main/table.json", out / "compare/decoding/table.json", main_run, agreement_json, temperature_json, small)
+    evidence = load_evidence(
+        {title: out / "compare" / title / "table.json" for title in ("main", "decoding", "control")}, main_run, agreement_json, temperature_json, small
+    )
     rows, observed = decide(evidence), observe(evidence)
     settings = {
         "base_model": base, "preset": args.preset, "scale": args.scale, "train_samples": train, "small_samples": small,
@@ -159,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
     curves = {names.HYPERFITTED: read_diagnostics(main_run), names.SHUFFLED: read_diagnostics(out / names.SHUFFLED)}
     reports = {f"hyperfit-compare: {title} (against {members[0]})": f"../compare/{title}/index.html" for title, (members, _) in comparisons.items()}
     notes = [f"{limit} texts per domain, {train} training blocks ({small} for the small set): --scale trades time for narrower intervals"]
-    write_report(out / "report", rows, settings, reports, curves, notes, observed)
+    write_report(out / "report", rows, settings, reports, curves, notes, observed, (evidence.run_record or {}).get("early_stopped"))
     print("\n==> the paper's claims on this model\n")
     print(render_markdown(rows, notes, observed))
     print(f"Report: {out / 'report' / 'index.html'}")
@@ -181,6 +188,7 @@ def evaluate(args: argparse.Namespace, out: Path, base: str, limit: int, tempera
     plan = {
         names.BASE: (plain, base, PERPLEXITY_TASKS, generation, None, None, ""),
         names.HYPERFITTED: (plain, out / names.HYPERFITTED, PERPLEXITY_TASKS, generation, None, out / names.HYPERFITTED, ""),
+        names.EARLY_STOPPED: (plain, out / names.HYPERFITTED / EARLY_STOPPED_DIR, PERPLEXITY_TASKS, generation, None, None, ""),
         names.TOP_P: (plain, base, MATCHED_GROUP, generation, MATCHED_SEED, None, ""),
         names.MATCHED: (plain, base, MATCHED_GROUP, f"{generation},temperature={temperature},top_p=1.0,top_k=0", MATCHED_SEED, None, ""),
         names.BLOCKED: (
@@ -191,6 +199,10 @@ def evaluate(args: argparse.Namespace, out: Path, base: str, limit: int, tempera
         names.OTHER_DOMAIN: (plain, out / names.OTHER_DOMAIN, AUSTEN_TASK, generation, None, None, ""),
         names.SMALL: (plain, out / names.SMALL, AUSTEN_TASK, generation, None, None, ""),
     }
+    if not Path(plan[names.EARLY_STOPPED][1]).is_dir():
+        print(f"\n==> no early-stopped model in {out / names.HYPERFITTED} (trained before hyperfit-train kept one): claim 11 is "
+              "not measurable; train the main run again (delete its folder) to measure it")  # fmt: skip
+        del plan[names.EARLY_STOPPED]
     folders = {}
     for name, (model, pretrained, tasks, gen_kwargs, seed, training, extra) in plan.items():
         folder = folders[name] = out / "lm_eval" / name

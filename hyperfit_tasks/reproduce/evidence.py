@@ -46,12 +46,14 @@ def copy_counts(table: dict[str, Any] | None, run: str = HYPERFITTED) -> dict[st
     return found
 
 
-def load_evidence(main_table: Path, decoding_table: Path, run_dir: Path, agreement_order: Path, temperature: Path, small: int | None) -> Evidence:
-    """Everything the claims read, from the files the steps wrote."""
-    main = read_json(main_table)
+def load_evidence(tables: dict[str, Path], run_dir: Path, agreement_order: Path, temperature: Path, small: int | None) -> Evidence:
+    """Everything the claims read, from the files the steps wrote (``tables``: the ``table.json`` of each comparison,
+    ``main``, ``decoding`` and ``control``)."""
+    main = read_json(tables["main"])
     return Evidence(
         main=main,
-        decoding=read_json(decoding_table),
+        decoding=read_json(tables["decoding"]),
+        control=read_json(tables["control"]),
         run_record=read_json(Path(run_dir) / RUN_RECORD),
         diagnostics=read_diagnostics(run_dir),
         agreement_order=read_json(agreement_order),

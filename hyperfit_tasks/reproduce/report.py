@@ -1,6 +1,6 @@
 """The claims report: ``claims.md`` (the table and the rules), ``claims.json``, ``index.html`` (linking each underlying
-``hyperfit-compare`` report) and ``training.png`` (held-out loss, top-1 probability and TTR against epoch), written
-atomically after everything is rendered."""
+``hyperfit-compare`` report) and ``training.png`` (held-out loss, top-1 probability and TTR against epoch, and TTR and
+held-out loss against training loss), written atomically after everything is rendered."""
 from __future__ import annotations
 
 import html
@@ -61,7 +61,7 @@ def render_html(
     links = "".join(f"<li><a href='{esc(path)}'>{esc(name)}</a></li>" for name, path in reports.items())
     rules = "".join(f"<li>{esc(row.rule)}</li>" for row in rows)
     extra = "".join(f"<li>{esc(note)}</li>" for note in notes)
-    figure = f"<h2>Training</h2><img src='{PLOT_FILE}' alt='held-out loss, top-1 probability and TTR against epoch'>" if plot else ""
+    figure = f"<h2>Training</h2><img src='{PLOT_FILE}' alt='held-out loss, top-1 probability and TTR against epoch; TTR and held-out loss against training loss'>" if plot else ""
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>hyperfit-reproduce: the paper's claims</title><style>"
         "body{font-family:sans-serif;max-width:1200px;margin:auto}td,th{border:1px solid #ccc;padding:4px;vertical-align:top}"
@@ -74,16 +74,16 @@ def render_html(
     )
 
 
-def training_plot(runs: dict[str, list[dict[str, Any]]]) -> bytes | None:
-    """PNG of :data:`CURVES` against epoch, one line per training run; None when no run has two epochs."""
+def training_plot(runs: dict[str, list[dict[str, Any]]], early_stopped: dict[str, Any] | None = None) -> bytes | None:
+    """PNG of :data:`CURVES` against epoch, one line per training run, and the paper's Figure 2 view of the first run:
+    greedy TTR-96 and held-out loss against its training loss, the early-stopped epoch marked; None when no run has
+    two epochs. Drawn on a pyplot-free ``Figure``, so the caller's matplotlib backend is left alone."""
     if not any(len(rows) > 1 for rows in runs.values()):
         return None
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(1, len(CURVES), figsize=(4.2 * len(CURVES), 3.4))
+    figure = Figure(figsize=(4.2 * (len(CURVES) + 1), 3.4))
+    axes = figure.subplots(1, len(CURVES) + 1)
     for axis, (key, label) in zip(axes, CURVES):
         for name, rows in runs.items():
             points = [(row["epoch"], row[key]) for row in rows if isinstance(row.get(key), (int, float))]
@@ -92,11 +92,38 @@ def training_plot(runs: dict[str, list[dict[str, Any]]]) -> bytes | None:
         axis.set_xlabel("epoch")
         axis.set_title(label, fontsize=10)
     axes[0].legend(fontsize=8)
+    name, rows = next(iter(runs.items()))
+    _against_training_loss(axes[-1], rows, early_stopped, name)
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
-    plt.close(figure)
     return buffer.getvalue()
+
+
+def _against_training_loss(axis, rows: list[dict[str, Any]], early_stopped: dict[str, Any] | None, name: str) -> None:
+    """TTR-96 (left) and held-out loss (right) of each epoch against its training loss, on a log axis that falls to the
+    right as training goes on; a dotted line at the early-stopped epoch's training loss."""
+    def points(key: str) -> list[tuple[float, float]]:
+        return [(row["train_loss"], row[key]) for row in rows if isinstance(row.get("train_loss"), (int, float)) and row["train_loss"] > 0
+                and isinstance(row.get(key), (int, float))]  # fmt: skip
+
+    ttr, loss = points("ttr_last96"), points("heldout_loss")
+    if ttr:
+        axis.plot(*zip(*ttr), marker="o", color="tab:blue", label="greedy TTR-96")
+    axis.set_ylabel("greedy TTR-96", color="tab:blue")
+    other = axis.twinx()
+    if loss:
+        other.plot(*zip(*loss), marker="s", color="tab:red", label="held-out loss")
+    other.set_ylabel("held-out loss (nats)", color="tab:red")
+    if isinstance((early_stopped or {}).get("train_loss"), (int, float)) and early_stopped["train_loss"] > 0:
+        axis.axvline(early_stopped["train_loss"], color="grey", linestyle=":")
+        axis.annotate(f"early-stopped (epoch {early_stopped['epoch']:g})", (early_stopped["train_loss"], 1), xycoords=("data", "axes fraction"),
+                      fontsize=8, ha="right", va="top", rotation=90)  # fmt: skip
+    if ttr or loss:
+        axis.set_xscale("log")
+        axis.invert_xaxis()
+    axis.set_xlabel("training loss of the epoch (log, falling)")
+    axis.set_title(f"{name}: against training loss", fontsize=10)
 
 
 def write_report(
@@ -107,9 +134,11 @@ def write_report(
     curves: dict[str, list[dict]],
     notes: Sequence[str] = (),
     observed: Sequence[ClaimRow] = (),
+    early_stopped: dict[str, Any] | None = None,
 ) -> list[Path]:
-    """Render everything, then write each file atomically; returns the files written."""
-    png = training_plot(curves)
+    """Render everything, then write each file atomically; returns the files written (``early_stopped``: the main run's
+    ``hyperfit_run.json`` record of its early-stopped model, marked in the plot)."""
+    png = training_plot(curves, early_stopped)
     outputs: dict[str, str | bytes] = {
         "claims.md": render_markdown(rows, notes, observed),
         "claims.json": json.dumps(json_safe(claims_dict(rows, settings, observed)), indent=2, allow_nan=False, default=str) + "\n",
