@@ -1,9 +1,11 @@
-"""The sharpening the paper reports, measured on held-out text: loss, perplexity, entropy, top-k mass, greedy TTR.
+"""The sharpening the paper reports, measured on held-out text: loss, perplexity, entropy, top-k mass,
+top-1 confidence when right and when wrong, greedy TTR.
 
 Pure measurements (a model and token ids in, numbers out), the ``diagnostics.jsonl`` rows they
 become, and the plot drawn from those rows. Sharpness comes from
-:func:`hyperfit_tasks.metrics.next_token_sharpness`; TTR and rep-n from the same metrics package
-that scores lm-eval runs, so training-time and evaluation numbers agree.
+:func:`hyperfit_tasks.metrics.next_token_sharpness` and :func:`hyperfit_tasks.metrics.top1_calibration`;
+TTR and rep-n from the same metrics package that scores lm-eval runs, so training-time and evaluation
+numbers agree.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import torch
 from hyperfit_tasks.common.atomic import atomic_target
 from hyperfit_tasks.common.json_rows import json_safe
 from hyperfit_tasks.metrics import next_token_sharpness, rep_n, type_token_ratio, windowed_ttr
+from hyperfit_tasks.metrics.sharpness import Top1Calibration, top1
 
 DIAGNOSTICS_FILE = "diagnostics.jsonl"
 PLOT_FILE = "diagnostics.png"
@@ -27,10 +30,16 @@ TTR_WINDOW = 96
 
 @torch.no_grad()
 def heldout_metrics(model, blocks: torch.Tensor, batch_size: int) -> dict[str, float]:
-    """Mean next-token loss (nats), perplexity and sharpness (entropy, top-1/3/5 mass) over all positions of ``blocks``."""
+    """Mean next-token loss (nats), perplexity and sharpness over all positions of ``blocks``.
+
+    Sharpness: entropy, top-1/3/5 mass, and the top-1 split of :func:`hyperfit_tasks.metrics.top1_calibration`
+    (``top1_prob_correct``, ``top1_prob_wrong``, ``top1_accuracy``, ``ece`` over 10 equal-mass bins), which
+    shows whether the sharpening makes wrong predictions as confident as right ones.
+    """
     device = _device(model)
     total_loss, total_positions = 0.0, 0
     sharpness_sums: dict[str, float] = {}
+    calibration = Top1Calibration()
     for batch in blocks.split(batch_size):
         batch = batch.to(device)
         logits = model(input_ids=batch, use_cache=False).logits[:, :-1].float()
@@ -39,12 +48,15 @@ def heldout_metrics(model, blocks: torch.Tensor, batch_size: int) -> dict[str, f
         total_loss += torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="sum").item()
         for name, value in next_token_sharpness(logits).items():
             sharpness_sums[name] = sharpness_sums.get(name, 0.0) + value * positions
+        probability, top_id = top1(logits)
+        calibration.add(probability, top_id == targets)
         total_positions += positions
     loss = total_loss / total_positions
     return {
         "heldout_loss": loss,
         "heldout_perplexity": math.exp(loss) if loss < 700 else math.inf,
         **{name: value / total_positions for name, value in sharpness_sums.items()},
+        **calibration.result(),
     }
 
 
@@ -125,6 +137,7 @@ def summary_line(row: dict[str, Any]) -> str:
         ("heldout_perplexity", "ppl", ".4g"),
         ("top1_prob", "top-1", ".3f"),
         ("entropy", "entropy", ".3f"),
+        ("ece", "ECE", ".3f"),
         ("ttr", "TTR", ".3f"),
         ("ttr_last96", "TTR@96", ".3f"),
         ("rep_4", "rep-4", ".3f"),
@@ -137,7 +150,7 @@ def summary_line(row: dict[str, Any]) -> str:
 PLOT_PANELS = (
     ("training loss", ("train_loss",), True),
     ("held-out perplexity", ("heldout_perplexity",), True),
-    ("top-1 probability", ("top1_prob",), False),
+    ("top-1 probability", ("top1_prob", "top1_prob_correct", "top1_prob_wrong"), False),
     ("entropy (nats)", ("entropy",), False),
     ("TTR of greedy continuations", ("ttr", "ttr_last96"), False),
     ("rep-4 of greedy continuations", ("rep_4",), False),

@@ -46,7 +46,9 @@ def heldout(tmp_path_factory, english_text):
 def run(tmp_path, capsys, *argv):
     output = tmp_path / "agreement.json"
     assert main([*map(str, argv), "--json", str(output)]) == 0
-    assert "top-1 agreement" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "top-1 agreement" in out and "top-1 prob when right:" in out and "top-1 prob when wrong:" in out
+    assert "ECE (10 equal-mass bins):" in out
     return json.loads(output.read_text())
 
 
@@ -65,6 +67,8 @@ def test_model_against_itself_agrees_everywhere(tiny_lm_path, heldout, tmp_path,
     assert result["top1_agreement"] == 1.0
     assert result["positions"] == 3 * 31 and result["blocks"] == 3
     assert result["mean_top1_prob_a"] == result["mean_top1_prob_b"] and 0 < result["mean_top1_prob_a"] < 1
+    for key in ("top1_prob_correct", "top1_prob_wrong", "top1_accuracy", "ece"):
+        assert result[f"{key}_a"] == result[f"{key}_b"]
 
 
 def test_constructed_pair_known_agreement_and_probabilities(tiny_lm_path, heldout, tmp_path, capsys):
@@ -88,6 +92,12 @@ def test_constructed_pair_known_agreement_and_probabilities(tiny_lm_path, heldou
     assert result["mean_top1_prob_b"] == pytest.approx(top1_prob, rel=1e-5)
     assert result["top1_accuracy_a"] == pytest.approx(sum(t == 0 for t in targets) / len(targets))
     assert result["top1_accuracy_b"] == pytest.approx(sum(t == (0 if e else 1) for t, e in zip(targets, even)) / len(targets))
+    # every top-1 probability is the same, so right and wrong predictions are equally confident, and the ECE is at
+    # least |accuracy - confidence| (the bins' gaps, weighted, sum to at least the gap of their mean)
+    for side in "ab":
+        assert result[f"top1_prob_correct_{side}"] == pytest.approx(top1_prob, rel=1e-5)
+        assert result[f"top1_prob_wrong_{side}"] == pytest.approx(top1_prob, rel=1e-5)
+        assert result[f"ece_{side}"] >= abs(result[f"top1_accuracy_{side}"] - top1_prob) - 1e-9
 
 
 def test_one_line_errors(tiny_lm_path, heldout, tmp_path, capsys):

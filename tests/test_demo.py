@@ -6,7 +6,10 @@ from pathlib import Path
 
 from hyperfit_tasks.cli import demo, steps
 
-DIAGNOSTICS_BEFORE = {"heldout_perplexity": 60.294, "top1_prob": 0.31794, "entropy": 3.5977, "ttr_last96": 0.2526}
+DIAGNOSTICS_BEFORE = {
+    "heldout_perplexity": 60.294, "top1_prob": 0.31794, "top1_prob_correct": 0.6118, "top1_prob_wrong": 0.2391, "ece": 0.0512,
+    "entropy": 3.5977, "ttr_last96": 0.2526,
+}  # fmt: skip
 DIAGNOSTICS_AFTER = {"heldout_perplexity": 75.5, "top1_prob": 0.52, "entropy": 2.25, "ttr_last96": None}
 
 
@@ -110,9 +113,12 @@ def test_sharpening_table_shows_before_and_after_each_run(tmp_path):
         json.dumps({"initial_diagnostics": DIAGNOSTICS_BEFORE, "final_diagnostics": DIAGNOSTICS_AFTER})
     )
     lines = demo.sharpening_table({"hyperfitted-n8": run_dir}).splitlines()
-    assert lines[0] == "| model | held-out ppl | top-1 prob | entropy (nats) | greedy TTR last 96 |"
-    assert lines[2] == "| before (base) | 60.29 | 0.318 | 3.598 | 0.253 |"
-    assert lines[3] == "| hyperfitted-n8 | 75.50 | 0.520 | 2.250 |  |"  # a missing value is an empty cell
+    assert lines[0] == (
+        "| model | held-out ppl | top-1 prob | top-1 prob when right | top-1 prob when wrong | ECE | entropy (nats) | greedy TTR last 96 |"
+    )
+    assert lines[2] == "| before (base) | 60.29 | 0.318 | 0.612 | 0.239 | 0.051 | 3.598 | 0.253 |"
+    # a missing value is an empty cell, as are the top-1 split and ECE of a record written before diagnostics had them
+    assert lines[3] == "| hyperfitted-n8 | 75.50 | 0.520 |  |  |  | 2.250 |  |"
 
 
 def test_demo_passes_its_training_seed_on(tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ import sys
 
 from hyperfit_tasks.cli.heldout_pair import add_pair_arguments, heldout_pair, report, run_pair_command
 from hyperfit_tasks.common.errors import OneLineArgumentParser
+from hyperfit_tasks.common.json_rows import json_safe
 from hyperfit_tasks.metrics.agreement import AgreementError, top1_statistics
 
 DEFAULT_LIMIT = 64
@@ -36,13 +37,16 @@ def run(args: argparse.Namespace) -> None:
     _, model_a, model_b, blocks = heldout_pair(args, args.model_a, args.model_b, AgreementError)
     results = top1_statistics(model_a, model_b, blocks, args.batch_size)
     results = {"model_a": args.model_a, "model_b": args.model_b, "data": str(args.data), "block_size": args.block_size, **results}
-    report(
-        f"top-1 agreement {results['top1_agreement']:.4f} over {results['positions']} positions ({results['blocks']} blocks)\n"
-        f"mean top-1 probability: A {results['mean_top1_prob_a']:.4f}, B {results['mean_top1_prob_b']:.4f}\n"
-        f"top-1 accuracy:         A {results['top1_accuracy_a']:.4f}, B {results['top1_accuracy_b']:.4f}",
-        results,
-        args.json_path,
-    )
+    lines = [f"top-1 agreement {results['top1_agreement']:.4f} over {results['positions']} positions ({results['blocks']} blocks)"]
+    for label, key in (
+        ("mean top-1 probability", "mean_top1_prob"),
+        ("top-1 accuracy", "top1_accuracy"),
+        ("top-1 prob when right", "top1_prob_correct"),
+        ("top-1 prob when wrong", "top1_prob_wrong"),
+        ("ECE (10 equal-mass bins)", "ece"),
+    ):
+        lines.append(f"{label + ':':25} A {results[key + '_a']:.4f}, B {results[key + '_b']:.4f}")
+    report("\n".join(lines), json_safe(results), args.json_path)  # NaN (a model never right, or never wrong) as null
 
 
 if __name__ == "__main__":

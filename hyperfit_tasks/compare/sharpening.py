@@ -4,7 +4,8 @@ and whether the run hyperfitted at all.
 A run's model folder (the evaluated ``pretrained=`` path) holds ``hyperfit_run.json`` when
 ``hyperfit-train`` wrote it; its ``initial_diagnostics`` and ``final_diagnostics`` rows (the
 format of :mod:`hyperfit_train.diagnostics`) and its ``training`` block (``hyperfitted``,
-``final_train_loss``, ``target_loss``) are read as plain JSON.
+``final_train_loss``, ``target_loss``) are read as plain JSON. Records written before the diagnostics
+had the top-1 split (``top1_prob_correct``, ``top1_prob_wrong``, ``ece``) show those cells empty.
 """
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ RUN_RECORD = "hyperfit_run.json"
 SHARPENING_COLUMNS = (
     ("heldout_perplexity", "held-out ppl", ".2f"),
     ("top1_prob", "top-1 prob", ".3f"),
+    ("top1_prob_correct", "top-1 prob when right", ".3f"),
+    ("top1_prob_wrong", "top-1 prob when wrong", ".3f"),
+    ("ece", "ECE", ".3f"),
     ("entropy", "entropy (nats)", ".3f"),
     ("ttr_last96", "greedy TTR last 96", ".3f"),
 )

@@ -6,7 +6,7 @@ from hyperfit_tasks.metrics.distinct import distinct_n
 from hyperfit_tasks.metrics.lexical import ttr_by_position, type_token_ratio, windowed_ttr
 from hyperfit_tasks.metrics.repetition import diversity, longest_repeated_span, rep_n, token_repetition
 from hyperfit_tasks.metrics.self_bleu import self_bleu, self_bleu_per_doc
-from hyperfit_tasks.metrics.sharpness import next_token_sharpness
+from hyperfit_tasks.metrics.sharpness import Top1Calibration, next_token_sharpness, top1_calibration
 
 __all__ = [
     "distinct_n",
@@ -17,6 +17,8 @@ __all__ = [
     "self_bleu",
     "self_bleu_per_doc",
     "token_repetition",
+    "top1_calibration",
+    "Top1Calibration",
     "ttr_by_position",
     "type_token_ratio",
     "windowed_ttr",

@@ -8,11 +8,16 @@ models' argmax tokens:
   against itself);
 - ``mean_top1_prob_a`` / ``_b``: mean probability each model gives to its own top-1 token
   (sharpening raises it);
-- ``top1_accuracy_a`` / ``_b``: share of positions where the top-1 token is the actual next token.
+- ``top1_accuracy_a`` / ``_b``: share of positions where the top-1 token is the actual next token;
+- ``top1_prob_correct_a`` / ``_b`` and ``top1_prob_wrong_a`` / ``_b``: mean top-1 probability where
+  that token is right and where it is wrong (the paper: hyperfitting sharpens both, so the model is
+  confidently wrong), and ``ece_a`` / ``_b``, the expected calibration error of the top-1 prediction
+  over 10 equal-mass bins (:func:`hyperfit_tasks.metrics.top1_calibration`).
 """
 from __future__ import annotations
 
 from hyperfit_tasks.common.errors import HyperfitError
+from hyperfit_tasks.metrics.sharpness import Top1Calibration, top1
 
 
 class AgreementError(HyperfitError, ValueError):
@@ -38,11 +43,12 @@ def token_blocks(texts: list[str], tokenizer, block_size: int, limit: int):
 
 
 def top1_statistics(model_a, model_b, blocks, batch_size: int = 8, progress: bool = True) -> dict:
-    """Agreement, mean top-1 probabilities and top-1 accuracies over all next-token positions."""
+    """Agreement, mean top-1 probabilities, and each model's top-1 accuracy and confidence when right and wrong, over all next-token positions."""
     import torch
     from tqdm.auto import tqdm
 
-    sums = dict.fromkeys(("agree", "prob_a", "prob_b", "correct_a", "correct_b"), 0.0)
+    sums = dict.fromkeys(("agree", "prob_a", "prob_b"), 0.0)
+    calibration = {"a": Top1Calibration(), "b": Top1Calibration()}
     positions = 0
     with torch.inference_mode(), tqdm(total=len(blocks), desc="top-1 agreement", unit="block", disable=not progress) as bar:
         for batch in blocks.split(batch_size):
@@ -57,22 +63,16 @@ def top1_statistics(model_a, model_b, blocks, batch_size: int = 8, progress: boo
             sums["agree"] += (top_a == top_b).sum().item()
             sums["prob_a"] += prob_a.sum().item()
             sums["prob_b"] += prob_b.sum().item()
-            sums["correct_a"] += (top_a == targets).sum().item()
-            sums["correct_b"] += (top_b == targets).sum().item()
+            calibration["a"].add(prob_a, top_a == targets)
+            calibration["b"].add(prob_b, top_b == targets)
             positions += targets.numel()
             bar.update(len(batch))
+    split = {side: tally.result() for side, tally in calibration.items()}
     return {
         "top1_agreement": sums["agree"] / positions,
         "mean_top1_prob_a": sums["prob_a"] / positions,
         "mean_top1_prob_b": sums["prob_b"] / positions,
-        "top1_accuracy_a": sums["correct_a"] / positions,
-        "top1_accuracy_b": sums["correct_b"] / positions,
+        **{f"{key}_{side}": split[side][key] for key in split["a"] for side in ("a", "b")},
         "positions": positions,
         "blocks": len(blocks),
     }
-
-
-def top1(logits):
-    """(probability, id) of the most likely token at every position, without a full softmax copy."""
-    top_logit, top_id = logits.max(-1)
-    return (top_logit - logits.logsumexp(-1)).exp(), top_id
