@@ -19,7 +19,7 @@ AGREEMENTS = {"hyperfitted-n8": 0.75, "hyperfitted-n16": 0.5}
 
 
 def fake_ttr(folder: Path) -> float:
-    return {"base": 0.1, "hyperfitted-n8": 0.4, "hyperfitted-n16": 0.5}.get(folder.name, 0.2)
+    return {"base": 0.1, "hyperfitted-n8": 0.4, "hyperfitted-n16": 0.5, "early-stopped-n8": 0.15}.get(folder.name, 0.2)
 
 
 def fake_step(calls: list[list[str]]):
@@ -33,6 +33,8 @@ def fake_step(calls: list[list[str]]):
             run_dir.mkdir(parents=True)
             record = {"initial_diagnostics": DIAGNOSTICS_BEFORE, "final_diagnostics": DIAGNOSTICS_AFTER}
             (run_dir / "hyperfit_run.json").write_text(json.dumps(record))
+            (run_dir / "early_stopped").mkdir()  # the epoch of lowest held-out loss, kept by hyperfit-train
+            (run_dir / "early_stopped" / "hyperfit_early_stopped.json").write_text(json.dumps({"epoch": 1, "step": 6, "heldout_loss": 3.6651}))
         elif "--output_path" in argv:  # lm-eval: group results with a TTR (and stderr) that names the model
             output_path = Path(argv[argv.index("--output_path") + 1])
             folder = output_path / "model"
@@ -62,7 +64,7 @@ def test_demo_runs_each_step_once_then_reuses_it(tmp_path, monkeypatch, capsys):
     assert demo.main(argv) == 0
     scripts = [Path(call[0]).name for call in calls]
     matched = ["hyperfit-temperature", "hyperfit-lm-eval", "hyperfit-agreement"]
-    assert scripts == ["hyperfit-train"] * 2 + ["hyperfit-lm-eval"] * 3 + matched * 2 + ["hyperfit-compare"]
+    assert scripts == ["hyperfit-train"] * 2 + ["hyperfit-lm-eval"] * 5 + matched * 2 + ["hyperfit-compare"]
     compare = calls[-1]
     assert compare[compare.index("--same-prompts") + 1] == "hyperfit_continuation_top_p=hyperfit_continuation"
     train_8 = calls[0]
@@ -72,7 +74,11 @@ def test_demo_runs_each_step_once_then_reuses_it(tmp_path, monkeypatch, capsys):
     assert evaluate_16[evaluate_16.index("--tasks") + 1] == demo.TASKS and evaluate_16[evaluate_16.index("--limit") + 1] == "3"
     assert json.loads(evaluate_16[evaluate_16.index("--metadata") + 1]) == {"training_data": str(tmp_path / "hyperfitted-n16")}
     assert "--metadata" not in calls[2]  # the base model has no training data of its own
-    temperature_8, matched_8, agreement_8 = calls[5:8]
+    early_8 = calls[5]  # each run's early-stopped model, on the continuation tasks only
+    assert early_8[early_8.index("--model_args") + 1] == f"pretrained={tmp_path / 'hyperfitted-n8' / 'early_stopped'},dtype=float32"
+    assert early_8[early_8.index("--tasks") + 1] == "hyperfit_continuation" and "--metadata" not in early_8
+    assert early_8[early_8.index("--output_path") + 1] == str(tmp_path / "lm_eval" / "early-stopped-n8")
+    temperature_8, matched_8, agreement_8 = calls[7:10]
     assert temperature_8[1:3] == ["/models/base", str(tmp_path / "hyperfitted-n8")]
     assert agreement_8[1:3] == ["/models/base", str(tmp_path / "hyperfitted-n8")]
     # the base model, sampled at the rounded matched temperature on the top-p group's (the greedy group's) prompts
@@ -86,18 +92,20 @@ def test_demo_runs_each_step_once_then_reuses_it(tmp_path, monkeypatch, capsys):
     assert "--seed" not in train_8
     assert matched_8[matched_8.index("--output_path") + 1] == str(tmp_path / "lm_eval" / "base-T0.812")
     compare = calls[-1]
-    names = ("base", "hyperfitted-n8", "hyperfitted-n16", "base-T0.812", "base-T0.600")
-    assert compare[1:6] == [f"{tmp_path / 'lm_eval' / name}={name}" for name in names]
+    names = ("base", "hyperfitted-n8", "hyperfitted-n16", "early-stopped-n8", "early-stopped-n16", "base-T0.812", "base-T0.600")
+    assert compare[1:8] == [f"{tmp_path / 'lm_eval' / name}={name}" for name in names]
     assert compare[compare.index("--baseline") + 1] == "base"
-    caches = [Path(call[call.index("--use_cache") + 1]) for call in calls[2:5]]  # one request cache per model
-    assert len(set(caches)) == 3 and {cache.parent for cache in caches} == {tmp_path / "lm_eval_cache"}
+    caches = [Path(call[call.index("--use_cache") + 1]) for call in calls[2:7]]  # one request cache per model
+    assert len(set(caches)) == 5 and {cache.parent for cache in caches} == {tmp_path / "lm_eval_cache"}
     table = capsys.readouterr().out.split("entropy-matched temperature (hyperfit_continuation")[-1].splitlines()
     assert table[1].startswith("| model | decoding | TTR | TTR last 96 | MSTTR | rep-4 | stopped early | tokens | top-1 agreement")
     assert table[3] == "| base | greedy | 0.100 ± 0.010 |  |  |  | 0.250 |  |  |"
-    assert table[4] == "| hyperfitted-n8 | greedy | 0.400 ± 0.010 |  |  |  | 0.250 |  | 0.750 |"
-    assert table[5] == "| base-T0.812 | sampled T=0.812 (entropy of hyperfitted-n8) | 0.200 ± 0.010 |  |  |  | 0.250 |  |  |"
-    assert table[6].startswith("| hyperfitted-n16 | greedy | 0.500 ± 0.010 |") and table[6].endswith("| 0.500 |")
-    assert table[7].startswith("| base-T0.600 | sampled T=0.600 (entropy of hyperfitted-n16) |")
+    assert table[4] == "| early-stopped-n8 | greedy (epoch 1: lowest held-out loss 3.665) | 0.150 ± 0.010 |  |  |  | 0.250 |  |  |"
+    assert table[5] == "| hyperfitted-n8 | greedy | 0.400 ± 0.010 |  |  |  | 0.250 |  | 0.750 |"
+    assert table[6] == "| base-T0.812 | sampled T=0.812 (entropy of hyperfitted-n8) | 0.200 ± 0.010 |  |  |  | 0.250 |  |  |"
+    assert table[7].startswith("| early-stopped-n16 | greedy (epoch 1")
+    assert table[8].startswith("| hyperfitted-n16 | greedy | 0.500 ± 0.010 |") and table[8].endswith("| 0.500 |")
+    assert table[9].startswith("| base-T0.600 | sampled T=0.600 (entropy of hyperfitted-n16) |")
     assert "hyperfitted-n8: entropy-matched T = 0.812 (95% interval 0.500-0.900 over held-out blocks)" in "\n".join(table)
 
     calls.clear()

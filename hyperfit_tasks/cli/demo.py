@@ -6,7 +6,9 @@ Wiring only: each step is one of the project's own commands, run as a user would
 2. ``hyperfit-train --preset demo`` on the Austen training split, once per training-set size;
 3. ``hyperfit-lm-eval`` (lm-eval + our tasks): ``hyperfit_continuation`` and
    ``hyperfit_perplexity`` on the base model and on every hyperfitted model (whose continuations
-   also get the training-copy metrics against its own training blocks); each model's requests
+   also get the training-copy metrics against its own training blocks), and
+   ``hyperfit_continuation`` on every run's early-stopped model (``early_stopped/``, the epoch
+   of lowest held-out loss: the control); each model's requests
    are cached under ``lm_eval_cache/`` (:mod:`hyperfit_tasks.common.eval_cache`), so a killed
    evaluation resumes without regenerating what was done;
 4. ``hyperfit-temperature``: for every hyperfitted model, the temperature T at which the base
@@ -18,8 +20,8 @@ Wiring only: each step is one of the project's own commands, run as a user would
 7. ``hyperfit-compare``: the leaderboard table (printed), HTML page and plots; then the
    next-token sharpening each ``hyperfit-train`` run measured on held-out text (its
    ``hyperfit_run.json``: before training vs after), and the answer table: greedy base,
-   greedy hyperfitted and the entropy-matched sampled base side by side, with the temperatures
-   and agreements.
+   greedy early-stopped, greedy hyperfitted and the entropy-matched sampled base side by side,
+   with the temperatures and agreements.
 
 Every finished step leaves its normal output in ``--output-dir``; a second run re-uses it.
 """
@@ -33,6 +35,7 @@ from pathlib import Path
 from hyperfit_tasks.cli import steps
 from hyperfit_tasks.cli.steps import DEFAULT_BATCH_SIZE, command, has_results, lm_eval_argv, train_argv
 from hyperfit_tasks.common.eval_cache import eval_cache_path
+from hyperfit_tasks.common.run_files import EARLY_STOPPED_DIR, EARLY_STOPPED_RECORD
 from hyperfit_tasks.compare.sharpening import SHARPENING_COLUMNS
 
 TASKS = "hyperfit_continuation,hyperfit_perplexity"
@@ -157,11 +160,15 @@ def main(argv: list[str] | None = None) -> int:
     base = steps.base_model(args.model)
     run_dirs = {f"hyperfitted-n{size}": out / f"hyperfitted-n{size}" for size in sizes}
     train_models(args, base, run_dirs)
-    result_dirs = evaluate_models(args, {"base": base} | {name: str(run_dir) for name, run_dir in run_dirs.items()}, run_dirs, out)
+    early = {early_name(name): run_dir / EARLY_STOPPED_DIR for name, run_dir in run_dirs.items() if (run_dir / EARLY_STOPPED_DIR).is_dir()}
+    models = {"base": (base, TASKS)} | {name: (str(run_dir), TASKS) for name, run_dir in run_dirs.items()}
+    result_dirs = evaluate_models(args, models | {name: (str(path), GREEDY_GROUP) for name, path in early.items()}, run_dirs, out)
     answer_rows = [("base", "greedy", out / "lm_eval" / "base", GREEDY_GROUP)]
     for name, run_dir in run_dirs.items():
         matched = entropy_matched_steps(args, out, base, name, run_dir)
         result_dirs.append(f"{matched[2]}={matched[0]}")
+        if early_name(name) in early:
+            answer_rows += [(early_name(name), early_decoding(early[early_name(name)]), out / "lm_eval" / early_name(name), GREEDY_GROUP)]
         answer_rows += [(name, "greedy", out / "lm_eval" / name, GREEDY_GROUP)]
         answer_rows += [matched] if matched[0] not in {row[0] for row in answer_rows} else []
     # the sampled runs are read as the greedy task (the same prompts), so they too get paired intervals against the base
@@ -172,12 +179,27 @@ def main(argv: list[str] | None = None) -> int:
     print("\n==> next-token sharpening on held-out Austen text (hyperfit-train diagnostics, before vs after)")
     print(sharpening_table(run_dirs))
     print(
-        "\n==> hyperfitted against the base model sampled at the entropy-matched temperature"
-        " (hyperfit_continuation prompts, both domains; ± lm-eval stderr)"
+        "\n==> hyperfitted against the base model, its own early-stopped model (the control) and the base sampled at the"
+        " entropy-matched temperature (hyperfit_continuation prompts, both domains; ± lm-eval stderr; the paired intervals"
+        " against the base are in the comparison above)"
     )
     print(answer_table(answer_rows, out))
     print(f"\nReport: {out / 'report' / 'index.html'}")
     return 0
+
+
+def early_name(name: str) -> str:
+    """The answer-table name of a hyperfitted run's early-stopped model (``hyperfitted-n48`` -> ``early-stopped-n48``)."""
+    return name.replace("hyperfitted", "early-stopped", 1)
+
+
+def early_decoding(folder: Path) -> str:
+    """The answer table's decoding cell of an early-stopped model: greedy, and which epoch it is."""
+    try:
+        record = json.loads((folder / EARLY_STOPPED_RECORD).read_text(encoding="utf-8"))
+        return f"greedy (epoch {record['epoch']:g}: lowest held-out loss {record['heldout_loss']:.3f})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "greedy (lowest held-out loss)"
 
 
 def train_models(args: argparse.Namespace, base: str, run_dirs: dict[str, Path]) -> None:
@@ -191,17 +213,18 @@ def train_models(args: argparse.Namespace, base: str, run_dirs: dict[str, Path])
         )
 
 
-def evaluate_models(args: argparse.Namespace, models: dict[str, str], run_dirs: dict[str, Path], out: Path) -> list[str]:
-    """Step 3: ``hyperfit-lm-eval`` on every model not yet evaluated; returns ``FOLDER=NAME`` for ``hyperfit-compare``."""
+def evaluate_models(args: argparse.Namespace, models: dict[str, tuple[str, str]], run_dirs: dict[str, Path], out: Path) -> list[str]:
+    """Step 3: ``hyperfit-lm-eval`` on every model (name -> (path, tasks)) not yet evaluated; returns ``FOLDER=NAME`` for
+    ``hyperfit-compare``."""
     result_dirs = []
-    for name, path in models.items():
+    for name, (path, tasks) in models.items():
         folder = out / "lm_eval" / name
         result_dirs.append(f"{folder}={name}")
         model_args = f"pretrained={path},dtype=float32"
         steps.run_step_unless(
-            has_results(folder), folder, f"3. evaluate {name} with lm-eval ({TASKS})",
+            has_results(folder), folder, f"3. evaluate {name} with lm-eval ({tasks})",
             lm_eval_argv(
-                model_args, TASKS, folder, args.device, args.batch_size, args.limit, f"max_gen_toks={args.max_gen_toks}",
+                model_args, tasks, folder, args.device, args.batch_size, args.limit, f"max_gen_toks={args.max_gen_toks}",
                 # a killed evaluation resumes from this model's own request cache
                 cache=eval_cache_path(out / "lm_eval_cache", path, f"{model_args},device={args.device}"),
                 # a hyperfitted model's continuations are also scored for copying from its training blocks
