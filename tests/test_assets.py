@@ -6,6 +6,7 @@ import json
 import os
 import struct
 import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -181,6 +182,45 @@ def test_interrupted_build_is_never_taken_as_complete(tmp_path):
     with cache.building(target) as staging:
         (staging / "whole.bin").write_bytes(b"y")
     assert cache.is_complete(target) and (target / "whole.bin").read_bytes() == b"y"
+
+
+# One process of the test below: wait until both have started, then build the asset "fake" (the build appends this
+# process's id to the log, so the log counts the builds) and print what the finished asset holds.
+BUILD_FAKE_ASSET = """
+import os, sys, time
+from pathlib import Path
+from hyperfit_tasks.assets.cache import build_once, cache_root, is_complete
+
+log, arrived = Path(sys.argv[1]), Path(sys.argv[2])
+(arrived / str(os.getpid())).touch()
+deadline = time.time() + 60
+while len(list(arrived.iterdir())) < 2 and time.time() < deadline:
+    time.sleep(0.01)
+
+def build(staging):
+    with open(log, "a") as handle:
+        handle.write(f"{os.getpid()}\\n")
+    time.sleep(1)  # long enough for the other process to find the asset missing and ask for the lock
+    (staging / "asset.txt").write_text("built")
+
+folder = cache_root() / "fake"
+build_once(folder, lambda: is_complete(folder), build)
+print((folder / "asset.txt").read_text(), is_complete(folder))
+"""
+
+
+def test_two_processes_building_one_asset_at_once_build_it_once(tmp_path):
+    log, arrived = tmp_path / "builds.log", tmp_path / "arrived"
+    arrived.mkdir()
+    env = dict(os.environ, HYPERFIT_CACHE=str(tmp_path / "cache"))
+    command = [sys.executable, "-c", BUILD_FAKE_ASSET, str(log), str(arrived)]
+    processes = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [process.communicate(timeout=120) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], outputs
+    assert len(list(arrived.iterdir())) == 2  # both started before either built
+    assert len(log.read_text().splitlines()) == 1
+    assert [out for out, _ in outputs] == ["built True\n", "built True\n"]
+    assert sorted(path.name for path in (tmp_path / "cache").iterdir()) == ["fake", "fake.lock"]
 
 
 def test_cache_root_follows_environment(monkeypatch, tmp_path):

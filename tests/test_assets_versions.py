@@ -28,9 +28,8 @@ def cache(tmp_path, monkeypatch):
 
     def fake_convert(source, folder):
         conversions.append(source)
-        with building(folder) as staging:
-            provenance = {"name": default_model.DEFAULT_MODEL_NAME, "libraries": default_model.library_versions()}
-            (staging / default_model.PROVENANCE_FILE).write_text(json.dumps(provenance))
+        provenance = {"name": default_model.DEFAULT_MODEL_NAME, "libraries": default_model.library_versions()}
+        (folder / default_model.PROVENANCE_FILE).write_text(json.dumps(provenance))
         return folder
 
     monkeypatch.setattr(default_model, "convert_gguf", fake_convert)

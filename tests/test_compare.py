@@ -30,7 +30,7 @@ from hyperfit_tasks.compare import (
     write_report,
 )
 from hyperfit_tasks.compare.epochs import training_position
-from hyperfit_tasks.compare.highlight import highlight_repeats, repeated_share, repeated_word_mask
+from hyperfit_tasks.compare.highlight import repeat_segments, repeated_share, repeated_word_mask
 from hyperfit_tasks.compare.markdown import cell_text
 from hyperfit_tasks.compare.results import default_names
 from hyperfit_tasks.compare.samples import mean_curve, pick_examples, read_samples, ttr_curves
@@ -335,10 +335,10 @@ def brute_force_mask(words, n):
     return marked
 
 
-def test_repeated_ngram_highlighting_and_escaping():
-    assert highlight_repeats("a b c d x a b c d <y>") == "a b c d x <mark>a b c d</mark> &lt;y&gt;"
-    assert highlight_repeats("la la la la la") == "la <mark>la la la la</mark>"
-    assert highlight_repeats('no "repeat" & <here>') == "no &quot;repeat&quot; &amp; &lt;here&gt;"
+def test_repeated_ngram_highlighting():
+    assert repeat_segments("a b c d x a b c d <y>") == [("a b c d x ", False), ("a b c d", True), (" <y>", False)]
+    assert repeat_segments("la la la la la") == [("la ", False), ("la la la la", True)]
+    assert repeat_segments('no "repeat" & <here>') == [('no "repeat" & <here>', False)]
     assert repeated_share("a b c d x a b c d") == pytest.approx(4 / 9)
     words = "the cat saw the cat saw the cat , the cat saw it".split()
     for n in (1, 2, 3, 4):

@@ -1,4 +1,4 @@
-"""The distribution: every sub-package is declared, and a non-editable wheel carries the task YAMLs."""
+"""The distribution: every sub-package is declared, and a non-editable wheel carries the task YAMLs and the HTML template."""
 from __future__ import annotations
 
 import shutil
@@ -34,6 +34,8 @@ def test_wheel_installs_packages_and_task_configs(tmp_path):
         "from hyperfit_tasks.cli.tasks_path import task_configs_dir\n"
         "folder = pathlib.Path(task_configs_dir())\n"
         "print(hyperfit_tasks.__file__); print(folder); print(len(list(folder.rglob('*.yaml'))))\n"
+        "from hyperfit_tasks.compare.html_page import TEMPLATES\n"
+        "print(TEMPLATES.get_template('index.html.j2').filename)\n"
     )
     out = subprocess.run(
         [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(target)!r})\n" + probe],
@@ -42,6 +44,7 @@ def test_wheel_installs_packages_and_task_configs(tmp_path):
     assert out[0].startswith(str(target)) and out[1].startswith(str(target))
     yaml_in_repo = len(list((REPO / "task_configs").rglob("*.yaml")))
     assert yaml_in_repo > 0 and int(out[2]) == yaml_in_repo
+    assert out[3] == str(target / "hyperfit_tasks" / "compare" / "templates" / "index.html.j2")
 
 
 def test_shipped_metric_tokenizer_encodes_as_the_default_models_gguf_tokenizer(english_text):

@@ -1,7 +1,8 @@
-"""The user's cache folder and crash-safe writes into it.
+"""The user's cache folder and crash-safe, build-once writes into it.
 
 Every asset is built in a temporary sibling folder and renamed into place only once it is
-complete, so an interrupted build is never mistaken for a finished one.
+complete, so an interrupted build is never mistaken for a finished one; and under a lock file
+beside it, so that processes needing it at once (torchrun ranks, two commands) build it once.
 """
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import hashlib
 import os
 import shutil
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
+
+from filelock import FileLock
 
 COMPLETE_MARKER = ".complete"
 
@@ -44,6 +47,22 @@ def building(folder: Path) -> Iterator[Path]:
         os.replace(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def build_once(folder: Path, ready: Callable[[], bool], build: Callable[[Path], None]) -> Path:
+    """Return ``folder``, first filling it with ``build(staging)`` (see :func:`building`) unless ``ready()``.
+
+    The build holds ``<folder>.lock``, and ``ready()`` is asked again once the lock is held: a process that waited
+    while another built the asset finds it finished and builds nothing.
+    """
+    if ready():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(folder.with_name(f"{folder.name}.lock")):
+        if not ready():
+            with building(folder) as staging:
+                build(staging)
+    return folder
 
 
 def sha256_file(path: Path) -> str:

@@ -33,7 +33,7 @@ import zlib
 from pathlib import Path
 from typing import Iterable
 
-from .cache import building, cache_root, is_complete, sha256_file
+from .cache import build_once, cache_root, is_complete, sha256_file
 from .default_model import AssetError
 
 AUSTEN_DEB = "r-cran-janeaustenr"
@@ -81,32 +81,37 @@ def corpus_manifest() -> dict:
 
 
 def prepare_corpora(austen_deb: Path | None = None, progress=None) -> Path:
-    """Build all corpus splits once (idempotent, crash-safe); return the corpora folder."""
+    """Build all corpus splits once (idempotent, crash-safe, once whoever asks at the same time); return the corpora folder."""
     folder = corpora_dir()
-    if is_complete(folder) and built_version(folder) == CORPORA_VERSION:
-        return folder
+    return build_once(
+        folder,
+        lambda: is_complete(folder) and built_version(folder) == CORPORA_VERSION,
+        lambda staging: write_corpora(staging, austen_deb, progress),
+    )
+
+
+def write_corpora(folder: Path, austen_deb: Path | None = None, progress=None) -> None:
+    """Read the sources and write every split and ``manifest.json`` into ``folder``."""
     novels = read_austen_novels(austen_deb)
     splits = {"austen": split_austen(novels), "pydoc": split_pydoc(read_pydoc_topics(), read_pydoc_docstrings())}
-    with building(folder) as staging:
-        manifest = {
-            "version": CORPORA_VERSION,
-            "sources": {"austen": f"Debian {AUSTEN_DEB}", "pydoc": "CPython pydoc_data.topics; train: standard-library docstrings"},
-        }
-        for domain, parts in splits.items():
-            (staging / domain).mkdir()
-            for split, passages in parts.items():
-                path = staging / domain / f"{split}.jsonl"
-                write_jsonl(path, passages)
-                manifest[f"{domain}/{split}"] = {
-                    "path": f"{domain}/{split}.jsonl",
-                    "sha256": sha256_file(path),
-                    "documents": len(passages),
-                    "words": sum(len(p.split()) for p in passages),
-                }
-                if progress is not None:
-                    progress(f"{domain}/{split}: {len(passages)} passages")
-        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    return folder
+    manifest = {
+        "version": CORPORA_VERSION,
+        "sources": {"austen": f"Debian {AUSTEN_DEB}", "pydoc": "CPython pydoc_data.topics; train: standard-library docstrings"},
+    }
+    for domain, parts in splits.items():
+        (folder / domain).mkdir()
+        for split, passages in parts.items():
+            path = folder / domain / f"{split}.jsonl"
+            write_jsonl(path, passages)
+            manifest[f"{domain}/{split}"] = {
+                "path": f"{domain}/{split}.jsonl",
+                "sha256": sha256_file(path),
+                "documents": len(passages),
+                "words": sum(len(p.split()) for p in passages),
+            }
+            if progress is not None:
+                progress(f"{domain}/{split}: {len(passages)} passages")
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
 
 def built_version(folder: Path) -> int | None:
@@ -219,13 +224,16 @@ def read_austen_novels(austen_deb: Path | None = None) -> dict[str, list[str]]:
     if austen_deb is None and installed.with_suffix(".rdb").is_file():
         return read_r_lazyload(installed)
     extracted = cache_root() / "sources" / AUSTEN_DEB
-    if not is_complete(extracted):
-        with building(extracted) as staging:
-            deb = Path(austen_deb) if austen_deb else download_deb(AUSTEN_DEB, staging)
-            if not deb.is_file():
-                raise AssetError(f"{deb} does not exist: pass the .deb downloaded with `apt-get download {AUSTEN_DEB}`")
-            run_or_fail(["dpkg-deb", "-x", str(deb), str(staging)], f"cannot unpack {deb}: is it the {AUSTEN_DEB} .deb?")
+    build_once(extracted, lambda: is_complete(extracted), lambda staging: unpack_austen_deb(austen_deb, staging))
     return read_r_lazyload(extracted / AUSTEN_RDATA)
+
+
+def unpack_austen_deb(austen_deb: Path | None, folder: Path) -> None:
+    """Unpack the Austen .deb (the one given, else one ``apt-get download``-ed into ``folder``) into ``folder``."""
+    deb = Path(austen_deb) if austen_deb else download_deb(AUSTEN_DEB, folder)
+    if not deb.is_file():
+        raise AssetError(f"{deb} does not exist: pass the .deb downloaded with `apt-get download {AUSTEN_DEB}`")
+    run_or_fail(["dpkg-deb", "-x", str(deb), str(folder)], f"cannot unpack {deb}: is it the {AUSTEN_DEB} .deb?")
 
 
 def download_deb(package: str, into: Path) -> Path:

