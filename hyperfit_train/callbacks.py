@@ -148,8 +148,8 @@ class KeepLowestHeldoutCallback(TrainerCallback):
 
     That model is the early-stopped fine-tune, the control that tells hyperfitting (training on to near-zero loss)
     from fine-tuning as such. It reads the held-out loss the :class:`DiagnosticsCallback` listed before it has just
-    measured, so it costs one model save per new lowest loss and no extra measurement. Every rank measured the same
-    loss and takes the same decision, and the save goes through ``Trainer.save_model`` (FSDP gathers its shards
+    measured, so it costs one model save per new lowest loss and no extra measurement. Every rank measured the loss;
+    rank 0's decision is broadcast, and every rank saves through ``Trainer.save_model`` (FSDP gathers its shards
     there); the main process writes a temporary folder and renames it over the previous one, so a kill never leaves
     a half-written ``early_stopped/``. ``trainer`` is set once the trainer is built.
     """
@@ -161,11 +161,13 @@ class KeepLowestHeldoutCallback(TrainerCallback):
         self.kept: dict[str, Any] | None = None
 
     def on_train_begin(self, args, state, control, **kwargs):
-        shutil.rmtree(self._temporary, ignore_errors=True)  # an interrupted save
-        previous = self.folder.with_name(self.folder.name + ".old")
-        if previous.exists() and not self.folder.exists():  # killed between the two renames: the old one is whole
-            previous.rename(self.folder)
-        shutil.rmtree(previous, ignore_errors=True)
+        if state.is_world_process_zero:
+            shutil.rmtree(self._temporary, ignore_errors=True)  # an interrupted save
+            previous = self.folder.with_name(self.folder.name + ".old")
+            if previous.exists() and not self.folder.exists():  # killed between the two renames: the old one is whole
+                previous.rename(self.folder)
+            shutil.rmtree(previous, ignore_errors=True)
+        self.trainer.accelerator.wait_for_everyone()  # every rank reads the folder after the clean-up
         self.kept = read_early_stopped(self.folder.parent)
         if self.kept is not None and self.kept["step"] > state.global_step:  # saved by work the resumed run redoes
             self.kept = None
@@ -175,7 +177,12 @@ class KeepLowestHeldoutCallback(TrainerCallback):
         loss = None if row is None else row.get("heldout_loss")
         if not isinstance(loss, (int, float)) or not math.isfinite(loss) or row["step"] == 0:
             return
-        if self.kept is not None and loss >= self.kept["heldout_loss"]:
+        lower = self.kept is None or loss < self.kept["heldout_loss"]
+        if self.trainer.accelerator.num_processes > 1:  # rank 0 decides: a save is collective, so all ranks must agree
+            from accelerate.utils import broadcast_object_list
+
+            lower = broadcast_object_list([lower])[0]
+        if not lower:
             return
         self.kept = {"path": EARLY_STOPPED_DIR, "epoch": row["epoch"], "step": row["step"], "heldout_loss": loss}
         self.trainer.save_model(str(self._temporary))

@@ -82,8 +82,9 @@ def test_an_interrupted_save_is_cleaned_up_and_lost_work_forgotten(tmp_path):
     (tmp_path / f"{EARLY_STOPPED_DIR}.old" / EARLY_STOPPED_RECORD).write_text(json.dumps({"path": EARLY_STOPPED_DIR, "epoch": 2, "step": 8, "heldout_loss": 1.5}))
     (tmp_path / f"{EARLY_STOPPED_DIR}.partial").mkdir()
     keeper = KeepLowestHeldoutCallback(tmp_path, diagnostics=None)
-    keeper.on_train_begin(None, SimpleNamespace(global_step=8), None)
+    keeper.trainer = SimpleNamespace(accelerator=SimpleNamespace(wait_for_everyone=lambda: None))
+    keeper.on_train_begin(None, SimpleNamespace(global_step=8, is_world_process_zero=True), None)
     assert keeper.kept["step"] == 8 and (tmp_path / EARLY_STOPPED_DIR).is_dir()
     assert not (tmp_path / f"{EARLY_STOPPED_DIR}.partial").exists() and not (tmp_path / f"{EARLY_STOPPED_DIR}.old").exists()
-    keeper.on_train_begin(None, SimpleNamespace(global_step=4), None)  # resumed from step 4: the kept step 8 is redone
+    keeper.on_train_begin(None, SimpleNamespace(global_step=4, is_world_process_zero=True), None)  # resumed from step 4: step 8 is redone
     assert keeper.kept is None

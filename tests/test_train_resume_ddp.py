@@ -93,3 +93,7 @@ def test_two_process_ddp_matches_the_single_process_run(tmp_path, tiny_lm_path, 
     for row, reference in zip(rows[1:], reference_rows[1:]):
         assert row["train_loss"] == pytest.approx(reference["train_loss"], abs=1e-4)
         assert row["heldout_loss"] == pytest.approx(reference["heldout_loss"], abs=1e-4)
+    # both ranks took rank 0's decision: the same epoch is kept as the early-stopped model, once (one folder, no leftovers)
+    kept, reference_kept = summary["early_stopped"], json.loads((reference_run / "hyperfit_run.json").read_text())["early_stopped"]
+    assert (kept["epoch"], kept["step"]) == (reference_kept["epoch"], reference_kept["step"]) and (output_dir / "early_stopped" / "model.safetensors").is_file()
+    assert sorted(path.name for path in output_dir.glob("early_stopped*")) == ["early_stopped"]
