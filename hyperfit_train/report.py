@@ -5,8 +5,11 @@ import json
 import math
 from datetime import datetime, timezone
 from importlib import metadata
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
+
+from huggingface_hub import ModelCard, ModelCardData
 
 from hyperfit_tasks.common.atomic import write_atomic
 from hyperfit_tasks.common.json_rows import json_safe
@@ -14,6 +17,8 @@ from hyperfit_train.config import Preset, preset_overrides
 from hyperfit_train.run_dir import RUN_FILE
 
 MODEL_CARD_FILE = "README.md"
+MODEL_CARD_TEMPLATE = "model_card.md.j2"  # in hyperfit_train/templates/
+TAGS = ("hyperfit", "hyperfitting", "trl", "sft")
 CITATION = """@inproceedings{carlsson2025hyperfitting,
   title     = {The Hyperfitting Phenomenon: Sharpening and Stabilizing LLMs for Open-Ended Text Generation},
   author    = {Carlsson, Fredrik and Liu, Fangyu and Ward, Daniel and Kurfali, Murathan and Nivre, Joakim},
@@ -128,119 +133,51 @@ def read_run_summary(output_dir: Path) -> dict[str, Any]:
 
 
 def model_card(summary: dict[str, Any]) -> str:
-    """A Hugging Face model card: outcome (title and first sentence), base model, recipe (uncertain values flagged), data
-    hash, wall time, diagnostics."""
-    arguments, data, training = summary["arguments"], summary["training_data"], summary["training"]
-    uncertain = summary["uncertain_values"]
-    lines = [
-        "---",
-        f"base_model: {json.dumps(summary['base_model'])}",
-        "library_name: transformers",
-        "pipeline_tag: text-generation",
-        "tags: [hyperfit, hyperfitting, trl, sft]",
-        "---",
-        "",
-        *_headline(summary),
-        "",
-        "## Recipe",
-        "",
-        "| option | value |",
-        "|---|---|",
-    ]
-    for key, group in RECIPE_ROWS:
-        mark = " (uncertain, see below)" if key in uncertain else ""
-        lines.append(f"| `{key}` | `{arguments[group].get(key)}`{mark} |")
-    lines += ["", "Values the paper leaves open:", ""]
-    lines += [f"- `{key}` = `{item['used']}`: {item['note']}" for key, item in uncertain.items()]
-    if summary["overrides"]:
-        lines += ["", "Changed from the preset: " + ", ".join(
-            f"`{key}` {item['preset']} -> {item['used']}" for key, item in summary["overrides"].items()
-        ) + "."]
-    lines += [
-        "",
-        "## Training data",
-        "",
-        f"{data['blocks']} blocks of {data['block_size']} tokens sampled (seed {data['sample_seed']}) from "
-        + (
-            f"the {data['available_blocks']} texts of `{data['source']}` (column `{data['text_field']}`) that have at least "
-            f"{data['block_size']} tokens (block mode `prefix`: the first {data['block_size']} tokens of each, no EOS; "
-            f"{data['dropped_texts']} shorter texts dropped), order {data['data_order']}."
-            if data.get("block_mode") == "prefix"
-            else f"{data['available_blocks']} blocks of `{data['source']}` (column `{data['text_field']}`; block mode "
-            f"`packed`: texts joined with EOS and cut into blocks), order {data['data_order']}."
-        ),
-        f"The exact blocks are in `{data['file']}` (column `input_ids`), SHA-256 `{data['sha256']}` "
-        "(of the blocks as a row-major little-endian int64 array).",
-        "",
-        "## Training",
-        "",
-        f"{training['global_step']} optimizer steps, {training['epochs']:g} epochs, on {training['world_size']} process(es) "
-        f"({training['device']}); training wall time {_duration(training['training_seconds'])}"
-        + (f", stopped early at step {training['stopped_early_at_step']}" if training["stopped_early_at_step"] else "")
-        + (f", resumed from `{training['resumed_from']}`" if training["resumed_from"] else "")
-        + ".",
-        "",
-        _verdict_sentence(training),
-    ]
-    if training.get("trained_part"):
-        part = training["trained_part"]
-        lines.append(
-            f"Trainable parameters: {part['trainable_parameters']:,} of {part['total_parameters']:,}"
-            + (f" (`--train_layers {part['train_layers']}`: blocks {part['blocks']}, LM head {part['lm_head']})." if part["train_layers"] else ".")
-        )
-    if summary["final_diagnostics"]:
-        heldout = summary["heldout_data"]
-        lines += ["", "## Diagnostics (held-out text)", ""]
-        if heldout:
-            lines += [
-                f"{heldout['blocks']} blocks of `{heldout['source']}`"
-                + (
-                    " (its last blocks, cut off before the training blocks were sampled)"
-                    if heldout.get("held_out_from", "eval_data") != "eval_data"
-                    else ""
-                )
-                + f"; greedy continuations of {heldout['prompts']} prompts "
-                f"({heldout['prompt_tokens']} tokens, up to {heldout['new_tokens']} new tokens). Every epoch is in "
-                "`diagnostics.jsonl` and `diagnostics.png`.",
-                "",
-            ]
-        lines += ["| | " + " | ".join(label for _, label in DIAGNOSTIC_COLUMNS) + " |", "|---" * (len(DIAGNOSTIC_COLUMNS) + 1) + "|"]
-        kept = summary.get("early_stopped")
-        shown = [("before", summary["initial_diagnostics"]), ("after", summary["final_diagnostics"])]
-        if kept:
-            shown.insert(1, ("lowest held-out loss", {**kept, "heldout_perplexity": math.exp(kept["heldout_loss"])}))
-        for name, row in shown:
-            lines.append(f"| {name} (epoch {row['epoch']:g}) | " + " | ".join(_cell(row.get(key)) for key, _ in DIAGNOSTIC_COLUMNS) + " |")
-        if kept:
-            lines += [
-                "",
-                f"The model of epoch {kept['epoch']:g}, the lowest held-out loss ({kept['heldout_loss']:.4g}), is kept in "
-                f"`{kept['path']}/`: the early-stopped fine-tune, the control that separates hyperfitting from fine-tuning as "
-                "such. Score it like this folder (`pretrained=.../" + kept["path"] + "`).",
-            ]
-    lines += [
-        "",
-        "## Use",
-        "",
-        "```bash",
-        "hyperfit-lm-eval --model hf --model_args pretrained=/absolute/path/to/this/folder \\",
-        "    --tasks hyperfit_continuation,hyperfit_perplexity",
-        "```",
-        "",
-        "Plain `lm_eval --model hf --model_args pretrained=...` loads it (and every `checkpoint-<step>/` folder) "
-        "the same way. `hyperfit_run.json` holds this card's data.",
-        "",
-        "## Citation",
-        "",
-        "```bibtex",
-        CITATION,
-        "```",
-        "",
-    ]
-    return "\n".join(lines)
+    """The text of :func:`hub_model_card`: the ``README.md`` of the run folder."""
+    return str(hub_model_card(summary))
 
 
-def _headline(summary: dict[str, Any]) -> list[str]:
+def hub_model_card(summary: dict[str, Any]) -> ModelCard:
+    """A Hugging Face model card, rendered as TRL renders its cards (``ModelCard.from_template`` with a template shipped
+    in the package, ``templates/model_card.md.j2``): metadata for the Hub (base model, library, pipeline, tags, the
+    training dataset when it is a Hub id), then outcome (title and first sentence), base model, recipe (uncertain
+    values flagged), data hash, wall time, diagnostics."""
+    arguments, training = summary["arguments"], summary["training"]
+    card_data = ModelCardData(
+        base_model=summary["base_model"],
+        datasets=_hub_datasets(summary["training_data"]["source"]),
+        library_name="transformers",
+        pipeline_tag="text-generation",
+        tags=list(TAGS),
+    )
+    title, outcome = _headline(summary)
+    return ModelCard.from_template(
+        card_data,
+        template_str=(files("hyperfit_train") / "templates" / MODEL_CARD_TEMPLATE).read_text(encoding="utf-8"),
+        title=title,
+        outcome=outcome,
+        recipe=[(key, arguments[group].get(key), key in summary["uncertain_values"]) for key, group in RECIPE_ROWS],
+        uncertain_values=summary["uncertain_values"],
+        overrides=summary["overrides"],
+        data=summary["training_data"],
+        training=training,
+        wall_time=_duration(training["training_seconds"]),
+        verdict=_verdict_sentence(training),
+        trained_part=_trained_part_sentence(training.get("trained_part")),
+        heldout=summary["heldout_data"],
+        diagnostics=_diagnostics_table(summary),
+        early_stopped=summary.get("early_stopped") if summary["final_diagnostics"] else None,
+        citation=CITATION,
+    )
+
+
+def _hub_datasets(source: str) -> list[str] | None:
+    """The training data as the Hub's ``datasets`` metadata: a Hub dataset id, or None for a local file or folder
+    (which hyperfit-train records as an absolute path)."""
+    return None if Path(source).is_absolute() else [source]
+
+
+def _headline(summary: dict[str, Any]) -> tuple[str, str]:
     """The card's title and first sentence, which state the run's outcome (``training.hyperfitted``, decided in
     :func:`build_summary`): a run that missed the near-zero target must not present itself as hyperfitted."""
     base, training = summary["base_model"], summary["training"]
@@ -255,7 +192,7 @@ def _headline(summary: dict[str, Any]) -> list[str]:
     else:
         title = f"{name} fine-tuned with hyperfit-train: not hyperfitted"
         outcome = f"`{base}`, fine-tuned {tool}, did not reach near-zero training loss: final {_loss_against_target(training)}."
-    return [f"# {title}", "", f"{outcome} The recipe follows Carlsson et al. (ICLR 2025), *The Hyperfitting Phenomenon*."]
+    return title, outcome
 
 
 def _loss_against_target(training: dict[str, Any]) -> str:
@@ -269,6 +206,29 @@ def _verdict_sentence(training: dict[str, Any]) -> str:
         return "Final training loss: unknown."
     state = "reached" if training["hyperfitted"] else "**not reached: this model is not hyperfitted**"
     return f"Final {_loss_against_target(training)}: {state}."
+
+
+def _trained_part_sentence(part: dict[str, Any] | None) -> str | None:
+    """How many parameters were trained, and which blocks with ``--train_layers`` (None when not recorded)."""
+    if not part:
+        return None
+    layers = f" (`--train_layers {part['train_layers']}`: blocks {part['blocks']}, LM head {part['lm_head']})." if part["train_layers"] else "."
+    return f"Trainable parameters: {part['trainable_parameters']:,} of {part['total_parameters']:,}{layers}"
+
+
+def _diagnostics_table(summary: dict[str, Any]) -> dict[str, Any] | None:
+    """The held-out diagnostics before, at the kept early-stopped epoch and after: column labels and (name, epoch,
+    cells) rows; None without diagnostics."""
+    if not summary["final_diagnostics"]:
+        return None
+    kept = summary.get("early_stopped")
+    shown = [("before", summary["initial_diagnostics"]), ("after", summary["final_diagnostics"])]
+    if kept:
+        shown.insert(1, ("lowest held-out loss", {**kept, "heldout_perplexity": math.exp(kept["heldout_loss"])}))
+    return {
+        "labels": [label for _, label in DIAGNOSTIC_COLUMNS],
+        "rows": [(name, f"{row['epoch']:g}", [_cell(row.get(key)) for key, _ in DIAGNOSTIC_COLUMNS]) for name, row in shown],
+    }
 
 
 def _cell(value) -> str:
