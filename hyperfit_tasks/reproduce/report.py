@@ -3,36 +3,35 @@
 held-out loss against training loss), written atomically after everything is rendered."""
 from __future__ import annotations
 
-import html
 import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from jinja2 import PackageLoader
+
 from hyperfit_tasks.common.atomic import write_atomic
 from hyperfit_tasks.common.json_rows import json_safe
+from hyperfit_tasks.compare.html_page import TEMPLATES
 from hyperfit_tasks.reproduce.claims import ClaimRow
 
 PLOT_FILE = "training.png"
+# hyperfit-compare's Jinja environment (autoescape, strict undefined, whitespace) over this package's templates
+PAGES = TEMPLATES.overlay(loader=PackageLoader("hyperfit_tasks.reproduce", "templates"))
 CURVES = (("heldout_loss", "held-out loss (nats)"), ("top1_prob", "held-out top-1 probability"), ("ttr_last96", "greedy TTR of the last 96 tokens"))
 
 
-def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-HEADER = "| # | claim | the paper | ours (difference, 95% interval; * = significant: Holm p < 0.05) | verdict |"
+HEADERS = ["#", "claim", "the paper", "ours (difference, 95% interval; * = significant: Holm p < 0.05)", "verdict"]
 
 
 def render_markdown(rows: Sequence[ClaimRow], notes: Sequence[str] = (), observed: Sequence[ClaimRow] = ()) -> str:
-    """The claims table (claim | paper | ours, 95% interval | verdict), the observations reported beside it, then each
-    claim's rule and basis."""
+    """The claims table (claim | paper | ours, 95% interval | verdict; verdicts of claims in bold), the observations
+    reported beside it, then each claim's rule and basis."""
+    cells = [[str(row.number), row.claim, row.paper, row.ours, f"**{row.verdict}**"] for row in rows]
+    cells += [[str(row.number), row.claim, row.paper, row.ours, row.verdict] for row in observed]
     lines = [
-        HEADER,
-        "|---:|---|---|---|---|",
-        *(f"| {row.number} | {_cell(row.claim)} | {_cell(row.paper)} | {_cell(row.ours)} | **{row.verdict}** |" for row in rows),
-        *(f"| {row.number} | {_cell(row.claim)} | {_cell(row.paper)} | {_cell(row.ours)} | {row.verdict} |" for row in observed),
+        _markdown_table(HEADERS, cells).rstrip("\n"),
         "",
         "Rules (docs/reproduce.md):",
         "",
@@ -40,6 +39,23 @@ def render_markdown(rows: Sequence[ClaimRow], notes: Sequence[str] = (), observe
     ]
     lines += ["", *(f"- {note}" for note in notes)] if notes else []
     return "\n".join(lines) + "\n"
+
+
+def _markdown_table(headers: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table by ``pytablewriter`` (as hyperfit-compare writes its tables), the first column right-aligned;
+    cells are not padded to the column's width, so that each row reads ``| 1 | ... |`` (the README's claims table,
+    tests and readers split rows on " | "); only the separator row spans each column's width."""
+    from pytablewriter import MarkdownTableWriter
+    from pytablewriter.style import Style
+    from pytablewriter.typehint import String
+
+    writer = MarkdownTableWriter(margin=1)
+    writer.headers = headers
+    writer.type_hints = [String] * len(headers)  # cells are formatted already: no number re-parsing
+    writer.column_styles = [Style(align="right"), *([Style(align="left")] * (len(headers) - 1))]
+    writer.add_style_filter(lambda cell, **_: Style(padding=0, align="right" if cell.col == 0 else "left"))
+    writer.value_matrix = rows
+    return writer.dumps()
 
 
 def claims_dict(rows: Sequence[ClaimRow], settings: dict[str, Any], observed: Sequence[ClaimRow] = ()) -> dict[str, Any]:
@@ -51,26 +67,13 @@ def render_html(
     rows: Sequence[ClaimRow], reports: dict[str, str], plot: bool, notes: Sequence[str] = (), observed: Sequence[ClaimRow] = ()
 ) -> str:
     """One page: the claims table (observations last), links to each ``hyperfit-compare`` report (name -> relative
-    path), the plot."""
-    esc = html.escape
-    body = "".join(
-        f"<tr><td>{esc(str(row.number))}</td><td>{esc(row.claim)}</td><td>{esc(row.paper)}</td><td>{esc(row.ours)}</td>"
-        f"<td class='{row.verdict.split(',')[0].replace(' ', '-')}'><b>{esc(row.verdict)}</b><br><small>{esc(row.basis)}</small></td></tr>"
-        for row in [*rows, *observed]
-    )
-    links = "".join(f"<li><a href='{esc(path)}'>{esc(name)}</a></li>" for name, path in reports.items())
-    rules = "".join(f"<li>{esc(row.rule)}</li>" for row in rows)
-    extra = "".join(f"<li>{esc(note)}</li>" for note in notes)
-    figure = f"<h2>Training</h2><img src='{PLOT_FILE}' alt='held-out loss, top-1 probability and TTR against epoch; TTR and held-out loss against training loss'>" if plot else ""
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>hyperfit-reproduce: the paper's claims</title><style>"
-        "body{font-family:sans-serif;max-width:1200px;margin:auto}td,th{border:1px solid #ccc;padding:4px;vertical-align:top}"
-        "table{border-collapse:collapse}.holds{background:#dfd}.does-not-hold{background:#fdd}.not-measurable-here{background:#eee}"
-        "</style></head><body><h1>Which of the paper's claims hold on this model</h1>"
-        "<table><tr><th>#</th><th>claim</th><th>the paper</th><th>ours (95% interval, * = significant: Holm p &lt; 0.05)</th>"
-        "<th>verdict</th></tr>"
-        f"{body}</table><h2>Rules</h2><ol>{rules}</ol><h2>The comparisons behind the numbers</h2><ul>{links}</ul>"
-        f"{figure}{'<h2>Notes</h2><ul>' + extra + '</ul>' if extra else ''}</body></html>\n"
+    path), the plot; rendered from ``templates/index.html.j2`` with hyperfit-compare's Jinja settings (autoescape)."""
+    return PAGES.get_template("index.html.j2").render(
+        rows=[(row, row.verdict.split(",")[0].replace(" ", "-")) for row in [*rows, *observed]],
+        rules=[row.rule for row in rows],
+        reports=list(reports.items()),
+        plot=PLOT_FILE if plot else None,
+        notes=notes,
     )
 
 
