@@ -23,10 +23,8 @@ from transformers import TrainerCallback
 
 from hyperfit_tasks.common.atomic import write_atomic
 from hyperfit_tasks.common.json_rows import read_rows
-from hyperfit_tasks.common.run_files import EARLY_STOPPED_DIR, EARLY_STOPPED_RECORD
+from hyperfit_tasks.common.run_files import DIAGNOSTICS_FILE, DIAGNOSTICS_PLOT, EARLY_STOPPED_DIR, EARLY_STOPPED_RECORD
 from hyperfit_train.diagnostics import (
-    DIAGNOSTICS_FILE,
-    PLOT_FILE,
     continuation_row,
     eval_mode,
     measure,
@@ -61,7 +59,7 @@ class DiagnosticsCallback(TrainerCallback):
         generation_every: int = 1,
     ):
         self.path = Path(output_dir) / DIAGNOSTICS_FILE
-        self.plot_path = Path(output_dir) / PLOT_FILE
+        self.plot_path = Path(output_dir) / DIAGNOSTICS_PLOT
         self.tokenizer, self.heldout, self.prompts = tokenizer, heldout, prompts
         self.new_tokens, self.batch_size, self.title = new_tokens, batch_size, title
         self.plot_interval, self.generation_every = plot_interval, generation_every

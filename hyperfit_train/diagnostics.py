@@ -20,12 +20,9 @@ import torch
 
 from hyperfit_tasks.common.atomic import atomic_target
 from hyperfit_tasks.common.json_rows import json_safe
-from hyperfit_tasks.metrics import next_token_sharpness, rep_n, type_token_ratio, windowed_ttr
+from hyperfit_tasks.metrics import catalogue, next_token_sharpness, rep_n, type_token_ratio, windowed_ttr
+from hyperfit_tasks.metrics.catalogue import LAST_WINDOW
 from hyperfit_tasks.metrics.sharpness import Top1Calibration, top1
-
-DIAGNOSTICS_FILE = "diagnostics.jsonl"
-PLOT_FILE = "diagnostics.png"
-TTR_WINDOW = 96
 
 
 @torch.no_grad()
@@ -86,7 +83,7 @@ def continuation_metrics(continuations: list[list[int]]) -> dict[str, float]:
 
     return {
         "ttr": mean(type_token_ratio(tokens) for tokens in continuations),
-        "ttr_last96": mean(windowed_ttr(tokens, TTR_WINDOW) for tokens in continuations),
+        "ttr_last96": mean(windowed_ttr(tokens, LAST_WINDOW) for tokens in continuations),
         "rep_4": mean(rep_n(tokens, 4) for tokens in continuations),
         "continuation_length": mean(len(tokens) for tokens in continuations),
     }
@@ -138,9 +135,7 @@ def summary_line(row: dict[str, Any]) -> str:
         ("top1_prob", "top-1", ".3f"),
         ("entropy", "entropy", ".3f"),
         ("ece", "ECE", ".3f"),
-        ("ttr", "TTR", ".3f"),
-        ("ttr_last96", "TTR@96", ".3f"),
-        ("rep_4", "rep-4", ".3f"),
+        *((name, catalogue.label(name), ".3f") for name in ("ttr", "ttr_last96", "rep_4")),
     ):
         if row.get(key) is not None:
             parts.append(f"{label} {row[key]:{spec}}")

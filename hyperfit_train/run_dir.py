@@ -18,12 +18,12 @@ from typing import Any
 
 from hyperfit_tasks.common.atomic import write_json_atomic
 from hyperfit_tasks.common.errors import HyperfitError
+from hyperfit_tasks.common.run_files import RUN_RECORD as RUN_FILE
 from hyperfit_train.checkpoints import checkpoint_problem, scan_checkpoints
 
 logger = logging.getLogger("hyperfit_train")
 
 RECIPE_FILE = "hyperfit_recipe.json"
-RUN_FILE = "hyperfit_run.json"
 
 
 @dataclass

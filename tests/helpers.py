@@ -202,3 +202,45 @@ CONTINUATION_METRICS = [
     "self_bleu", "mauve",
 ]  # fmt: skip
 PERPLEXITY_METRICS = ["word_perplexity", "byte_perplexity", "bits_per_byte"]
+
+
+OWN_TASK, OWN_STAMP = "own_task", "2025-01-02T03-04-05.000006"
+
+
+def write_own_run(folder: Path, items: dict[str, list]) -> Path:
+    """A results file and samples of a user's task whose YAML lists ``items``' registered names without an aggregation
+    (lm-eval then records the ``metric_list`` as written); values are the catalogue's aggregation of the items."""
+    from lm_eval.api.registry import get_aggregation
+
+    from hyperfit_tasks.metrics import catalogue
+
+    entry = {"alias": OWN_TASK}
+    for name, values in items.items():
+        aggregation = catalogue.find(name).aggregation
+        entry[f"{name},none"] = float((get_aggregation(aggregation) if isinstance(aggregation, str) else aggregation)(values))
+        entry[f"{name}_stderr,none"] = "N/A"
+    count = len(next(iter(items.values())))
+    data = {
+        "results": {OWN_TASK: entry},
+        "configs": {
+            OWN_TASK: {
+                "task": OWN_TASK, "output_type": "generate_until", "metric_list": [{"metric": name} for name in items],
+                "generation_kwargs": {"until": [], "do_sample": False, "max_gen_toks": 64}, "metadata": {"version": 1.0},
+            }
+        },
+        "versions": {OWN_TASK: 1.0},
+        "n-shot": {OWN_TASK: 0},
+        "higher_is_better": {OWN_TASK: {name: catalogue.find(name).higher_is_better for name in items}},
+        "n-samples": {OWN_TASK: {"original": count, "effective": count}},
+        "config": {"model": "hf", "model_args": f"pretrained={folder}"},
+        "lm_eval_version": "0.4.13",
+        "model_name": str(folder),
+    }  # fmt: skip
+    folder.mkdir(parents=True)
+    (folder / f"results_{OWN_STAMP}.json").write_text(json.dumps(data))
+    records = [
+        {"doc_id": i, "doc_hash": f"d{i}", "prompt_hash": f"h{i}", "filter": "none", **{name: values[i] for name, values in items.items()}}
+        for i in range(count)
+    ]
+    (folder / f"samples_{OWN_TASK}_{OWN_STAMP}.jsonl").write_text("".join(json.dumps(record) + "\n" for record in records))
+    return folder

@@ -16,7 +16,11 @@ AUSTEN, PYDOC = "hyperfit_continuation_austen", "hyperfit_continuation_pydoc"
 
 
 def stat(delta, low, high, p=0.001):
-    return {"delta": delta, "ci_low": low, "ci_high": high, "p_value": p, "p_holm": p, "documents": 12}
+    """One entry of ``table.json``'s ``paired``, as hyperfit-compare writes it (12 pairs, all of them differing)."""
+    return {
+        "delta": delta, "ci_low": low, "ci_high": high, "p_value": p, "p_holm": p, "permutations": 1000, "documents": 12,
+        "informative": 12, "base_value": 0.5, "run_value": 0.5 + delta, "interval": "test inversion",
+    }  # fmt: skip
 
 
 def table(entries: dict) -> dict:

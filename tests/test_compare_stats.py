@@ -33,7 +33,7 @@ from hyperfit_tasks.compare.paired import (
 )
 from hyperfit_tasks.compare.samples import read_samples
 from hyperfit_tasks.compare.verdict import add_statistics
-from hyperfit_tasks.tasks.continuation_scores import self_bleu_words
+from hyperfit_tasks.metrics.corpus import self_bleu_words
 
 FIXTURES = Path(__file__).parent / "data" / "lm_eval_results"
 REAL_RUNS = FIXTURES / "hyperfit_tasks"
@@ -271,7 +271,7 @@ def test_self_bleu_and_distinct_of_pooled_rows_equal_the_task_aggregation_on_tho
     texts = ["the cat sat on the mat", "a dog ran in the park", "the cat ran on the mat today", "nothing at all here", "the dog sat"]
     side = Pooled(resolve_aggregation("def aggregate(continuations)", "distinct_2"), texts)
     bleu = Pooled(resolve_aggregation("def self_bleu_words(continuations)", "self_bleu"), texts)
-    from hyperfit_tasks.tasks.continuation_scores import distinct_2
+    from hyperfit_tasks.metrics.corpus import distinct_2
 
     for row in ([0, 2, 4], [1, 3], [4, 0, 1, 2], [0, 0, 3]):
         assert bleu.score(np.array(row)) == pytest.approx(self_bleu_words([texts[j] for j in row]))
@@ -471,7 +471,7 @@ def test_corpus_metric_tests_find_a_large_difference_and_the_interval_holds_it()
     for metric, stat in stats.items():
         assert stat.ci_low <= stat.delta <= stat.ci_high and stat.p_value < 0.01, (metric, stat)
     assert stats["distinct_4"].delta < 0 and set(stats) == {"self_bleu", "distinct_4"}
-    from hyperfit_tasks.tasks.continuation_scores import distinct_4
+    from hyperfit_tasks.metrics.corpus import distinct_4
 
     assert stats["distinct_4"].delta == pytest.approx(distinct_4(looping) - distinct_4(diverse))
 

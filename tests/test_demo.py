@@ -98,7 +98,7 @@ def test_demo_runs_each_step_once_then_reuses_it(tmp_path, monkeypatch, capsys):
     caches = [Path(call[call.index("--use_cache") + 1]) for call in calls[2:7]]  # one request cache per model
     assert len(set(caches)) == 5 and {cache.parent for cache in caches} == {tmp_path / "lm_eval_cache"}
     table = capsys.readouterr().out.split("entropy-matched temperature (hyperfit_continuation")[-1].splitlines()
-    assert table[1].startswith("| model | decoding | TTR | TTR last 96 | MSTTR | rep-4 | stopped early | tokens | top-1 agreement")
+    assert table[1].startswith("| model | decoding | TTR | TTR-96 | MSTTR | rep-4 | stopped early | tokens | top-1 agreement")
     assert table[3] == "| base | greedy | 0.100 ± 0.010 |  |  |  | 0.250 |  |  |"
     assert table[4] == "| early-stopped-n8 | greedy (epoch 1: lowest held-out loss 3.665) | 0.150 ± 0.010 |  |  |  | 0.250 |  |  |"
     assert table[5] == "| hyperfitted-n8 | greedy | 0.400 ± 0.010 |  |  |  | 0.250 |  | 0.750 |"

@@ -1,6 +1,6 @@
-"""The metric lists agree: template ``metric_list``, the groups' ``aggregate_metric_list``, the task card and docs/metrics.md.
-
-The template is the one entry; everything else is checked against it and against what ``process_results`` returns.
+"""The metric lists agree with the metric catalogue (``hyperfit_tasks.metrics.catalogue``): the templates'
+``metric_list``, the groups' ``aggregate_metric_list``, the task card, docs/metrics.md and the ``pyproject.toml`` entry
+points of the registered metrics; and ``process_results`` returns the catalogue's items.
 """
 from __future__ import annotations
 
@@ -61,6 +61,38 @@ def continuation_items(tiny_lm_path):
     return items | copy_metrics([1, 2, 3], TrainingSpanIndex([[1, 2, 3]]))
 
 
+def test_templates_list_every_catalogue_metric_with_its_aggregation_and_direction():
+    from hyperfit_tasks.metrics import catalogue
+
+    listed = {}
+    for kind in TEMPLATES:
+        for entry in load(TEMPLATES[kind])["metric_list"]:
+            row = catalogue.find(entry["metric"])
+            assert row is not None and row.name == entry["metric"] and entry["metric"] not in listed, entry
+            assert entry["higher_is_better"] is row.higher_is_better, entry
+            # a corpus aggregation of ours by its lm-eval registry name, a mean by lm-eval's own
+            assert entry["aggregation"] == (row.aggregation if isinstance(row.aggregation, str) else row.registered_name), entry
+            listed[row.name] = row
+    assert set(listed) == set(catalogue.CATALOGUE)
+
+
+def test_entry_points_name_every_registered_metric_and_aggregation():
+    import importlib
+    import tomllib
+
+    from hyperfit_tasks.metrics import catalogue
+
+    points = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["entry-points"]
+    registered = [row for row in catalogue.CATALOGUE.values() if row.registered_name]
+    module = "hyperfit_tasks.tasks.registered_metrics"
+    assert points["lm_eval.metrics"] == {row.registered_name: f"{module}:{row.name}" for row in registered}
+    corpus = [row for row in registered if row.level == catalogue.CORPUS]
+    assert points["lm_eval.aggregations"] == {row.registered_name: f"{module}:{row.name}_aggregation" for row in corpus}
+    objects = importlib.import_module(module)
+    assert all(getattr(objects, f"{row.name}_aggregation") is row.aggregation for row in corpus)
+    assert all(getattr(objects, row.name).__name__ == row.name for row in registered)
+
+
 def test_template_lists_exactly_what_process_results_returns(continuation_items):
     assert list(template_metrics("continuation")) == list(dict.fromkeys([*template_metrics("continuation")]))  # no repeats
     assert set(template_metrics("continuation")) == set(continuation_items)
@@ -86,20 +118,21 @@ def test_task_card_lists_every_metric_with_its_direction():
         for name in metric_names(row[0]):
             assert name not in card, f"{name} is listed twice in task_configs/README.md"
             card[name] = CARD_HIGHER[row[-1]]
-    templates = {name: higher for kind in TEMPLATES for name, higher in template_metrics(kind).items()}
-    assert card == templates
+    from hyperfit_tasks.metrics import catalogue
+
+    assert card == {row.name: row.higher_is_better for row in catalogue.CATALOGUE.values()}
 
 
 def test_metric_cards_name_the_function_of_every_continuation_metric():
     import hyperfit_tasks.metrics as metrics
-    from hyperfit_tasks.metrics import copy_rate, mauve_score
+    from hyperfit_tasks.metrics import copy_rate, corpus, mauve_score
     from hyperfit_tasks.tasks import continuation_scores
 
     documented = {}
     for row in table_rows(ROOT / "docs" / "metrics.md", "| task metric |"):
         functions = re.findall(r"`([a-z0-9_]+)`", row[1])
         assert functions and all(
-            any(hasattr(module, name) for module in (metrics, copy_rate, mauve_score, continuation_scores)) for name in functions
+            any(hasattr(module, name) for module in (metrics, copy_rate, corpus, mauve_score, continuation_scores)) for name in functions
         ), row
         documented |= dict.fromkeys(metric_names(row[0]), functions)
     assert set(documented) == set(template_metrics("continuation"))

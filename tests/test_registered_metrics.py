@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from hyperfit_tasks.cli.tasks_path import task_configs_dir
+from hyperfit_tasks.metrics import catalogue
 from hyperfit_tasks.tasks import registered_metrics
 from hyperfit_tasks.tasks.continuation_data import continuation_docs
 
@@ -28,9 +29,9 @@ def test_registering_again_or_reloading_keeps_the_names():
     registered_metrics.register()
     importlib.reload(registered_metrics)  # a second module object: same names, no ValueError
     assert get_metric("hyperfit_rep_2")(references=["x"], predictions=["a b a b"]) == pytest.approx(
-        registered_metrics.continuation_scores.text_scores("a b a b")["rep_2"]
+        catalogue.find("rep_2").item(catalogue.Continuation("a b a b"))
     )
-    assert get_metric_aggregation("hyperfit_self_bleu").__name__ == "self_bleu_aggregation"
+    assert get_metric_aggregation("hyperfit_self_bleu") is catalogue.find("self_bleu").aggregation
     assert is_higher_better("hyperfit_ttr_last96") is True and is_higher_better("hyperfit_rep_4") is False
 
 

@@ -11,7 +11,8 @@ import pytest
 from hyperfit_tasks.cli import agreement, reproduce, steps, temperature
 from hyperfit_tasks.cli import compare as compare_cli
 from hyperfit_tasks.cli import lm_eval as lm_eval_cli
-from hyperfit_tasks.reproduce.claims import DIVERSITY, HEADLINE, REPORTED, VERDICTS, Stat, directional
+from hyperfit_tasks.compare.json_table import paired_stat, read_table
+from hyperfit_tasks.reproduce.claims import DIVERSITY, HEADLINE, REPORTED, VERDICTS, directional
 from hyperfit_train import cli as train_cli
 
 MAINS = {
@@ -95,14 +96,13 @@ def test_reproduce_runs_the_chain_writes_the_claims_and_reuses_every_step(tiny_l
     ]
     # claim 11 reads the control table: hyperfitted - early-stopped, and early-stopped - base as its negation
     kept = json.loads((out / "hyperfitted" / "hyperfit_run.json").read_text())["early_stopped"]
-    control_paired = json.loads((out / "compare" / "control" / "table.json").read_text())["paired"]
-    beyond = Stat.from_dict(control_paired["hyperfit_continuation_austen"]["ttr_last96"]["hyperfitted"])
+    beyond = paired_stat(read_table(out / "compare" / "control" / "table.json"), "hyperfit_continuation_austen", "ttr_last96", "hyperfitted")
     assert claims[10]["values"]["hyperfitted_minus_early"]["hyperfit_continuation_austen/ttr_last96"]["delta"] == beyond.delta
     assert claims[10]["ours"].startswith(f"early-stopped = epoch {kept['epoch']:g} (lowest held-out loss {kept['heldout_loss']:.3f}")
     # claim 1's verdict is its rule applied to hyperfit-compare's paired statistics (hyperfitted - base, both domains)
-    paired = json.loads((out / "compare" / "main" / "table.json").read_text())["paired"]
+    main = read_table(out / "compare" / "main" / "table.json")
     stats = {
-        f"{task}/{metric}": Stat.from_dict(paired.get(task, {}).get(metric, {}).get("hyperfitted"))
+        f"{task}/{metric}": paired_stat(main, task, metric, "hyperfitted")
         for task in ("hyperfit_continuation_austen", "hyperfit_continuation_pydoc") for metric in HEADLINE
     }  # fmt: skip
     assert any(stat is not None for stat in stats.values())

@@ -12,15 +12,10 @@ from pathlib import Path
 import pytest
 
 from hyperfit_tasks.cli.tasks_path import task_configs_dir
+from hyperfit_tasks.metrics.corpus import distinct_1, distinct_2, mean_segmental_ttr, self_bleu_words
 from hyperfit_tasks.metrics.text_units import words
 from hyperfit_tasks.tasks.continuation_data import continuation_docs, perplexity_docs, split_by_tokens, split_by_words
-from hyperfit_tasks.tasks.continuation_scores import (
-    distinct_1,
-    distinct_2,
-    mean_segmental_ttr,
-    process_results,
-    self_bleu_words,
-)
+from hyperfit_tasks.tasks.continuation_scores import process_results
 from hyperfit_tasks.tasks.next_word import next_word_docs
 from hyperfit_tasks.tasks.next_word import process_results as next_word_results
 

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from hyperfit_tasks.common.errors import OneLineArgumentParser, run_command
+from hyperfit_tasks.common.run_files import INDEX_HTML, TABLE_CSV, TABLE_JSON, TABLE_MD
 from hyperfit_tasks.compare.errors import CompareError
 from hyperfit_tasks.compare.paired import DEFAULT_MAUVE_PERMUTATIONS, DEFAULT_PERMUTATIONS, DEFAULT_SEED
 from hyperfit_tasks.compare.plots import HEADLINE_METRICS
@@ -94,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     """Load, compare, print and (with ``--out``) write the report."""
     from hyperfit_tasks.compare import build_leaderboard, load_results, render_csv, render_json, render_markdown, write_report
     from hyperfit_tasks.compare.compact import render_terminal
+    from hyperfit_tasks.compare.leaderboard import PAIRING, Note
     from hyperfit_tasks.compare.plots import headline_columns
     from hyperfit_tasks.compare.verdict import add_statistics
 
@@ -105,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     runs = load_results(paths, names)
     mapped = map_tasks(runs, args.same_prompts)
     board = build_leaderboard(runs, baseline=args.baseline, tasks=args.tasks, metrics=args.metrics)
-    board.notes += mapped
+    board.notes += [Note(text, PAIRING) for text in mapped]
     headline_columns(board, args.headline)  # an unknown --headline metric fails before anything is printed
     add_statistics(board, args.permutations, args.seed, args.mauve_permutations, force=args.force)
     renderers = {"markdown": render_markdown, "csv": render_csv, "json": render_json}
@@ -122,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         for line in notes:
             print(f"{PROG}: note: {line}", file=sys.stderr)
         print(f"{PROG}: wrote {len(written)} files to {args.out}: {', '.join(str(path.relative_to(args.out)) for path in written)}", file=sys.stderr)
-        files = ", ".join(str(args.out / name) for name in ("table.md", "table.csv", "table.json", "index.html"))
+        files = ", ".join(str(args.out / name) for name in (TABLE_MD, TABLE_CSV, TABLE_JSON, INDEX_HTML))
     if chosen is None:
         sys.stdout.write(render_terminal(board, files))
     return 0

@@ -33,23 +33,17 @@ import sys
 from pathlib import Path
 
 from hyperfit_tasks.cli import steps
-from hyperfit_tasks.cli.steps import DEFAULT_BATCH_SIZE, command, has_results, lm_eval_argv, train_argv
+from hyperfit_tasks.cli.steps import DEFAULT_BATCH_SIZE, command, lm_eval_argv, train_argv
 from hyperfit_tasks.common.eval_cache import eval_cache_path
-from hyperfit_tasks.common.run_files import EARLY_STOPPED_DIR, EARLY_STOPPED_RECORD
+from hyperfit_tasks.common.run_files import EARLY_STOPPED_DIR, EARLY_STOPPED_RECORD, INDEX_HTML, RUN_RECORD, has_results, read_run_record
 from hyperfit_tasks.compare.sharpening import SHARPENING_COLUMNS
+from hyperfit_tasks.metrics import catalogue
 
 TASKS = "hyperfit_continuation,hyperfit_perplexity"
 GREEDY_GROUP, MATCHED_GROUP = "hyperfit_continuation", "hyperfit_continuation_top_p"
 SAME_PROMPTS = f"{MATCHED_GROUP}={GREEDY_GROUP}"  # hyperfit-compare reads the sampled runs as the greedy task (same prompts)
 MATCHED_SEED = "1234"
-ANSWER_COLUMNS = (
-    ("ttr", "TTR"),
-    ("ttr_last96", "TTR last 96"),
-    ("ttr_by_position", "MSTTR"),
-    ("rep_4", "rep-4"),
-    ("stopped_early", "stopped early"),
-    ("continuation_tokens", "tokens"),
-)
+ANSWER_COLUMNS = catalogue.view(catalogue.ANSWER)  # the continuation metrics of the answer table, with their labels
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -88,7 +82,7 @@ def sharpening_table(run_dirs: dict[str, Path]) -> str:
         "|---|" + "---:|" * len(SHARPENING_COLUMNS),
     ]
     for name, run_dir in run_dirs.items():
-        record = json.loads((run_dir / "hyperfit_run.json").read_text())
+        record = read_run_record(run_dir)
         for label, row in (("before (base)", record["initial_diagnostics"]), (name, record["final_diagnostics"])):
             cells = [format(row[key], spec) if isinstance(row.get(key), (int, float)) else "" for key, _, spec in SHARPENING_COLUMNS]
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
@@ -123,13 +117,13 @@ def answer_table(rows: list[tuple[str, str, Path, str]], out: Path) -> str:
     hyperfitted model, its entropy-matched temperature and top-1 agreement with the base."""
     from hyperfit_tasks.compare import load_results
 
-    header = ["model", "decoding", *(label for _, label in ANSWER_COLUMNS), "top-1 agreement with base"]
+    header = ["model", "decoding", *(metric.label for metric in ANSWER_COLUMNS), "top-1 agreement with base"]
     lines = ["| " + " | ".join(header) + " |", "|---|---|" + "---:|" * (len(header) - 2)]
     for name, decoding, folder, group in rows:
         (run,) = load_results([folder])
         cells = []
-        for metric, _ in ANSWER_COLUMNS:
-            measured = run.measurement(group, metric)
+        for metric in ANSWER_COLUMNS:
+            measured = run.measurement(group, metric.name)
             value = "" if measured is None or measured.value is None else f"{measured.value:.3f}"
             if value and measured.stderr is not None:
                 value += f" ± {measured.stderr:.3f}"
@@ -184,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         " against the base are in the comparison above)"
     )
     print(answer_table(answer_rows, out))
-    print(f"\nReport: {out / 'report' / 'index.html'}")
+    print(f"\nReport: {out / 'report' / INDEX_HTML}")
     return 0
 
 
@@ -208,7 +202,7 @@ def train_models(args: argparse.Namespace, base: str, run_dirs: dict[str, Path])
         size = name.removeprefix("hyperfitted-n")
         seed = ["--seed", str(args.seed)] if args.seed is not None else []
         steps.run_step_unless(
-            (run_dir / "hyperfit_run.json").is_file(), run_dir, f"2. hyperfit {size} blocks (preset {args.preset})",
+            (run_dir / RUN_RECORD).is_file(), run_dir, f"2. hyperfit {size} blocks (preset {args.preset})",
             train_argv(args.preset, base, run_dir, args.device, ["--num_samples", size, *seed]),
         )
 

@@ -27,10 +27,10 @@ from pathlib import Path
 
 from hyperfit_tasks.cli import steps
 from hyperfit_tasks.cli.demo import GREEDY_GROUP, MATCHED_GROUP, MATCHED_SEED, SAME_PROMPTS
-from hyperfit_tasks.cli.steps import DEFAULT_BATCH_SIZE, command, has_results, lm_eval_argv, train_argv
+from hyperfit_tasks.cli.steps import DEFAULT_BATCH_SIZE, command, lm_eval_argv, train_argv
 from hyperfit_tasks.common.errors import HyperfitError, OneLineArgumentParser, run_command
 from hyperfit_tasks.common.eval_cache import eval_cache_path
-from hyperfit_tasks.common.run_files import EARLY_STOPPED_DIR
+from hyperfit_tasks.common.run_files import EARLY_STOPPED_DIR, RUN_RECORD, TABLE_JSON, has_results, read_diagnostics
 from hyperfit_tasks.reproduce import claims as names
 
 PROG = "hyperfit-reproduce"
@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     for name, options in runs.items():
         run_dir = out / name
         steps.run_step_unless(
-            (run_dir / "hyperfit_run.json").is_file(), run_dir, f"2. hyperfit: {name} ({' '.join(options)})",
+            (run_dir / RUN_RECORD).is_file(), run_dir, f"2. hyperfit: {name} ({' '.join(options)})",
             train_argv(args.preset, base, run_dir, args.device, [*options, *args.train_options], args.train_launcher),
         )
     main_run = out / names.HYPERFITTED
@@ -146,16 +146,16 @@ def run(args: argparse.Namespace) -> int:
         report = out / "compare" / title
         inputs = [folders[name] for name in members]
         steps.run_step_unless(
-            steps.is_newer(report / "table.json", inputs), report, f"6. compare ({title}: against {members[0]})",
+            steps.is_newer(report / TABLE_JSON, inputs), report, f"6. compare ({title}: against {members[0]})",
             [command("hyperfit-compare"), *(f"{folders[name]}={name}" for name in members), "--baseline", members[0], *extra,
              *args.compare_options, "--out", str(report)],
         )
     from hyperfit_tasks.reproduce.claims import decide, observe
-    from hyperfit_tasks.reproduce.evidence import load_evidence, read_diagnostics
+    from hyperfit_tasks.reproduce.evidence import load_evidence
     from hyperfit_tasks.reproduce.report import render_markdown, write_report
 
     evidence = load_evidence(
-        {title: out / "compare" / title / "table.json" for title in ("main", "decoding", "control")}, main_run, agreement_json, temperature_json, small
+        {title: out / "compare" / title / TABLE_JSON for title in ("main", "decoding", "control")}, main_run, agreement_json, temperature_json, small
     )
     rows, observed = decide(evidence), observe(evidence)
     settings = {

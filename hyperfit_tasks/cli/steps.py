@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hyperfit_tasks.common.run_files import RESULTS_GLOB
+
 # lm-eval batch size of both chains' evaluations: batch 32 generates 2.2x as fast as 8 on 2 CPU cores
 # (benchmarks/bench_generation.py, docs/benchmarks.md); 64 is faster still, but lm-eval pools the perplexity tasks'
 # documents into the same batches, whose logits then need ~15 GB.
@@ -44,11 +46,6 @@ def run_step_unless(done: bool, output: Path, title: str, argv: list[str]) -> No
         print(f"\n==> {title}: already done ({output})")
     else:
         run_step(title, argv)
-
-
-def has_results(folder: Path) -> bool:
-    """True if lm-eval already wrote a results file under ``folder``."""
-    return any(folder.rglob("results_*.json"))
 
 
 def base_model(model: str | None) -> str:
@@ -99,5 +96,5 @@ def is_newer(output: Path, inputs: list[Path]) -> bool:
     redid an input step redoes the step that reads it)."""
     if not output.is_file():
         return False
-    stamps = [path.stat().st_mtime for folder in inputs for path in Path(folder).rglob("results_*.json")]
+    stamps = [path.stat().st_mtime for folder in inputs for path in Path(folder).rglob(RESULTS_GLOB)]
     return all(stamp <= output.stat().st_mtime for stamp in stamps)

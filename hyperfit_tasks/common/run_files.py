@@ -1,5 +1,13 @@
-"""Names and formats of what a ``hyperfit-train`` run writes that other tools read: checkpoint folders, training blocks
-and the early-stopped model."""
+"""The run-folder contract: the names and readers of what ``hyperfit-train``, lm-eval and ``hyperfit-compare`` write
+and other tools read. Every reader of these files uses this module, so a name is spelled once.
+
+* a ``hyperfit-train`` output folder: ``hyperfit_run.json`` (the run record, written last: the run finished),
+  ``diagnostics.jsonl`` (one row per measured epoch) and its plot, ``train_blocks.parquet`` (the exact training
+  blocks), ``checkpoint-<step>/`` folders and ``early_stopped/`` (the model of the lowest held-out loss, with its record);
+* an lm-eval ``--output_path``: ``results_<timestamp>.json`` per model folder (read by :mod:`hyperfit_tasks.compare.results`);
+* a ``hyperfit-compare --out`` folder: ``table.md``, ``table.csv``, ``table.json`` and ``index.html``
+  (``table.json`` is read back by :mod:`hyperfit_tasks.compare.json_table`).
+"""
 from __future__ import annotations
 
 import json
@@ -10,13 +18,43 @@ from typing import Any
 import numpy as np
 
 from hyperfit_tasks.common.atomic import atomic_target
+from hyperfit_tasks.common.json_rows import read_rows
 
+RUN_RECORD = "hyperfit_run.json"
+DIAGNOSTICS_FILE = "diagnostics.jsonl"
+DIAGNOSTICS_PLOT = "diagnostics.png"
 CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d+)$")
 TRAIN_BLOCKS_FILE = "train_blocks.parquet"
 # the model of the epoch with the lowest held-out loss (the early-stopped fine-tune), and its record inside that folder
 EARLY_STOPPED_DIR = "early_stopped"
 EARLY_STOPPED_RECORD = "hyperfit_early_stopped.json"
 BLOCKS_METADATA_KEY = b"hyperfit"
+RESULTS_GLOB = "results_*.json"  # lm-eval's results file, one per model folder and run
+TABLE_MD, TABLE_CSV, TABLE_JSON, INDEX_HTML = "table.md", "table.csv", "table.json", "index.html"  # hyperfit-compare --out
+
+
+def read_json(path: Path) -> Any:
+    """The JSON in ``path``, None when it is absent or unreadable."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def read_run_record(run_dir: Path) -> dict[str, Any] | None:
+    """The ``hyperfit_run.json`` of a ``hyperfit-train`` output folder, None if absent or unreadable."""
+    record = read_json(Path(run_dir) / RUN_RECORD)
+    return record if isinstance(record, dict) else None
+
+
+def read_diagnostics(run_dir: Path) -> list[dict[str, Any]]:
+    """The ``diagnostics.jsonl`` rows of a ``hyperfit-train`` output folder, [] without the file."""
+    return read_rows(Path(run_dir) / DIAGNOSTICS_FILE)
+
+
+def has_results(folder: Path) -> bool:
+    """True if lm-eval already wrote a results file under ``folder``."""
+    return any(Path(folder).rglob(RESULTS_GLOB))
 
 
 def checkpoint_step(path: Path) -> int | None:

@@ -11,18 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hyperfit_tasks.compare.formatting import SIGNIFICANT_MARK, UNTESTED_MARK, format_short
-from hyperfit_tasks.compare.leaderboard import Cell, Column, Leaderboard, domain_of
+from hyperfit_tasks.compare.leaderboard import FLAGS, Cell, Column, Leaderboard, domain_of
+from hyperfit_tasks.metrics import catalogue
 
-# (metric, short header) of the headline, in the paper's order
-COMPACT_METRICS = (
-    ("ttr_last96", "TTR96"),
-    ("rep_4", "rep-4"),
-    ("self_bleu", "SelfBLEU"),
-    ("mauve", "MAUVE"),
-    ("distinct_4", "dist-4"),
-    ("continuation_tokens", "tokens"),
-    ("word_perplexity", "wordPPL"),
-)
 TERMINAL_WIDTH = 100
 LEGEND = (
     f"{SIGNIFICANT_MARK} = significant (paired permutation test, Holm-adjusted p < 0.05 within the task's table, interval "
@@ -42,18 +33,19 @@ class Domain:
 
 def headline_domains(board: Leaderboard) -> list[Domain]:
     """Domains with at least one headline metric, leaf tasks only (groups have no samples to test)."""
-    groups = board.groups
+    groups, order = board.groups, [metric.name for metric in catalogue.view(catalogue.HEADLINE)]
     found: dict[str, dict[str, Column]] = {}
     for column in board.columns:
-        if column.task in groups or column.filter != "none" or column.metric not in dict(COMPACT_METRICS):
+        row = catalogue.find(column.metric)
+        if column.task in groups or column.filter != "none" or row is None or row.name not in order:
             continue
-        found.setdefault(domain_of(column.task), {}).setdefault(column.metric, column)
-    return [Domain(name, [by_metric[metric] for metric, _ in COMPACT_METRICS if metric in by_metric]) for name, by_metric in found.items()]
+        found.setdefault(domain_of(column.task), {}).setdefault(row.name, column)
+    return [Domain(name, [by_metric[metric] for metric in order if metric in by_metric]) for name, by_metric in found.items()]
 
 
 def header(column: Column) -> str:
-    """Short header with the better direction."""
-    return f"{dict(COMPACT_METRICS)[column.metric]} {column.arrow}".rstrip()
+    """The metric's short header in the catalogue, with the better direction."""
+    return f"{catalogue.find(column.metric).header} {column.arrow}".rstrip()
 
 
 def marked_delta(cell: Cell) -> str:
@@ -84,7 +76,7 @@ def render_terminal(board: Leaderboard, files: str = "") -> str:
 
         lines += ["", _wrap(LEGEND)]
         lines += [_wrap(f"{domain.name}: {line}") for domain in domains for line in untested_lines(board, domain.columns)]
-    lines += [_wrap(note) for note in board.notes if "not comparable" in note or "continuations are" in note or "did not hyperfit" in note]
+    lines += [_wrap(note) for note in board.notes if note.kind in FLAGS]
     lines.append(
         _wrap(
             f"Full table (every metric, intervals, p-values): {files}"

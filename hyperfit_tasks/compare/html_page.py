@@ -15,7 +15,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from hyperfit_tasks.compare.formatting import SIGNIFICANT_MARK, UNTESTED_MARK, format_delta, format_interval, format_number
 from hyperfit_tasks.compare.highlight import REPEAT_N, repeat_segments, repeated_share
-from hyperfit_tasks.compare.leaderboard import Cell, Column, Leaderboard
+from hyperfit_tasks.compare.leaderboard import LENGTH, SETTINGS, Cell, Column, Leaderboard
 from hyperfit_tasks.compare.markdown import LEGEND, run_details, run_label
 from hyperfit_tasks.compare.samples import Example
 
@@ -89,7 +89,7 @@ def render_html(board: Leaderboard, plots: Sequence[Plot] = (), examples: Sequen
     return TEMPLATES.get_template("index.html.j2").render(
         baseline=board.baseline,
         verdicts=verdict_sentences(board),
-        flags=[note for note in board.notes if "not comparable" in note or "continuations are" in note],
+        flags=[note for note in board.notes if note.kind in (SETTINGS, LENGTH)],
         headline_plots=headline_plots,
         legend=(statistics_legend(board) or LEGEND).split("**bold**"),
         headline=[

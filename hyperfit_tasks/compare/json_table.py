@@ -1,17 +1,21 @@
-"""JSON rendering: runs, columns (with direction), cells (value, stderr, delta, best, state, untested_reason),
+"""``table.json``: runs, columns (with direction), cells (value, stderr, delta, best, state, untested_reason),
 warnings, and the paired statistics (``paired``: task -> metric -> run -> ``delta``, ``ci_low``, ``ci_high``,
-``p_value``, ``p_holm``, ``significant``, ``state``, the values on the same pairs, ...).
+``p_value``, ``p_holm``, ``significant``, ``state``, the values on the same pairs, ...); written by :func:`render_json`
+and read back by :func:`read_table` and :func:`paired_stat` (``hyperfit-reproduce`` reads it so).
 
-Strict JSON: a value that is not measured is ``null`` (never ``NaN``).
+Strict JSON: a value that is not measured is ``null`` (never ``NaN``); an unbounded interval end is ``null`` too.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
+from pathlib import Path
 from typing import Any
 
+from hyperfit_tasks.common.run_files import read_json
 from hyperfit_tasks.compare.leaderboard import Leaderboard
+from hyperfit_tasks.compare.paired import PairedStat
 from hyperfit_tasks.compare.verdict import verdict_sentences
 
 
@@ -81,3 +85,24 @@ def _finite(value: Any) -> Any:
 def render_json(board: Leaderboard) -> str:
     """The leaderboard as indented, strict JSON text."""
     return json.dumps(leaderboard_dict(board), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def read_table(path: Path) -> dict[str, Any] | None:
+    """A ``table.json`` that :func:`render_json` wrote, None when it is absent or unreadable."""
+    table = read_json(path)
+    return table if isinstance(table, dict) else None
+
+
+def paired_stat(table: dict[str, Any] | None, task: str, metric: str, run: str) -> PairedStat | None:
+    """The paired statistic of ``run`` in ``task``/``metric`` of a ``table.json`` (None where it holds none)."""
+    entry = ((((table or {}).get("paired") or {}).get(task) or {}).get(metric) or {}).get(run)
+    if not isinstance(entry, dict):
+        return None
+    fields = {field.name: entry[field.name] for field in dataclasses.fields(PairedStat) if field.name in entry}
+    for end, unbounded in (("ci_low", -math.inf), ("ci_high", math.inf)):
+        if end in fields and fields[end] is None:
+            fields[end] = unbounded
+    try:
+        return PairedStat(**fields)
+    except TypeError:  # a field missing: not a statistic hyperfit-compare wrote
+        return None

@@ -58,6 +58,23 @@ class Column:
 
 SIGNIFICANT, NOT_SIGNIFICANT, NOT_TESTED = "significant", "not significant", "not tested"
 
+# what a note is about: runs whose settings differ, continuation lengths that differ, a run that did not hyperfit (the
+# three flags shown beside the headline), the paired statistics, and tasks paired by --same-prompts
+SETTINGS, LENGTH, TRAINING, STATISTICS, PAIRING = "settings", "length", "training", "statistics", "pairing"
+FLAGS = (SETTINGS, LENGTH, TRAINING)
+
+
+class Note(str):
+    """A note on a leaderboard: its text (a plain string to every writer) and its ``kind``, by which renderers choose
+    notes, so that rewording a note never changes where it shows."""
+
+    kind: str
+
+    def __new__(cls, text: str, kind: str) -> Note:
+        note = super().__new__(cls, text)
+        note.kind = kind
+        return note
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -101,7 +118,7 @@ class Leaderboard:
     cells: dict[tuple[str, str], Cell]
     warnings: list[str] = field(default_factory=list)
     paired: PairedResult | None = None  # set by hyperfit_tasks.compare.verdict.add_statistics
-    notes: list[str] = field(default_factory=list)  # what the statistics could not test, length and settings flags
+    notes: list[Note] = field(default_factory=list)  # what the statistics could not test, length and settings flags
 
     def cell(self, run_name: str, column: Column) -> Cell:
         """The cell of ``run_name`` in ``column``."""

@@ -28,7 +28,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import re
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -39,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hyperfit_tasks.compare.errors import CompareError
+from hyperfit_tasks.metrics import catalogue
 
 if TYPE_CHECKING:
     from hyperfit_tasks.compare.leaderboard import Leaderboard
@@ -54,24 +54,21 @@ MIN_INFORMATIVE_PAIRS = 6  # 2 / 2**6 = 0.031: with 5 differing pairs an exact t
 EXACT_MEAN_PAIRS = 16  # per-text means: every one of the 2**n sign patterns up to this many pairs (65,536 rows)
 TOLERANCE = 1e-9  # relative: a permuted difference equal to the observed one in floating point counts as "as extreme"
 
-# The range of each metric's value (docs/metrics.md); an interval of a difference is clipped to what the run's value
-# allows, given the baseline's. Metrics not named here are unbounded.
-UNIT_METRICS = (
-    "ttr", "ttr_last96", "ttr_first_window", "ttr_last_window", "ttr_by_position", "ttr_words", "diversity",
-    "token_repetition", "self_bleu", "mauve", "stopped_early", "training_kgram_rate", "greedy_agreement",
-)
-UNIT_PREFIXES = ("rep_", "distinct_", "training_overlap_over_", "judge_")
-NON_NEGATIVE_METRICS = ("continuation_tokens", "longest_repeated_span", "longest_training_span", "bits_per_byte")
-PERPLEXITIES = ("word_perplexity", "byte_perplexity", "next_word_perplexity", "perplexity")
+PERPLEXITY_METRIC = "perplexity"  # lm-eval's own perplexity metric (not in hyperfit's catalogue)
+UNIT_PREFIXES = ("judge_",)  # judge scores of the paper's protocol: shares in [0, 1]
 
 
 def value_range(metric: str) -> tuple[float, float]:
-    """The values ``metric`` can take (``(-inf, inf)`` when unknown)."""
-    if metric in UNIT_METRICS or metric.startswith(UNIT_PREFIXES):
+    """The values ``metric`` can take: its catalogue range (docs/metrics.md), ``(-inf, inf)`` when unknown.
+
+    An interval of a difference is clipped to what the run's value allows, given the baseline's.
+    """
+    row = catalogue.find(metric)
+    if row is not None:
+        return row.bounds
+    if metric.startswith(UNIT_PREFIXES):
         return 0.0, 1.0
-    if metric in NON_NEGATIVE_METRICS:
-        return 0.0, math.inf
-    if metric in PERPLEXITIES:
+    if metric == PERPLEXITY_METRIC:
         return 1.0, math.inf
     return -math.inf, math.inf
 
@@ -98,6 +95,12 @@ class PairedStat:
     interval: str
     exact: bool = False
     dropped: int = 0
+
+    def negated(self) -> PairedStat:
+        """The same test read from the baseline's side (baseline - run), for a table whose baseline is the model in question."""
+        return dataclasses.replace(
+            self, delta=-self.delta, ci_low=-self.ci_high, ci_high=-self.ci_low, base_value=self.run_value, run_value=self.base_value
+        )
 
     @property
     def testable(self) -> bool:
@@ -162,26 +165,26 @@ class PairedResult:
 
 
 def resolve_aggregation(recorded: Any, metric: str) -> Callable | None:
-    """The aggregation function a results file records for ``metric`` (a registry name or a function's source)."""
-    if not isinstance(recorded, str) or not recorded:
+    """The aggregation function of ``metric`` as a results file records it.
+
+    A metric of hyperfit's catalogue (by its name or its registered ``hyperfit_*`` name) gets the catalogue's
+    aggregation, whether the file names it by its registry name, by none (lm-eval's default for a registered metric)
+    or, as results written before the registry names did, by the function's source text; any other metric gets the
+    lm-eval aggregation the file names.
+    """
+    row = catalogue.find(metric)
+    if row is not None and (recorded is None or recorded == row.registered_name or (isinstance(recorded, str) and "def " in recorded)):
+        recorded = row.aggregation  # a function, or the lm-eval name of a per-text mean
+    if callable(recorded):
+        return recorded
+    if not isinstance(recorded, str) or not recorded or "def " in recorded:
         return None
-    if "def " not in recorded:
-        from lm_eval.api.registry import get_aggregation
+    from lm_eval.api.registry import get_aggregation
 
-        try:
-            return get_aggregation(recorded)
-        except Exception:  # lm-eval raises or logs for unknown names
-            return None
-    from hyperfit_tasks.metrics import mauve_score
-    from hyperfit_tasks.tasks import continuation_scores
-
-    known = {
-        "mean_segmental_ttr": continuation_scores.mean_segmental_ttr,
-        "mauve_aggregation": mauve_score.mauve_aggregation,
-        **continuation_scores.WORD_AGGREGATIONS,
-    }
-    match = re.search(r"def (\w+)\(", recorded)
-    return known.get(match.group(1) if match else "") or known.get(metric)
+    try:
+        return get_aggregation(recorded)
+    except Exception:  # lm-eval raises or logs for unknown names
+        return None
 
 
 def is_mean(aggregation: Callable) -> bool:

@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING
 
 from hyperfit_tasks.compare.errors import CompareError
 from hyperfit_tasks.compare.leaderboard import Column, Leaderboard
+from hyperfit_tasks.metrics import catalogue
 
 if TYPE_CHECKING:
     from hyperfit_tasks.compare.compact import Domain
 
 # Headline metrics, in this order, where the results have them (hyperfit's tasks and lm-eval's wikitext).
-HEADLINE_METRICS = ("ttr_last96", "ttr", "diversity", "rep_4", "distinct_4", "self_bleu", "mauve", "word_perplexity")
+HEADLINE_METRICS = tuple(metric.name for metric in catalogue.view(catalogue.PLOTS))
 FALLBACK_HEADLINES = 6  # metrics shown when none of HEADLINE_METRICS exists
 MAX_PANELS = 12
 PANEL_COLUMNS = 4
@@ -40,7 +41,7 @@ def headline_columns(board: Leaderboard, metrics: Sequence[str] | None = None) -
     unknown = [metric for metric in metrics or [] if metric not in found]
     if unknown:
         raise CompareError(f"--headline names no metric of the table: {', '.join(unknown)}; choose from {found}")
-    wanted = list(metrics) if metrics else [m for m in HEADLINE_METRICS if m in found] or found[:FALLBACK_HEADLINES]
+    wanted = list(metrics) if metrics else _headline_metrics(found) or found[:FALLBACK_HEADLINES]
     subtasks = {
         child for run in board.runs for children in (run.data.get("group_subtasks") or {}).values() for child in children or []
     }
@@ -49,6 +50,12 @@ def headline_columns(board: Leaderboard, metrics: Sequence[str] | None = None) -
         having = [column for column in board.columns if column.metric == metric and _has_values(board, column)]
         chosen += [column for column in having if column.task not in subtasks] or having
     return chosen[:MAX_PANELS]
+
+
+def _headline_metrics(found: Sequence[str]) -> list[str]:
+    """The metrics of ``found`` that are :data:`HEADLINE_METRICS` by either catalogue name, in that order."""
+    rows = {metric: catalogue.find(metric) for metric in found}
+    return [metric for name in HEADLINE_METRICS for metric in found if rows[metric] is not None and rows[metric].name == name]
 
 
 VERDICT_COLORS = {"better": "#1a7f37", "worse": "#c62828", "significant": "#1f4e9c", "not significant": "#555555", "not tested": "#aaaaaa"}

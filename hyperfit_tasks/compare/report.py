@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hyperfit_tasks.common.atomic import write_atomic
+from hyperfit_tasks.common.run_files import INDEX_HTML, TABLE_CSV, TABLE_JSON, TABLE_MD
 from hyperfit_tasks.compare import plots as plotting
 from hyperfit_tasks.compare.csv_table import render_csv
 from hyperfit_tasks.compare.html_page import Plot, render_html
@@ -42,11 +43,11 @@ def write_report(
     if examples and not chosen:
         notes.append("no example continuations: the baseline and another run need samples of one generate_until task (lm_eval --log_samples)")
     outputs: dict[str, str | bytes] = {
-        "table.md": render_markdown(board),
-        "table.csv": render_csv(board),
-        "table.json": render_json(board),
+        TABLE_MD: render_markdown(board),
+        TABLE_CSV: render_csv(board),
+        TABLE_JSON: render_json(board),
         **{f"plots/{plot.filename}": plot.png for plot in figures},
-        "index.html": render_html(board, figures, chosen, notes),
+        INDEX_HTML: render_html(board, figures, chosen, notes),
     }
     return [write_atomic(Path(out_dir) / name, data) for name, data in outputs.items()], notes
 

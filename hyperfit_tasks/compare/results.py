@@ -18,11 +18,10 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from hyperfit_tasks.common.model_args import MODEL_PATH_KEYS
-from hyperfit_tasks.common.run_files import CHECKPOINT_NAME
+from hyperfit_tasks.common.run_files import CHECKPOINT_NAME, RESULTS_GLOB
 from hyperfit_tasks.compare.epochs import TrainingPosition, training_position
 from hyperfit_tasks.compare.errors import CompareError
 
-RESULTS_GLOB = "results_*.json"
 # Keys of a task's entry in "results" that are not metrics.
 ENTRY_KEYS = frozenset({"name", "alias", "sample_len", "sample_count"})
 FIX_PATH = "pass a results_<timestamp>.json or the --output_path folder of an lm_eval run"

@@ -9,12 +9,11 @@ had the top-1 split (``top1_prob_correct``, ``top1_prob_wrong``, ``ece``) show t
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from hyperfit_tasks.compare.leaderboard import Leaderboard
+from hyperfit_tasks.common.run_files import RUN_RECORD, read_run_record
+from hyperfit_tasks.compare.leaderboard import TRAINING, Leaderboard, Note
 
-RUN_RECORD = "hyperfit_run.json"
 SHARPENING_COLUMNS = (
     ("heldout_perplexity", "held-out ppl", ".2f"),
     ("top1_prob", "top-1 prob", ".3f"),
@@ -26,25 +25,16 @@ SHARPENING_COLUMNS = (
 )
 
 
-def read_record(folder: Path) -> dict | None:
-    """The run record in ``folder``, None if absent or unreadable."""
-    try:
-        record = json.loads((Path(folder) / RUN_RECORD).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
 def read_diagnostics(folder: Path) -> tuple[dict, dict] | None:
     """(before, after) diagnostics rows of the run record in ``folder``, None if absent or unreadable."""
-    record = read_record(folder) or {}
+    record = read_run_record(folder) or {}
     before, after = record.get("initial_diagnostics"), record.get("final_diagnostics")
     return (before, after) if isinstance(before, dict) and isinstance(after, dict) else None
 
 
 def hyperfit_outcome(folder: Path) -> str:
     """``yes``/``NO`` with the final training loss against the near-zero target, or "" when the record does not say."""
-    training = (read_record(folder) or {}).get("training")
+    training = (read_run_record(folder) or {}).get("training")
     if not isinstance(training, dict) or training.get("hyperfitted") is None:
         return ""
     loss, target = training.get("final_train_loss"), training.get("target_loss")
@@ -53,16 +43,17 @@ def hyperfit_outcome(folder: Path) -> str:
     return f"NO: loss {loss:.3g}, target {target:g}"
 
 
-def training_flags(board: Leaderboard) -> list[str]:
+def training_flags(board: Leaderboard) -> list[Note]:
     """One line per run whose ``hyperfit-train`` run missed its near-zero training-loss target."""
     flags = []
     for run in board.runs:
         outcome = hyperfit_outcome(Path(run.model_path)) if run.model_path else ""
         if outcome.startswith("NO"):
-            flags.append(
+            text = (
                 f"{run.name} did not hyperfit (final training {outcome.split(': ', 1)[1]}, from its {RUN_RECORD}): "
                 "its differences do not show the effect of hyperfitting"
             )
+            flags.append(Note(text, TRAINING))
     return flags
 
 

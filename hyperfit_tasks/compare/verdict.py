@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from hyperfit_tasks.compare.leaderboard import Column, Leaderboard, domain_of
+from hyperfit_tasks.compare.leaderboard import LENGTH, SETTINGS, STATISTICS, Column, Leaderboard, Note, domain_of
 from hyperfit_tasks.compare.mismatches import generation_mismatches, task_mismatches
 from hyperfit_tasks.compare.paired import (
     DEFAULT_MAUVE_PERMUTATIONS,
@@ -20,11 +20,9 @@ from hyperfit_tasks.compare.paired import (
     board_statistics,
 )
 from hyperfit_tasks.compare.sharpening import training_flags
+from hyperfit_tasks.metrics import catalogue
 
 LENGTH_METRIC = "continuation_tokens"
-# Metrics of fixed-size windows, comparable between texts of different lengths (docs/metrics.md).
-LENGTH_ROBUST = ("ttr_first_window", "ttr_by_position")
-LENGTH_SENSITIVE = ("ttr", "ttr_last96", "ttr_words", "rep_n", "diversity", "distinct_n", "self_bleu", "mauve", "longest_repeated_span")
 
 
 def add_statistics(
@@ -37,7 +35,7 @@ def add_statistics(
     """Compute the paired statistics of ``board`` and put them, the states, the significant best marks and the flags in it."""
     result = board_statistics(board, permutations, seed, mauve_permutations)
     board.paired = result
-    board.notes += list(dict.fromkeys(result.notes))
+    board.notes += [Note(text, STATISTICS) for text in dict.fromkeys(result.notes)]
     incomparable = {task: lines for task in board.tasks if (lines := task_mismatches(board.runs, task))}
     groups = board.groups
     for column in board.columns:
@@ -55,8 +53,11 @@ def add_statistics(
         named = [line for line in lines if ": generation_kwargs differs" not in line] + generation_mismatches(board.runs, task)
         settings = "; ".join(line.split(": ", 1)[1] for line in named)
         board.notes.append(
-            f"{task}: runs are not comparable ({settings}): "
-            + ("best marked anyway (--force)" if force else "no best marked (--force marks it anyway)")
+            Note(
+                f"{task}: runs are not comparable ({settings}): "
+                + ("best marked anyway (--force)" if force else "no best marked (--force marks it anyway)"),
+                SETTINGS,
+            )
         )
     board.notes += length_flags(board) + training_flags(board)
     return board
@@ -146,13 +147,14 @@ def significant_best(board: Leaderboard, column: Column, stats: dict[str, Paired
 LENGTH_TOLERANCE = 0.01  # untested lengths: a relative difference above this is flagged
 
 
-def length_flags(board: Leaderboard) -> list[str]:
+def length_flags(board: Leaderboard) -> list[Note]:
     """One line per run and task whose mean continuation length differs from the baseline's: significantly, or (not
     tested) by more than :data:`LENGTH_TOLERANCE` of it."""
     lines = []
     groups = board.groups
+    sensitive, robust = catalogue.with_length(catalogue.SENSITIVE), catalogue.with_length(catalogue.ROBUST)
     for column in board.columns:
-        if column.metric != LENGTH_METRIC or column.task in groups:  # a group's length repeats its subtasks'
+        if catalogue.canonical(column.metric) != LENGTH_METRIC or column.task in groups:  # a group's length repeats its subtasks'
             continue
         for run in board.runs:
             cell = board.cell(run.name, column)
@@ -166,9 +168,10 @@ def length_flags(board: Leaderboard) -> list[str]:
                 evidence = f"difference {cell.delta:+.1f}, not tested: {cell.reason}"
             else:
                 continue
-            lines.append(
+            lines.append(Note(
                 f"{column.task}: {run.name}'s continuations are {'shorter' if cell.delta < 0 else 'longer'} than "
                 f"{board.baseline}'s ({cell.value:.1f} against {base:.1f} tokens on average, {evidence}): length-sensitive "
-                f"metrics ({', '.join(LENGTH_SENSITIVE)}) move with length; {', '.join(LENGTH_ROBUST)} are length-robust"
-            )
+                f"metrics ({', '.join(sensitive)}) move with length; {', '.join(robust)} are length-robust",
+                LENGTH,
+            ))
     return lines

@@ -14,10 +14,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from hyperfit_tasks.compare.json_table import paired_stat
+from hyperfit_tasks.compare.paired import PairedStat
+from hyperfit_tasks.metrics.catalogue import label
+
 HOLDS, DOES_NOT_HOLD, NOT_MEASURABLE = "holds", "does not hold", "not measurable here"
 REPORTED = "reported, not a claim of the paper"
 VERDICTS = (HOLDS, DOES_NOT_HOLD, NOT_MEASURABLE)
-ALPHA = 0.05
 
 # run names in the two comparisons (hyperfit-reproduce names its lm-eval output folders so)
 BASE, HYPERFITTED, SMALL, OTHER_DOMAIN = "base", "hyperfitted", "hyperfitted-small", "hyperfitted-pydoc"
@@ -28,49 +31,14 @@ CONTINUATION, PERPLEXITY = "hyperfit_continuation", "hyperfit_perplexity"
 # the paper's direction of each diversity metric (+1: higher is more diverse)
 DIVERSITY = {"ttr_last96": +1, "rep_4": -1, "distinct_4": +1, "self_bleu": -1}
 HEADLINE = ("ttr_last96", "rep_4")  # the metrics of the decoding, equivalence and gain rules
-LABELS = {"ttr_last96": "TTR-96", "rep_4": "rep-4", "distinct_4": "distinct-4", "self_bleu": "Self-BLEU", "mauve": "MAUVE",
-          "word_perplexity": "word ppl"}  # fmt: skip
 EQUIVALENCE_SHARE = 0.5  # "barely changes": the whole interval within half the main run's gain; "similar gain": at least half
 COPY_LIMIT = 0.02  # the paper: under 2% of continuations reproduce more than 10 training tokens
 PAPER_DISAGREEMENT = 0.30
 
 
-@dataclass(frozen=True)
-class Stat:
-    """A paired difference (run - baseline) with its 95% interval, Holm-adjusted p-value and hyperfit-compare's verdict
-    (``marked``: significant, which also needs enough differing pairs and an interval that excludes 0)."""
-
-    delta: float
-    ci_low: float
-    ci_high: float
-    p_holm: float | None
-    documents: int | None = None
-    marked: bool | None = None
-
-    @classmethod
-    def from_dict(cls, found: dict[str, Any] | None) -> Stat | None:
-        """From one entry of ``table.json``'s ``paired`` (None when absent or not a number)."""
-        if not isinstance(found, dict) or not all(isinstance(found.get(key), (int, float)) for key in ("delta", "ci_low", "ci_high")):
-            return None
-        marked = found.get("significant")
-        return cls(
-            float(found["delta"]), float(found["ci_low"]), float(found["ci_high"]), found.get("p_holm"), found.get("documents"),
-            marked if isinstance(marked, bool) else None,
-        )
-
-    def negated(self) -> Stat:
-        """baseline - run: for a table whose baseline is the model the claim is about."""
-        return Stat(-self.delta, -self.ci_high, -self.ci_low, self.p_holm, self.documents, self.marked)
-
-    @property
-    def significant(self) -> bool:
-        """hyperfit-compare's own mark where the table has one, else Holm-adjusted p < 0.05."""
-        if self.marked is not None:
-            return self.marked
-        return self.p_holm is not None and self.p_holm < ALPHA
-
-    def text(self) -> str:
-        return f"{self.delta:+.3g} [{self.ci_low:+.3g}, {self.ci_high:+.3g}]" + ("*" if self.significant else "")
+def stat_text(stat: PairedStat) -> str:
+    """``+0.4 [+0.3, +0.5]*``: a difference, its 95% interval, and ``*`` where hyperfit-compare marks it significant."""
+    return f"{stat.delta:+.3g} [{stat.ci_low:+.3g}, {stat.ci_high:+.3g}]" + ("*" if stat.significant else "")
 
 
 @dataclass(frozen=True)
@@ -112,13 +80,14 @@ class Evidence:
     copies: dict[str, tuple[int, int, float | None]] = field(default_factory=dict)
     small_samples: int | None = None
 
-    def stat(self, table: str, task: str, metric: str, run: str) -> Stat | None:
-        """The paired statistic of ``run`` in ``task``/``metric`` of the ``main``, ``decoding`` or ``control`` table."""
-        data = getattr(self, table) or {}
-        return Stat.from_dict(((data.get("paired") or {}).get(task) or {}).get(metric, {}).get(run))
+    def stat(self, table: str, task: str, metric: str, run: str) -> PairedStat | None:
+        """The paired statistic of ``run`` in ``task``/``metric`` of the ``main``, ``decoding`` or ``control`` table
+        (None without one, or without a finite interval: too few pairs to bound it)."""
+        stat = paired_stat(getattr(self, table), task, metric, run)
+        return stat if stat is not None and math.isfinite(stat.ci_low) and math.isfinite(stat.ci_high) else None
 
 
-def directional(stats: dict[str, Stat | None], directions: dict[str, int]) -> tuple[str, str]:
+def directional(stats: dict[str, PairedStat | None], directions: dict[str, int]) -> tuple[str, str]:
     """(verdict, basis) of "each named difference goes the paper's way": holds when every one is significant (Holm) in
     the paper's direction; not measurable when none has a statistic; otherwise does not hold (against, or not shown)."""
     found = {key: stat for key, stat in stats.items() if stat is not None}
@@ -134,7 +103,7 @@ def directional(stats: dict[str, Stat | None], directions: dict[str, int]) -> tu
     return (HOLDS, "shown") if not missing else (DOES_NOT_HOLD, "not shown: no statistic for " + ", ".join(missing))
 
 
-def within_margin(stats: dict[str, Stat | None], margins: dict[str, float | None]) -> tuple[str, str]:
+def within_margin(stats: dict[str, PairedStat | None], margins: dict[str, float | None]) -> tuple[str, str]:
     """(verdict, basis) of "barely changes": every interval lies inside ±margin (its margin: half the main gain)."""
     usable = {key: stat for key, stat in stats.items() if stat is not None and margins.get(key) is not None}
     if len(usable) < len(stats):
@@ -148,20 +117,25 @@ def within_margin(stats: dict[str, Stat | None], margins: dict[str, float | None
     return HOLDS, "shown"
 
 
-def _stats_text(stats: dict[str, Stat | None]) -> str:
+def _stats_text(stats: dict[str, PairedStat | None]) -> str:
     parts = []
     for key, stat in stats.items():
         task, metric = key.rsplit("/", 1)
         domain = task.rsplit("_", 1)[-1]
-        parts.append(f"{domain} {LABELS.get(metric, metric)} {stat.text() if stat else 'n/a'}")
+        parts.append(f"{domain} {label(metric)} {stat_text(stat) if stat else 'n/a'}")
     return "; ".join(parts)
 
 
-def _values(stats: dict[str, Stat | None]) -> dict[str, Any]:
-    return {key: (asdict(stat) if stat else None) for key, stat in stats.items()}
+def _values(stats: dict[str, PairedStat | None]) -> dict[str, Any]:
+    """The numbers of each statistic that claims.json reports (``marked``: hyperfit-compare's significance mark)."""
+    return {
+        key: {"delta": s.delta, "ci_low": s.ci_low, "ci_high": s.ci_high, "p_holm": s.p_holm, "documents": s.documents, "marked": s.significant}
+        if s else None
+        for key, s in stats.items()
+    }
 
 
-def _gains(evidence: Evidence, run: str, domains: Sequence[str], metrics: Sequence[str]) -> dict[str, Stat | None]:
+def _gains(evidence: Evidence, run: str, domains: Sequence[str], metrics: Sequence[str]) -> dict[str, PairedStat | None]:
     return {f"{CONTINUATION}_{d}/{m}": evidence.stat("main", f"{CONTINUATION}_{d}", m, run) for d in domains for m in metrics}
 
 
@@ -311,7 +285,7 @@ def _equivalence_claim(evidence: Evidence, number: int, run: str, claim: str, pa
     stats = {f"{CONTINUATION}_austen/{m}": evidence.stat("decoding", f"{CONTINUATION}_austen", m, run) for m in HEADLINE}
     margins = _margins(evidence, ("austen",))
     verdict, basis = within_margin(stats, margins)
-    margin_text = ", ".join(f"{LABELS[key.split('/')[-1]]} ±{value:.3g}" for key, value in margins.items() if value is not None)
+    margin_text = ", ".join(f"{label(key.split('/')[-1])} ±{value:.3g}" for key, value in margins.items() if value is not None)
     rule = (
         f"holds: on Austen, the 95% interval of ({run} - hyperfitted) lies within ± half the main run's gain over the base "
         f"(TTR-96, rep-4){extra}"

@@ -4,27 +4,12 @@ Each file is optional: a step that did not run leaves its part empty and the cla
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from hyperfit_tasks.common.json_rows import read_rows
+from hyperfit_tasks.common.run_files import read_diagnostics, read_json, read_run_record
+from hyperfit_tasks.compare.json_table import read_table
 from hyperfit_tasks.reproduce.claims import CONTINUATION, DOMAINS, HYPERFITTED, Evidence
-
-RUN_RECORD, DIAGNOSTICS = "hyperfit_run.json", "diagnostics.jsonl"
-
-
-def read_json(path: Path) -> Any:
-    """The JSON in ``path``, None when it is absent or unreadable."""
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def read_diagnostics(run_dir: Path) -> list[dict[str, Any]]:
-    """``diagnostics.jsonl`` rows of a training run, [] without the file."""
-    return read_rows(Path(run_dir) / DIAGNOSTICS)
 
 
 def copy_counts(table: dict[str, Any] | None, run: str = HYPERFITTED) -> dict[str, tuple[int, int, float | None]]:
@@ -49,12 +34,12 @@ def copy_counts(table: dict[str, Any] | None, run: str = HYPERFITTED) -> dict[st
 def load_evidence(tables: dict[str, Path], run_dir: Path, agreement_order: Path, temperature: Path, small: int | None) -> Evidence:
     """Everything the claims read, from the files the steps wrote (``tables``: the ``table.json`` of each comparison,
     ``main``, ``decoding`` and ``control``)."""
-    main = read_json(tables["main"])
+    main = read_table(tables["main"])
     return Evidence(
         main=main,
-        decoding=read_json(tables["decoding"]),
-        control=read_json(tables["control"]),
-        run_record=read_json(Path(run_dir) / RUN_RECORD),
+        decoding=read_table(tables["decoding"]),
+        control=read_table(tables["control"]),
+        run_record=read_run_record(run_dir),
         diagnostics=read_diagnostics(run_dir),
         agreement_order=read_json(agreement_order),
         temperature=read_json(temperature),

@@ -57,7 +57,9 @@ class ContinuationTask(ConfigurableTask):
     def process_results(self, doc: dict, results: list) -> dict[str, Any]:
         if not callable(self.config.process_results):  # --predict_only swapped scoring for lm-eval's "bypass"
             return super().process_results(doc, results)
-        return self.config.process_results(doc, results, **self.scoring_settings())
+        items = self.config.process_results(doc, results, **self.scoring_settings())
+        # the items of the metrics this task lists (a catalogue metric that its metric_list does not name has no aggregation)
+        return {name: item for name, item in items.items() if name in self._aggregation_list}
 
 
 def forbid_early_eos(generation_kwargs: dict | None, min_gen_toks: Any) -> dict:
