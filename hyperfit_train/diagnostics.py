@@ -153,13 +153,12 @@ PLOT_PANELS = (
 
 
 def plot_rows(rows: list[dict[str, Any]], path: Path, title: str = "") -> None:
-    """Draw every diagnostic against epoch (2 x 3 panels) into a PNG, written atomically."""
-    import matplotlib
+    """Draw every diagnostic against epoch (2 x 3 panels) into a PNG, written atomically. Drawn on a pyplot-free
+    ``Figure``, so the caller's matplotlib backend (a notebook's that calls ``train()``, say) is left alone."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(2, 3, figsize=(13, 7), constrained_layout=True)
+    figure = Figure(figsize=(13, 7), layout="constrained")
+    axes = figure.subplots(2, 3)
     for axis, (label, keys, log_scale) in zip(axes.flat, PLOT_PANELS):
         for key in keys:
             points = [(row["epoch"], row[key]) for row in rows if isinstance(row.get(key), (int, float))]
@@ -174,11 +173,8 @@ def plot_rows(rows: list[dict[str, Any]], path: Path, title: str = "") -> None:
         axis.grid(alpha=0.3)
     if title:
         figure.suptitle(title, fontsize=11)
-    try:
-        with atomic_target(path) as temporary:
-            figure.savefig(temporary, dpi=100)
-    finally:
-        plt.close(figure)
+    with atomic_target(path) as temporary:
+        figure.savefig(temporary, dpi=100)
 
 
 def _device(model) -> torch.device:
