@@ -49,8 +49,9 @@ def make_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description=__doc__.split("\n\n")[0],
         epilog="Time with the defaults on 2 CPU cores (measured, README and docs/reproduce.md): 35 min 31 s from a clean "
-        "clone (setting up .venv took another 2 min 24 s); a re-run re-uses every finished step (5 s measured). Writes "
-        "under --output-dir (default: runs/reproduce): the four trained runs hyperfitted/, hyperfitted-shuffled/, "
+        "clone before claim 11's control, which adds about 3 min (setting up .venv took another 2 min 24 s); a re-run "
+        "re-uses every finished step (5 s measured). Writes "
+        "under --output-dir (default: runs/reproduce): the four trained runs hyperfitted/ (with its early_stopped/), hyperfitted-shuffled/, "
         "hyperfitted-pydoc/ and hyperfitted-small/, temperature.json, lm_eval/<name>/ (lm-eval results and samples), "
         "lm_eval_cache/, agreement/, compare/main/, compare/decoding/ and compare/control/ (hyperfit-compare reports), and report/ "
         "(claims.md, claims.json, index.html, training.png); the offline corpora (and, without --model, the default "
