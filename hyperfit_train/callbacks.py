@@ -23,7 +23,7 @@ from transformers import TrainerCallback
 
 from hyperfit_tasks.common.atomic import write_atomic
 from hyperfit_tasks.common.json_rows import read_rows
-from hyperfit_tasks.common.run_files import DIAGNOSTICS_FILE, DIAGNOSTICS_PLOT, EARLY_STOPPED_DIR, EARLY_STOPPED_RECORD
+from hyperfit_tasks.common.run_files import DIAGNOSTICS_FILE, DIAGNOSTICS_PLOT, EARLY_STOPPED_DIR, EARLY_STOPPED_RECORD, read_early_stopped
 from hyperfit_train.diagnostics import (
     continuation_row,
     eval_mode,
@@ -197,15 +197,6 @@ class KeepLowestHeldoutCallback(TrainerCallback):
     @property
     def _temporary(self) -> Path:
         return self.folder.with_name(self.folder.name + ".partial")
-
-
-def read_early_stopped(output_dir: str | Path) -> dict[str, Any] | None:
-    """The record of the early-stopped model kept in ``output_dir`` (epoch, step, held-out loss), None without one."""
-    try:
-        record = json.loads((Path(output_dir) / EARLY_STOPPED_DIR / EARLY_STOPPED_RECORD).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) and isinstance(record.get("heldout_loss"), (int, float)) else None
 
 
 class SaveEveryEpochsCallback(TrainerCallback):

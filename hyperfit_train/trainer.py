@@ -19,7 +19,7 @@ from transformers import Trainer
 from trl import SFTConfig, SFTTrainer, get_peft_config, get_quantization_config
 
 from hyperfit_tasks.common.errors import HyperfitError, NonFiniteLossError, first_line, model_not_found
-from hyperfit_tasks.common.run_files import TRAIN_BLOCKS_FILE, read_train_blocks, write_train_blocks
+from hyperfit_tasks.common.run_files import TRAIN_BLOCKS_FILE, read_early_stopped, read_train_blocks, write_train_blocks
 from hyperfit_tasks.common.text_files import load_text_dataset
 from hyperfit_train.callbacks import (
     DiagnosticsCallback,
@@ -27,7 +27,6 @@ from hyperfit_train.callbacks import (
     KeepLowestHeldoutCallback,
     PhaseTimer,
     SaveEveryEpochsCallback,
-    read_early_stopped,
     time_split_line,
 )
 from hyperfit_train.checkpoints import scan_checkpoints

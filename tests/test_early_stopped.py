@@ -11,9 +11,9 @@ import pytest
 from safetensors.torch import load_file
 
 from hyperfit_tasks.cli import lm_eval as lm_eval_cli
-from hyperfit_tasks.common.run_files import EARLY_STOPPED_DIR, EARLY_STOPPED_RECORD
+from hyperfit_tasks.common.run_files import EARLY_STOPPED_DIR, EARLY_STOPPED_RECORD, read_early_stopped
 from hyperfit_train import cli
-from hyperfit_train.callbacks import KeepLowestHeldoutCallback, read_early_stopped
+from hyperfit_train.callbacks import KeepLowestHeldoutCallback
 
 from helpers import tiny_argv
 

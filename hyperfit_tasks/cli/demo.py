@@ -35,7 +35,7 @@ from pathlib import Path
 from hyperfit_tasks.cli import steps
 from hyperfit_tasks.cli.steps import DEFAULT_BATCH_SIZE, command, lm_eval_argv, train_argv
 from hyperfit_tasks.common.eval_cache import eval_cache_path
-from hyperfit_tasks.common.run_files import EARLY_STOPPED_DIR, EARLY_STOPPED_RECORD, INDEX_HTML, RUN_RECORD, has_results, read_run_record
+from hyperfit_tasks.common.run_files import EARLY_STOPPED_DIR, INDEX_HTML, RUN_RECORD, has_results, read_early_stopped, read_run_record
 from hyperfit_tasks.compare.sharpening import SHARPENING_COLUMNS
 from hyperfit_tasks.metrics import catalogue
 
@@ -189,10 +189,10 @@ def early_name(name: str) -> str:
 
 def early_decoding(folder: Path) -> str:
     """The answer table's decoding cell of an early-stopped model: greedy, and which epoch it is."""
+    record = read_early_stopped(folder.parent)
     try:
-        record = json.loads((folder / EARLY_STOPPED_RECORD).read_text(encoding="utf-8"))
         return f"greedy (epoch {record['epoch']:g}: lowest held-out loss {record['heldout_loss']:.3f})"
-    except (OSError, ValueError, KeyError, TypeError):
+    except (KeyError, TypeError):  # no record, or one without an epoch
         return "greedy (lowest held-out loss)"
 
 

@@ -52,6 +52,12 @@ def read_diagnostics(run_dir: Path) -> list[dict[str, Any]]:
     return read_rows(Path(run_dir) / DIAGNOSTICS_FILE)
 
 
+def read_early_stopped(run_dir: Path) -> dict[str, Any] | None:
+    """The record of the early-stopped model kept in a run folder (epoch, step, held-out loss), None without one."""
+    record = read_json(Path(run_dir) / EARLY_STOPPED_DIR / EARLY_STOPPED_RECORD)
+    return record if isinstance(record, dict) and isinstance(record.get("heldout_loss"), (int, float)) else None
+
+
 def has_results(folder: Path) -> bool:
     """True if lm-eval already wrote a results file under ``folder``."""
     return any(Path(folder).rglob(RESULTS_GLOB))
