@@ -105,7 +105,8 @@ def training_plot(runs: dict[str, list[dict[str, Any]]], early_stopped: dict[str
 
 def _against_training_loss(axis, rows: list[dict[str, Any]], early_stopped: dict[str, Any] | None, name: str) -> None:
     """TTR-96 (left) and held-out loss (right) of each epoch against its training loss, on a log axis that falls to the
-    right as training goes on; a dotted line at the early-stopped epoch's training loss."""
+    right as training goes on; a dashed line at the base model's TTR-96 (epoch 0) and a dotted one at the early-stopped
+    epoch's training loss."""
     def points(key: str) -> list[tuple[float, float]]:
         return [(row["train_loss"], row[key]) for row in rows if isinstance(row.get("train_loss"), (int, float)) and row["train_loss"] > 0
                 and isinstance(row.get(key), (int, float))]  # fmt: skip
@@ -113,6 +114,10 @@ def _against_training_loss(axis, rows: list[dict[str, Any]], early_stopped: dict
     ttr, loss = points("ttr_last96"), points("heldout_loss")
     if ttr:
         axis.plot(*zip(*ttr), marker="o", color="tab:blue", label="greedy TTR-96")
+    base = next((row["ttr_last96"] for row in rows if row.get("step") == 0 and isinstance(row.get("ttr_last96"), (int, float))), None)
+    if base is not None:  # the base model has no training loss of its own: a reference line
+        axis.axhline(base, color="tab:blue", linestyle="--", linewidth=1)
+        axis.annotate("base", (1, base), xycoords=("axes fraction", "data"), fontsize=8, color="tab:blue", ha="right", va="bottom")
     axis.set_ylabel("greedy TTR-96", color="tab:blue")
     other = axis.twinx()
     if loss:
@@ -121,7 +126,7 @@ def _against_training_loss(axis, rows: list[dict[str, Any]], early_stopped: dict
     if isinstance((early_stopped or {}).get("train_loss"), (int, float)) and early_stopped["train_loss"] > 0:
         axis.axvline(early_stopped["train_loss"], color="grey", linestyle=":")
         axis.annotate(f"early-stopped (epoch {early_stopped['epoch']:g})", (early_stopped["train_loss"], 1), xycoords=("data", "axes fraction"),
-                      fontsize=8, ha="right", va="top", rotation=90)  # fmt: skip
+                      fontsize=8, ha="left", va="top", rotation=90)  # fmt: skip
     if ttr or loss:
         axis.set_xscale("log")
         axis.invert_xaxis()
