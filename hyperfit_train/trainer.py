@@ -246,7 +246,8 @@ def build_trainer(
         generation_every=script_args.diagnostic_generation_every,
     )
     stopper = EarlyStopOnLossCallback(script_args.early_stop_loss) if script_args.early_stop_loss is not None else None
-    keeper = KeepLowestHeldoutCallback(training_args.output_dir, diagnostics) if script_args.keep_early_stopped and inputs.heldout is not None else None
+    keep = script_args.keep_early_stopped and inputs.heldout is not None
+    keeper = KeepLowestHeldoutCallback(training_args.output_dir, diagnostics) if keep else None
     peft_config = get_peft_config(model_args)
     if peft_config is not None and inputs.trained_blocks is not None:
         peft_config.layers_to_transform = inputs.trained_blocks  # peft puts adapters into these blocks only

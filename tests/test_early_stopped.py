@@ -79,7 +79,8 @@ def test_an_interrupted_save_is_cleaned_up_and_lost_work_forgotten(tmp_path):
     """Killed between the two renames: the previous model (``.old``) is put back; a partial save is removed; a model kept
     by epochs a resumed run will redo is not trusted as the lowest."""
     (tmp_path / f"{EARLY_STOPPED_DIR}.old").mkdir()
-    (tmp_path / f"{EARLY_STOPPED_DIR}.old" / EARLY_STOPPED_RECORD).write_text(json.dumps({"path": EARLY_STOPPED_DIR, "epoch": 2, "step": 8, "heldout_loss": 1.5}))
+    record = {"path": EARLY_STOPPED_DIR, "epoch": 2, "step": 8, "heldout_loss": 1.5}
+    (tmp_path / f"{EARLY_STOPPED_DIR}.old" / EARLY_STOPPED_RECORD).write_text(json.dumps(record))
     (tmp_path / f"{EARLY_STOPPED_DIR}.partial").mkdir()
     keeper = KeepLowestHeldoutCallback(tmp_path, diagnostics=None)
     keeper.trainer = SimpleNamespace(accelerator=SimpleNamespace(wait_for_everyone=lambda: None))

@@ -373,7 +373,9 @@ def claim_11_early_stop(evidence: Evidence) -> ClaimRow:
     kept = (evidence.run_record or {}).get("early_stopped") or {}
     where = (
         f"early-stopped = epoch {kept['epoch']:g} (lowest held-out loss {kept['heldout_loss']:.3f}, training loss "
-        f"{kept['train_loss']:.3f}); " if isinstance(kept.get("heldout_loss"), (int, float)) and isinstance(kept.get("train_loss"), (int, float)) else ""
+        f"{kept['train_loss']:.3f}); "
+        if all(isinstance(kept.get(key), (int, float)) for key in ("heldout_loss", "train_loss"))
+        else ""
     )
     values = {"hyperfitted_minus_early": _values(beyond), "early_minus_base": _values(early_gain), "early_stopped": kept or None}
     ours = f"{where}hyperfitted - early-stopped: {_stats_text(beyond)}; early-stopped - base: {_stats_text(early_gain)}"
