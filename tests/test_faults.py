@@ -22,6 +22,7 @@ import hyperfit_tasks.common.atomic as atomic
 from hyperfit_tasks.cli import agreement
 from hyperfit_tasks.cli import assets as assets_cli
 from hyperfit_tasks.cli import compare as compare_cli
+from hyperfit_tasks.cli import demo as demo_cli
 from hyperfit_tasks.cli import lm_eval as lm_eval_cli
 from hyperfit_tasks.cli import reproduce as reproduce_cli
 from hyperfit_tasks.cli import temperature as temperature_cli
@@ -40,6 +41,7 @@ MAINS = {
     "hyperfit-lm-eval": lm_eval_cli.main,
     "hyperfit-temperature": temperature_cli.main,
     "hyperfit-reproduce": reproduce_cli.main,
+    "hyperfit-demo": demo_cli.main,
 }
 
 
@@ -131,6 +133,11 @@ CASES = [
     ("compare: unknown option", "hyperfit-compare", lambda f: [str(REAL_RUNS), "--bogus"], 2, "unrecognized arguments: --bogus"),
     ("reproduce: zero scale", "hyperfit-reproduce", lambda f: ["--model", str(f["lm"]), "--scale", "0", "--output-dir", str(f["root"] / "rep")], 1,
      "--scale must be > 0, got 0.0: 1 is the default size"),
+    ("demo: sizes not numbers", "hyperfit-demo", lambda f: ["--train-samples", "abc", "--output-dir", str(f["root"] / "demo")], 1,
+     "--train-samples must be comma-separated whole numbers of blocks, got 'abc': e.g. 8,48"),
+    ("demo: zero documents", "hyperfit-demo", lambda f: ["--limit", "0", "--output-dir", str(f["root"] / "demo")], 1,
+     "--limit must be >= 1 evaluation document per domain, got 0"),
+    ("demo: limit not a number", "hyperfit-demo", lambda f: ["--limit", "many"], 2, "invalid int value: 'many' (see hyperfit-demo --help)"),
     ("agreement: missing data file", "hyperfit-agreement", lambda f: [str(f["lm"]), str(f["lm"]), "--data", str(f["root"] / "absent.jsonl")], 1,
      "data file not found"),
     ("agreement: missing model folder", "hyperfit-agreement", lambda f: [str(f["lm"]), str(f["root"] / "no_model"), "--data", str(f["heldout"])], 1,

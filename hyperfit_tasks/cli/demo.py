@@ -34,6 +34,7 @@ from pathlib import Path
 
 from hyperfit_tasks.cli import steps
 from hyperfit_tasks.cli.steps import DEFAULT_BATCH_SIZE, command, lm_eval_argv, train_argv
+from hyperfit_tasks.common.errors import HyperfitError, OneLineArgumentParser, run_command
 from hyperfit_tasks.common.eval_cache import eval_cache_path
 from hyperfit_tasks.common.run_files import EARLY_STOPPED_DIR, INDEX_HTML, RUN_RECORD, has_results, read_early_stopped, read_run_record
 from hyperfit_tasks.compare.sharpening import SHARPENING_COLUMNS
@@ -44,11 +45,12 @@ GREEDY_GROUP, MATCHED_GROUP = "hyperfit_continuation", "hyperfit_continuation_to
 SAME_PROMPTS = f"{MATCHED_GROUP}={GREEDY_GROUP}"  # hyperfit-compare reads the sampled runs as the greedy task (same prompts)
 MATCHED_SEED = "1234"
 ANSWER_COLUMNS = catalogue.view(catalogue.ANSWER)  # the continuation metrics of the answer table, with their labels
+PROG = "hyperfit-demo"
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="hyperfit-demo",
+    parser = OneLineArgumentParser(
+        prog=PROG,
         description=__doc__.split("\n\n")[0],
         epilog="Time with the defaults on 2 CPU cores (measured, README): about 17 min (bash scripts/demo.sh took 19 min 0 s "
         "from a clean clone, about 2 min of it setting up .venv); a re-run re-uses every finished step (the comparison, "
@@ -147,10 +149,28 @@ def answer_table(rows: list[tuple[str, str, Path, str]], out: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point: the seven steps in order, each skipped when its output is already there."""
+    """Console entry point: one-line errors; a failed or interrupted step stops the chain in one line (steps.run_step)."""
     args = make_parser().parse_args(argv)
+    return run_command(PROG, lambda: run(args), debug=False, interrupted="interrupted: re-run the same command to resume (finished steps are kept)")
+
+
+def training_sizes(text: str) -> list[int]:
+    """``--train-samples`` (``8,48``) as sizes, each >= 1 (one line naming the problem and the fix otherwise)."""
+    try:
+        sizes = [int(size) for size in text.split(",") if size.strip()]
+    except ValueError:
+        raise HyperfitError(f"--train-samples must be comma-separated whole numbers of blocks, got {text!r}: e.g. 8,48") from None
+    if not sizes or min(sizes) < 1:
+        raise HyperfitError(f"--train-samples must list sizes >= 1, got {text!r}: e.g. 8,48")
+    return sizes
+
+
+def run(args: argparse.Namespace) -> int:
+    """The seven steps in order, each skipped when its output is already there."""
+    if args.limit < 1:
+        raise HyperfitError(f"--limit must be >= 1 evaluation document per domain, got {args.limit}: e.g. --limit 32")
     out = args.output_dir.resolve()
-    sizes = [int(size) for size in args.train_samples.split(",") if size.strip()]
+    sizes = training_sizes(args.train_samples)
     base = steps.base_model(args.model)
     run_dirs = {f"hyperfitted-n{size}": out / f"hyperfitted-n{size}" for size in sizes}
     train_models(args, base, run_dirs)
