@@ -23,6 +23,40 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
+def import_circles(folder: Path) -> list[list[str]]:
+    """Every import circle among the modules of ``folder`` (type-checking-only imports count too), as module names."""
+    package = ".".join(folder.relative_to(ROOT).parts)
+    modules = {f"{package}.{path.stem}": path for path in folder.glob("*.py") if path.stem != "__init__"}
+    graph = {name: sorted(other for other in modules if other != name and other in imported_modules(path)) for name, path in modules.items()}
+    circles, done = [], set()
+
+    def visit(name: str, trail: list[str]) -> None:
+        for other in graph[name]:
+            if other in trail:
+                circles.append(trail[trail.index(other):] + [other])
+            elif other not in done:
+                visit(other, [*trail, other])
+        done.add(name)
+
+    for name in graph:
+        if name not in done:
+            visit(name, [name])
+    return circles
+
+
+def test_no_import_circle_inside_compare():
+    """``compare``'s modules import one another one way (the leaderboard its statistics' types, never back)."""
+    assert import_circles(ROOT / "hyperfit_tasks" / "compare") == []
+
+
+def test_import_circles_finds_a_circle_through_a_type_checking_import(tmp_path, monkeypatch):
+    probe = tmp_path / "pkg"
+    probe.mkdir()
+    (probe / "a.py").write_text("from pkg import b\n")
+    (probe / "b.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.a import x\n")
+    monkeypatch.setitem(globals(), "ROOT", tmp_path)
+    assert import_circles(probe) == [["pkg.a", "pkg.b", "pkg.a"]]
+
 
 def test_imported_modules_reads_absolute_and_relative_imports():
     folder = ROOT / "hyperfit_tasks" / "assets"

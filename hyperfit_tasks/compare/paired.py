@@ -33,15 +33,12 @@ import warnings
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from hyperfit_tasks.compare.errors import CompareError
 from hyperfit_tasks.metrics import catalogue
-
-if TYPE_CHECKING:
-    from hyperfit_tasks.compare.leaderboard import Leaderboard
 
 DEFAULT_PERMUTATIONS = 1000
 DEFAULT_MAUVE_PERMUTATIONS = 100
@@ -71,6 +68,19 @@ def value_range(metric: str) -> tuple[float, float]:
     if metric == PERPLEXITY_METRIC:
         return 1.0, math.inf
     return -math.inf, math.inf
+
+
+class Board(Protocol):
+    """What the paired statistics read of a leaderboard (:class:`hyperfit_tasks.compare.leaderboard.Leaderboard`): named
+    here so that the leaderboard imports this module's types one way, and this module imports nothing of it."""
+
+    runs: Sequence[Any]  # RunResult, baseline first or not
+    baseline: str
+
+    @property
+    def tasks(self) -> list[str]: ...
+
+    def columns_of(self, task: str) -> list[Any]: ...  # its Column objects
 
 
 @dataclass(frozen=True)
@@ -526,7 +536,7 @@ def enough_permutations(tests: int) -> int:
     return max(DEFAULT_PERMUTATIONS, math.ceil(2 * tests / ALPHA / 1000) * 1000)
 
 
-def planned_tests(board: Leaderboard, task: str) -> int:
+def planned_tests(board: Board, task: str) -> int:
     """The most (run, metric) p-values that one task's Holm family can hold: the runs with samples, times its metrics."""
     runs = sum(1 for run in board.runs if run.name != board.baseline and task in run.samples)
     return runs * sum(1 for column in board.columns_of(task) if column.filter == "none")
@@ -561,7 +571,7 @@ def resolution_notes(task: str, stats: dict[tuple[str, str], PairedStat], permut
 
 
 def board_statistics(
-    board: Leaderboard,
+    board: Board,
     permutations: int | None = None,
     seed: int = DEFAULT_SEED,
     mauve_permutations: int = DEFAULT_MAUVE_PERMUTATIONS,
