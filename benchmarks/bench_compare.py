@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from record import add_model_arguments, record_head, resolve_model  # benchmarks/record.py
 
-from hyperfit_tasks.cli.steps import DEFAULT_BATCH_SIZE as BATCH_SIZE
+from hyperfit_tasks.chains.steps import DEFAULT_BATCH_SIZE as BATCH_SIZE
 from hyperfit_tasks.common.atomic import write_json_atomic
 
 TASK = "hyperfit_continuation_austen"

@@ -8,8 +8,8 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
+from hyperfit_tasks.analysis.agreement import token_blocks
 from hyperfit_tasks.cli.agreement import main
-from hyperfit_tasks.metrics.agreement import token_blocks
 
 from conftest import build_tiny_lm
 from helpers import save_constructed_llama

@@ -7,8 +7,8 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from hyperfit_tasks.analysis.agreement import top1_statistics
 from hyperfit_tasks.metrics import Top1Calibration, top1_calibration
-from hyperfit_tasks.metrics.agreement import top1_statistics
 from hyperfit_tasks.metrics.sharpness import top1
 from hyperfit_train.diagnostics import heldout_metrics
 

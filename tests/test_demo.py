@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hyperfit_tasks.cli import demo, steps
+from hyperfit_tasks.chains import steps
+from hyperfit_tasks.cli import demo
 
 DIAGNOSTICS_BEFORE = {
     "heldout_perplexity": 60.294, "top1_prob": 0.31794, "top1_prob_correct": 0.6118, "top1_prob_wrong": 0.2391, "ece": 0.0512,

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from hyperfit_tasks.cli import agreement, reproduce, steps, temperature
+from hyperfit_tasks.chains import steps
+from hyperfit_tasks.cli import agreement, reproduce, temperature
 from hyperfit_tasks.cli import compare as compare_cli
 from hyperfit_tasks.cli import lm_eval as lm_eval_cli
 from hyperfit_tasks.compare.json_table import paired_stat, read_table

@@ -9,8 +9,7 @@ import torch
 from scipy.optimize import brentq
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from hyperfit_tasks.cli.temperature import main
-from hyperfit_tasks.metrics.temperature import (
+from hyperfit_tasks.analysis.temperature import (
     TemperatureRangeError,
     entropy_at_temperature,
     entropy_slope,
@@ -18,6 +17,7 @@ from hyperfit_tasks.metrics.temperature import (
     mean_entropy_at_temperature,
     temperature_interval,
 )
+from hyperfit_tasks.cli.temperature import main
 
 
 def two_token_entropy(a: float, t: float) -> float:

@@ -1,6 +1,6 @@
 """``hyperfit-agreement``: how often two models make the same top-1 next-token prediction, on held-out text.
 
-The statistics are :mod:`hyperfit_tasks.metrics.agreement`'s; this command only reads the text and loads the models.
+The statistics are :mod:`hyperfit_tasks.analysis.agreement`'s; this command only reads the text and loads the models.
 
     hyperfit-agreement RUN_A RUN_B --data heldout.jsonl --block-size 256 --limit 64 --json agreement.json
 """
@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hyperfit_tasks.cli.heldout_pair import add_pair_arguments, heldout_pair, report, run_pair_command
+from hyperfit_tasks.analysis.agreement import AgreementError, top1_statistics
+from hyperfit_tasks.analysis.heldout_pair import add_pair_arguments, heldout_pair, report, run_pair_command
 from hyperfit_tasks.common.errors import OneLineArgumentParser
 from hyperfit_tasks.common.json_rows import json_safe
-from hyperfit_tasks.metrics.agreement import AgreementError, top1_statistics
 
 DEFAULT_LIMIT = 64
 

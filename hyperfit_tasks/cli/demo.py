@@ -32,8 +32,17 @@ import json
 import sys
 from pathlib import Path
 
-from hyperfit_tasks.cli import steps
-from hyperfit_tasks.cli.steps import DEFAULT_BATCH_SIZE, command, lm_eval_argv, train_argv
+from hyperfit_tasks.chains import steps
+from hyperfit_tasks.chains.steps import (
+    DEFAULT_BATCH_SIZE,
+    GREEDY_GROUP,
+    MATCHED_GROUP,
+    MATCHED_SEED,
+    SAME_PROMPTS,
+    command,
+    lm_eval_argv,
+    train_argv,
+)
 from hyperfit_tasks.common.errors import HyperfitError, OneLineArgumentParser, run_command
 from hyperfit_tasks.common.eval_cache import eval_cache_path
 from hyperfit_tasks.common.run_files import EARLY_STOPPED_DIR, INDEX_HTML, RUN_RECORD, has_results, read_early_stopped, read_run_record
@@ -41,9 +50,6 @@ from hyperfit_tasks.compare.sharpening import SHARPENING_COLUMNS
 from hyperfit_tasks.metrics import catalogue
 
 TASKS = "hyperfit_continuation,hyperfit_perplexity"
-GREEDY_GROUP, MATCHED_GROUP = "hyperfit_continuation", "hyperfit_continuation_top_p"
-SAME_PROMPTS = f"{MATCHED_GROUP}={GREEDY_GROUP}"  # hyperfit-compare reads the sampled runs as the greedy task (same prompts)
-MATCHED_SEED = "1234"
 ANSWER_COLUMNS = catalogue.view(catalogue.ANSWER)  # the continuation metrics of the answer table, with their labels
 PROG = "hyperfit-demo"
 

@@ -1,6 +1,6 @@
 """``hyperfit-reproduce``: every claim of the paper checked on one model, in one command, with a claims table.
 
-Wiring only: each step is one of the project's own commands (:mod:`hyperfit_tasks.cli.steps`, as ``hyperfit-demo``),
+Wiring only: each step is one of the project's own commands (:mod:`hyperfit_tasks.chains.steps`, as ``hyperfit-demo``),
 the claims are decided by :mod:`hyperfit_tasks.reproduce.claims` and written by :mod:`hyperfit_tasks.reproduce.report`.
 
 1. ``hyperfit-assets`` (unless ``--model``);
@@ -25,9 +25,17 @@ import shlex
 import sys
 from pathlib import Path
 
-from hyperfit_tasks.cli import steps
-from hyperfit_tasks.cli.demo import GREEDY_GROUP, MATCHED_GROUP, MATCHED_SEED, SAME_PROMPTS
-from hyperfit_tasks.cli.steps import DEFAULT_BATCH_SIZE, command, lm_eval_argv, train_argv
+from hyperfit_tasks.chains import steps
+from hyperfit_tasks.chains.steps import (
+    DEFAULT_BATCH_SIZE,
+    GREEDY_GROUP,
+    MATCHED_GROUP,
+    MATCHED_SEED,
+    SAME_PROMPTS,
+    command,
+    lm_eval_argv,
+    train_argv,
+)
 from hyperfit_tasks.common.errors import HyperfitError, OneLineArgumentParser, run_command
 from hyperfit_tasks.common.eval_cache import eval_cache_path
 from hyperfit_tasks.common.run_files import EARLY_STOPPED_DIR, RUN_RECORD, TABLE_JSON, has_results, read_diagnostics

@@ -5,7 +5,7 @@ next-token entropy on the held-out blocks ``hyperfit-agreement`` scores (same te
 and positions; the first ``--limit`` blocks), then finds by bisection the temperature T at which
 the base model's mean entropy equals the hyperfitted model's (to ``--tolerance`` nats). The base
 model runs once; its logits are kept and re-scaled for every T tried
-(:mod:`hyperfit_tasks.metrics.temperature`). Sample the base model at that T with
+(:mod:`hyperfit_tasks.analysis.temperature`). Sample the base model at that T with
 ``--tasks hyperfit_continuation_top_p --gen_kwargs temperature=T,top_p=1.0,top_k=0`` (docs/controls.md).
 
     hyperfit-temperature BASE RUN --data heldout.jsonl --limit 16 --json temperature.json
@@ -15,9 +15,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hyperfit_tasks.cli.heldout_pair import add_pair_arguments, heldout_pair, report, run_pair_command
-from hyperfit_tasks.common.errors import HyperfitError, OneLineArgumentParser
-from hyperfit_tasks.metrics.temperature import (
+from hyperfit_tasks.analysis.heldout_pair import add_pair_arguments, heldout_pair, report, run_pair_command
+from hyperfit_tasks.analysis.temperature import (
     TemperatureRangeError,
     block_entropies,
     entropy_at_temperature,
@@ -26,6 +25,7 @@ from hyperfit_tasks.metrics.temperature import (
     next_token_logits,
     temperature_interval,
 )
+from hyperfit_tasks.common.errors import HyperfitError, OneLineArgumentParser
 
 DEFAULT_LIMIT = 16  # the base model's logits are kept: blocks x (block size - 1) x vocabulary floats
 

@@ -1,6 +1,7 @@
 """Metric functions; the pure ones (token ids or words in, floats out) are exported here, cards in ``docs/metrics.md``.
 
-Metrics that need a model or training data have modules of their own: ``mauve_score``, ``copy_rate``, ``agreement``.
+Metrics that need a model or training data have modules of their own: ``mauve_score``, ``copy_rate``
+(model analyses such as top-1 agreement and the entropy-matched temperature are in :mod:`hyperfit_tasks.analysis`).
 """
 from hyperfit_tasks.metrics.distinct import distinct_n
 from hyperfit_tasks.metrics.lexical import ttr_by_position, type_token_ratio, windowed_ttr

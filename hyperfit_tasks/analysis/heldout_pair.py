@@ -4,11 +4,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hyperfit_tasks.analysis.agreement import AgreementError, token_blocks
 from hyperfit_tasks.assets import corpus_path
 from hyperfit_tasks.common.atomic import write_json_atomic
 from hyperfit_tasks.common.errors import HyperfitError, first_line, run_command
 from hyperfit_tasks.common.text_files import read_texts
-from hyperfit_tasks.metrics.agreement import AgreementError, token_blocks
 
 DEFAULT_BLOCK_SIZE = 256
 

@@ -16,6 +16,11 @@ DEFAULT_BATCH_SIZE = "32"
 # draws of lm-eval's own bootstrap stderr (its default 100,000 costs ~2 s per NaN-aware metric); hyperfit-compare's
 # paired intervals do not depend on it
 BOOTSTRAP_ITERS = "1000"
+# the task groups both chains evaluate: greedy continuations, and the same prompts sampled (top-p, or at the
+# entropy-matched temperature) with a fixed seed
+GREEDY_GROUP, MATCHED_GROUP = "hyperfit_continuation", "hyperfit_continuation_top_p"
+SAME_PROMPTS = f"{MATCHED_GROUP}={GREEDY_GROUP}"  # hyperfit-compare reads the sampled runs as the greedy task (same prompts)
+MATCHED_SEED = "1234"
 
 
 def command(name: str) -> str:
