@@ -58,10 +58,11 @@ def make_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(
         prog=PROG,
         description=__doc__.split("\n\n")[0],
-        epilog="Time with the defaults on 2 CPU cores (measured, README): about 17 min (bash scripts/demo.sh took 19 min 0 s "
-        "from a clean clone, about 2 min of it setting up .venv); a re-run re-uses every finished step (the comparison, "
-        "about 1 min, is redone). Writes under --output-dir (default: runs/demo): hyperfitted-n<size>/ (one "
-        "hyperfitted model per --train-samples size), lm_eval/<model>/ (lm-eval results and samples), lm_eval_cache/, "
+        epilog="Time with the defaults on 2 CPU cores (README): about 19 min (bash scripts/demo.sh took 19 min 0 s "
+        "from a clean clone, about 2 min of it setting up .venv, before the early-stopped row, whose evaluation adds about "
+        "2 min); a re-run re-uses every finished step (the comparison, about 1-2 min, is redone). Writes under --output-dir "
+        "(default: runs/demo): hyperfitted-n<size>/ (one hyperfitted model per --train-samples size, with its "
+        "early_stopped/), lm_eval/<model>/ (lm-eval results and samples), lm_eval_cache/, "
         "temperature/, agreement/ and report/ (index.html, tables, plots); the offline corpora (and, without --model, "
         "the default model) are built once into ~/.cache/hyperfit (or $HYPERFIT_CACHE).",
     )
