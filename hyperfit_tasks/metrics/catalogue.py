@@ -142,6 +142,12 @@ ROWS: tuple[Metric, ...] = (
     Metric("bits_per_byte", "bits per byte", False, CORPUS, "bits_per_byte", bounds=COUNT),
     Metric("greedy_agreement", "greedy agreement", True, TEXT, "mean"),
     Metric("next_word_perplexity", "next-word ppl", False, CORPUS, "perplexity", bounds=PERPLEXITY),
+    # the judge tasks (hyperfit_judge*): per prompt, the judge's verdicts on the run's continuation against the human
+    # one, asked in both orders; NaN where both answers were unparseable
+    Metric("judge_pref_or_equal", "preferred or equal", True, TEXT, "nanmean", short="prefOrEq", views={HEADLINE: 9}),
+    Metric("judge_win_rate", "judged win rate", True, TEXT, "nanmean", short="winRate"),
+    Metric("judge_position_consistency", "position consistency", None, TEXT, "nanmean", short="consist"),
+    Metric("judge_unparseable", "unparseable answers", None, TEXT, "mean", short="unparsed"),
 )  # fmt: skip
 CATALOGUE: dict[str, Metric] = {metric.name: metric for metric in ROWS}
 
