@@ -15,6 +15,7 @@ TEMPLATES = {
     "continuation": CONFIGS / "continuation" / "_continuation_template.yaml",
     "next_word": CONFIGS / "next_word" / "_next_word_template.yaml",
     "perplexity": CONFIGS / "perplexity" / "_perplexity_template.yaml",
+    "judge": CONFIGS / "judge" / "_judge_template.yaml",
 }
 CARD_HIGHER = {"true": True, "false": False, "none (descriptive)": None}
 
