@@ -21,6 +21,7 @@ from typing import Any
 from trl import ModelConfig, SFTConfig, TrlParser
 
 from hyperfit_tasks.common.errors import HyperfitError, OneLineUsageErrors, first_line
+from hyperfit_tasks.common.precision import BF16_OVERRIDE, PRECISIONS, bf16_support, resolve_precision
 from hyperfit_train.layers import parse_train_layers
 
 DEFAULT_PRESET = "paper"
@@ -62,6 +63,7 @@ PAPER = Preset(
         "adam_epsilon": 1e-8,
         "max_grad_norm": 0.0,
         "dtype": "float32",
+        "precision": "fp32",
         "bf16": False,
         "fp16": False,
         "gradient_checkpointing": False,
@@ -255,6 +257,17 @@ class HyperfitArguments:
             "Needs --diagnostics; costs one model save per new lowest loss."
         },
     )
+    precision: str = field(
+        default="fp32",
+        metadata={
+            "help": "Training precision: 'fp32', 'bf16' (mixed precision: bf16 matrix multiplies, float32 master weights "
+            "and optimizer state, as --bf16 true), or 'auto' (bf16 where the hardware multiplies bf16 natively: AMX-BF16 "
+            "or AVX512-BF16 CPUs, bf16 GPUs; else fp32). bf16 without that hardware is an error (torch would emulate it, "
+            f"slower than fp32); {BF16_OVERRIDE}=1/0 overrides the detection. Presets: fp32. The run record and model "
+            "card say which precision ran.",
+            "choices": list(PRECISIONS),
+        },
+    )
     save_every_epochs: int = field(
         default=1,
         metadata={
@@ -289,7 +302,7 @@ class HyperfitParser(OneLineUsageErrors, TrlParser):
 # options, then the inherited SFTConfig / TrainingArguments options (every name and default unchanged)
 HYPERFIT_OPTIONS = (
     "model_name_or_path", "data", "dataset_text_field", "data_config", "data_split", "max_length", "num_samples",
-    "sample_seed", "data_order", "preset", "output_dir", "resume", "overwrite", "save_every_epochs", "keep_early_stopped", "loss_head",
+    "sample_seed", "data_order", "preset", "precision", "output_dir", "resume", "overwrite", "save_every_epochs", "keep_early_stopped", "loss_head",
     "early_stop_loss",
     "diagnostics", "eval_data", "eval_text_field", "eval_data_config", "eval_data_split", "diagnostic_blocks",
     "diagnostic_prompts", "diagnostic_prompt_tokens", "diagnostic_new_tokens", "diagnostic_generation_every",
@@ -304,8 +317,9 @@ HELP_CORRECTIONS = {
     "max_length": "Block length in tokens: the training text is cut into blocks of exactly this many tokens (presets: "
     f"paper {PAPER.values['max_length']}, demo {DEMO.values['max_length']}); the held-out diagnostic blocks have the "
     "same length.",
-    "bf16": "Train in bf16 mixed precision instead of 32-bit (needs hardware with bf16 support). The presets set it to "
-    "False (float32, as the authors' code); TRL's own default would turn it on when --fp16 is not set.",
+    "bf16": "Train in bf16 mixed precision instead of 32-bit: the same as --precision bf16 (an error without hardware "
+    "bf16 support). The presets set it to False (float32, as the authors' code); TRL's own default would turn it on "
+    "when --fp16 is not set.",
 }
 USAGE = "%(prog)s [--model MODEL] [--data DATA] [--preset {" + ",".join(PRESETS) + "}] [--config FILE.yaml] [options]"
 
@@ -360,7 +374,34 @@ def parse_args(argv: list[str]) -> tuple[HyperfitArguments, SFTConfig, HyperfitM
     if script_args.data_order is not None:
         training_args.train_sampling_strategy = DATA_ORDERS[script_args.data_order]
     validate(script_args, training_args)
+    apply_precision(script_args, training_args)
     return script_args, training_args, model_args
+
+
+def apply_precision(script_args: HyperfitArguments, training_args: SFTConfig) -> None:
+    """Resolve ``--precision`` on the run's device into TrainingArguments' ``bf16`` (mixed precision, float32 master weights).
+
+    ``--bf16 true`` asks for bf16 as ``--precision bf16`` does (and is recorded so); bf16 without hardware support is a
+    one-line error naming the option given. With ``--fp16 true`` only ``auto`` and ``fp32`` are allowed, and fp16 runs.
+    """
+    requested, option = script_args.precision, f"--precision {script_args.precision}"
+    if training_args.bf16:
+        requested, option = "bf16", "--bf16 true"
+    if training_args.fp16:
+        if requested == "bf16":
+            raise HyperfitError(f"{option} and --fp16 true ask for two precisions: pass only one of them")
+        return
+    bf16 = requested != "fp32" and resolve_precision(requested, training_args.device, option) == "bf16"
+    script_args.precision = requested
+    if bf16 and not training_args.bf16:
+        training_args.bf16 = True
+        training_args.mixed_precision = "bf16"  # as TrainingArguments.__post_init__ derives it from bf16
+
+
+def precision_record(script_args: HyperfitArguments, training_args: SFTConfig) -> dict[str, str]:
+    """What the run record says about precision: the one that ran, the one asked for, and what bf16 detection found."""
+    ran = "fp16" if training_args.fp16 else "bf16" if training_args.bf16 else "fp32"
+    return {"precision": ran, "precision_requested": script_args.precision, "bf16_support": bf16_support(training_args.device).found}
 
 
 def selected_preset_name(argv: list[str]) -> str:

@@ -53,6 +53,7 @@ def build_summary(
     session_seconds: float,
     world_size: int,
     device: str,
+    precision: dict[str, str] | None = None,
     trained_part: dict[str, Any] | None = None,
     target_loss: float | None = None,
     time_split: dict[str, float] | None = None,
@@ -60,6 +61,8 @@ def build_summary(
 ) -> dict[str, Any]:
     """The machine-readable record of a finished run (``hyperfit_run.json``).
 
+    ``training.precision`` is the precision that ran (``fp32``, ``bf16`` mixed precision, ``fp16``), with
+    ``precision_requested`` (``--precision``) and ``bf16_support`` (what the hardware detection found);
     ``training.hyperfitted`` says whether the final epoch's training loss reached ``target_loss`` (None if unknown);
     ``training.time_split`` holds this session's seconds per part (:meth:`hyperfit_train.callbacks.PhaseTimer.split`);
     ``early_stopped`` names the kept model of the lowest held-out loss (folder, epoch, step, losses; None without one).
@@ -92,6 +95,7 @@ def build_summary(
             "time_split": time_split,
             "world_size": world_size,
             "device": device,
+            **(precision or {}),
         },
         "early_stopped": _early_stopped(early_stopped, brief_rows),
         "initial_diagnostics": brief_rows[0] if brief_rows else None,
@@ -164,6 +168,7 @@ def hub_model_card(summary: dict[str, Any]) -> ModelCard:
         wall_time=_duration(training["training_seconds"]),
         verdict=_verdict_sentence(training),
         trained_part=_trained_part_sentence(training.get("trained_part")),
+        precision=_precision_sentence(training),
         heldout=summary["heldout_data"],
         diagnostics=_diagnostics_table(summary),
         early_stopped=summary.get("early_stopped") if summary["final_diagnostics"] else None,
@@ -206,6 +211,25 @@ def _verdict_sentence(training: dict[str, Any]) -> str:
         return "Final training loss: unknown."
     state = "reached" if training["hyperfitted"] else "**not reached: this model is not hyperfitted**"
     return f"Final {_loss_against_target(training)}: {state}."
+
+
+PRECISION_WORDS = {
+    "fp32": "float32",
+    "bf16": "bf16 mixed precision (bf16 matrix multiplies, float32 master weights and optimizer state)",
+    "fp16": "fp16 mixed precision (float32 master weights)",
+}
+
+
+def _precision_sentence(training: dict[str, Any]) -> str | None:
+    """Which precision the run trained in, what was asked for and what the bf16 detection found (None for records
+    written before precision was recorded)."""
+    if "precision" not in training:
+        return None
+    used = training["precision"]
+    return (
+        f"Precision: {PRECISION_WORDS.get(used, used)}; asked for `--precision {training['precision_requested']}`, "
+        f"bf16 detection: {training['bf16_support']}."
+    )
 
 
 def _trained_part_sentence(part: dict[str, Any] | None) -> str | None:

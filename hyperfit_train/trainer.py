@@ -30,7 +30,7 @@ from hyperfit_train.callbacks import (
     time_split_line,
 )
 from hyperfit_train.checkpoints import scan_checkpoints
-from hyperfit_train.config import PRESETS, HyperfitArguments, HyperfitModelConfig
+from hyperfit_train.config import PRESETS, HyperfitArguments, HyperfitModelConfig, precision_record
 from hyperfit_train.data import (
     blocks_sha256,
     evenly_spaced_blocks,
@@ -196,6 +196,7 @@ def train(
         session_seconds=time.time() - started,
         world_size=training_args.world_size,
         device=str(training_args.device),
+        precision=precision_record(script_args, training_args),
         trained_part=trained_part,
         target_loss=script_args.target_loss,
         time_split=time_split,

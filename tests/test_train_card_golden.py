@@ -2,14 +2,15 @@
 card under ``tests/data/model_card/``, but for the metadata block.
 
 The golden cards were written by the f-string renderer (commit 3beb3de) from the records built here; they cover each
-branch of the card (hyperfitted, not hyperfitted, unknown; prefix and packed blocks; overrides or none; trained part with
-and without ``--train_layers``; held-out text of its own, cut from the training data, or not described; the kept
-early-stopped model; a stopped, resumed or unfinished run) and texts with Markdown, HTML and Jinja characters, which the
-card must show as they are. The card is now ``huggingface_hub.ModelCard.from_template`` (as TRL renders its cards): the
-text after the metadata block is byte for byte the old one; the metadata block is written by ``ModelCardData`` (block
-YAML, keys sorted, quotes only where YAML needs them, where the old card wrote ``tags: [...]`` and a JSON-quoted
-``base_model``) and holds the same values, with one intended addition: ``datasets``, the training data when it is a Hub
-dataset id (local files have none). Regenerate the golden cards only for an intended change of the card:
+branch of the card (hyperfitted, not hyperfitted, unknown; precision bf16, fp32 or not recorded (a line added since);
+prefix and packed blocks; overrides or none; trained part with and without ``--train_layers``; held-out text of its own,
+cut from the training data, or not described; the kept early-stopped model; a stopped, resumed or unfinished run) and
+texts with Markdown, HTML and Jinja characters, which the card must show as they are. The card is now
+``huggingface_hub.ModelCard.from_template`` (as TRL renders its cards): the text after the metadata block is byte for
+byte the old one; the metadata block is written by ``ModelCardData`` (block YAML, keys sorted, quotes only where YAML
+needs them, where the old card wrote ``tags: [...]`` and a JSON-quoted ``base_model``) and holds the same values, with
+one intended addition: ``datasets``, the training data when it is a Hub dataset id (local files have none). Regenerate
+the golden cards only for an intended change of the card:
 ``python tests/test_train_card_golden.py``.
 """
 from __future__ import annotations
@@ -46,7 +47,8 @@ ROW = {"train_loss": 3.2104, "heldout_loss": 3.4, "heldout_perplexity": 29.96, "
 
 def hyperfitted() -> dict:
     """Hyperfitted, prefix blocks, a local base model with Markdown/HTML/Jinja characters in its path, overrides, two of
-    four layers trained, held-out text of its own, the early-stopped model kept, stopped early and resumed, over an hour."""
+    four layers trained, bf16 chosen by --precision auto, held-out text of its own, the early-stopped model kept,
+    stopped early and resumed, over an hour."""
     base = "/models/a&b <tiny> {{ x }} | y"
     return {
         "base_model": base,
@@ -66,6 +68,7 @@ def hyperfitted() -> dict:
                              "lm_head": True},
             "stopped_early_at_step": 150, "resumed_from": "/runs/x/checkpoint-80", "training_seconds": 3725.4,
             "world_size": 2, "device": "cuda:0",
+            "precision": "bf16", "precision_requested": "auto", "bf16_support": "cuda device with native bf16",
         },
         "early_stopped": {"path": "early_stopped", "epoch": 3.0, "step": 24, "heldout_loss": 3.1234, "train_loss": 2.5},
         "initial_diagnostics": {"epoch": 0.0, **ROW, "train_loss": None},
@@ -77,7 +80,7 @@ def hyperfitted() -> dict:
 
 def not_hyperfitted() -> dict:
     """Missed the target, packed blocks, a Hub base model and a Hub dataset, no overrides, all layers trained, held-out
-    blocks cut from the training data, no early-stopped model, under an hour, one process."""
+    blocks cut from the training data, no early-stopped model, under an hour, one process, fp32."""
     summary = hyperfitted()
     summary.update(base_model="HuggingFaceTB/SmolLM2-135M", overrides={}, early_stopped=None)
     summary["arguments"]["hyperfit"]["block_mode"] = "packed"
@@ -86,7 +89,7 @@ def not_hyperfitted() -> dict:
                                "prompt_tokens": 32, "new_tokens": 96}  # fmt: skip
     summary["training"].update(
         final_train_loss=1.98765, hyperfitted=False, stopped_early_at_step=None, resumed_from=None, training_seconds=75.4,
-        world_size=1, device="cpu",
+        world_size=1, device="cpu", precision="fp32", precision_requested="fp32", bf16_support="x86_64 CPU without AMX-BF16 or AVX512-BF16",
         trained_part={"trainable_parameters": 9876543, "total_parameters": 9876543, "train_layers": None, "blocks": None, "lm_head": True},
     )
     summary["final_diagnostics"].update(train_loss=1.98765)
@@ -94,8 +97,11 @@ def not_hyperfitted() -> dict:
 
 
 def unknown() -> dict:
-    """No epoch finished: no final loss, no diagnostics, no trained part recorded, no wall time."""
+    """No epoch finished: no final loss, no diagnostics, no trained part recorded, no wall time; a record written before
+    precision was recorded (the card has no precision line)."""
     summary = not_hyperfitted()
+    for key in ("precision", "precision_requested", "bf16_support"):
+        del summary["training"][key]
     summary["training"].update(final_train_loss=None, hyperfitted=None, trained_part=None, training_seconds=None, global_step=0, epochs=0)
     summary.update(initial_diagnostics=None, final_diagnostics=None, heldout_data=None, uncertain_values={})
     return summary
