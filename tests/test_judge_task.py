@@ -187,7 +187,9 @@ def test_logprob_variant_end_to_end_matches_the_judges_own_logits(tiny_lm_path, 
         doc = sample["doc"]
         contexts = [render(template, doc, order) for order in (0, 1)]
         assert [tuple(argument) for argument in sample["arguments"]] == [(ctx, f" {answer}") for ctx in contexts for answer in ANSWERS]
-        verdicts = [logprob_answer([direct_loglikelihood(model, tokenizer, ctx, f" {answer}") for answer in ANSWERS]) for ctx in contexts]
+        direct = [direct_loglikelihood(model, tokenizer, ctx, f" {answer}") for ctx in contexts for answer in ANSWERS]
+        assert [pair[0] for pair in sample["filtered_resps"]] == pytest.approx(direct, abs=1e-4)
+        verdicts = [logprob_answer(direct[:3]), logprob_answer(direct[3:])]
         expected = [{"A": "win", "B": "loss"}.get(verdicts[0], "equal"), {"A": "loss", "B": "win"}.get(verdicts[1], "equal")]
         assert list(sample_outcomes(sample).values()) == expected
         assert {name: sample[name] for name in judge_items(expected)} == judge_items(expected)
@@ -206,3 +208,63 @@ def test_generation_variant_counts_a_random_judges_answers_as_unparseable(tiny_l
     results = output["results"]["hyperfit_judge"]
     assert results["judge_unparseable,none"] == 1.0
     assert all(math.isnan(results[f"{name},none"]) for name in ("judge_pref_or_equal", "judge_win_rate", "judge_position_consistency"))
+
+
+CHAT = "{% for m in messages %}<{{ m.role }}>{{ m.content }}\n{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}"
+
+
+def test_chat_template_and_system_instruction_wrap_both_orders_and_answers_start_the_assistant_turn(tmp_path, tiny_lm_path, judged_run):
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    chat_model = tmp_path / "chat_model"
+    shutil.copytree(tiny_lm_path, chat_model)
+    tokenizer = AutoTokenizer.from_pretrained(chat_model)
+    tokenizer.chat_template = CHAT
+    tokenizer.save_pretrained(chat_model)
+    output = evaluate("hf", f"pretrained={chat_model}", ["hyperfit_judge_logprob"], metadata={"samples": str(judged_run)},
+                      apply_chat_template=True, system_instruction="Be fair.", limit=1)  # fmt: skip
+    (sample,) = output["samples"]["hyperfit_judge_logprob"]
+    template = load_template("pairwise_v1")
+    contexts = [f"<system>Be fair.\n<user>{render(template, sample['doc'], order)}\n<assistant>" for order in (0, 1)]
+    assert [tuple(argument) for argument in sample["arguments"]] == [(ctx, answer) for ctx in contexts for answer in ("A", "B", "equal")]
+
+
+def test_logprob_variant_un_swaps_the_orders_of_a_judge_with_known_answers(tmp_path, tiny_lm_path):
+    """A constructed judge whose next token depends only on the last one: after the human text's last token it says
+    " B", after the run's " equal". The template ends with {second}, so with the run first (order 0) the judge sees
+    the human text last and answers B (a loss); with the human first it sees the run's last and answers equal."""
+    from transformers import AutoTokenizer
+
+    from helpers import save_constructed_llama
+
+    run = write_samples(tmp_path / "run", "cont_a", [record(0, " and then a big old brown dog", reference=" and the cat sat on the mat")])
+    template = tmp_path / "last_second.txt"
+    template.write_text("{prompt}\n{first}\n{second}")
+    tokenizer = AutoTokenizer.from_pretrained(tiny_lm_path)
+    ids = {text: tokenizer(text, add_special_tokens=False)["input_ids"] for text in (" mat", " dog", " B", " equal", " A")}
+    human_last, run_last = ids[" mat"][-1], ids[" dog"][-1]
+    # chains of one-hot embeddings: each token of a chain predicts the next one with probability ~1
+    chains = [[human_last, *ids[" B"]], [run_last, *ids[" equal"]]]
+    assert len({token for chain in chains for token in chain[:-1]}) == sum(len(chain) - 1 for chain in chains)  # no token in two links
+    links = [(token, following) for chain in chains for token, following in zip(chain, chain[1:])]
+
+    def embed(weight):
+        for k, (token, _) in enumerate(links):
+            weight[token, k] = 1.0
+
+    def head(weight):
+        for k, (_, following) in enumerate(links):
+            weight[following, k] = 3.0
+
+    judge = save_constructed_llama(tmp_path / "judge", tokenizer, embed, head)
+    metadata = {"samples": str(run), "judge_template": str(template), "metric_tokenizer": "default"}
+    output = evaluate("hf", f"pretrained={judge}", ["hyperfit_judge_logprob"], metadata=metadata)
+    (sample,) = output["samples"]["hyperfit_judge_logprob"]
+    assert sample["arguments"][0][0] == "Once upon a time\nand then a big old brown dog\nand the cat sat on the mat"  # 7 tokens each
+    assert sample_outcomes(sample) == {"run_first": "loss", "human_first": "equal"}
+    results = output["results"]["hyperfit_judge_logprob"]
+    assert [results[f"{name},none"] for name in ("judge_pref_or_equal", "judge_win_rate", "judge_position_consistency", "judge_unparseable")] == [
+        0.5, 0.25, 0.0, 0.0,
+    ]  # fmt: skip
