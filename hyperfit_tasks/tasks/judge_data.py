@@ -63,7 +63,7 @@ def continuation_samples(path: Path, tasks: str | list[str] | None) -> dict[str,
     chosen = {}
     for task in wanted or sorted(latest):
         records = sorted(read_samples(latest[task]), key=lambda record: record.get("doc_id", 0))
-        if all(has_reference(record) for record in records) and records:
+        if records and all(has_reference(record) for record in records):
             chosen[task] = records
         elif wanted or path.is_file():
             raise ValueError(
@@ -130,6 +130,9 @@ def cut(text: str, tokens: int, metric_tokenizer: str) -> str:
 
 
 def loop_text(ids: list[int], tokens: int, metric_tokenizer: str) -> str:
-    """The degenerate control: the first :data:`LOOP_TOKENS` token ids repeated to ``tokens`` ids, as text."""
+    """The degenerate control: the first :data:`LOOP_TOKENS` token ids repeated to ``tokens`` ids, as text.
+
+    A continuation of at most :data:`LOOP_TOKENS` tokens is its own loop: the control changes nothing there.
+    """
     head = ids[:LOOP_TOKENS]
     return load_tokenizer(metric_tokenizer).decode((head * (tokens // len(head) + 1))[:tokens])

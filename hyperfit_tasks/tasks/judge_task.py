@@ -63,6 +63,7 @@ class JudgeTask(ConfigurableTask):
         super().__init__(config=config, **kwargs)
 
     def doc_to_text(self, doc: dict, doc_to_text: Any = None) -> str:
+        """The template filled with the document in the order its ``judge_order`` names (the run's continuation first by default)."""
         return render(self.template, doc, doc.get(ORDER_KEY, 0))
 
     def fewshot_context(self, doc: dict, num_fewshot: int, **kwargs: Any) -> list[str]:
