@@ -6,6 +6,11 @@ settings in the task metadata (``prompt_tokens``, ``prompt_words``, ``prompt_tok
 ``reference_words``) and, where samples were logged, lm-eval's ``task_hashes`` of the documents,
 prompts and targets. A setting a run
 did not record is left out of the comparison.
+
+A judge task's documents hold the continuations it judges, so its ``task_hashes`` differ between two
+runs' judgements by design: their prompts are paired by the judged prompt's hashes instead
+(:func:`hyperfit_tasks.compare.samples.document_key`), and what must match is the judge (the
+lm-eval model and its ``model_args`` ``model``).
 """
 from __future__ import annotations
 
@@ -13,7 +18,9 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from hyperfit_tasks.compare.paired import UNIT_PREFIXES
 from hyperfit_tasks.compare.results import RunResult
+from hyperfit_tasks.metrics import catalogue
 
 RUN_SETTINGS: dict[str, Callable[[dict], Any]] = {
     "lm_eval_version": lambda data: data.get("lm_eval_version"),
@@ -24,7 +31,8 @@ TASK_SETTINGS: dict[str, Callable[[dict, str], Any]] = {
     "n-shot": lambda data, task: (data.get("n-shot") or {}).get(task),
     "generation_kwargs": lambda data, task: ((data.get("configs") or {}).get(task) or {}).get("generation_kwargs"),
     "documents (n-samples)": lambda data, task: _documents((data.get("n-samples") or {}).get(task)),
-    "documents/prompts (task_hashes)": lambda data, task: _short_hash((data.get("task_hashes") or {}).get(task)),
+    "documents/prompts (task_hashes)": lambda data, task: None if _judges(data, task) else _short_hash((data.get("task_hashes") or {}).get(task)),
+    "judge (--model, model_args model)": lambda data, task: _judge(data) if _judges(data, task) else None,
     # hyperfit's continuation settings (task metadata): name the setting, not only the differing hashes
     **{
         f"metadata {key}": (lambda data, task, key=key: (((data.get("configs") or {}).get(task) or {}).get("metadata") or {}).get(key))
@@ -94,3 +102,20 @@ def _documents(counts: Any) -> str | None:
 
 def _short_hash(value: Any) -> str | None:
     return value[:12] if isinstance(value, str) and value else None
+
+
+def _judges(data: dict, task: str) -> bool:
+    """``task`` scores another run's continuations with a judge (it reports a ``judge_*`` metric)."""
+    entry = (data.get("results") or {}).get(task) or {}
+    return any(catalogue.canonical(key.split(",")[0]).startswith(UNIT_PREFIXES) for key in entry)
+
+
+def _judge(data: dict) -> str | None:
+    """The judging model: lm-eval's ``--model`` and the ``model`` (else ``pretrained``) of its ``--model_args``."""
+    config = data.get("config") or {}
+    args = config.get("model_args")
+    if isinstance(args, str):
+        args = dict(part.split("=", 1) for part in args.split(",") if "=" in part)
+    args = args if isinstance(args, dict) else {}
+    name = args.get("model") or args.get("pretrained")
+    return f"{config.get('model')} {name}" if name else config.get("model")

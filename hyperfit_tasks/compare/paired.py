@@ -1,8 +1,9 @@
 """Paired tests over prompts: the difference of every metric to the baseline, its 95% interval and p-value.
 
 Two runs' ``--log_samples`` records are matched by lm-eval's per-document hashes (``doc_hash``
-and ``prompt_hash``). Every metric is recomputed with the aggregation the task itself records
-(lm-eval's registry, or hyperfit's own aggregation functions) on the shared documents.
+and ``prompt_hash``; a judge task's records by the hashes of the prompt they judge, :func:`document_key`).
+Every metric is recomputed with the aggregation the task itself records (lm-eval's registry, or
+hyperfit's own aggregation functions) on the shared documents.
 
 * **p-value**: a paired permutation test (approximate randomization, as sacrebleu ships beside its
   bootstrap): under "no difference" the two runs' outputs of one prompt are exchangeable, so each
@@ -38,6 +39,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from hyperfit_tasks.compare.errors import CompareError
+from hyperfit_tasks.compare.samples import document_key, judges_prompts, read_samples
 from hyperfit_tasks.metrics import catalogue
 
 DEFAULT_PERMUTATIONS = 1000
@@ -430,12 +432,6 @@ def holm(p_values: dict[Any, float]) -> dict[Any, float]:
     return adjusted
 
 
-def document_key(record: dict[str, Any]) -> tuple[str, str] | None:
-    """lm-eval's (``doc_hash``, ``prompt_hash``) of a samples record; None when it was not logged."""
-    doc_hash, prompt_hash = record.get("doc_hash"), record.get("prompt_hash")
-    return (doc_hash, prompt_hash) if isinstance(doc_hash, str) and isinstance(prompt_hash, str) else None
-
-
 def align(base: Sequence[dict], other: Sequence[dict]) -> tuple[list[int], list[int], int] | None:
     """Positions in ``base`` and ``other`` of the shared documents (baseline's order), and how many records repeat a
     document already seen (the first record of a document is used); None without hashes."""
@@ -472,6 +468,12 @@ def compare_task(
         return {}, [f"{task}: {reason}: not tested"], dict.fromkeys(aggregations, reason)
     base_rows, run_rows, repeated = aligned
     shared = len(base_rows)
+    if shared == 0 and judges_prompts(base_records):
+        raise CompareError(
+            f"{names[1]} and {names[0]} share no judged prompt in {task} (the continuation runs they judge, their --metadata "
+            "samples, have different prompts or documents; models with different tokenizers cut different 32-token prompts "
+            "unless both pass the same --metadata prompt_tokenizer): compare runs that judge continuation runs of the same task settings"
+        )
     if shared == 0:
         raise CompareError(
             f"{names[1]} and {names[0]} share no prompt in {task} (different prompts or documents; models with different "
@@ -580,8 +582,6 @@ def board_statistics(
 
     ``permutations`` None: :func:`enough_permutations` for the largest task table.
     """
-    from hyperfit_tasks.compare.samples import read_samples
-
     if permutations is None:
         permutations = enough_permutations(max((planned_tests(board, task) for task in board.tasks), default=0))
     if permutations < 1 or mauve_permutations < 1:

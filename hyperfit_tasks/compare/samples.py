@@ -19,6 +19,7 @@ from hyperfit_tasks.compare.results import RunResult
 
 CURVE_FIELD = "ttr_by_position"
 WORD_WINDOW = 32  # window (in words) of curves computed from the text when none was logged
+JUDGED_KEYS = ("judged_doc_hash", "judged_prompt_hash")  # a judge document's record of the prompt it judges
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,23 @@ def read_samples(path: Path) -> list[dict[str, Any]]:
     filters = list(dict.fromkeys(record.get("filter", "none") for record in records))
     keep = "none" if "none" in filters else (filters[0] if filters else "none")
     return [record for record in records if record.get("filter", "none") == keep]
+
+
+def document_key(record: dict[str, Any]) -> tuple[str, str] | None:
+    """The prompt a samples record scores: a judge task's ``doc.judged_doc_hash``/``doc.judged_prompt_hash`` (the judged
+    continuation's own hashes; the judge document holds that continuation, so lm-eval's hashes of it differ between two
+    runs' judgements of one prompt), else lm-eval's (``doc_hash``, ``prompt_hash``); None when neither was logged."""
+    doc = record.get("doc")
+    judged = tuple(doc.get(key) for key in JUDGED_KEYS) if isinstance(doc, dict) else ()
+    if judged and all(isinstance(part, str) for part in judged):
+        return judged
+    doc_hash, prompt_hash = record.get("doc_hash"), record.get("prompt_hash")
+    return (doc_hash, prompt_hash) if isinstance(doc_hash, str) and isinstance(prompt_hash, str) else None
+
+
+def judges_prompts(records: Sequence[dict]) -> bool:
+    """The records are a judge task's: each document names the judged prompt (:data:`JUDGED_KEYS`)."""
+    return bool(records) and all(isinstance(record.get("doc"), dict) and JUDGED_KEYS[0] in record["doc"] for record in records)
 
 
 def prompt_of(record: dict[str, Any]) -> str:
@@ -88,20 +106,25 @@ def generation_samples(runs: Sequence[RunResult]) -> tuple[dict[str, dict[str, l
 
 
 def pick_examples(task: str, records_by_run: dict[str, list[dict]], run_order: Sequence[str], baseline: str, count: int) -> list[Example]:
-    """The first ``count`` documents (by doc_id) the baseline and at least one other run both continued."""
-    by_run = {name: {record.get("doc_id"): record for record in records} for name, records in records_by_run.items()}
+    """The first ``count`` documents (by the baseline's doc_id) the baseline and at least one other run both continued.
+
+    Documents are matched as the paired statistics match them (:func:`document_key`: a judge task's by
+    the judged prompt), by ``doc_id`` where a record has no hashes.
+    """
+    by_run = {name: {_example_key(record): record for record in reversed(records)} for name, records in records_by_run.items()}
     base = by_run.get(baseline, {})
     others = [name for name in run_order if name != baseline and name in by_run]
-    shared = sorted(doc for doc in base if any(doc in by_run[name] for name in others))
+    shared = sorted((key for key in base if any(key in by_run[name] for name in others)), key=lambda key: base[key].get("doc_id"))
     examples = []
-    for doc_id in shared[:count]:
-        continuations = {
-            name: continuation_of(by_run[name][doc_id]) if doc_id in by_run.get(name, {}) else None
-            for name in run_order
-            if name in by_run
-        }
-        examples.append(Example(task, doc_id, prompt_of(base[doc_id]), continuations))
+    for key in shared[:count]:
+        continuations = {name: continuation_of(by_run[name][key]) if key in by_run[name] else None for name in run_order if name in by_run}
+        examples.append(Example(task, base[key].get("doc_id"), prompt_of(base[key]), continuations))
     return examples
+
+
+def _example_key(record: dict[str, Any]) -> tuple:
+    """The document a record continues, as the paired statistics pair it; its doc_id where it has no hashes."""
+    return document_key(record) or ("doc_id", record.get("doc_id"))
 
 
 def ttr_curves(records: Sequence[dict[str, Any]]) -> tuple[list[list[float]], str]:
