@@ -147,10 +147,76 @@ def test_claim_8_needs_a_significant_gain_from_the_other_domain_and_shows_the_in
     assert "(8 blocks)" in claims.claim_9_small(Evidence(small_samples=8)).claim and claims.claim_9_small(Evidence()).verdict == NOT_MEASURABLE
 
 
-def test_claim_10_is_never_decided_and_shows_mauve_as_the_proxy():
-    mauve = {(task, "mauve", "hyperfitted"): stat(0.55, 0.07, 1.0, 0.2) for task in (AUSTEN, PYDOC)}
-    row = claims.claim_10_preference(Evidence(main=table(mauve)))
-    assert row.verdict == NOT_MEASURABLE and "MAUVE (automatic proxy, not a preference): austen MAUVE +0.55 [+0.07, +1]" in row.ours
+JUDGE_TASK = "hyperfit_judge_logprob"
+MAUVE = {(task, "mauve", "hyperfitted"): stat(0.55, 0.07, 1.0, 0.2) for task in (AUSTEN, PYDOC)}
+
+
+def judge_table(difference: dict, base: dict, hyperfitted: dict, model: str = "/models/judge") -> dict:
+    """compare/judge/table.json: each run's judge metrics (cells) and hyperfitted - base preferred-or-equal (paired)."""
+    cells = {run: {f"{JUDGE_TASK}/{metric}": {"value": value} for metric, value in found.items()} for run, found in
+             (("base", base), ("hyperfitted", hyperfitted))}  # fmt: skip
+    runs = [{"name": "base", "model": model}, {"name": "hyperfitted", "model": model}]
+    return table({(JUDGE_TASK, "judge_pref_or_equal", "hyperfitted"): difference}) | {"cells": cells, "runs": runs}
+
+
+# a trustworthy judge: consistent in both orders, every answer readable, a degenerate loop almost never preferred
+BASE_JUDGED = {"judge_pref_or_equal": 0.125, "judge_position_consistency": 0.75, "judge_unparseable": 0.0}
+HYPERFITTED_JUDGED = {"judge_pref_or_equal": 0.5, "judge_position_consistency": 0.7, "judge_unparseable": 0.05}
+LOOP = {"judge_pref_or_equal": 0.05, "judge_unparseable": 0.0}
+
+
+SIGNIFICANT = stat(0.375, 0.2, 0.55)  # hyperfitted - base preferred or equal: +37.5 points, Holm p < 0.05
+
+
+def judged(difference=SIGNIFICANT, base=BASE_JUDGED, hyperfitted=HYPERFITTED_JUDGED, loop=LOOP, main=None) -> Evidence:
+    judge = judge_table(difference, base, hyperfitted)
+    return Evidence(main=main or table(MAUVE), judge=judge, judge_control=loop, judge_task=JUDGE_TASK)
+
+
+def test_claim_10_holds_when_a_trustworthy_judge_prefers_the_hyperfitted_text_significantly():
+    row = claims.claim_10_preference(judged())
+    assert row.verdict == HOLDS and row.basis == "shown"
+    assert row.ours == (
+        "LLM judge /models/judge (hyperfit_judge_logprob): preferred or equal to the human text base 12.5%, hyperfitted 50.0%; "
+        "hyperfitted - base +0.375 [+0.2, +0.55]*; position consistency 0.75 / 0.70; unparseable 0.0% / 5.0%; sanity check: "
+        "a degenerate loop preferred or equal in 5.0%; MAUVE (automatic proxy, not a preference): austen MAUVE +0.55 [+0.07, +1]; "
+        "pydoc MAUVE +0.55 [+0.07, +1]"
+    )
+    assert "4.9% -> 34.3%" in row.paper and row.values["judge"]["loop-control"]["judge_pref_or_equal"] == 0.05
+    # the default judge is the default base model: the row says it may favour its own text
+    main = table(MAUVE) | {"runs": [{"name": "base", "model": "/models/judge"}]}
+    assert "the judge is the base model itself (self-preference" in claims.claim_10_preference(judged(main=main)).ours
+
+
+def test_claim_10_does_not_hold_when_the_trustworthy_judge_shows_no_significant_preference():
+    row = claims.claim_10_preference(judged(difference=stat(0.06, -0.05, 0.17, p=0.3)))
+    assert row.verdict == DOES_NOT_HOLD and row.basis == f"not shown (not significant): {JUDGE_TASK}/judge_pref_or_equal"
+    row = claims.claim_10_preference(judged(difference=stat(-0.3, -0.45, -0.15)))
+    assert row.verdict == DOES_NOT_HOLD and row.basis == f"against: {JUDGE_TASK}/judge_pref_or_equal"
+
+
+def test_claim_10_is_not_measurable_with_a_judge_that_answers_by_position():
+    # consistency 0.5 on the base run: half of its verdicts flip when the two texts swap places
+    row = claims.claim_10_preference(judged(base=BASE_JUDGED | {"judge_position_consistency": 0.5}))
+    assert row.verdict == NOT_MEASURABLE and row.basis == "the judge is not trustworthy here: position consistency 0.50 < 0.6 on the base run"
+    assert "position consistency 0.50 / 0.70" in row.ours  # the judge's numbers are shown
+    row = claims.claim_10_preference(judged(hyperfitted=HYPERFITTED_JUDGED | {"judge_unparseable": 0.25}))
+    assert row.verdict == NOT_MEASURABLE and row.basis.endswith("unparseable answers 25.0% > 20% on the hyperfitted run")
+
+
+def test_claim_10_is_not_measurable_with_a_judge_that_fails_the_sanity_check():
+    # the degenerate loop preferred or equal to the human text in 25% of judgments (the limit is 20%)
+    row = claims.claim_10_preference(judged(loop={"judge_pref_or_equal": 0.25, "judge_unparseable": 0.0}))
+    assert row.verdict == NOT_MEASURABLE
+    assert row.basis == "the judge is not trustworthy here: a degenerate loop preferred or equal to the human text in 25.0% > 20% of judgments"
+    row = claims.claim_10_preference(judged(loop=None))  # no sanity control run: the judge is not vouched for
+    assert row.verdict == NOT_MEASURABLE and "no preferred or equal of the loop-control run" in row.basis
+
+
+def test_claim_10_without_a_judge_is_not_measurable_and_shows_mauve_as_the_proxy():
+    row = claims.claim_10_preference(Evidence(main=table(MAUVE)))
+    assert row.verdict == NOT_MEASURABLE and row.basis.startswith("no judge run (--judge none")
+    assert row.ours == "MAUVE (automatic proxy, not a preference): austen MAUVE +0.55 [+0.07, +1]; pydoc MAUVE +0.55 [+0.07, +1]"
 
 
 def test_copy_counts_read_the_share_and_the_document_count(tmp_path):

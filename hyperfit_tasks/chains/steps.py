@@ -2,12 +2,16 @@
 command line printed, run in the foreground, skipped when its output is already there, one line on Ctrl-C or failure."""
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from hyperfit_tasks.common.run_files import RESULTS_GLOB
+from hyperfit_tasks.common.errors import HyperfitError
+from hyperfit_tasks.common.run_files import RESULTS_GLOB, has_results
 
 # lm-eval batch size of both chains' evaluations: batch 32 generates 2.2x as fast as 8 on 2 CPU cores
 # (benchmarks/bench_generation.py, docs/benchmarks.md); 64 is faster still, but lm-eval pools the perplexity tasks'
@@ -76,24 +80,37 @@ def lm_eval_argv(
     model_args: str,
     tasks: str,
     folder: Path,
-    device: str,
+    device: str | None,
     batch_size: str,
-    limit: int,
-    gen_kwargs: str,
+    limit: int | None,
+    gen_kwargs: str | None,
     model: str = "hf",
     cache: str | None = None,
     seed: str | None = None,
     metadata: dict | None = None,
+    chat_template: bool = False,
 ) -> list[str]:
-    """``hyperfit-lm-eval`` on ``tasks`` with samples logged into ``folder`` (``cache``: a request cache to resume from)."""
+    """``hyperfit-lm-eval`` on ``tasks`` with samples logged into ``folder`` (``cache``: a request cache to resume from;
+    ``device``, ``limit``, ``gen_kwargs`` None: left out, lm-eval's or the task's own)."""
     return (
         [command("hyperfit-lm-eval"), "--model", model, "--model_args", model_args]
         + (["--use_cache", cache] if cache else [])
-        + ["--tasks", tasks, "--device", device, "--batch_size", batch_size, "--limit", str(limit), "--gen_kwargs", gen_kwargs]
+        + ["--tasks", tasks]
+        + (["--device", device] if device else [])
+        + ["--batch_size", batch_size]
+        + (["--limit", str(limit)] if limit is not None else [])
+        + (["--gen_kwargs", gen_kwargs] if gen_kwargs else [])
         + (["--seed", seed] if seed else [])
+        + (["--apply_chat_template"] if chat_template else [])
         + ["--bootstrap_iters", BOOTSTRAP_ITERS, "--log_samples", "--output_path", str(folder)]
         + (["--metadata", json.dumps(metadata)] if metadata else [])
     )
+
+
+def compare_argv(members: dict[str, Path], baseline: str, out: Path, options: Sequence[str] = ()) -> list[str]:
+    """``hyperfit-compare FOLDER=NAME ... --baseline NAME [options] --out OUT``."""
+    runs = [f"{folder}={name}" for name, folder in members.items()]
+    return [command("hyperfit-compare"), *runs, "--baseline", baseline, *options, "--out", str(out)]
 
 
 def is_newer(output: Path, inputs: list[Path]) -> bool:
@@ -103,3 +120,113 @@ def is_newer(output: Path, inputs: list[Path]) -> bool:
         return False
     stamps = [path.stat().st_mtime for folder in inputs for path in Path(folder).rglob(RESULTS_GLOB)]
     return all(stamp <= output.stat().st_mtime for stamp in stamps)
+
+
+# The LLM judge (claim 10, the demo's answer table): the task that asks it, by lm-eval backend. A local model is asked
+# for the log-probabilities of its three answers (no parsing, no sampling); chat-completion APIs give no prompt
+# log-probabilities, so they are asked to generate the answer.
+GENERATION_JUDGE, LOGPROB_JUDGE = "hyperfit_judge", "hyperfit_judge_logprob"
+JUDGE_TASKS = {"hf": LOGPROB_JUDGE, "vllm": LOGPROB_JUDGE, "local-chat-completions": GENERATION_JUDGE, "openai-chat-completions": GENERATION_JUDGE}
+LOCAL_JUDGES = ("hf", "vllm")  # the backends that run the judge here, on --device, from a tokenizer of their own
+LOOP_CONTROL = "loop"  # the judge's sanity check: each continuation swapped for a degenerate loop (metadata "control")
+NO_JUDGE = "none"
+
+
+@dataclass(frozen=True)
+class Judge:
+    """The LLM judge of a chain: an lm-eval model (``backend`` and its ``model_args``), the judge task it runs, and
+    whether its prompts go through the model's chat template."""
+
+    backend: str
+    model_args: str
+    task: str
+    chat_template: bool
+
+    @property
+    def model(self) -> str:
+        return model_of(self.model_args)
+
+
+def model_of(model_args: str) -> str:
+    """The model path or name in lm-eval ``model_args`` (its ``pretrained=`` or ``model=``)."""
+    pairs = dict(part.split("=", 1) for part in model_args.split(",") if "=" in part)
+    return pairs.get("pretrained") or pairs.get("model") or model_args
+
+
+def add_judge_options(parser: argparse.ArgumentParser) -> None:
+    """``--judge``, ``--judge-backend`` and ``--judge-task``, the same in both chains."""
+    parser.add_argument(
+        "--judge", metavar="MODEL_ARGS",
+        help="the LLM judge, as lm-eval --model_args (pretrained=PATH for hf and vllm; model=NAME,base_url=URL for "
+        "local-chat-completions; model=NAME for openai-chat-completions; a bare path or name is taken as that key); "
+        "default: the embedded SmolLM2-135M-Instruct in its chat format, which is also the default model under test, so "
+        f"it may favour its own (the base's) text; {NO_JUDGE}: no judge",
+    )
+    parser.add_argument("--judge-backend", default="hf", choices=tuple(JUDGE_TASKS), help="lm-eval model of the judge (default: hf)")
+    parser.add_argument(
+        "--judge-task", default="auto", choices=("auto", GENERATION_JUDGE, LOGPROB_JUDGE),
+        help=f"auto (default): the log-probabilities of the answers ({LOGPROB_JUDGE}) for hf and vllm, the generated "
+        f"answer ({GENERATION_JUDGE}) for the chat-completions APIs, which give no log-probabilities of a prompt",
+    )
+
+
+def has_chat_template(model: str) -> bool:
+    """True if the tokenizer of ``model`` (a local folder or hub id) has a chat template (an instruction-tuned judge
+    is asked in its own chat format; a base model gets the plain prompt)."""
+    from transformers import AutoTokenizer
+
+    try:
+        return bool(AutoTokenizer.from_pretrained(model).chat_template)
+    except OSError as error:
+        raise HyperfitError(f"cannot load the judge's tokenizer from {model} ({error}): give --judge pretrained=PATH of a local model") from None
+
+
+def make_judge(judge: str | None, backend: str, task: str = "auto") -> Judge | None:
+    """The judge of ``--judge`` (None: the embedded default model; ``none``: no judge; ``KEY=VALUE,...``: lm-eval
+    model_args; a bare path or name: its ``pretrained=``, or ``model=`` for a chat-completions backend), ``--judge-backend``
+    and ``--judge-task`` (``auto``: the log-probability task for local backends, the generation task for the APIs)."""
+    if judge == NO_JUDGE:
+        return None
+    task = JUDGE_TASKS[backend] if task == "auto" else task
+    if task == LOGPROB_JUDGE and backend not in LOCAL_JUDGES:
+        raise HyperfitError(f"{backend} gives no log-probabilities of a prompt: use --judge-task {GENERATION_JUDGE} (or auto) with it")
+    if judge is None:
+        from hyperfit_tasks.assets import default_model_path
+
+        judge = f"pretrained={default_model_path()},dtype=float32"
+    elif "=" not in judge:
+        judge = f"pretrained={judge},dtype=float32" if backend in LOCAL_JUDGES else f"model={judge}"
+    # lm-eval sends chat-completion requests as messages; a local model is asked in its chat format when it has one
+    return Judge(backend, judge, task, backend not in LOCAL_JUDGES or has_chat_template(model_of(judge)))
+
+
+def judge_argv(judge: Judge, samples: Path, folder: Path, device: str, batch_size: str, cache: str | None, control: str | None = None) -> list[str]:
+    """``hyperfit-lm-eval`` of the judge on the greedy continuations of the run whose ``--output_path`` is ``samples``
+    (every one of them: no ``--limit``), with its results and samples in ``folder``; ``control``: the sanity control
+    (``loop``) instead of the continuations. An API judge gets no ``--device`` and batch 1 (lm-eval's chat-completion
+    models send one request at a time)."""
+    local = judge.backend in LOCAL_JUDGES
+    return lm_eval_argv(
+        judge.model_args, judge.task, folder, device if local else None, batch_size if local else "1", None, None,
+        model=judge.backend, cache=cache, metadata={"samples": str(samples)} | ({"control": control} if control else {}),
+        chat_template=judge.chat_template,
+    )
+
+
+def run_judge(
+    judge: Judge, plan: dict[str, tuple[Path, str | None]], root: Path, device: str, batch_size: str, cache_dir: Path, step: str
+) -> dict[str, Path]:
+    """Judge each run of ``plan`` (name -> (its lm-eval ``--output_path``, control or None)) into ``root/<name>/``,
+    each skipped when its results are there; returns name -> judge folder."""
+    from hyperfit_tasks.common.eval_cache import eval_cache_path
+
+    folders = {}
+    for name, (samples, control) in plan.items():
+        folder = folders[name] = root / name
+        what = f"a degenerate loop in place of {samples.name}'s continuations (sanity check)" if control else f"{samples.name}'s continuations"
+        cache = eval_cache_path(cache_dir, judge.model, f"{judge.backend},{judge.model_args},{judge.task},device={device}")
+        run_step_unless(
+            has_results(folder), folder, f"{step} judge {what} against the human text ({judge.task}, {judge.model})",
+            judge_argv(judge, samples, folder, device, batch_size, cache, control),
+        )
+    return folders

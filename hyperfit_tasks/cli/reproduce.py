@@ -11,15 +11,20 @@ the claims are decided by :mod:`hyperfit_tasks.reproduce.claims` and written by 
    base sampled with top-p and at T, the hyperfitted model through the citation blocker, the shuffled, pydoc and small
    runs (Austen prompts);
 5. ``hyperfit-agreement``: top-1 agreement of the main and the shuffled run;
-6. ``hyperfit-compare`` three times: against the greedy base, against the greedy hyperfitted model (the sampled runs
-   paired on the same prompts with ``--same-prompts``), and against the early-stopped model (the control of claim 11);
-7. the claims report: ``report/claims.md``, ``claims.json``, ``index.html``, ``training.png``.
+6. ``hyperfit-lm-eval`` of the LLM judge (claim 10; ``--judge none`` skips it): the base's and the hyperfitted
+   model's greedy continuations each against the human text, and the sanity control (a degenerate loop in place of the
+   base's continuations);
+7. ``hyperfit-compare`` four times: against the greedy base, against the greedy hyperfitted model (the sampled runs
+   paired on the same prompts with ``--same-prompts``), against the early-stopped model (the control of claim 11), and
+   the two judge runs (claim 10);
+8. the claims report: ``report/claims.md``, ``claims.json``, ``index.html``, ``training.png``.
 
 Every finished step leaves its output in ``--output-dir``; a second run re-uses it.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import sys
@@ -29,10 +34,12 @@ from hyperfit_tasks.chains import steps
 from hyperfit_tasks.chains.steps import (
     DEFAULT_BATCH_SIZE,
     GREEDY_GROUP,
+    LOOP_CONTROL,
     MATCHED_GROUP,
     MATCHED_SEED,
     SAME_PROMPTS,
     command,
+    compare_argv,
     lm_eval_argv,
     train_argv,
 )
@@ -61,7 +68,8 @@ def make_parser() -> argparse.ArgumentParser:
         "re-uses every finished step (5 s measured). Writes "
         "under --output-dir (default: runs/reproduce): the four trained runs hyperfitted/ (with its early_stopped/), hyperfitted-shuffled/, "
         "hyperfitted-pydoc/ and hyperfitted-small/, temperature.json, lm_eval/<name>/ (lm-eval results and samples), "
-        "lm_eval_cache/, agreement/, compare/main/, compare/decoding/ and compare/control/ (hyperfit-compare reports), and report/ "
+        "lm_eval_cache/, agreement/, judge/<name>/ (the LLM judge's lm-eval runs), compare/main/, compare/decoding/, "
+        "compare/control/ and compare/judge/ (hyperfit-compare reports), and report/ "
         "(claims.md, claims.json, index.html, training.png); the offline corpora (and, without --model, the default "
         "model) are built once into ~/.cache/hyperfit (or $HYPERFIT_CACHE).",
     )
@@ -95,6 +103,7 @@ def make_parser() -> argparse.ArgumentParser:
         "--eval-backend", default="hf", choices=("hf", "vllm"),
         help="lm-eval model for the plain evaluations (default: hf; vllm on a GPU machine with vLLM installed; the blocked run stays hf)",
     )
+    steps.add_judge_options(parser)  # claim 10; --judge none: not measurable, MAUVE shown
     return parser
 
 
@@ -119,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
     train, small, limit = sizes(args)
     out = args.output_dir.resolve()
     base = steps.base_model(args.model)
+    judge = steps.make_judge(args.judge, args.judge_backend, args.judge_task)  # a bad judge option fails before the trainings
     runs = {
         names.HYPERFITTED: ["--num_samples", str(train), "--sample_seed", BASE_SEED, "--seed", BASE_SEED, *CURVE_OPTIONS],
         names.SHUFFLED: ["--num_samples", str(train), "--sample_seed", BASE_SEED, "--seed", ORDER_SEED, "--data_order", "shuffled", *CURVE_OPTIONS],
@@ -144,36 +154,43 @@ def run(args: argparse.Namespace) -> int:
         agreement_json.is_file(), agreement_json, "5. top-1 agreement: hyperfitted vs the shuffled-order run",
         [command("hyperfit-agreement"), str(main_run), str(out / names.SHUFFLED), "--device", args.device, "--json", str(agreement_json)],
     )
+    judged = {}
+    if judge is not None:  # claim 10: the judge on both runs' greedy continuations and on its sanity control
+        plan = {names.BASE: (folders[names.BASE], None), names.HYPERFITTED: (folders[names.HYPERFITTED], None),
+                names.JUDGE_CONTROL: (folders[names.BASE], LOOP_CONTROL)}  # fmt: skip
+        judged = steps.run_judge(judge, plan, out / "judge", args.device, args.batch_size, out / "lm_eval_cache", "6.")
     comparisons = {
-        "main": ([names.BASE, names.HYPERFITTED, names.SMALL, names.OTHER_DOMAIN], []),
-        "decoding": ([names.HYPERFITTED, names.TOP_P, names.MATCHED, names.BLOCKED, names.SHUFFLED], ["--same-prompts", SAME_PROMPTS]),
+        "main": ([names.BASE, names.HYPERFITTED, names.SMALL, names.OTHER_DOMAIN], folders, []),
+        "decoding": ([names.HYPERFITTED, names.TOP_P, names.MATCHED, names.BLOCKED, names.SHUFFLED], folders, ["--same-prompts", SAME_PROMPTS]),
         # its own table, so that claim 11's tests do not enlarge the Holm families of the other claims
-        "control": ([names.EARLY_STOPPED, names.BASE, names.HYPERFITTED], []),
+        "control": ([names.EARLY_STOPPED, names.BASE, names.HYPERFITTED], folders, []),
+        # claim 10's: the judge's verdicts on the base's continuations against those on the hyperfitted model's
+        "judge": ([names.BASE, names.HYPERFITTED], judged, []),
     }
-    comparisons = {title: plan for title, plan in comparisons.items() if all(name in folders for name in plan[0])}
-    for title, (members, extra) in comparisons.items():
+    comparisons = {title: plan for title, plan in comparisons.items() if all(name in plan[1] for name in plan[0])}
+    for title, (members, inputs, extra) in comparisons.items():
         report = out / "compare" / title
-        inputs = [folders[name] for name in members]
         steps.run_step_unless(
-            steps.is_newer(report / TABLE_JSON, inputs), report, f"6. compare ({title}: against {members[0]})",
-            [command("hyperfit-compare"), *(f"{folders[name]}={name}" for name in members), "--baseline", members[0], *extra,
-             *args.compare_options, "--out", str(report)],
+            steps.is_newer(report / TABLE_JSON, [inputs[name] for name in members]), report, f"7. compare ({title}: against {members[0]})",
+            compare_argv({name: inputs[name] for name in members}, members[0], report, [*extra, *args.compare_options]),
         )
     from hyperfit_tasks.reproduce.claims import decide, observe
     from hyperfit_tasks.reproduce.evidence import load_evidence
     from hyperfit_tasks.reproduce.report import render_markdown, write_report
 
     evidence = load_evidence(
-        {title: out / "compare" / title / TABLE_JSON for title in ("main", "decoding", "control")}, main_run, agreement_json, temperature_json, small
+        {title: out / "compare" / title / TABLE_JSON for title in ("main", "decoding", "control", "judge")}, main_run, agreement_json,
+        temperature_json, small, judged.get(names.JUDGE_CONTROL), judge.task if judge else None,
     )
     rows, observed = decide(evidence), observe(evidence)
     settings = {
         "base_model": base, "preset": args.preset, "scale": args.scale, "train_samples": train, "small_samples": small,
         "texts_per_domain": limit, "max_gen_toks": args.max_gen_toks, "entropy_matched_temperature": float(temperature),
         "device": args.device,
+        "judge": dataclasses.asdict(judge) if judge else None,
     }  # fmt: skip
     curves = {names.HYPERFITTED: read_diagnostics(main_run), names.SHUFFLED: read_diagnostics(out / names.SHUFFLED)}
-    reports = {f"hyperfit-compare: {title} (against {members[0]})": f"../compare/{title}/index.html" for title, (members, _) in comparisons.items()}
+    reports = {f"hyperfit-compare: {title} (against {members[0]})": f"../compare/{title}/index.html" for title, (members, *_) in comparisons.items()}
     notes = [f"{limit} texts per domain, {train} training blocks ({small} for the small set): --scale trades time for narrower intervals"]
     write_report(out / "report", rows, settings, reports, curves, notes, observed, (evidence.run_record or {}).get("early_stopped"))
     print("\n==> the paper's claims on this model\n")

@@ -26,6 +26,7 @@ VERDICTS = (HOLDS, DOES_NOT_HOLD, NOT_MEASURABLE)
 BASE, HYPERFITTED, SMALL, OTHER_DOMAIN = "base", "hyperfitted", "hyperfitted-small", "hyperfitted-pydoc"
 TOP_P, MATCHED, BLOCKED, SHUFFLED = "base-top-p", "base-matched-T", "hyperfitted-blocked", "hyperfitted-shuffled"
 EARLY_STOPPED = "early-stopped"  # the main run's model of its lowest held-out loss (hyperfit-train's early_stopped/)
+JUDGE_CONTROL = "loop-control"  # the judge run on a degenerate loop in place of the base's continuations
 DOMAINS = ("austen", "pydoc")
 CONTINUATION, PERPLEXITY = "hyperfit_continuation", "hyperfit_perplexity"
 # the paper's direction of each diversity metric (+1: higher is more diverse)
@@ -34,6 +35,11 @@ HEADLINE = ("ttr_last96", "rep_4")  # the metrics of the decoding, equivalence a
 EQUIVALENCE_SHARE = 0.5  # "barely changes": the whole interval within half the main run's gain; "similar gain": at least half
 COPY_LIMIT = 0.02  # the paper: under 2% of continuations reproduce more than 10 training tokens
 PAPER_DISAGREEMENT = 0.30
+# when an LLM judge's verdicts count (claim 10); below these it is not measuring the texts
+JUDGE_MIN_CONSISTENCY = 0.6  # a judge whose verdict follows the texts' order (not the texts) in over 40% of prompts is judging position
+JUDGE_MAX_UNPARSEABLE = 0.2  # with over a fifth of its answers unreadable, the verdicts left are a selected minority
+JUDGE_MAX_LOOP = 0.2  # sanity check: a judge that finds a degenerate loop as good as the human text in over 20% of judgments cannot tell
+PREFERENCE, CONSISTENCY, UNPARSEABLE = "judge_pref_or_equal", "judge_position_consistency", "judge_unparseable"
 
 
 def stat_text(stat: PairedStat) -> str:
@@ -68,6 +74,8 @@ class Evidence:
     ``diagnostics``: ``diagnostics.jsonl`` rows of the main run; ``run_record``: its ``hyperfit_run.json``;
     ``agreement_order``: ``hyperfit-agreement`` of the main against the shuffled run; ``copies``: per domain the
     hyperfitted model's ``(continuations over 10 copied tokens, continuations, mean longest copied span)``.
+    ``judge``: compare of the LLM judge's runs on the base's and the hyperfitted model's continuations (task
+    ``judge_task``), ``judge_control``: the judge metrics of its run on a degenerate loop (metric -> value).
     """
 
     main: dict[str, Any] | None = None
@@ -79,6 +87,14 @@ class Evidence:
     temperature: dict[str, Any] | None = None
     copies: dict[str, tuple[int, int, float | None]] = field(default_factory=dict)
     small_samples: int | None = None
+    judge: dict[str, Any] | None = None
+    judge_control: dict[str, float | None] | None = None
+    judge_task: str | None = None
+
+    def cell(self, table: str, task: str, metric: str, run: str) -> float | None:
+        """The value of ``run`` in ``task``/``metric`` of a ``table.json`` (a group's pooled value too), None without one."""
+        value = (((getattr(self, table) or {}).get("cells") or {}).get(run) or {}).get(f"{task}/{metric}", {}).get("value")
+        return value if isinstance(value, (int, float)) else None
 
     def stat(self, table: str, task: str, metric: str, run: str) -> PairedStat | None:
         """The paired statistic of ``run`` in ``task``/``metric`` of the ``main``, ``decoding`` or ``control`` table
@@ -346,17 +362,78 @@ def claim_9_small(evidence: Evidence) -> ClaimRow:
     return _gain_claim(evidence, 9, SMALL, f"Very small training sets still help ({size})", "as few as 8 training samples still helped", half=False)
 
 
+def _share(value: float | None, spec: str = ".1%") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def _judge_trust(evidence: Evidence, task: str) -> tuple[dict[str, Any], list[str]]:
+    """The judge's numbers (per run: preferred-or-equal share, position consistency, unparseable share; the loop's
+    preferred-or-equal share) and every trust threshold they miss."""
+    control = evidence.judge_control or {}
+    runs = (BASE, HYPERFITTED)
+    numbers = {run: {metric: evidence.cell("judge", task, metric, run) for metric in (PREFERENCE, CONSISTENCY, UNPARSEABLE)} for run in runs}
+    numbers[JUDGE_CONTROL] = {metric: control.get(metric) for metric in (PREFERENCE, UNPARSEABLE)}
+    required = [(run, CONSISTENCY) for run in runs] + [(run, UNPARSEABLE) for run in numbers] + [(JUDGE_CONTROL, PREFERENCE)]
+    missed = [f"no {label(metric)} of the {run} run" for run, metric in required if numbers[run][metric] is None]
+    for run in runs:
+        consistency = numbers[run][CONSISTENCY]
+        if consistency is not None and consistency < JUDGE_MIN_CONSISTENCY:
+            missed.append(f"position consistency {consistency:.2f} < {JUDGE_MIN_CONSISTENCY} on the {run} run")
+    for run, found in numbers.items():
+        if found[UNPARSEABLE] is not None and found[UNPARSEABLE] > JUDGE_MAX_UNPARSEABLE:
+            missed.append(f"unparseable answers {found[UNPARSEABLE]:.1%} > {JUDGE_MAX_UNPARSEABLE:.0%} on the {run} run")
+    loop = numbers[JUDGE_CONTROL][PREFERENCE]
+    if loop is not None and loop > JUDGE_MAX_LOOP:
+        missed.append(f"a degenerate loop preferred or equal to the human text in {loop:.1%} > {JUDGE_MAX_LOOP:.0%} of judgments")
+    return numbers, missed
+
+
 def claim_10_preference(evidence: Evidence) -> ClaimRow:
-    """Human preference cannot be measured by this toolkit: MAUVE is shown as the automatic proxy, undecided."""
-    stats = _gains(evidence, HYPERFITTED, DOMAINS, ("mauve",))
-    return ClaimRow(
-        10, "Humans prefer the hyperfitted model's greedy continuations",
-        "judged against the original human continuation: TinyLlama 1.1B hyperfitted preferred or judged equal in 34.3% of "
-        "judgments, its base 4.9%, on par with the original Llama 3.1 70B (34.4%)",
-        "MAUVE (automatic proxy, not a preference): " + _stats_text(stats), NOT_MEASURABLE,
-        "never decided here: no human ratings; MAUVE against the human references is shown instead, and is not the same thing",
-        "needs human raters", _values(stats),
+    """Preference for the hyperfitted model's continuations over the human text, by an LLM judge standing in for the
+    human raters, decided only when the judge passes its trust checks; MAUVE is shown beside it as the automatic proxy."""
+    mauve = _gains(evidence, HYPERFITTED, DOMAINS, ("mauve",))
+    mauve_text = "MAUVE (automatic proxy, not a preference): " + _stats_text(mauve)
+    rule = (
+        "holds: hyperfitted - base share of judgments preferred or equal to the human text (LLM judge, judge_pref_or_equal) "
+        f"> 0 with Holm p < 0.05, the judge trustworthy: mean position consistency >= {JUDGE_MIN_CONSISTENCY} on both runs, "
+        f"unparseable share <= {JUDGE_MAX_UNPARSEABLE} on every judge run, and a degenerate loop in place of the base's "
+        f"continuations preferred or equal in <= {JUDGE_MAX_LOOP:.0%} of judgments; an untrustworthy judge, or none: not measurable here"
     )
+    task = evidence.judge_task or ""
+    paired = (evidence.judge or {}).get("paired") or {}
+    judged = [name for name in paired if name == task or name.startswith(f"{task}_")]  # the task, or its subtasks
+    stats = {f"{name}/{PREFERENCE}": evidence.stat("judge", name, PREFERENCE, HYPERFITTED) for name in judged}
+    values: dict[str, Any] = {"mauve": _values(mauve)}
+    if not task or not any(stats.values()):
+        basis = "no judge run (--judge none, or its step's output is missing): MAUVE is shown instead, and is not a preference"
+        return ClaimRow(10, CLAIM_10, PAPER_10, mauve_text, NOT_MEASURABLE, rule, basis, values)
+    numbers, missed = _judge_trust(evidence, task)
+    values |= {"judge": numbers, **_values(stats)}
+    judge_model = next((run.get("model") for run in evidence.judge.get("runs") or [] if run.get("model")), None)
+    base_model = next((run.get("model") for run in (evidence.main or {}).get("runs") or [] if run.get("name") == BASE), None)
+    same = judge_model is not None and judge_model == base_model
+    caveat = "; the judge is the base model itself (self-preference: it may favour the base's text)" if same else ""
+    base, hyperfitted, loop = numbers[BASE], numbers[HYPERFITTED], numbers[JUDGE_CONTROL]
+    # one difference per judged task (named by its subtask's suffix when the judge task is a group)
+    differences = "; ".join(f"{key.split('/')[0].removeprefix(task).lstrip('_')} {stat_text(s) if s else 'n/a'}".lstrip() for key, s in stats.items())
+    ours = (
+        f"LLM judge {judge_model or 'n/a'} ({task}){caveat}: preferred or equal to the human text base {_share(base[PREFERENCE])}, "
+        f"hyperfitted {_share(hyperfitted[PREFERENCE])}; hyperfitted - base {differences}; "
+        f"position consistency {_share(base[CONSISTENCY], '.2f')} / {_share(hyperfitted[CONSISTENCY], '.2f')}; unparseable "
+        f"{_share(base[UNPARSEABLE])} / {_share(hyperfitted[UNPARSEABLE])}; sanity check: a degenerate loop preferred or equal in "
+        f"{_share(loop[PREFERENCE])}; {mauve_text}"
+    )
+    if missed:
+        return ClaimRow(10, CLAIM_10, PAPER_10, ours, NOT_MEASURABLE, rule, "the judge is not trustworthy here: " + "; ".join(missed), values)
+    verdict, basis = directional(stats, {PREFERENCE: +1})
+    return ClaimRow(10, CLAIM_10, PAPER_10, ours, verdict, rule, basis, values)
+
+
+CLAIM_10 = "Humans prefer the hyperfitted model's greedy continuations (here an LLM judge stands in for the human raters)"
+PAPER_10 = (
+    "human raters, each continuation against the original human continuation: TinyLlama 1.1B preferred or judged equal in "
+    "4.9% -> 34.3% of judgments (base -> hyperfitted), on par with the original Llama 3.1 70B (34.4%)"
+)
 
 
 def claim_11_early_stop(evidence: Evidence) -> ClaimRow:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hyperfit_tasks.common.run_files import read_diagnostics, read_json, read_run_record
+from hyperfit_tasks.common.run_files import has_results, read_diagnostics, read_json, read_run_record
 from hyperfit_tasks.compare.json_table import read_table
 from hyperfit_tasks.reproduce.claims import CONTINUATION, DOMAINS, HYPERFITTED, Evidence
 
@@ -31,9 +31,24 @@ def copy_counts(table: dict[str, Any] | None, run: str = HYPERFITTED) -> dict[st
     return found
 
 
-def load_evidence(tables: dict[str, Path], run_dir: Path, agreement_order: Path, temperature: Path, small: int | None) -> Evidence:
+def run_metrics(folder: Path | None, task: str | None) -> dict[str, float | None] | None:
+    """The metrics (name -> value) of ``task`` in the newest lm-eval results under ``folder`` (a run that no comparison
+    reads, as the judge's sanity control); None when the folder has no results or the task is absent."""
+    if folder is None or task is None or not has_results(folder):
+        return None
+    from hyperfit_tasks.compare.results import find_results_files, read_results
+
+    found = read_results(find_results_files(folder)[0]).metrics.get(task)
+    return {metric: measured.value for (metric, filter_name), measured in found.items() if filter_name == "none"} if found else None
+
+
+def load_evidence(
+    tables: dict[str, Path], run_dir: Path, agreement_order: Path, temperature: Path, small: int | None,
+    judge_control: Path | None = None, judge_task: str | None = None,
+) -> Evidence:
     """Everything the claims read, from the files the steps wrote (``tables``: the ``table.json`` of each comparison,
-    ``main``, ``decoding`` and ``control``)."""
+    ``main``, ``decoding``, ``control`` and ``judge``; ``judge_control``: the judge's run on a degenerate loop, whose
+    ``judge_task`` metrics claim 10 reads)."""
     main = read_table(tables["main"])
     return Evidence(
         main=main,
@@ -45,4 +60,7 @@ def load_evidence(tables: dict[str, Path], run_dir: Path, agreement_order: Path,
         temperature=read_json(temperature),
         copies=copy_counts(main),
         small_samples=small,
+        judge=read_table(tables["judge"]),
+        judge_control=run_metrics(judge_control, judge_task),
+        judge_task=judge_task,
     )
