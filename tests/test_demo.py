@@ -19,8 +19,26 @@ TEMPERATURES = {"hyperfitted-n8": 0.8123, "hyperfitted-n16": 0.6}
 AGREEMENTS = {"hyperfitted-n8": 0.75, "hyperfitted-n16": 0.5}
 
 
+# the judge's preferred-or-equal share of each judged run's continuations
+JUDGED = {"base": 0.125, "hyperfitted-n8": 0.375, "hyperfitted-n16": 0.5}
+
+
 def fake_ttr(folder: Path) -> float:
     return {"base": 0.1, "hyperfitted-n8": 0.4, "hyperfitted-n16": 0.5, "early-stopped-n8": 0.15}.get(folder.name, 0.2)
+
+
+def fake_results(output_path: Path, group: str) -> dict:
+    """lm-eval's results of one fake evaluation: a judge run's preferred-or-equal share, else a TTR that names the model."""
+    if group.startswith("hyperfit_judge"):
+        return {group: {"judge_pref_or_equal,none": JUDGED[output_path.name], "judge_pref_or_equal_stderr,none": 0.05}}
+    return {group: {"ttr,none": fake_ttr(output_path), "ttr_stderr,none": 0.01, "stopped_early,none": 0.25}}
+
+
+def answer_row(name: str, decoding: str, ttr: str, judged: str, agreement: str) -> str:
+    """A row of the answer table where the fake evaluation measured TTR and stopped early (0.25) only."""
+    measured = {"ttr": ttr, "stopped_early": "0.250"}
+    cells = [measured.get(metric.name, "") for metric in demo.ANSWER_COLUMNS]
+    return f"| {name} | {decoding} | " + " | ".join([*cells, judged, agreement]) + " |"
 
 
 def fake_step(calls: list[list[str]]):
@@ -40,9 +58,12 @@ def fake_step(calls: list[list[str]]):
             output_path = Path(argv[argv.index("--output_path") + 1])
             folder = output_path / "model"
             folder.mkdir(parents=True)
-            group = argv[argv.index("--tasks") + 1].split(",")[0]
-            results = {group: {"ttr,none": fake_ttr(output_path), "ttr_stderr,none": 0.01, "stopped_early,none": 0.25}}
+            results = fake_results(output_path, argv[argv.index("--tasks") + 1].split(",")[0])
             (folder / "results_2026-01-01T00-00-00.json").write_text(json.dumps({"results": results}))
+        elif script == "hyperfit-compare":  # the table that tells a re-run the comparison is done
+            report = Path(argv[argv.index("--out") + 1])
+            report.mkdir(parents=True, exist_ok=True)
+            (report / "table.json").write_text("{}")
         elif script in ("hyperfit-temperature", "hyperfit-agreement"):
             name = Path(argv[2]).name
             record = (
@@ -60,13 +81,24 @@ def fake_step(calls: list[list[str]]):
 def test_demo_runs_each_step_once_then_reuses_it(tmp_path, monkeypatch, capsys):
     calls: list[list[str]] = []
     monkeypatch.setattr(steps, "run_step", fake_step(calls))
-    argv = ["--model", "/models/base", "--train-samples", "8,16", "--output-dir", str(tmp_path), "--limit", "3"]
+    monkeypatch.setattr(steps, "has_chat_template", lambda model: model == "/models/judge")
+    argv = ["--model", "/models/base", "--train-samples", "8,16", "--output-dir", str(tmp_path), "--limit", "3", "--judge", "/models/judge"]
 
     assert demo.main(argv) == 0
     scripts = [Path(call[0]).name for call in calls]
     matched = ["hyperfit-temperature", "hyperfit-lm-eval", "hyperfit-agreement"]
-    assert scripts == ["hyperfit-train"] * 2 + ["hyperfit-lm-eval"] * 5 + matched * 2 + ["hyperfit-compare"]
-    compare = calls[-1]
+    judged = ["hyperfit-lm-eval"] * 3  # the judge on the base's and each hyperfitted model's greedy continuations
+    assert scripts == ["hyperfit-train"] * 2 + ["hyperfit-lm-eval"] * 5 + matched * 2 + judged + ["hyperfit-compare"] * 2
+    judge_base, judge_8, _ = calls[13:16]
+    assert option(judge_base, "--model") == "hf" and option(judge_base, "--model_args") == "pretrained=/models/judge,dtype=float32"
+    assert option(judge_base, "--tasks") == "hyperfit_judge_logprob" and "--apply_chat_template" in judge_base and "--limit" not in judge_base
+    assert json.loads(option(judge_8, "--metadata")) == {"samples": str(tmp_path / "lm_eval" / "hyperfitted-n8")}
+    assert option(judge_8, "--output_path") == str(tmp_path / "judge" / "hyperfitted-n8")
+    # the judge's runs get a comparison of their own, each hyperfitted model's against the base's
+    judge_compare = calls[-1]
+    assert judge_compare[1:4] == [f"{tmp_path / 'judge' / name}={name}" for name in ("base", "hyperfitted-n8", "hyperfitted-n16")]
+    assert option(judge_compare, "--baseline") == "base" and option(judge_compare, "--out") == str(tmp_path / "judge" / "report")
+    compare = calls[-2]
     assert compare[compare.index("--same-prompts") + 1] == "hyperfit_continuation_top_p=hyperfit_continuation"
     train_8 = calls[0]
     assert train_8[train_8.index("--num_samples") + 1] == "8" and train_8[train_8.index("--model") + 1] == "/models/base"
@@ -92,27 +124,40 @@ def test_demo_runs_each_step_once_then_reuses_it(tmp_path, monkeypatch, capsys):
         assert evaluation[evaluation.index("--batch_size") + 1] == steps.DEFAULT_BATCH_SIZE
     assert "--seed" not in train_8
     assert matched_8[matched_8.index("--output_path") + 1] == str(tmp_path / "lm_eval" / "base-T0.812")
-    compare = calls[-1]
     names = ("base", "hyperfitted-n8", "hyperfitted-n16", "early-stopped-n8", "early-stopped-n16", "base-T0.812", "base-T0.600")
     assert compare[1:8] == [f"{tmp_path / 'lm_eval' / name}={name}" for name in names]
     assert compare[compare.index("--baseline") + 1] == "base"
     caches = [Path(call[call.index("--use_cache") + 1]) for call in calls[2:7]]  # one request cache per model
     assert len(set(caches)) == 5 and {cache.parent for cache in caches} == {tmp_path / "lm_eval_cache"}
     table = capsys.readouterr().out.split("entropy-matched temperature (hyperfit_continuation")[-1].splitlines()
-    assert table[1].startswith("| model | decoding | TTR | TTR-96 | MSTTR | rep-4 | stopped early | tokens | top-1 agreement")
-    assert table[3] == "| base | greedy | 0.100 ± 0.010 |  |  |  | 0.250 |  |  |"
-    assert table[4] == "| early-stopped-n8 | greedy (epoch 1: lowest held-out loss 3.665) | 0.150 ± 0.010 |  |  |  | 0.250 |  |  |"
-    assert table[5] == "| hyperfitted-n8 | greedy | 0.400 ± 0.010 |  |  |  | 0.250 |  | 0.750 |"
-    assert table[6] == "| base-T0.812 | sampled T=0.812 (entropy of hyperfitted-n8) | 0.200 ± 0.010 |  |  |  | 0.250 |  |  |"
+    labels = " | ".join(metric.label for metric in demo.ANSWER_COLUMNS)  # TTR, TTR-96, MSTTR, rep-4, stopped early, tokens, ...
+    assert table[1] == f"| model | decoding | {labels} | preferred or equal (judge) | top-1 agreement with base |"
+    assert table[3] == answer_row("base", "greedy", "0.100 ± 0.010", "0.125 ± 0.050", "")
+    assert table[4] == answer_row("early-stopped-n8", "greedy (epoch 1: lowest held-out loss 3.665)", "0.150 ± 0.010", "", "")
+    assert table[5] == answer_row("hyperfitted-n8", "greedy", "0.400 ± 0.010", "0.375 ± 0.050", "0.750")
+    assert table[6] == answer_row("base-T0.812", "sampled T=0.812 (entropy of hyperfitted-n8)", "0.200 ± 0.010", "", "")
     assert table[7].startswith("| early-stopped-n16 | greedy (epoch 1")
-    assert table[8].startswith("| hyperfitted-n16 | greedy | 0.500 ± 0.010 |") and table[8].endswith("| 0.500 |")
+    assert table[8] == answer_row("hyperfitted-n16", "greedy", "0.500 ± 0.010", "0.500 ± 0.050", "0.500")
     assert table[9].startswith("| base-T0.600 | sampled T=0.600 (entropy of hyperfitted-n16) |")
     assert "hyperfitted-n8: entropy-matched T = 0.812 (95% interval 0.500-0.900 over held-out blocks)" in "\n".join(table)
 
     calls.clear()
     assert demo.main(argv) == 0
-    assert [Path(call[0]).name for call in calls] == ["hyperfit-compare"]
+    assert [Path(call[0]).name for call in calls] == ["hyperfit-compare"]  # the judge's comparison is newer than its runs
     assert "already done" in capsys.readouterr().out
+
+
+def test_demo_without_a_judge_runs_no_judge_step_and_has_no_judge_column(tmp_path, monkeypatch, capsys):
+    calls: list[list[str]] = []
+    monkeypatch.setattr(steps, "run_step", fake_step(calls))
+    assert demo.main(["--model", "/models/base", "--train-samples", "8", "--output-dir", str(tmp_path), "--judge", "none"]) == 0
+    assert [Path(call[0]).name for call in calls][-2:] == ["hyperfit-agreement", "hyperfit-compare"]
+    assert not any("hyperfit_judge" in " ".join(call) for call in calls) and not (tmp_path / "judge").exists()
+    assert "preferred or equal" not in capsys.readouterr().out
+
+
+def option(argv: list[str], name: str) -> str:
+    return argv[argv.index(name) + 1]
 
 
 def test_sharpening_table_shows_before_and_after_each_run(tmp_path):
@@ -134,6 +179,6 @@ def test_demo_passes_its_training_seed_on(tmp_path, monkeypatch):
     """``hyperfit-demo --seed 7`` trains with ``--seed 7`` (a second training seed, e.g. to see which conclusions hold)."""
     calls: list[list[str]] = []
     monkeypatch.setattr(steps, "run_step", fake_step(calls))
-    assert demo.main(["--model", "/models/base", "--train-samples", "8", "--output-dir", str(tmp_path), "--seed", "7"]) == 0
+    assert demo.main(["--model", "/models/base", "--train-samples", "8", "--output-dir", str(tmp_path), "--seed", "7", "--judge", "none"]) == 0
     (train,) = [call for call in calls if Path(call[0]).name == "hyperfit-train"]
     assert train[train.index("--seed") + 1] == "7"

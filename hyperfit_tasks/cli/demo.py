@@ -17,11 +17,14 @@ Wiring only: each step is one of the project's own commands, run as a user would
    ``--gen_kwargs temperature=T,top_p=1.0,top_k=0``, seed 1234) on the same prompts: the
    entropy-matched baseline;
 6. ``hyperfit-agreement``: top-1 agreement between the base and every hyperfitted model;
-7. ``hyperfit-compare``: the leaderboard table (printed), HTML page and plots; then the
+7. ``hyperfit-lm-eval`` of the LLM judge (``--judge none`` skips it): the base's and every
+   hyperfitted model's greedy continuations, each against the human text;
+8. ``hyperfit-compare``: the leaderboard table (printed), HTML page and plots, and the judge's
+   runs against the base's (``judge/report/``); then the
    next-token sharpening each ``hyperfit-train`` run measured on held-out text (its
    ``hyperfit_run.json``: before training vs after), and the answer table: greedy base,
    greedy early-stopped, greedy hyperfitted and the entropy-matched sampled base side by side,
-   with the temperatures and agreements.
+   with the judge's preferred-or-equal share, the temperatures and agreements.
 
 Every finished step leaves its normal output in ``--output-dir``; a second run re-uses it.
 """
@@ -40,17 +43,19 @@ from hyperfit_tasks.chains.steps import (
     MATCHED_SEED,
     SAME_PROMPTS,
     command,
+    compare_argv,
     lm_eval_argv,
     train_argv,
 )
 from hyperfit_tasks.common.errors import HyperfitError, OneLineArgumentParser, run_command
 from hyperfit_tasks.common.eval_cache import eval_cache_path
-from hyperfit_tasks.common.run_files import EARLY_STOPPED_DIR, INDEX_HTML, RUN_RECORD, has_results, read_early_stopped, read_run_record
+from hyperfit_tasks.common.run_files import EARLY_STOPPED_DIR, INDEX_HTML, RUN_RECORD, TABLE_JSON, has_results, read_early_stopped, read_run_record
 from hyperfit_tasks.compare.sharpening import SHARPENING_COLUMNS
 from hyperfit_tasks.metrics import catalogue
 
 TASKS = "hyperfit_continuation,hyperfit_perplexity"
 ANSWER_COLUMNS = catalogue.view(catalogue.ANSWER)  # the continuation metrics of the answer table, with their labels
+JUDGED = catalogue.CATALOGUE["judge_pref_or_equal"]  # the judge's column of the answer table
 PROG = "hyperfit-demo"
 
 
@@ -63,7 +68,8 @@ def make_parser() -> argparse.ArgumentParser:
         "2 min); a re-run re-uses every finished step (the comparison, about 1-2 min, is redone). Writes under --output-dir "
         "(default: runs/demo): hyperfitted-n<size>/ (one hyperfitted model per --train-samples size, with its "
         "early_stopped/), lm_eval/<model>/ (lm-eval results and samples), lm_eval_cache/, "
-        "temperature/, agreement/ and report/ (index.html, tables, plots); the offline corpora (and, without --model, "
+        "temperature/, agreement/, judge/<model>/ (the LLM judge's lm-eval runs) with judge/report/ (their comparison), "
+        "and report/ (index.html, tables, plots); the offline corpora (and, without --model, "
         "the default model) are built once into ~/.cache/hyperfit (or $HYPERFIT_CACHE).",
     )
     parser.add_argument("--output-dir", type=Path, default=Path("runs/demo"), help="where every step writes (default: %(default)s)")
@@ -81,6 +87,7 @@ def make_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, help="hyperfit-train --seed (data order, initialisation of LoRA; default: the preset's)")
     parser.add_argument("--device", default="cpu", help="lm-eval and training device (default: cpu)")
+    steps.add_judge_options(parser)
     return parser
 
 
@@ -121,22 +128,21 @@ def entropy_matched_steps(args: argparse.Namespace, out: Path, base: str, name: 
     return matched, f"sampled T={temperature} (entropy of {name})", folder, MATCHED_GROUP
 
 
-def answer_table(rows: list[tuple[str, str, Path, str]], out: Path) -> str:
-    """Markdown table: each row's continuation metrics (value ± stderr) for its task group, plus, per
-    hyperfitted model, its entropy-matched temperature and top-1 agreement with the base."""
+def answer_table(rows: list[tuple[str, str, Path, str]], out: Path, judge_task: str | None = None) -> str:
+    """Markdown table: each row's continuation metrics (value ± stderr) for its task group, the judge's
+    preferred-or-equal share of its continuations (``judge/<name>/``, when judged), plus, per hyperfitted model, its
+    entropy-matched temperature and top-1 agreement with the base."""
     from hyperfit_tasks.compare import load_results
 
-    header = ["model", "decoding", *(metric.label for metric in ANSWER_COLUMNS), "top-1 agreement with base"]
+    judged = [f"{JUDGED.label} (judge)"] if judge_task else []
+    header = ["model", "decoding", *(metric.label for metric in ANSWER_COLUMNS), *judged, "top-1 agreement with base"]
     lines = ["| " + " | ".join(header) + " |", "|---|---|" + "---:|" * (len(header) - 2)]
     for name, decoding, folder, group in rows:
         (run,) = load_results([folder])
-        cells = []
-        for metric in ANSWER_COLUMNS:
-            measured = run.measurement(group, metric.name)
-            value = "" if measured is None or measured.value is None else f"{measured.value:.3f}"
-            if value and measured.stderr is not None:
-                value += f" ± {measured.stderr:.3f}"
-            cells.append(value)
+        cells = [measured_cell(run, group, metric.name) for metric in ANSWER_COLUMNS]
+        if judge_task:
+            judge_folder = out / "judge" / name
+            cells.append(measured_cell(load_results([judge_folder])[0], judge_task, JUDGED.name) if has_results(judge_folder) else "")
         agreement = out / "agreement" / f"{name}.json"
         cells.append(f"{json.loads(agreement.read_text())['top1_agreement']:.3f}" if agreement.is_file() else "")
         lines.append(f"| {name} | {decoding} | " + " | ".join(cells) + " |")
@@ -153,6 +159,14 @@ def answer_table(rows: list[tuple[str, str, Path, str]], out: Path) -> str:
             f"{temperature_json.stem} {record['hyperfitted_entropy']:.3f}"
         )
     return "\n".join(lines)
+
+
+def measured_cell(run, task: str, metric: str) -> str:
+    """``value ± stderr`` of one metric of a run (lm-eval's stderr), empty when the run lacks it."""
+    measured = run.measurement(task, metric)
+    if measured is None or measured.value is None:
+        return ""
+    return f"{measured.value:.3f}" + (f" ± {measured.stderr:.3f}" if measured.stderr is not None else "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,12 +187,13 @@ def training_sizes(text: str) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """The seven steps in order, each skipped when its output is already there."""
+    """The eight steps in order, each skipped when its output is already there (the comparison is redone)."""
     if args.limit < 1:
         raise HyperfitError(f"--limit must be >= 1 evaluation document per domain, got {args.limit}: e.g. --limit 32")
     out = args.output_dir.resolve()
     sizes = training_sizes(args.train_samples)
     base = steps.base_model(args.model)
+    judge = steps.make_judge(args.judge, args.judge_backend, args.judge_task)  # a bad judge option fails before training
     run_dirs = {f"hyperfitted-n{size}": out / f"hyperfitted-n{size}" for size in sizes}
     train_models(args, base, run_dirs)
     early = {early_name(name): run_dir / EARLY_STOPPED_DIR for name, run_dir in run_dirs.items() if (run_dir / EARLY_STOPPED_DIR).is_dir()}
@@ -192,11 +207,21 @@ def run(args: argparse.Namespace) -> int:
             answer_rows += [(early_name(name), early_decoding(early[early_name(name)]), out / "lm_eval" / early_name(name), GREEDY_GROUP)]
         answer_rows += [(name, "greedy", out / "lm_eval" / name, GREEDY_GROUP)]
         answer_rows += [matched] if matched[0] not in {row[0] for row in answer_rows} else []
+    judged = {}
+    if judge is not None:
+        plan = {name: (out / "lm_eval" / name, None) for name in ["base", *run_dirs]}
+        judged = steps.run_judge(judge, plan, out / "judge", args.device, args.batch_size, out / "lm_eval_cache", "7.")
     # the sampled runs are read as the greedy task (the same prompts), so they too get paired intervals against the base
-    steps.run_step("7. compare", [
+    steps.run_step("8. compare", [
         command("hyperfit-compare"), *dict.fromkeys(result_dirs), "--baseline", "base", "--same-prompts", SAME_PROMPTS,
         "--out", str(out / "report"),
     ])  # fmt: skip
+    if judge is not None:  # the judge's verdicts on each hyperfitted model's continuations, paired with those on the base's
+        report = out / "judge" / "report"
+        steps.run_step_unless(
+            steps.is_newer(report / TABLE_JSON, list(judged.values())), report, "8. compare the judge's runs (against base)",
+            compare_argv(judged, "base", report),
+        )
     print("\n==> next-token sharpening on held-out Austen text (hyperfit-train diagnostics, before vs after)")
     print(sharpening_table(run_dirs))
     print(
@@ -204,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
         " entropy-matched temperature (hyperfit_continuation prompts, both domains; ± lm-eval stderr; the paired intervals"
         " against the base are in the comparison above)"
     )
-    print(answer_table(answer_rows, out))
+    print(answer_table(answer_rows, out, judge.task if judge else None))
     print(f"\nReport: {out / 'report' / INDEX_HTML}")
     return 0
 
