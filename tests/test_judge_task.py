@@ -85,6 +85,10 @@ def test_bad_input_is_one_line_naming_the_fix(tmp_path):
         judge_docs(samples=str(tmp_path / "out"))
     with pytest.raises(ValueError, match=r"^no samples of cont_b under .*m1 \(found: cont_a\): fix metadata tasks$"):
         judge_docs(samples=str(tmp_path / "out" / "m1"), tasks=["cont_b"])
+    results = tmp_path / "out" / "m1" / f"results_{STAMP}.json"
+    results.write_text("{}")
+    with pytest.raises(ValueError, match=r"^.*results_.*\.json is not an lm-eval samples_\*\.jsonl file: give one, its model folder or the run's"):
+        judge_docs(samples=str(results))
     empty = write_samples(tmp_path / "empty", "cont_a", [record(0, "  ")])
     with pytest.raises(ValueError, match=r"^no usable text in samples .* \(1 texts, empty continuation\): give longer texts$"):
         judge_docs(samples=str(empty))

@@ -79,6 +79,8 @@ def latest_samples(path: Path) -> dict[str, Path]:
     from lm_eval.utils import get_file_datetime, get_file_task_name
 
     if path.is_file():
+        if not path.match(SAMPLES_GLOB):
+            raise ValueError(f"{path} is not an lm-eval {SAMPLES_GLOB} file: give one, its model folder or the run's --output_path")
         files = [path]
     elif path.is_dir():
         files = sorted(path.rglob(SAMPLES_GLOB))
