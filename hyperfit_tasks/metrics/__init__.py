@@ -1,6 +1,6 @@
 """Metric functions; the pure ones (token ids or words in, floats out) are exported here, cards in ``docs/metrics.md``.
 
-Metrics that need a model or training data have modules of their own: ``mauve_score``, ``copy_rate``
+Metrics that need a model or training data have modules of their own: ``mauve_score``, ``coherence``, ``copy_rate``
 (model analyses such as top-1 agreement and the entropy-matched temperature are in :mod:`hyperfit_tasks.analysis`).
 """
 from hyperfit_tasks.metrics.distinct import distinct_n

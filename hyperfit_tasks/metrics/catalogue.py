@@ -37,6 +37,7 @@ HEADLINE, PLOTS, ANSWER = "headline", "plots", "answer"
 UNIT = (0.0, 1.0)
 COUNT = (0.0, math.inf)
 PERPLEXITY = (1.0, math.inf)
+SIMILARITY = (-1.0, 1.0)  # a cosine
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,10 @@ ROWS: tuple[Metric, ...] = (
     _per_text("token_repetition", "rep/l", False, lambda c: token_repetition(c.tokens, REPETITION_CONTEXT)),
     _per_text("continuation_tokens", "tokens", None, lambda c: float(len(c.tokens)), "mean", bounds=COUNT,
               views={HEADLINE: 6, ANSWER: 6}),
+    # from the document's prompt, which lm-eval never hands a registered metric: computed by process_results, not registered
+    Metric("coherence", "coherence", True, TEXT, "nanmean", bounds=SIMILARITY, length=SENSITIVE, short="coher.",
+           views={HEADLINE: 8, ANSWER: 7}),
+    Metric("coherence_human", "human coherence", None, TEXT, "nanmean", bounds=SIMILARITY, length=SENSITIVE),
     # from run settings (the evaluated model's tokenizer, max_gen_toks; the training data): not registered
     Metric("stopped_early", "stopped early", None, TEXT, "nanmean", views={ANSWER: 5}),
     Metric("training_kgram_rate", "training k-gram rate", False, TEXT, "nanmean"),

@@ -2,7 +2,8 @@
 
 :func:`process_results` returns one item per metric and document: the item of every metric of the catalogue
 (:mod:`hyperfit_tasks.metrics.catalogue`: a number, the TTR-by-position curve, or the text for a corpus-level
-aggregation), ``stopped_early``, and the training-copy metrics when the run names training data.
+aggregation), ``coherence`` and ``coherence_human`` (the continuation's and the human reference's, with the
+document's prompt), ``stopped_early``, and the training-copy metrics when the run names training data.
 """
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from typing import Any
 
 from hyperfit_tasks.metrics import catalogue
 from hyperfit_tasks.metrics.catalogue import Continuation
+from hyperfit_tasks.metrics.coherence import coherence
 from hyperfit_tasks.metrics.copy_rate import copy_metrics_for_text
 from hyperfit_tasks.metrics.mauve_features import DEFAULT_FEATURIZER
-from hyperfit_tasks.metrics.text_units import DEFAULT_TOKENIZER, token_ids
+from hyperfit_tasks.metrics.text_units import DEFAULT_TOKENIZER, load_tokenizer, token_ids
 from hyperfit_tasks.models.citation_blocker import DEFAULT_BLOCK_LEN
 
 
@@ -38,9 +40,18 @@ def process_results(
     continuation = Continuation(results[0], doc["reference"], metric_tokenizer, mauve_featurizer)
     return {
         **catalogue.items(continuation),
+        **coherence_items(doc.get("prompt", ""), continuation),
         "stopped_early": stopped_early(continuation.text, model_tokenizer, max_gen_toks),
         **copy_metrics_for_text(continuation.text, training_reference or {}, k=copy_k),
     }
+
+
+def coherence_items(prompt: str, continuation: Continuation) -> dict[str, float]:
+    """``coherence`` of the continuation with the prompt, and ``coherence_human``: the same of the human reference cut to
+    the continuation's length in metric tokens, since coherence moves with length (docs/metrics.md); NaN without a prompt."""
+    cut = token_ids(continuation.reference, continuation.metric_tokenizer)[: len(continuation.tokens)]
+    run, human = coherence(prompt, [continuation.text, load_tokenizer(continuation.metric_tokenizer).decode(cut)])
+    return {"coherence": run, "coherence_human": human}
 
 
 def stopped_early(continuation: str, model_tokenizer: str | None, max_gen_toks: int | None) -> float:
