@@ -19,8 +19,7 @@ LEGEND = (
     f"{SIGNIFICANT_MARK} = significant (paired permutation test, Holm-adjusted p < 0.05 within the task's table, interval "
     f"excludes 0); no mark = not significant; {UNTESTED_MARK} = not tested (why: below); ! = significantly best."
 )
-NAME_WIDTH = 20
-CELL_WIDTH = 11
+NAME_WIDTH = 19
 
 
 @dataclass(frozen=True)
@@ -63,14 +62,14 @@ def render_terminal(board: Leaderboard, files: str = "") -> str:
     if not domains:
         lines.append("No headline metric in these results: pass --full for every metric.")
     for domain in domains:
-        lines += ["", f"{domain.name}:", _fit("", [header(column) for column in domain.columns])]
+        rows = [("", [header(column) for column in domain.columns])]
         for run in board.runs:
             cells = [board.cell(run.name, column) for column in domain.columns]
-            values = [format_short(cell.value) + ("!" if cell.best else "") for cell in cells]
             label = f"{run.name} (baseline)" if run.name == board.baseline else run.name
-            lines.append(_fit(label, values))
+            rows.append((label, [format_short(cell.value) + ("!" if cell.best else "") for cell in cells]))
             if run.name != board.baseline:
-                lines.append(_fit("  difference", [marked_delta(cell) for cell in cells]))
+                rows.append(("  difference", [marked_delta(cell) for cell in cells]))
+        lines += ["", f"{domain.name}:", *_aligned(rows)]
     if len(board.runs) > 1:
         from hyperfit_tasks.compare.verdict import untested_lines
 
@@ -87,9 +86,15 @@ def render_terminal(board: Leaderboard, files: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def _fit(label: str, cells: list[str]) -> str:
-    name = label if len(label) <= NAME_WIDTH else label[: NAME_WIDTH - 1] + "…"
-    return (name.ljust(NAME_WIDTH) + "".join(cell.rjust(CELL_WIDTH) for cell in cells)).rstrip()
+def _aligned(rows: list[tuple[str, list[str]]]) -> list[str]:
+    """Rows of a label and right-aligned cells, each column as wide as its widest cell plus one space (headers and
+    differences are at most 10 characters, so 8 headline columns fit in :data:`TERMINAL_WIDTH` beside the label)."""
+    widths = [max(len(cells[i]) for _, cells in rows) + 1 for i in range(len(rows[0][1]))]
+    lines = []
+    for label, cells in rows:
+        name = label if len(label) <= NAME_WIDTH else label[: NAME_WIDTH - 1] + "…"
+        lines.append((name.ljust(NAME_WIDTH) + "".join(cell.rjust(width) for cell, width in zip(cells, widths))).rstrip())
+    return lines
 
 
 def _wrap(text: str) -> str:

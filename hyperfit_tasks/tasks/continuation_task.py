@@ -33,8 +33,7 @@ class ContinuationTask(ConfigurableTask):
         if metadata.get("min_gen_toks") is not None:
             self.config.generation_kwargs = forbid_early_eos(self.config.generation_kwargs, metadata["min_gen_toks"])
         load_tokenizer(self.metric_tokenizer)
-        if self.mauve_featurizer == DEFAULT_FEATURIZER:
-            minilm_path()
+        minilm_path()  # coherence always embeds with MiniLM (MAUVE too, with its default featurizer)
         self.model_tokenizer = evaluated_model_name(metadata)
         if self.model_tokenizer is not None:
             try:
