@@ -9,6 +9,10 @@ and runs lm-eval's command. lm-eval 0.4.13's CLI takes one include path only; it
 takes a list, which is what this script hands it. For hyperfit's tasks alone, plain
 ``lm_eval --include_path "$(hyperfit-tasks-path)"`` is equivalent.
 
+With an API model (``--model local-chat-completions`` ... and ``base_url`` in ``--model_args``, e.g. a judge
+server) one GET of ``base_url`` comes first: a server that refuses or does not answer within
+:data:`PREFLIGHT_SECONDS` is one line naming the URL, before the tasks are built.
+
 An error while building the tasks or evaluating (a missing data file, a bad setting) is one
 line on stderr (``hyperfit-lm-eval: error: ...``, exit status 1); a misspelt task name, a missing
 ``--include_path`` folder and a model path that does not exist are said in hyperfit's words with
@@ -31,6 +35,7 @@ from hyperfit_tasks.cli.tasks_path import task_configs_dir
 from hyperfit_tasks.common.errors import HyperfitError, model_not_found, run_command
 
 PROG = "hyperfit-lm-eval"
+PREFLIGHT_SECONDS = 5.0  # how long the check of an API model's server waits for any answer
 
 
 def include_paths(given: str | list[str] | None) -> list[str]:
@@ -73,12 +78,60 @@ def unknown_tasks_error(message: str, folders: list[str]) -> HyperfitError:
     )
 
 
-def pretrained_of(args) -> str | None:
-    """The ``pretrained=`` model of ``--model_args`` (a dict from lm-eval's parser, or a ``k=v,...`` string)."""
+def model_arguments(args) -> dict:
+    """``--model_args`` as a dict (lm-eval's parser gives one; a ``k=v,...`` string is split here)."""
     model_args = getattr(args, "model_args", None)
     if isinstance(model_args, str):
         model_args = dict(part.split("=", 1) for part in model_args.split(",") if "=" in part)
-    return (model_args or {}).get("pretrained")
+    return model_args if isinstance(model_args, dict) else {}
+
+
+def pretrained_of(args) -> str | None:
+    """The ``pretrained=`` model of ``--model_args``."""
+    return model_arguments(args).get("pretrained")
+
+
+def api_base_url(args) -> str | None:
+    """The ``base_url`` of ``--model_args`` when ``--model`` is one of lm-eval's API models (``local-completions``,
+    ``local-chat-completions``, ``openai-*``, any ``TemplateAPI``); None for other models or without one."""
+    base_url, model = model_arguments(args).get("base_url"), getattr(args, "model", None)
+    if not base_url or not isinstance(model, str):
+        return None
+    from lm_eval.api.registry import get_model
+    from lm_eval.models.api_models import TemplateAPI
+
+    try:
+        found = get_model(model)
+    except ValueError:  # an unknown model: lm-eval says so itself
+        return None
+    return str(base_url) if isinstance(found, type) and issubclass(found, TemplateAPI) else None
+
+
+def check_api_server(args, seconds: float = PREFLIGHT_SECONDS) -> None:
+    """One GET of an API model's ``base_url`` before anything is built: any HTTP answer (a POST-only route's 405
+    included) shows a server is there. lm-eval itself finds a refused connection only after building the tasks, and
+    retries a silent server for ``max_retries`` times ``timeout`` seconds (3 x 300 s by default)."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    url = api_base_url(args)
+    if url is None:
+        return
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, method="GET"), timeout=seconds).close()
+        return
+    except urllib.error.HTTPError:
+        return  # the server answered
+    except urllib.error.URLError as error:
+        reason = error.reason
+    except (OSError, ValueError) as error:  # a read that timed out, a malformed URL
+        reason = error
+    if isinstance(reason, ssl.SSLError):
+        return  # a TLS server answered; its certificate is lm-eval's concern (verify_certificate, ca_cert_path)
+    if isinstance(reason, TimeoutError) or str(reason) == "timed out":
+        reason = f"no answer within {seconds:g} s"
+    raise HyperfitError(f"cannot reach the server of --model {args.model} at {url} ({reason}): start it, or check base_url in --model_args")
 
 
 def pop_bootstrap_iters(argv: list[str]) -> tuple[list[str], int | None]:
@@ -122,6 +175,7 @@ def run(argv: list[str]) -> None:
     if hasattr(args, "include_path"):  # the run, ls and validate commands
         args.include_path = include_paths(user_include_path(args))
     check_custom_texts(args)
+    check_api_server(args)
     evaluate = lm_eval.simple_evaluate
     if bootstrap_iters is not None:  # lm-eval's run command imports simple_evaluate from the package at call time
         lm_eval.simple_evaluate = functools.partial(evaluate, bootstrap_iters=bootstrap_iters)
