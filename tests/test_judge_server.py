@@ -8,6 +8,7 @@ from the rule and the texts, not by the judge task's own scoring code.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import socket
@@ -97,6 +98,13 @@ def compare(capsys, base: Path, run: Path, report: Path) -> dict:
     return json.loads((report / "table.json").read_text())
 
 
+@pytest.fixture
+def judge_server():
+    """``judge_server(rule)`` starts a :class:`JudgeServer` answering by ``rule``; each one started stops after the test."""
+    with contextlib.ExitStack() as servers:
+        yield lambda rule: servers.enter_context(JudgeServer(rule))
+
+
 # ---------------------------------------------------------------- the server itself
 
 
@@ -109,10 +117,10 @@ def post(url: str, body: dict) -> dict:
 PROMPT = "Continuation A:\nthe the the the\n\nContinuation B:\nthe cat sat down\n\nWhich continuation is better?"
 
 
-def test_server_answers_by_its_rule_and_records_requests():
-    with JudgeServer(higher_ttr) as server:
-        chat = post(server.chat_url, {"model": "j", "messages": [{"role": "system", "content": "x"}, {"role": "user", "content": PROMPT}]})
-        text = post(server.completions_url, {"model": "j", "prompt": [PROMPT, PROMPT.replace("the cat sat down", "the the the the")]})
+def test_server_answers_by_its_rule_and_records_requests(judge_server):
+    server = judge_server(higher_ttr)
+    chat = post(server.chat_url, {"model": "j", "messages": [{"role": "system", "content": "x"}, {"role": "user", "content": PROMPT}]})
+    text = post(server.completions_url, {"model": "j", "prompt": [PROMPT, PROMPT.replace("the cat sat down", "the the the the")]})
     assert chat["choices"] == [{"index": 0, "message": {"role": "assistant", "content": "B"}, "finish_reason": "stop"}]  # TTR 1/4 < 4/4
     assert [choice["text"] for choice in text["choices"]] == ["B", "equal"]
     assert [path for path, _ in server.requests] == ["/v1/chat/completions", "/v1/completions"]
@@ -174,10 +182,10 @@ def test_silent_server_is_reported_after_the_check_timeout():
     )
 
 
-def test_check_passes_a_live_server_and_ignores_other_models():
-    with JudgeServer(always_a) as server:
-        lm_eval_cli.check_api_server(argparse.Namespace(model="local-completions", model_args=f"base_url={server.completions_url},model=j"))
-        assert server.requests == []  # a GET only (answered 405): no completion was asked for
+def test_check_passes_a_live_server_and_ignores_other_models(judge_server):
+    server = judge_server(always_a)
+    lm_eval_cli.check_api_server(argparse.Namespace(model="local-completions", model_args=f"base_url={server.completions_url},model=j"))
+    assert server.requests == []  # a GET only (answered 405): no completion was asked for
     dead = f"http://127.0.0.1:{free_port()}/v1"
     lm_eval_cli.check_api_server(argparse.Namespace(model="hf", model_args={"pretrained": "x", "base_url": dead}))  # not an API model
     lm_eval_cli.check_api_server(argparse.Namespace(model="local-chat-completions", model_args={"model": "j"}))  # no base_url given
@@ -186,12 +194,12 @@ def test_check_passes_a_live_server_and_ignores_other_models():
 # ---------------------------------------------------------------- end to end
 
 
-def test_always_a_judge_gives_half_and_no_difference(continuation_runs, tiny_lm_path, tmp_path, capsys):
+def test_always_a_judge_gives_half_and_no_difference(judge_server, continuation_runs, tiny_lm_path, tmp_path, capsys):
     """A judge that always answers A: the run's text wins in order 1 and loses in order 2 on every prompt, so
     preferred-or-equal and win rate are 1/2, consistency 0, unparseable 0 for both runs; the difference is 0."""
     outs = {name: tmp_path / f"judge_{name}" for name in continuation_runs}
-    with JudgeServer(always_a) as server:
-        results = {name: judge(server, continuation_runs[name], outs[name], tiny_lm_path) for name in continuation_runs}
+    server = judge_server(always_a)
+    results = {name: judge(server, continuation_runs[name], outs[name], tiny_lm_path) for name in continuation_runs}
     for name, values in results.items():
         prompts = len(judge_samples(outs[name]))
         assert prompts >= 4, name  # 7 prompts, less any empty continuation
@@ -235,14 +243,14 @@ def controlled_runs(continuation_runs, tmp_path_factory) -> dict[str, Path]:
     return runs
 
 
-def test_ttr_judge_numbers_follow_from_the_texts(controlled_runs, tiny_lm_path, tmp_path, capsys):
+def test_ttr_judge_numbers_follow_from_the_texts(judge_server, controlled_runs, tiny_lm_path, tmp_path, capsys):
     """The higher-TTR rule does not depend on the order, so every prompt is consistent (1). The loop loses on all 7
     prompts (preferred or equal 0, win rate 0); the all-new words win, or tie with a human text without a repeated
     word (preferred or equal 1, win rate 1 or 1/2): the difference in preferred-or-equal is 1 on 7 of 7 pairs, exact
     p = 2 / 2**7 = 1/64, and Holm over the two cells that differ (it and win rate) gives 1/32: significant."""
     outs = {name: tmp_path / f"judge_{name}" for name in controlled_runs}
-    with JudgeServer(higher_ttr) as server:
-        results = {name: judge(server, controlled_runs[name], outs[name], tiny_lm_path) for name in controlled_runs}
+    server = judge_server(higher_ttr)
+    results = {name: judge(server, controlled_runs[name], outs[name], tiny_lm_path) for name in controlled_runs}
     wins = {}
     for name, out in outs.items():
         records = judge_samples(out)
@@ -268,15 +276,15 @@ def test_ttr_judge_numbers_follow_from_the_texts(controlled_runs, tiny_lm_path, 
         assert table["cells"]["hyperfitted"][f"{JUDGE}/{metric}"]["delta"] == 0.0, metric
 
 
-def test_garbage_judge_is_unparseable_through_the_cli(cli, continuation_runs, tiny_lm_path, tmp_path):
+def test_garbage_judge_is_unparseable_through_the_cli(judge_server, cli, continuation_runs, tiny_lm_path, tmp_path):
     """Through ``hyperfit-lm-eval`` itself: every answer unparseable, so the unparseable share is 1 and the other
     three metrics have no parseable order (NaN, written as such by lm-eval)."""
-    with JudgeServer(garbage) as server:
-        code, line, _ = cli(
-            "--model", "local-chat-completions", "--model_args", f"base_url={server.chat_url},model=judge", "--tasks", JUDGE,
-            "--apply_chat_template", "--log_samples", "--bootstrap_iters", "0", "--output_path", tmp_path / "out",
-            "--metadata", json.dumps({"samples": str(continuation_runs["base"]), "metric_tokenizer": str(tiny_lm_path)}),
-        )  # fmt: skip
+    server = judge_server(garbage)
+    code, line, _ = cli(
+        "--model", "local-chat-completions", "--model_args", f"base_url={server.chat_url},model=judge", "--tasks", JUDGE,
+        "--apply_chat_template", "--log_samples", "--bootstrap_iters", "0", "--output_path", tmp_path / "out",
+        "--metadata", json.dumps({"samples": str(continuation_runs["base"]), "metric_tokenizer": str(tiny_lm_path)}),
+    )  # fmt: skip
     assert code == 0, line
     (results,) = (tmp_path / "out").rglob("results_*.json")
     values = json.loads(results.read_text())["results"][JUDGE]
