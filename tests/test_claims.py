@@ -217,6 +217,11 @@ def test_claim_10_without_a_judge_is_not_measurable_and_shows_mauve_as_the_proxy
     row = claims.claim_10_preference(Evidence(main=table(MAUVE)))
     assert row.verdict == NOT_MEASURABLE and row.basis.startswith("no judge run (--judge none")
     assert row.ours == "MAUVE (automatic proxy, not a preference): austen MAUVE +0.55 [+0.07, +1]; pydoc MAUVE +0.55 [+0.07, +1]"
+    # a judge that ran, on too few shared prompts for a paired statistic: its numbers are shown, nothing is decided
+    evidence = judged()
+    evidence.judge["paired"] = {}
+    row = claims.claim_10_preference(evidence)
+    assert row.verdict == NOT_MEASURABLE and row.basis.startswith("no paired statistic") and "hyperfitted - base n/a;" in row.ours
 
 
 def test_copy_counts_read_the_share_and_the_document_count(tmp_path):

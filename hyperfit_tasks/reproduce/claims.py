@@ -401,10 +401,10 @@ def claim_10_preference(evidence: Evidence) -> ClaimRow:
     )
     task = evidence.judge_task or ""
     paired = (evidence.judge or {}).get("paired") or {}
-    judged = [name for name in paired if name == task or name.startswith(f"{task}_")]  # the task, or its subtasks
+    judged = [name for name in paired if name == task or name.startswith(f"{task}_")] or [task]  # the task, or its subtasks
     stats = {f"{name}/{PREFERENCE}": evidence.stat("judge", name, PREFERENCE, HYPERFITTED) for name in judged}
     values: dict[str, Any] = {"mauve": _values(mauve)}
-    if not task or not any(stats.values()):
+    if not task or evidence.judge is None:
         basis = "no judge run (--judge none, or its step's output is missing): MAUVE is shown instead, and is not a preference"
         return ClaimRow(10, CLAIM_10, PAPER_10, mauve_text, NOT_MEASURABLE, rule, basis, values)
     numbers, missed = _judge_trust(evidence, task)
