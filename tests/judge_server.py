@@ -3,7 +3,9 @@
 ``local-completions`` models can judge through real HTTP without a model or the internet.
 
 A rule maps the prompt (the last chat message's text, or the completion prompt) to the answer text:
-:func:`always_a`, :func:`garbage`, :func:`higher_ttr`, or any function of one's own.
+:func:`always_a`, :func:`garbage`, :func:`higher_ttr`, or any function of one's own. Given the tokenizer's
+``decode``, it also scores echoed token prompts (log-probabilities), so the judge's log-probability variant can
+run through ``local-completions``: the rule's answer is the likely one.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 Rule = Callable[[str], str]
+LIKELY, UNLIKELY = -0.01, -100.0  # the log-probability of each token of a text that ends with the rule's answer, of any other
 CHAT, COMPLETIONS = "/v1/chat/completions", "/v1/completions"
 # the two continuations as the shipped template pairwise_v1 shows them
 SHOWN = re.compile(r"Continuation A:\n(?P<first>.*?)\n\nContinuation B:\n(?P<second>.*?)\n\nWhich continuation", re.S)
@@ -55,8 +58,8 @@ class JudgeServer:
     are the ``base_url`` values of lm-eval's ``local-chat-completions``/``local-completions``.
     """
 
-    def __init__(self, rule: Rule):
-        self.rule = rule
+    def __init__(self, rule: Rule, decode: Callable[[list[int]], str] | None = None):
+        self.rule, self.decode = rule, decode
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._http.daemon_threads = True
@@ -94,11 +97,31 @@ class JudgeServer:
         if path == CHAT:
             message = {"role": "assistant", "content": self.rule(prompt_text(path, body))}
             choices = [{"index": 0, "message": message, "finish_reason": "stop"}]
+        elif body.get("echo") and body.get("logprobs"):
+            choices = [self.scored(i, tokens) for i, tokens in enumerate(token_prompts(body["prompt"]))]
         else:
             prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]
             choices = [{"index": i, "text": self.rule(prompt), "finish_reason": "stop"} for i, prompt in enumerate(prompts)]
         kind = "chat.completion" if path == CHAT else "text_completion"
         return {"id": f"judge-{len(self.requests)}", "object": kind, "created": 0, "model": body.get("model"), "choices": choices}
+
+
+    def scored(self, index: int, tokens: list[int]) -> dict[str, Any]:
+        """An echoed prompt's log-probabilities, as lm-eval's ``local-completions`` asks for them to score an answer
+        after a context: every token :data:`LIKELY` when the decoded text ends with the rule's answer to it, else
+        :data:`UNLIKELY` (whatever the answer's length in tokens, the rule's answer is the most likely)."""
+        if self.decode is None:
+            raise ValueError("log-probabilities need the tokenizer's decode: JudgeServer(rule, decode=tokenizer.decode)")
+        text = self.decode(tokens)
+        value = LIKELY if text.rstrip().endswith(self.rule(text)) else UNLIKELY
+        values = [value] * (len(tokens) + 1)  # the prompt's tokens, then the one generated token
+        logprobs = {"tokens": [], "token_logprobs": values, "top_logprobs": [{"": value}] * len(values)}
+        return {"index": index, "text": text, "logprobs": logprobs, "finish_reason": "length"}
+
+
+def token_prompts(prompt: Any) -> list[list[int]]:
+    """The token-id prompts of a completions request: one list of ids, or a batch of them."""
+    return [prompt] if prompt and isinstance(prompt[0], int) else list(prompt)
 
 
 def prompt_text(path: str, body: dict[str, Any]) -> str:

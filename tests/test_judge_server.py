@@ -31,7 +31,7 @@ from conftest import build_tiny_lm
 from helpers import evaluate, free_port
 
 CONTINUATION = "hyperfit_continuation_austen"
-JUDGE = "hyperfit_judge"
+JUDGE, LOGPROB = "hyperfit_judge", "hyperfit_judge_logprob"
 METRICS = ("judge_pref_or_equal", "judge_win_rate", "judge_position_consistency", "judge_unparseable")
 
 
@@ -60,28 +60,32 @@ def continuation_runs(tmp_path_factory, tiny_lm_path) -> dict[str, Path]:
     return runs
 
 
-def judge(server: JudgeServer, samples: Path, out: Path, tokenizer: Path) -> dict:
+def judge(server: JudgeServer, samples: Path, out: Path, tokenizer: Path, logprob: bool = False) -> dict:
     """``lm_eval --model local-chat-completions --apply_chat_template --tasks hyperfit_judge --log_samples`` of
-    ``samples`` against ``server``, in-process with only hyperfit's task folder indexed; its results dict."""
+    ``samples`` against ``server`` (``logprob``: ``--model local-completions --tasks hyperfit_judge_logprob``, the
+    tiny model's tokenizer), in-process with only hyperfit's task folder indexed; its results dict."""
     import lm_eval
     from lm_eval.loggers import EvaluationTracker
     from lm_eval.tasks import TaskManager
 
-    model_args = {"base_url": server.chat_url, "model": "judge"}
+    task = LOGPROB if logprob else JUDGE
+    model_args = {"base_url": server.completions_url if logprob else server.chat_url, "model": "judge"}
+    if logprob:
+        model_args |= {"tokenizer_backend": "huggingface", "tokenizer": str(tokenizer)}
     metadata = model_args | {"samples": str(samples), "metric_tokenizer": str(tokenizer)}  # the CLI merges model_args in
     manager = TaskManager(include_path=[task_configs_dir()], include_defaults=False, metadata=metadata)
     tracker = EvaluationTracker(output_path=str(out))
     output = lm_eval.simple_evaluate(
-        model="local-chat-completions", model_args=model_args, tasks=[JUDGE], task_manager=manager, apply_chat_template=True,
-        bootstrap_iters=0, log_samples=True, evaluation_tracker=tracker,
+        model="local-completions" if logprob else "local-chat-completions", model_args=model_args, tasks=[task],
+        task_manager=manager, apply_chat_template=not logprob, bootstrap_iters=0, log_samples=True, evaluation_tracker=tracker,
     )  # fmt: skip
-    results = output["results"][JUDGE]
+    results = output["results"][task]
     save(output, tracker)
     return results
 
 
 def judge_samples(out: Path) -> list[dict]:
-    (path,) = out.rglob(f"samples_{JUDGE}_*.jsonl")
+    (path,) = out.rglob("samples_hyperfit_judge*.jsonl")
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
@@ -274,6 +278,21 @@ def test_ttr_judge_numbers_follow_from_the_texts(judge_server, controlled_runs, 
         assert table["cells"]["hyperfitted"][f"{JUDGE}/{metric}"]["state"] == "significant", metric
     for metric in METRICS[2:]:
         assert table["cells"]["hyperfitted"][f"{JUDGE}/{metric}"]["delta"] == 0.0, metric
+
+
+def test_logprob_judge_through_completions_gives_the_same_verdicts(judge_server, controlled_runs, tiny_lm_path, tmp_path):
+    """``hyperfit_judge_logprob`` through ``local-completions``: the server makes the higher-TTR answer the likely one
+    after each context, so the verdicts are those of the generation test: the loop loses everywhere, the all-new
+    words never lose; six scored answers per prompt, never unparseable."""
+    from transformers import AutoTokenizer
+
+    server = judge_server(higher_ttr)
+    server.decode = AutoTokenizer.from_pretrained(tiny_lm_path).decode
+    base = judge(server, controlled_runs["base"], tmp_path / "base", tiny_lm_path, logprob=True)
+    other = judge(server, controlled_runs["hyperfitted"], tmp_path / "other", tiny_lm_path, logprob=True)
+    assert [base[f"{metric},none"] for metric in METRICS] == [0.0, 0.0, 1.0, 0.0]
+    assert (other["judge_pref_or_equal,none"], other["judge_position_consistency,none"], other["judge_unparseable,none"]) == (1.0, 1.0, 0.0)
+    assert len(server.requests) == 2 * 7 * 6 and all(body["echo"] for _, body in server.requests)
 
 
 def test_garbage_judge_is_unparseable_through_the_cli(judge_server, cli, continuation_runs, tiny_lm_path, tmp_path):
