@@ -1,6 +1,6 @@
-"""Benchmark hyperfit-train's trainer against a plain PyTorch loop, and both against the machine's matmul peak.
+"""Benchmark hyperfit-train's trainer against a plain PyTorch loop, in fp32 and bf16, each against the machine's matmul peak.
 
-Four measurements, each in its own subprocess (so that each peak RSS is its own) and with the
+Six measurements, each in its own subprocess (so that each peak RSS is its own) and with the
 same number of torch threads:
 
 * ``trainer``: ``hyperfit_train.trainer.train`` (the code path of the ``hyperfit-train`` CLI) with
@@ -9,17 +9,22 @@ same number of torch threads:
   per epoch, not per step);
 * ``trainer_fused_head``: the same with ``--loss_head fused`` (TRL's tiled LM head, which also
   computes each token's entropy and top-1 hit for its step metrics);
+* ``trainer_bf16``: ``trainer`` with ``--precision bf16`` (bf16 mixed precision, float32 master
+  weights); left out, with a line saying why, where the CPU has no native bf16 (``hyperfit-train``
+  refuses it there);
 * ``plain``: the same model, the same training blocks (read from the trainer's
   ``train_blocks.parquet``), batch, sequence length and optimizer (``torch.optim.AdamW``, the
   preset's learning rate and betas, no weight decay, no clipping, as the preset) in a bare loop;
-* ``matmul``: the best of a few fp32 ``torch.matmul`` of two ``--matmul-size`` square matrices.
+* ``matmul`` and ``matmul_bf16``: the best of a few fp32 (bf16) ``torch.matmul`` of two
+  ``--matmul-size`` square matrices: the bound of each precision.
 
 The sides run ``--rounds`` times, alternating, and each side's fastest run is kept (the machine is
 shared: the best run is the least disturbed one; every run's figure is in the JSON).
 
 Samples per second count the steps after the first ``--warmup`` (from the end of step ``warmup``
 to the end of the last step). Achieved FLOP/s = 6 x parameters x tokens per second (the usual
-estimate of forward + backward, attention not counted), reported as a share of the matmul peak.
+estimate of forward + backward, attention not counted), reported as a share of the matmul peak of
+the precision that ran (fp32 sides: the fp32 peak; ``trainer_bf16``: the bf16 peak).
 
     python benchmarks/bench_trainer_overhead.py                         # 8 steps of 4 x 128 tokens, 2 rounds, ~5 min
     python benchmarks/bench_trainer_overhead.py --steps 12 --rounds 3   # longer, steadier (docs/benchmarks.md)
@@ -52,8 +57,8 @@ def samples_per_second(step_ends: list[float], batch: int, warmup: int) -> float
     return (len(step_ends) - warmup) * batch / (step_ends[-1] - step_ends[warmup - 1])
 
 
-def run_trainer(args, loss_head: str = "full") -> dict:
-    """Train with hyperfit-train's own ``train()`` and ``--loss_head``; time every optimizer step with a callback."""
+def run_trainer(args, loss_head: str = "full", precision: str = "fp32") -> dict:
+    """Train with hyperfit-train's own ``train()``, ``--loss_head`` and ``--precision``; time every optimizer step with a callback."""
     from transformers import TrainerCallback
 
     from hyperfit_train.config import parse_args as parse_train_args
@@ -72,6 +77,7 @@ def run_trainer(args, loss_head: str = "full") -> dict:
         "--max_length", str(args.seq_len), "--per_device_train_batch_size", str(args.batch),
         "--num_samples", str(args.batch * args.steps), "--num_train_epochs", "1", "--diagnostics", "false",
         "--save_strategy", "no", "--report_to", "none", "--disable_tqdm", "true", "--overwrite", "--loss_head", loss_head,
+        "--precision", precision,
     ]
     script_args, training_args, model_args = parse_train_args(argv)
     train(script_args, training_args, model_args, callbacks=(clock,))
@@ -115,16 +121,13 @@ def run_plain(args) -> dict:
     }
 
 
-def run_matmul(args) -> dict:
-    """Best fp32 FLOP/s of ``torch.matmul`` on two n x n matrices (benchmarks/machine_bounds.py)."""
-    return matmul_peak(args.matmul_size, args.matmul_repeat)
-
-
 SIDES = {
     "trainer": run_trainer,
     "trainer_fused_head": lambda args: run_trainer(args, loss_head="fused"),
+    "trainer_bf16": lambda args: run_trainer(args, precision="bf16"),
     "plain": run_plain,
-    "matmul": run_matmul,
+    "matmul": lambda args: matmul_peak(args.matmul_size, args.matmul_repeat, "float32"),
+    "matmul_bf16": lambda args: matmul_peak(args.matmul_size, args.matmul_repeat, "bfloat16"),
 }
 
 
@@ -174,36 +177,48 @@ def main(argv=None) -> None:
         return
 
     from hyperfit_tasks.common.atomic import write_json_atomic
+    from hyperfit_tasks.common.precision import bf16_support
 
     if args.model is None:
         from hyperfit_tasks.assets import default_model_path
 
         args.model = str(default_model_path())
     print(f"{args.steps} steps of {args.batch} x {args.seq_len} tokens ({args.warmup} warm-up), {args.threads} threads, model {args.model}")
-    runs = {side: [] for side in SIDES}
+    support = bf16_support("cpu")
+    runs = {side: [] for side in SIDES if support.supported or side != "trainer_bf16"}
+    if not support.supported:
+        print(f"  trainer in bf16: not measured ({support.found}: hyperfit-train refuses --precision bf16 here)")
     with tempfile.TemporaryDirectory() as workdir:
         args.workdir = Path(workdir)
         for _ in range(args.rounds):  # alternate, so that a busy moment of the shared machine hits every side alike
             for side, found in runs.items():
                 found.append(run_side(side, args))
-    speed = {side: "flops_per_s" if side == "matmul" else "samples_per_s" for side in runs}
+    speed = {side: "flops_per_s" if side.startswith("matmul") else "samples_per_s" for side in runs}
     sides = {side: {**max(found, key=lambda run: run[speed[side]]), "all_runs": [run[speed[side]] for run in found]} for side, found in runs.items()}
-    trainer, fused, plain, matmul = (sides[side] for side in SIDES)
+    trainer, fused, plain = sides["trainer"], sides["trainer_fused_head"], sides["plain"]
+    bf16 = sides.get("trainer_bf16")
     parameters = plain["parameters"]
-    peak = matmul["flops_per_s"]
-    for side in (trainer, plain, fused):
+    peak, bf16_peak = sides["matmul"]["flops_per_s"], sides["matmul_bf16"]["flops_per_s"]
+    shown = [("hyperfit-train", trainer, "fp32"), ("  --loss_head fused", fused, "fp32"), ("plain loop", plain, "fp32")]
+    shown += [("  --precision bf16", bf16, "bf16")] if bf16 else []
+    for name, side, precision in shown:
         side["tokens_per_s"] = side["samples_per_s"] * args.seq_len
         side["flops_per_s"] = 6 * parameters * side["tokens_per_s"]
-        side["share_of_matmul_peak"] = side["flops_per_s"] / peak
-    ratio = trainer["samples_per_s"] / plain["samples_per_s"]
-    fused_ratio = fused["samples_per_s"] / plain["samples_per_s"]
-    for name, side in (("hyperfit-train", trainer), ("  --loss_head fused", fused), ("plain loop", plain)):
+        side["share_of_matmul_peak"] = side["flops_per_s"] / (bf16_peak if precision == "bf16" else peak)
         print(
             f"  {name:20s} {side['samples_per_s']:7.3f} samples/s  {side['flops_per_s'] / 1e9:7.1f} GFLOP/s "
-            f"({100 * side['share_of_matmul_peak']:4.1f}% of peak)  peak RSS {side['peak_rss_mib']:7.0f} MiB"
+            f"({100 * side['share_of_matmul_peak']:4.1f}% of the {precision} peak)  peak RSS {side['peak_rss_mib']:7.0f} MiB"
         )
-    print(f"  matmul peak          {peak / 1e9:7.1f} GFLOP/s (fp32, {args.matmul_size}^2)")
+    ratio = trainer["samples_per_s"] / plain["samples_per_s"]
+    fused_ratio = fused["samples_per_s"] / plain["samples_per_s"]
+    bf16_ratio = bf16["samples_per_s"] / trainer["samples_per_s"] if bf16 else None
+    print(
+        f"  matmul peak          {peak / 1e9:7.1f} GFLOP/s fp32, {bf16_peak / 1e9:.1f} GFLOP/s bf16 ({args.matmul_size}^2; "
+        f"bf16 / fp32 {bf16_peak / peak:.2f}; {support.found})"
+    )
     print(f"  trainer / plain samples/s: {ratio:.3f} (target >= 0.9); with --loss_head fused: {fused_ratio:.3f}")
+    if bf16:
+        print(f"  trainer bf16 / fp32 samples/s: {bf16_ratio:.3f} (target >= 2)")
 
     payload = {
         **record_head("trainer_overhead", args, ("torch", "transformers", "trl"), skip=("output", "side", "workdir")),
@@ -211,9 +226,13 @@ def main(argv=None) -> None:
         "trainer": trainer,
         "trainer_fused_head": fused,
         "plain": plain,
+        "trainer_bf16": bf16,
+        "bf16_support": support.found,
         "trainer_over_plain": round(ratio, 4),
         "trainer_fused_head_over_plain": round(fused_ratio, 4),
+        "trainer_bf16_over_fp32": None if bf16_ratio is None else round(bf16_ratio, 4),
         "matmul_peak_flops_per_s": peak,
+        "matmul_peak_bf16_flops_per_s": bf16_peak,
         "trainer_share_of_matmul_peak": round(trainer["share_of_matmul_peak"], 4),
     }
     write_json_atomic(args.output, payload)

@@ -1,23 +1,33 @@
-"""What this machine can do at most, measured in the benchmark's own process: the fp32 matmul peak and
+"""What this machine can do at most, measured in the benchmark's own process: the fp32 and bf16 matmul peaks and
 the memory bandwidth (shared by bench_trainer_overhead.py and bench_generation.py)."""
 from __future__ import annotations
 
 import time
 
+DTYPES = ("float32", "bfloat16")  # torch dtype names, as lm-eval's dtype model argument takes them
 
-def matmul_peak(size: int = 2048, repeat: int = 5) -> dict:
-    """Best fp32 FLOP/s of ``torch.matmul`` on two ``size`` x ``size`` matrices (2 size^3 FLOP each)."""
+
+def matmul_peak(size: int = 2048, repeat: int = 5, dtype: str = "float32") -> dict:
+    """Best FLOP/s of ``torch.matmul`` on two ``size`` x ``size`` matrices of ``dtype`` (2 size^3 FLOP each).
+
+    bfloat16 runs oneDNN's bf16 kernels, native on AMX-BF16 / AVX512-BF16 CPUs and emulated (slower) elsewhere.
+    """
     import torch
 
     torch.manual_seed(0)
-    a, b = torch.randn(size, size), torch.randn(size, size)
+    a, b = torch.randn(size, size, dtype=getattr(torch, dtype)), torch.randn(size, size, dtype=getattr(torch, dtype))
     torch.matmul(a, b)  # warm-up
     best = float("inf")
     for _ in range(repeat):
         start = time.perf_counter()
         torch.matmul(a, b)
         best = min(best, time.perf_counter() - start)
-    return {"flops_per_s": 2 * size**3 / best, "seconds": best}
+    return {"flops_per_s": 2 * size**3 / best, "seconds": best, "dtype": dtype}
+
+
+def matmul_peaks(size: int = 2048, repeat: int = 5) -> dict[str, float]:
+    """FLOP/s of :func:`matmul_peak` in each of :data:`DTYPES`, measured one after the other: ``{dtype: flops_per_s}``."""
+    return {dtype: matmul_peak(size, repeat, dtype)["flops_per_s"] for dtype in DTYPES}
 
 
 def memory_bandwidth(mebibytes: int = 512, repeat: int = 5) -> dict:
