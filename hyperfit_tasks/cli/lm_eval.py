@@ -129,7 +129,7 @@ def check_api_server(args, seconds: float = PREFLIGHT_SECONDS) -> None:
         reason = error
     if isinstance(reason, ssl.SSLError):
         return  # a TLS server answered; its certificate is lm-eval's concern (verify_certificate, ca_cert_path)
-    if isinstance(reason, TimeoutError) or str(reason) == "timed out":
+    if isinstance(reason, TimeoutError):
         reason = f"no answer within {seconds:g} s"
     raise HyperfitError(f"cannot reach the server of --model {args.model} at {url} ({reason}): start it, or check base_url in --model_args")
 
