@@ -52,18 +52,20 @@ def test_reproduce_runs_the_chain_writes_the_claims_and_reuses_every_step(tiny_l
     argv = [
         "--model", str(tiny_lm_path), "--output-dir", str(out), "--train-samples", "4", "--small-samples", "2", "--limit", "2",
         "--max-gen-toks", "16", "--batch-size", "2", "--train-options", TINY_TRAINING,
-        "--compare-options", "--permutations 200 --mauve-permutations 2",
+        "--compare-options", "--permutations 200 --mauve-permutations 2", "--judge", str(tiny_lm_path),
     ]  # fmt: skip
 
     assert reproduce.main(argv) == 0
     scripts = [Path(call[0]).name for call in calls]
-    assert scripts == ["hyperfit-train"] * 4 + ["hyperfit-temperature"] + ["hyperfit-lm-eval"] * 9 + ["hyperfit-agreement"] + ["hyperfit-compare"] * 3
+    judge = ["hyperfit-lm-eval"] * 3  # the tiny model judges the base's and the hyperfitted continuations, and the loop control
+    scored = ["hyperfit-lm-eval"] * 9
+    assert scripts == ["hyperfit-train"] * 4 + ["hyperfit-temperature"] + scored + ["hyperfit-agreement"] + judge + ["hyperfit-compare"] * 4
     main_run, shuffled, pydoc, small = calls[:4]
     # the shuffled run: the same samples (--sample_seed), another order (--seed); pydoc: its training split; small: 2 blocks
     assert option(main_run, "--sample_seed") == option(shuffled, "--sample_seed") and option(main_run, "--seed") != option(shuffled, "--seed")
     assert option(pydoc, "--data").endswith("pydoc/train.jsonl") and option(small, "--num_samples") == "2"
     assert option(main_run, "--max_length") == "32"  # --train-options reach every run
-    evaluations = {Path(option(call, "--output_path")).name: call for call in calls if Path(call[0]).name == "hyperfit-lm-eval"}
+    evaluations = {Path(option(call, "--output_path")).name: call for call in calls[5:14]}
     matched_t = json.loads((out / "temperature.json").read_text())["temperature"]
     assert option(evaluations["base-matched-T"], "--gen_kwargs") == f"max_gen_toks=16,temperature={matched_t:.3f},top_p=1.0,top_k=0"
     assert option(evaluations["base-top-p"], "--tasks") == "hyperfit_continuation_top_p" and option(evaluations["base-top-p"], "--seed") == "1234"
@@ -77,9 +79,12 @@ def test_reproduce_runs_the_chain_writes_the_claims_and_reuses_every_step(tiny_l
     # the early-stopped model (the main run's lowest held-out epoch) is scored as any checkpoint, and is the control's baseline
     assert option(evaluations["early-stopped"], "--model_args").startswith(f"pretrained={out / 'hyperfitted' / 'early_stopped'},")
     assert option(evaluations["early-stopped"], "--tasks") == "hyperfit_continuation,hyperfit_perplexity"
-    control = calls[-1]
+    judged = {Path(option(call, "--output_path")).name: call for call in calls[15:18]}
+    assert json.loads(option(judged["loop-control"], "--metadata")) == {"samples": str(out / "lm_eval" / "base"), "control": "loop"}
+    assert option(judged["hyperfitted"], "--tasks") == "hyperfit_judge_logprob" and "--apply_chat_template" not in judged["hyperfitted"]
+    control = calls[-2]
     assert option(control, "--baseline") == "early-stopped" and option(control, "--out") == str(out / "compare" / "control")
-    decoding = calls[-2]
+    decoding = calls[-3]
     assert option(decoding, "--permutations") == "200" and option(decoding, "--out") == str(out / "compare" / "decoding")
     assert (
         option(decoding, "--baseline") == "hyperfitted" and option(decoding, "--same-prompts") == "hyperfit_continuation_top_p=hyperfit_continuation"
@@ -88,7 +93,13 @@ def test_reproduce_runs_the_chain_writes_the_claims_and_reuses_every_step(tiny_l
     report = out / "report"
     claims = json.loads((report / "claims.json").read_text())["claims"]
     assert [row["number"] for row in claims] == list(range(1, 12)) and all(row["verdict"] in VERDICTS for row in claims)
-    assert claims[9]["verdict"] == "not measurable here"  # human preference is never decided here
+    # claim 10 reads the judge's comparison (the tiny random judge's verdicts, paired by the judged prompt) and its loop control
+    judge_table = read_table(out / "compare" / "judge" / "table.json")
+    preference = paired_stat(judge_table, "hyperfit_judge_logprob", "judge_pref_or_equal", "hyperfitted")
+    assert claims[9]["values"]["hyperfit_judge_logprob/judge_pref_or_equal"]["delta"] == preference.delta
+    # the tiny model is the base model and the judge: the row names the self-preference
+    assert claims[9]["ours"].startswith(f"LLM judge {tiny_lm_path} (hyperfit_judge_logprob); the judge is the base model itself (self-preference")
+    assert set(claims[9]["values"]["judge"]["loop-control"]) == {"judge_pref_or_equal", "judge_unparseable"}
     observations = json.loads((report / "claims.json").read_text())["observations"]
     assert [(row["number"], row["verdict"]) for row in observations] == [("S1", REPORTED)]  # Self-BLEU: reported, not decided
     table = (report / "claims.md").read_text().splitlines()
@@ -121,4 +132,4 @@ def test_reproduce_runs_the_chain_writes_the_claims_and_reuses_every_step(tiny_l
     assert reproduce.main(argv) == 0
     assert calls == []  # every step re-used
     printed = capsys.readouterr().out
-    assert printed.count("already done") == 18 and "| 10 | Humans prefer" in printed
+    assert printed.count("already done") == 22 and "| 10 | Humans prefer" in printed
