@@ -30,7 +30,9 @@ def fake_ttr(folder: Path) -> float:
 def fake_results(output_path: Path, group: str) -> dict:
     """lm-eval's results of one fake evaluation: a judge run's preferred-or-equal share, else a TTR that names the model."""
     if group.startswith("hyperfit_judge"):
-        return {group: {"judge_pref_or_equal,none": JUDGED[output_path.name], "judge_pref_or_equal_stderr,none": 0.05}}
+        consistency = 0.5 if output_path.name == "hyperfitted-n16" else 0.75
+        return {group: {"judge_pref_or_equal,none": JUDGED[output_path.name], "judge_pref_or_equal_stderr,none": 0.05,
+                        "judge_position_consistency,none": consistency, "judge_unparseable,none": 0.0}}  # fmt: skip
     return {group: {"ttr,none": fake_ttr(output_path), "ttr_stderr,none": 0.01, "stopped_early,none": 0.25}}
 
 
@@ -140,6 +142,12 @@ def test_demo_runs_each_step_once_then_reuses_it(tmp_path, monkeypatch, capsys):
     assert table[8] == answer_row("hyperfitted-n16", "greedy", "0.500 ± 0.010", "0.500 ± 0.050", "0.500")
     assert table[9].startswith("| base-T0.600 | sampled T=0.600 (entropy of hyperfitted-n16) |")
     assert "hyperfitted-n8: entropy-matched T = 0.812 (95% interval 0.500-0.900 over held-out blocks)" in "\n".join(table)
+    # the judge's trust figures close the table: hyperfitted-n16's verdicts flip with the order in half of the prompts
+    assert table[-3] == (
+        "judge's position consistency and unparseable share: base 0.75, 0.0%; hyperfitted-n8 0.75, 0.0%; hyperfitted-n16 0.50, 0.0%; "
+        "outside the trust thresholds (consistency >= 0.6, unparseable <= 20%): its preferences say little (a judge that answers "
+        "by position alone finds every text preferred or equal in half of the judgments)"
+    )
 
     calls.clear()
     assert demo.main(argv) == 0

@@ -52,6 +52,7 @@ from hyperfit_tasks.common.eval_cache import eval_cache_path
 from hyperfit_tasks.common.run_files import EARLY_STOPPED_DIR, INDEX_HTML, RUN_RECORD, TABLE_JSON, has_results, read_early_stopped, read_run_record
 from hyperfit_tasks.compare.sharpening import SHARPENING_COLUMNS
 from hyperfit_tasks.metrics import catalogue
+from hyperfit_tasks.reproduce.claims import CONSISTENCY, JUDGE_MAX_UNPARSEABLE, JUDGE_MIN_CONSISTENCY, UNPARSEABLE
 
 TASKS = "hyperfit_continuation,hyperfit_perplexity"
 ANSWER_COLUMNS = catalogue.view(catalogue.ANSWER)  # the continuation metrics of the answer table, with their labels
@@ -137,12 +138,16 @@ def answer_table(rows: list[tuple[str, str, Path, str]], out: Path, judge_task: 
     judged = [f"{JUDGED.label} (judge)"] if judge_task else []
     header = ["model", "decoding", *(metric.label for metric in ANSWER_COLUMNS), *judged, "top-1 agreement with base"]
     lines = ["| " + " | ".join(header) + " |", "|---|---|" + "---:|" * (len(header) - 2)]
+    trust: dict[str, tuple[float | None, float | None]] = {}  # judged run -> the judge's (position consistency, unparseable share)
     for name, decoding, folder, group in rows:
         (run,) = load_results([folder])
         cells = [measured_cell(run, group, metric.name) for metric in ANSWER_COLUMNS]
-        if judge_task:
-            judge_folder = out / "judge" / name
-            cells.append(measured_cell(load_results([judge_folder])[0], judge_task, JUDGED.name) if has_results(judge_folder) else "")
+        if judge_task and has_results(out / "judge" / name):
+            (judge_run,) = load_results([out / "judge" / name])
+            cells.append(measured_cell(judge_run, judge_task, JUDGED.name))
+            trust[name] = tuple(getattr(judge_run.measurement(judge_task, metric), "value", None) for metric in (CONSISTENCY, UNPARSEABLE))
+        elif judge_task:
+            cells.append("")
         agreement = out / "agreement" / f"{name}.json"
         cells.append(f"{json.loads(agreement.read_text())['top1_agreement']:.3f}" if agreement.is_file() else "")
         lines.append(f"| {name} | {decoding} | " + " | ".join(cells) + " |")
@@ -158,7 +163,24 @@ def answer_table(rows: list[tuple[str, str, Path, str]], out: Path, judge_task: 
             f"held-out Austen: base {record['base_entropy']:.3f} nats at T=1, {record['base_entropy_at_temperature']:.3f} at T, "
             f"{temperature_json.stem} {record['hyperfitted_entropy']:.3f}"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + ([f"\n{judge_trust(trust)}"] if trust else []))
+
+
+def judge_trust(trust: dict[str, tuple[float | None, float | None]]) -> str:
+    """One line: the judge's position consistency and unparseable share on each judged run, and whether they meet the
+    trust thresholds of hyperfit-reproduce's claim 10 (a judge below them says little, whatever it prefers)."""
+    def shown(value: float | None, spec: str) -> str:
+        return "n/a" if value is None else format(value, spec)
+
+    runs = "; ".join(f"{name} {shown(consistency, '.2f')}, {shown(unparseable, '.1%')}" for name, (consistency, unparseable) in trust.items())
+    trusted = all(c is not None and c >= JUDGE_MIN_CONSISTENCY and u is not None and u <= JUDGE_MAX_UNPARSEABLE for c, u in trust.values())
+    thresholds = f"consistency >= {JUDGE_MIN_CONSISTENCY}, unparseable <= {JUDGE_MAX_UNPARSEABLE:.0%}"
+    verdict = (
+        f"within the trust thresholds ({thresholds})" if trusted
+        else f"outside the trust thresholds ({thresholds}): its preferences say little (a judge that answers by position alone "
+        "finds every text preferred or equal in half of the judgments)"
+    )  # fmt: skip
+    return f"judge's position consistency and unparseable share: {runs}; {verdict}"
 
 
 def measured_cell(run, task: str, metric: str) -> str:
