@@ -19,6 +19,8 @@ from hyperfit_tasks.compare.mismatches import find_mismatches
 from hyperfit_tasks.compare.paired import board_statistics, clipped, document_key, mean_test
 from hyperfit_tasks.compare.samples import pick_examples
 
+from helpers import results_dict, write_results
+
 STAMP = "2025-01-02T03-04-05.000006"
 TASK = "hyperfit_judge_austen"
 AGGREGATIONS = {"judge_pref_or_equal": "nanmean", "judge_win_rate": "nanmean", "judge_position_consistency": "nanmean", "judge_unparseable": "mean"}
@@ -51,32 +53,17 @@ def write_judge_run(folder: Path, prompts: list[int], items: dict[str, list[floa
     """Results and samples of ``TASK`` judging ``folder.name``'s continuations of ``prompts`` (items in that order)."""
     import numpy as np
 
-    entry = {"alias": TASK}
-    for metric, values in items.items():
-        entry[f"{metric},none"] = float(np.nanmean(values))
-        entry[f"{metric}_stderr,none"] = "N/A"
-    data = {
-        "results": {TASK: entry},
-        "group_subtasks": {},
-        "configs": {
-            TASK: {
-                "task": TASK, "output_type": "generate_until",
-                "generation_kwargs": {"until": ["\n"], "do_sample": False, "max_gen_toks": 8},
-                "metric_list": [{"metric": m, "aggregation": AGGREGATIONS[m], "higher_is_better": HIGHER[m]} for m in items],
-                "metadata": {"version": 1.0, "samples": f"/runs/{folder.name}"},
-            }
-        },
-        "versions": {TASK: 1.0},
-        "n-shot": {TASK: 0},
-        "higher_is_better": {TASK: {m: HIGHER[m] for m in items}},
-        "n-samples": {TASK: {"original": len(prompts), "effective": len(prompts)}},
-        "task_hashes": {TASK: f"{folder.name}-hash"},  # the documents hold the judged continuations: differ by design
-        "config": {"model": "local-chat-completions", "model_args": f"base_url=http://127.0.0.1:9/v1/chat/completions,model={judge}"},
-        "lm_eval_version": "0.4.13",
-        "model_name": judge,
-    }  # fmt: skip
-    folder.mkdir(parents=True)
-    (folder / f"results_{STAMP}.json").write_text(json.dumps(data))
+    data = results_dict(
+        {TASK: {metric: float(np.nanmean(values)) for metric, values in items.items()}}, {m: HIGHER[m] for m in items}, model=judge,
+        gen_kwargs={"until": ["\n"], "do_sample": False, "max_gen_toks": 8},
+    )
+    config = data["configs"][TASK]
+    config["metric_list"] = [{"metric": m, "aggregation": AGGREGATIONS[m], "higher_is_better": HIGHER[m]} for m in items]
+    config["metadata"]["samples"] = f"/runs/{folder.name}"
+    data["n-samples"][TASK] = {"original": len(prompts), "effective": len(prompts)}
+    data["task_hashes"] = {TASK: f"{folder.name}-hash"}  # the documents hold the judged continuations: differ by design
+    data["config"] = {"model": "local-chat-completions", "model_args": f"base_url=http://127.0.0.1:9/v1/chat/completions,model={judge}"}
+    write_results(folder, data, STAMP)
     records = [judge_record(prompt, folder.name, {m: values[i] for m, values in items.items()}) for i, prompt in enumerate(prompts)]
     (folder / f"samples_{TASK}_{STAMP}.jsonl").write_text("".join(json.dumps(record) + "\n" for record in records))
     return folder
