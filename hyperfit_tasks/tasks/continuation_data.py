@@ -164,6 +164,11 @@ def split_by_tokens(text: str, n: int, tokenizer_name: str) -> tuple[str, str] |
     return text[:end], text[end:]
 
 
+def cut(text: str, tokens: int, tokenizer_name: str) -> str:
+    """The characters of the first ``tokens`` (at least one) tokens of ``text``; all of it when it is not longer."""
+    return (split_by_tokens(text, tokens, tokenizer_name) or (text,))[0]
+
+
 def report_skipped(skipped: int, total: int, source: str, reason: str) -> None:
     """Warn about skipped texts; fail with a one-line error when nothing is left."""
     if skipped == total:

@@ -16,8 +16,9 @@ from hyperfit_tasks.metrics.catalogue import Continuation
 from hyperfit_tasks.metrics.coherence import coherence
 from hyperfit_tasks.metrics.copy_rate import copy_metrics_for_text
 from hyperfit_tasks.metrics.mauve_features import DEFAULT_FEATURIZER
-from hyperfit_tasks.metrics.text_units import DEFAULT_TOKENIZER, load_tokenizer, token_ids
+from hyperfit_tasks.metrics.text_units import DEFAULT_TOKENIZER, token_ids
 from hyperfit_tasks.models.citation_blocker import DEFAULT_BLOCK_LEN
+from hyperfit_tasks.tasks.continuation_data import cut
 
 
 def process_results(
@@ -49,8 +50,8 @@ def process_results(
 def coherence_items(prompt: str, continuation: Continuation) -> dict[str, float]:
     """``coherence`` of the continuation with the prompt, and ``coherence_human``: the same of the human reference cut to
     the continuation's length in metric tokens, since coherence moves with length (docs/metrics.md); NaN without a prompt."""
-    cut = token_ids(continuation.reference, continuation.metric_tokenizer)[: len(continuation.tokens)]
-    run, human = coherence(prompt, [continuation.text, load_tokenizer(continuation.metric_tokenizer).decode(cut)])
+    human_cut = cut(continuation.reference, len(continuation.tokens), continuation.metric_tokenizer) if continuation.tokens else ""
+    run, human = coherence(prompt, [continuation.text, human_cut])
     return {"coherence": run, "coherence_human": human}
 
 

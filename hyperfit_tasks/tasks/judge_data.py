@@ -22,7 +22,7 @@ import datasets
 
 from hyperfit_tasks.compare.samples import continuation_of, read_samples
 from hyperfit_tasks.metrics.text_units import DEFAULT_TOKENIZER, load_tokenizer, token_ids
-from hyperfit_tasks.tasks.continuation_data import report_skipped, split_by_tokens
+from hyperfit_tasks.tasks.continuation_data import cut, report_skipped
 
 SAMPLES_GLOB = "samples_*.jsonl"
 LOOP_TOKENS = 16
@@ -124,11 +124,6 @@ def judge_doc(task: str, record: dict[str, Any], metric_tokenizer: str, control:
         "judged_doc_hash": str(record.get("doc_hash", "")),
         "judged_prompt_hash": str(record.get("prompt_hash", "")),
     }
-
-
-def cut(text: str, tokens: int, metric_tokenizer: str) -> str:
-    """The characters of the first ``tokens`` (at least one) tokens of ``text``."""
-    return (split_by_tokens(text, tokens, metric_tokenizer) or (text,))[0]
 
 
 def loop_text(ids: list[int], tokens: int, metric_tokenizer: str) -> str:
