@@ -99,8 +99,10 @@ PAPER = Preset(
 
 DEMO = PAPER.derive(
     "demo",
-    "The paper's recipe scaled to 2 CPU cores: 64 blocks of 128 tokens, 10 epochs, lr 3e-4 so the loss still nears zero.",
+    "The paper's recipe scaled to 2 CPU cores: 64 blocks of 128 tokens, 10 epochs, lr 3e-4 so the loss still nears zero, "
+    "bf16 where the hardware has it.",
     num_samples=64,
+    precision="auto",
     max_length=128,
     num_train_epochs=10,
     learning_rate=3e-4,
@@ -263,7 +265,7 @@ class HyperfitArguments:
             "help": "Training precision: 'fp32', 'bf16' (mixed precision: bf16 matrix multiplies, float32 master weights "
             "and optimizer state, as --bf16 true), or 'auto' (bf16 where the hardware multiplies bf16 natively: AMX-BF16 "
             "or AVX512-BF16 CPUs, bf16 GPUs; else fp32). bf16 without that hardware is an error (torch would emulate it, "
-            f"slower than fp32); {BF16_OVERRIDE}=1/0 overrides the detection. Presets: fp32. The run record and model "
+            f"slower than fp32); {BF16_OVERRIDE}=1/0 overrides the detection. Presets: paper fp32, demo auto. The run record and model "
             "card say which precision ran.",
             "choices": list(PRECISIONS),
         },

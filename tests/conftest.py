@@ -9,6 +9,9 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The same precision on every machine: --precision auto resolves to fp32 in every test and every command a test starts,
+# whatever the CPU; the tests of bf16 set HYPERFIT_BF16=1 themselves (tests/test_precision.py, tests/test_demo.py).
+os.environ.setdefault("HYPERFIT_BF16", "0")
 
 
 def english_sample_text(max_chars: int = 60_000) -> str:

@@ -4,8 +4,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from hyperfit_tasks.chains import steps
 from hyperfit_tasks.cli import demo
+from hyperfit_tasks.common.errors import HyperfitError
 
 DIAGNOSTICS_BEFORE = {
     "heldout_perplexity": 60.294, "top1_prob": 0.31794, "top1_prob_correct": 0.6118, "top1_prob_wrong": 0.2391, "ece": 0.0512,
@@ -123,8 +126,8 @@ def test_demo_runs_each_step_once_then_reuses_it(tmp_path, monkeypatch, capsys):
     assert matched_8[matched_8.index("--seed") + 1] == "1234" and matched_8[matched_8.index("--limit") + 1] == "3"
     for evaluation in (evaluate_16, matched_8):  # lm-eval's own stderr needs no 100,000-draw bootstrap here
         assert evaluation[evaluation.index("--bootstrap_iters") + 1] == steps.BOOTSTRAP_ITERS
-        assert evaluation[evaluation.index("--batch_size") + 1] == steps.DEFAULT_BATCH_SIZE
-    assert "--seed" not in train_8
+        assert evaluation[evaluation.index("--batch_size") + 1] == steps.BATCH_SIZES["fp32"]
+    assert "--seed" not in train_8 and option(train_8, "--precision") == "fp32"  # auto, on a machine without bf16 (conftest)
     assert matched_8[matched_8.index("--output_path") + 1] == str(tmp_path / "lm_eval" / "base-T0.812")
     names = ("base", "hyperfitted-n8", "hyperfitted-n16", "early-stopped-n8", "early-stopped-n16", "base-T0.812", "base-T0.600")
     assert compare[1:8] == [f"{tmp_path / 'lm_eval' / name}={name}" for name in names]
@@ -190,3 +193,53 @@ def test_demo_passes_its_training_seed_on(tmp_path, monkeypatch):
     assert demo.main(["--model", "/models/base", "--train-samples", "8", "--output-dir", str(tmp_path), "--seed", "7", "--judge", "none"]) == 0
     (train,) = [call for call in calls if Path(call[0]).name == "hyperfit-train"]
     assert train[train.index("--seed") + 1] == "7"
+
+
+def test_demo_in_bf16_trains_and_evaluates_in_bf16_and_never_mixes_in_fp32_runs(tmp_path, monkeypatch, capsys):
+    """Where bf16 is native, ``--precision auto`` trains in bf16 mixed precision and runs every lm-eval model, the judge
+    included, with ``dtype=bfloat16`` at the bf16 batch size; re-running on that folder in fp32 is one line, not a mix."""
+    calls: list[list[str]] = []
+    monkeypatch.setattr(steps, "run_step", fake_step(calls))
+    monkeypatch.setattr(steps, "has_chat_template", lambda model: True)
+    monkeypatch.setenv("HYPERFIT_BF16", "1")
+    argv = ["--model", "/models/base", "--train-samples", "8", "--output-dir", str(tmp_path), "--judge", "/models/judge"]
+    assert demo.main(argv) == 0
+    (train,) = [call for call in calls if Path(call[0]).name == "hyperfit-train"]
+    assert option(train, "--precision") == "bf16"
+    evaluations = [call for call in calls if Path(call[0]).name == "hyperfit-lm-eval"]
+    assert len(evaluations) == 6  # base, hyperfitted, early-stopped, sampled base, and the judge on base and on hyperfitted
+    assert all(option(call, "--model_args").endswith(",dtype=bfloat16") for call in evaluations)
+    assert {option(call, "--batch_size") for call in evaluations} == {steps.BATCH_SIZES["bf16"]} != {steps.BATCH_SIZES["fp32"]}
+
+    # the fake steps left records that name no precision; make them say bf16 as the real ones do, then ask for fp32
+    record = tmp_path / "hyperfitted-n8" / "hyperfit_run.json"
+    record.write_text(json.dumps({**json.loads(record.read_text()), "training": {"precision": "bf16"}}))
+    capsys.readouterr()
+    assert demo.main([*argv, "--precision", "fp32"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"hyperfit-demo: error: {tmp_path / 'hyperfitted-n8'} was made in bf16 and this run is in fp32: pass --precision bf16 "
+        "to re-use it, or another --output-dir"
+    )
+
+
+def test_a_finished_evaluation_in_another_dtype_is_not_reused(tmp_path):
+    """The lm-eval side of the check reads the dtype lm-eval recorded in its results (``config.model_args``)."""
+    folder = tmp_path / "lm_eval" / "base" / "model"
+    folder.mkdir(parents=True)
+    results = {"results": {}, "config": {"model": "hf", "model_args": "pretrained=/models/base,dtype=float32"}}
+    (folder / "results_2026-01-01T00-00-00.json").write_text(json.dumps(results))
+    assert steps.output_precision(tmp_path / "lm_eval" / "base") == "fp32"
+    steps.run_step_unless(True, tmp_path / "lm_eval" / "base", "3. evaluate base", [], precision="fp32")  # same precision: re-used
+    with pytest.raises(HyperfitError, match=r"lm_eval/base was made in fp32 and this run is in bf16: pass --precision fp32"):
+        steps.run_step_unless(True, tmp_path / "lm_eval" / "base", "3. evaluate base", [], precision="bf16")
+
+
+def test_bf16_asked_for_without_native_bf16_is_one_line_before_any_step(tmp_path, monkeypatch, capsys):
+    calls: list[list[str]] = []
+    monkeypatch.setattr(steps, "run_step", fake_step(calls))
+    monkeypatch.setenv("HYPERFIT_BF16", "0")
+    assert demo.main(["--model", "/models/base", "--output-dir", str(tmp_path), "--precision", "bf16", "--judge", "none"]) == 1
+    assert calls == []
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("hyperfit-demo: error: --precision bf16: no native bf16 matrix multiply here (forced by HYPERFIT_BF16=0)")
+    assert "\n" not in error and "--precision auto (which picks fp32 on this machine)" in error

@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hyperfit_tasks.common.errors import HyperfitError
-from hyperfit_tasks.common.run_files import RESULTS_GLOB, has_results
+from hyperfit_tasks.common.precision import LM_EVAL_DTYPES, PRECISIONS, lm_eval_dtype, resolve_precision
+from hyperfit_tasks.common.run_files import RESULTS_GLOB, has_results, read_run_record, results_model_args
 
-# lm-eval batch size of both chains' evaluations: batch 32 generates 2.2x as fast as 8 on 2 CPU cores
-# (benchmarks/bench_generation.py, docs/benchmarks.md); 64 is faster still, but lm-eval pools the perplexity tasks'
-# documents into the same batches, whose logits then need ~15 GB.
-DEFAULT_BATCH_SIZE = "32"
+# lm-eval batch size of both chains' evaluations, by precision. fp32: batch 32 generates 2.2x as fast as 8 on 2 CPU
+# cores (benchmarks/bench_generation.py, docs/benchmarks.md); 64 is faster still, but lm-eval pools the perplexity
+# tasks' documents into the same batches, whose fp32 logits then need ~15 GB. bf16 halves those logits: batch 64 peaks
+# at 8.8 GB of memory (measured, docs/benchmarks.md).
+BATCH_SIZES = {"fp32": "32", "bf16": "64"}
 # draws of lm-eval's own bootstrap stderr (its default 100,000 costs ~2 s per NaN-aware metric); hyperfit-compare's
 # paired intervals do not depend on it
 BOOTSTRAP_ITERS = "1000"
@@ -49,12 +51,68 @@ def run_step(title: str, argv: list[str]) -> None:
         raise SystemExit(f"{program()}: step failed: {title} (see the messages above; re-run to resume)")
 
 
-def run_step_unless(done: bool, output: Path, title: str, argv: list[str]) -> None:
-    """Run the step ``title`` unless ``done`` (its ``output`` is already there, and a re-run reuses it)."""
-    if done:
-        print(f"\n==> {title}: already done ({output})")
-    else:
+def run_step_unless(done: bool, output: Path, title: str, argv: list[str], precision: str | None = None) -> None:
+    """Run the step ``title`` unless ``done`` (its ``output`` is already there, and a re-run reuses it); a finished
+    training or lm-eval run made in another ``precision`` than this run's is a one-line error, not silently mixed in."""
+    if not done:
         run_step(title, argv)
+        return
+    made_in = output_precision(output) if precision else None
+    if made_in and made_in != precision:
+        raise HyperfitError(
+            f"{output} was made in {made_in} and this run is in {precision}: pass --precision {made_in} to re-use it, "
+            "or another --output-dir"
+        )
+    print(f"\n==> {title}: already done ({output})")
+
+
+def output_precision(output: Path) -> str | None:
+    """The precision a finished step's output was made in: a ``hyperfit-train`` run's record (fp32 in records older than
+    ``--precision``), or the ``dtype`` of an lm-eval run's ``--model_args`` (None when it names none)."""
+    record = read_run_record(output)
+    if record is not None:
+        return (record.get("training") or {}).get("precision", "fp32")
+    return precision_of_dtype(results_model_args(output).get("dtype"))
+
+
+def precision_of_dtype(dtype: object) -> str | None:
+    """``fp32`` or ``bf16`` for lm-eval's ``dtype`` ``float32`` or ``bfloat16``, else None."""
+    return {value: name for name, value in LM_EVAL_DTYPES.items()}.get(dtype)
+
+
+@dataclass(frozen=True)
+class Precision:
+    """The precision a chain trains and evaluates in (``fp32`` or ``bf16``, resolved from ``--precision``) and the
+    lm-eval batch size that goes with it."""
+
+    name: str
+    batch_size: str
+
+    @property
+    def dtype(self) -> str:
+        """lm-eval's ``dtype`` model argument (``float32`` or ``bfloat16``)."""
+        return lm_eval_dtype(self.name)
+
+
+def add_precision_options(parser: argparse.ArgumentParser) -> None:
+    """``--precision`` and ``--batch-size``, the same in both chains."""
+    parser.add_argument(
+        "--precision", default="auto", choices=PRECISIONS,
+        help="training and evaluation precision: auto (default): bf16 where the hardware multiplies bf16 natively "
+        "(AMX-BF16 or AVX512-BF16 CPUs, bf16 GPUs), else fp32; fp32; bf16 (an error without that hardware). Training "
+        "in bf16 is mixed precision (float32 master weights); lm-eval runs with dtype=bfloat16",
+    )
+    parser.add_argument(
+        "--batch-size",
+        help=f"lm-eval batch size (default: {BATCH_SIZES['fp32']} in fp32, {BATCH_SIZES['bf16']} in bf16, the fastest "
+        "that fits in 24 GB with the perplexity tasks here)",
+    )
+
+
+def chain_precision(args: argparse.Namespace) -> Precision:
+    """The precision of ``--precision`` on ``--device``, and ``--batch-size`` or that precision's default."""
+    name = resolve_precision(args.precision, args.device, f"--precision {args.precision}")
+    return Precision(name, args.batch_size or BATCH_SIZES[name])
 
 
 def base_model(model: str | None) -> str:
@@ -146,10 +204,20 @@ class Judge:
     def model(self) -> str:
         return model_of(self.model_args)
 
+    @property
+    def precision(self) -> str | None:
+        """``fp32`` or ``bf16`` from the judge's ``dtype`` model argument (None when it names neither)."""
+        return precision_of_dtype(model_args_dict(self.model_args).get("dtype"))
+
+
+def model_args_dict(model_args: str) -> dict[str, str]:
+    """lm-eval ``model_args`` (``KEY=VALUE,...``) as a dict."""
+    return dict(part.split("=", 1) for part in model_args.split(",") if "=" in part)
+
 
 def model_of(model_args: str) -> str:
     """The model path or name in lm-eval ``model_args`` (its ``pretrained=`` or ``model=``)."""
-    pairs = dict(part.split("=", 1) for part in model_args.split(",") if "=" in part)
+    pairs = model_args_dict(model_args)
     return pairs.get("pretrained") or pairs.get("model") or model_args
 
 
@@ -181,10 +249,11 @@ def has_chat_template(model: str) -> bool:
         raise HyperfitError(f"cannot load the judge's tokenizer from {model} ({error}): give --judge pretrained=PATH of a local model") from None
 
 
-def make_judge(judge: str | None, backend: str, task: str = "auto") -> Judge | None:
+def make_judge(judge: str | None, backend: str, task: str = "auto", dtype: str = "float32") -> Judge | None:
     """The judge of ``--judge`` (None: the embedded default model; ``none``: no judge; ``KEY=VALUE,...``: lm-eval
     model_args; a bare path or name: its ``pretrained=``, or ``model=`` for a chat-completions backend), ``--judge-backend``
-    and ``--judge-task`` (``auto``: the log-probability task for local backends, the generation task for the APIs)."""
+    and ``--judge-task`` (``auto``: the log-probability task for local backends, the generation task for the APIs);
+    ``dtype``: a local judge's lm-eval dtype when ``--judge`` names none (the chain's precision)."""
     if judge == NO_JUDGE:
         return None
     task = JUDGE_TASKS[backend] if task == "auto" else task
@@ -193,9 +262,9 @@ def make_judge(judge: str | None, backend: str, task: str = "auto") -> Judge | N
     if judge is None:
         from hyperfit_tasks.assets import default_model_path
 
-        judge = f"pretrained={default_model_path()},dtype=float32"
+        judge = f"pretrained={default_model_path()},dtype={dtype}"
     elif "=" not in judge:
-        judge = f"pretrained={judge},dtype=float32" if backend in LOCAL_JUDGES else f"model={judge}"
+        judge = f"pretrained={judge},dtype={dtype}" if backend in LOCAL_JUDGES else f"model={judge}"
     # lm-eval sends chat-completion requests as messages; a local model is asked in its chat format when it has one
     return Judge(backend, judge, task, backend not in LOCAL_JUDGES or has_chat_template(model_of(judge)))
 
@@ -227,6 +296,6 @@ def run_judge(
         cache = eval_cache_path(cache_dir, judge.model, f"{judge.backend},{judge.model_args},{judge.task},device={device}")
         run_step_unless(
             has_results(folder), folder, f"{step} judge {what} against the human text ({judge.task}, {judge.model})",
-            judge_argv(judge, samples, folder, device, batch_size, cache, control),
+            judge_argv(judge, samples, folder, device, batch_size, cache, control), precision=judge.precision,
         )
     return folders

@@ -37,11 +37,11 @@ from pathlib import Path
 
 from hyperfit_tasks.chains import steps
 from hyperfit_tasks.chains.steps import (
-    DEFAULT_BATCH_SIZE,
     GREEDY_GROUP,
     MATCHED_GROUP,
     MATCHED_SEED,
     SAME_PROMPTS,
+    Precision,
     command,
     compare_argv,
     lm_eval_argv,
@@ -84,9 +84,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--preset", default="demo", help="hyperfit-train preset (default: demo, the paper recipe scaled to 2 CPU cores)")
     parser.add_argument("--limit", type=int, default=32, help="evaluation documents per domain (default: 32)")
     parser.add_argument("--max-gen-toks", type=int, default=256, help="tokens generated per continuation (default: 256, as the paper)")
-    parser.add_argument(
-        "--batch-size", default=DEFAULT_BATCH_SIZE, help=f"lm-eval batch size (default: {DEFAULT_BATCH_SIZE}, the fastest that fits in memory here)"
-    )
+    steps.add_precision_options(parser)
     parser.add_argument("--seed", type=int, help="hyperfit-train --seed (data order, initialisation of LoRA; default: the preset's)")
     parser.add_argument("--device", default="cpu", help="lm-eval and training device (default: cpu)")
     steps.add_judge_options(parser)
@@ -107,7 +105,9 @@ def sharpening_table(run_dirs: dict[str, Path]) -> str:
     return "\n".join(lines)
 
 
-def entropy_matched_steps(args: argparse.Namespace, out: Path, base: str, name: str, run_dir: Path) -> tuple[str, str, Path, str]:
+def entropy_matched_steps(
+    args: argparse.Namespace, precision: Precision, out: Path, base: str, name: str, run_dir: Path
+) -> tuple[str, str, Path, str]:
     """Steps 4-6 for one hyperfitted model (each skipped when its output exists); the answer-table row of the matched base."""
     temperature_json = out / "temperature" / f"{name}.json"
     steps.run_step_unless(
@@ -119,8 +119,9 @@ def entropy_matched_steps(args: argparse.Namespace, out: Path, base: str, name: 
     folder = out / "lm_eval" / matched
     steps.run_step_unless(
         has_results(folder), folder, f"5. evaluate base sampled at T={temperature} (entropy of {name}) with lm-eval ({MATCHED_GROUP})",
-        lm_eval_argv(f"pretrained={base},dtype=float32", MATCHED_GROUP, folder, args.device, args.batch_size, args.limit,
-                     f"max_gen_toks={args.max_gen_toks},temperature={temperature},top_p=1.0,top_k=0", seed=MATCHED_SEED),
+        lm_eval_argv(f"pretrained={base},dtype={precision.dtype}", MATCHED_GROUP, folder, args.device, precision.batch_size,
+                     args.limit, f"max_gen_toks={args.max_gen_toks},temperature={temperature},top_p=1.0,top_k=0", seed=MATCHED_SEED),
+        precision=precision.name,
     )
     agreement_json = out / "agreement" / f"{name}.json"
     steps.run_step_unless(
@@ -216,15 +217,16 @@ def run(args: argparse.Namespace) -> int:
     out = args.output_dir.resolve()
     sizes = training_sizes(args.train_samples)
     base = steps.base_model(args.model)
-    judge = steps.make_judge(args.judge, args.judge_backend, args.judge_task)  # a bad judge option fails before training
+    precision = steps.chain_precision(args)  # bf16 asked for where the hardware lacks it fails before training
+    judge = steps.make_judge(args.judge, args.judge_backend, args.judge_task, precision.dtype)  # as does a bad judge option
     run_dirs = {f"hyperfitted-n{size}": out / f"hyperfitted-n{size}" for size in sizes}
-    train_models(args, base, run_dirs)
+    train_models(args, precision, base, run_dirs)
     early = {early_name(name): run_dir / EARLY_STOPPED_DIR for name, run_dir in run_dirs.items() if (run_dir / EARLY_STOPPED_DIR).is_dir()}
     models = {"base": (base, TASKS)} | {name: (str(run_dir), TASKS) for name, run_dir in run_dirs.items()}
-    result_dirs = evaluate_models(args, models | {name: (str(path), GREEDY_GROUP) for name, path in early.items()}, run_dirs, out)
+    result_dirs = evaluate_models(args, precision, models | {name: (str(path), GREEDY_GROUP) for name, path in early.items()}, run_dirs, out)
     answer_rows = [("base", "greedy", out / "lm_eval" / "base", GREEDY_GROUP)]
     for name, run_dir in run_dirs.items():
-        matched = entropy_matched_steps(args, out, base, name, run_dir)
+        matched = entropy_matched_steps(args, precision, out, base, name, run_dir)
         result_dirs.append(f"{matched[2]}={matched[0]}")
         if early_name(name) in early:
             answer_rows += [(early_name(name), early_decoding(early[early_name(name)]), out / "lm_eval" / early_name(name), GREEDY_GROUP)]
@@ -233,7 +235,7 @@ def run(args: argparse.Namespace) -> int:
     judged = {}
     if judge is not None:
         plan = {name: (out / "lm_eval" / name, None) for name in ["base", *run_dirs]}
-        judged = steps.run_judge(judge, plan, out / "judge", args.device, args.batch_size, out / "lm_eval_cache", "7.")
+        judged = steps.run_judge(judge, plan, out / "judge", args.device, precision.batch_size, out / "lm_eval_cache", "7.")
     # the sampled runs are read as the greedy task (the same prompts), so they too get paired intervals against the base
     steps.run_step("8. compare", [
         command("hyperfit-compare"), *dict.fromkeys(result_dirs), "--baseline", "base", "--same-prompts", SAME_PROMPTS,
@@ -271,34 +273,38 @@ def early_decoding(folder: Path) -> str:
         return "greedy (lowest held-out loss)"
 
 
-def train_models(args: argparse.Namespace, base: str, run_dirs: dict[str, Path]) -> None:
-    """Step 2: one ``hyperfit-train`` run per training-set size, unless its run is finished."""
+def train_models(args: argparse.Namespace, precision: Precision, base: str, run_dirs: dict[str, Path]) -> None:
+    """Step 2: one ``hyperfit-train`` run per training-set size in the chain's precision, unless its run is finished."""
     for name, run_dir in run_dirs.items():
         size = name.removeprefix("hyperfitted-n")
         seed = ["--seed", str(args.seed)] if args.seed is not None else []
         steps.run_step_unless(
-            (run_dir / RUN_RECORD).is_file(), run_dir, f"2. hyperfit {size} blocks (preset {args.preset})",
-            train_argv(args.preset, base, run_dir, args.device, ["--num_samples", size, *seed]),
+            (run_dir / RUN_RECORD).is_file(), run_dir, f"2. hyperfit {size} blocks (preset {args.preset}, {precision.name})",
+            train_argv(args.preset, base, run_dir, args.device, ["--num_samples", size, "--precision", precision.name, *seed]),
+            precision=precision.name,
         )
 
 
-def evaluate_models(args: argparse.Namespace, models: dict[str, tuple[str, str]], run_dirs: dict[str, Path], out: Path) -> list[str]:
+def evaluate_models(
+    args: argparse.Namespace, precision: Precision, models: dict[str, tuple[str, str]], run_dirs: dict[str, Path], out: Path
+) -> list[str]:
     """Step 3: ``hyperfit-lm-eval`` on every model (name -> (path, tasks)) not yet evaluated; returns ``FOLDER=NAME`` for
     ``hyperfit-compare``."""
     result_dirs = []
     for name, (path, tasks) in models.items():
         folder = out / "lm_eval" / name
         result_dirs.append(f"{folder}={name}")
-        model_args = f"pretrained={path},dtype=float32"
+        model_args = f"pretrained={path},dtype={precision.dtype}"
         steps.run_step_unless(
             has_results(folder), folder, f"3. evaluate {name} with lm-eval ({tasks})",
             lm_eval_argv(
-                model_args, tasks, folder, args.device, args.batch_size, args.limit, f"max_gen_toks={args.max_gen_toks}",
+                model_args, tasks, folder, args.device, precision.batch_size, args.limit, f"max_gen_toks={args.max_gen_toks}",
                 # a killed evaluation resumes from this model's own request cache
                 cache=eval_cache_path(out / "lm_eval_cache", path, f"{model_args},device={args.device}"),
                 # a hyperfitted model's continuations are also scored for copying from its training blocks
                 metadata={"training_data": str(run_dirs[name])} if name in run_dirs else None,
             ),
+            precision=precision.name,
         )
     return result_dirs
 

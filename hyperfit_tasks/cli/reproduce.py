@@ -32,12 +32,12 @@ from pathlib import Path
 
 from hyperfit_tasks.chains import steps
 from hyperfit_tasks.chains.steps import (
-    DEFAULT_BATCH_SIZE,
     GREEDY_GROUP,
     LOOP_CONTROL,
     MATCHED_GROUP,
     MATCHED_SEED,
     SAME_PROMPTS,
+    Precision,
     command,
     compare_argv,
     lm_eval_argv,
@@ -85,7 +85,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--small-samples", type=int, default=SMALL_SET, help=f"blocks of the small-set run (default: {SMALL_SET}, as the paper)")
     parser.add_argument("--limit", type=int, help="evaluation texts per domain (default: from --scale)")
     parser.add_argument("--max-gen-toks", type=int, default=256, help="tokens generated per continuation (default: 256, as the paper)")
-    parser.add_argument("--batch-size", default=DEFAULT_BATCH_SIZE, help=f"lm-eval batch size (default: {DEFAULT_BATCH_SIZE}, as hyperfit-demo)")
+    steps.add_precision_options(parser)
     parser.add_argument("--device", default="cpu", help="lm-eval and training device (default: cpu; e.g. cuda)")
     parser.add_argument(
         "--train-launcher", type=shlex.split, metavar="'CMD ...'",
@@ -128,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
     train, small, limit = sizes(args)
     out = args.output_dir.resolve()
     base = steps.base_model(args.model)
-    judge = steps.make_judge(args.judge, args.judge_backend, args.judge_task)  # a bad judge option fails before the trainings
+    precision = steps.chain_precision(args)  # bf16 asked for where the hardware lacks it fails before the trainings
+    judge = steps.make_judge(args.judge, args.judge_backend, args.judge_task, precision.dtype)  # as does a bad judge option
     runs = {
         names.HYPERFITTED: ["--num_samples", str(train), "--sample_seed", BASE_SEED, "--seed", BASE_SEED, *CURVE_OPTIONS],
         names.SHUFFLED: ["--num_samples", str(train), "--sample_seed", BASE_SEED, "--seed", ORDER_SEED, "--data_order", "shuffled", *CURVE_OPTIONS],
@@ -138,8 +139,9 @@ def run(args: argparse.Namespace) -> int:
     for name, options in runs.items():
         run_dir = out / name
         steps.run_step_unless(
-            (run_dir / RUN_RECORD).is_file(), run_dir, f"2. hyperfit: {name} ({' '.join(options)})",
-            train_argv(args.preset, base, run_dir, args.device, [*options, *args.train_options], args.train_launcher),
+            (run_dir / RUN_RECORD).is_file(), run_dir, f"2. hyperfit: {name} ({' '.join(options)}, {precision.name})",
+            train_argv(args.preset, base, run_dir, args.device, [*options, "--precision", precision.name, *args.train_options], args.train_launcher),
+            precision=precision.name,
         )
     main_run = out / names.HYPERFITTED
     temperature_json = out / "temperature.json"
@@ -148,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
         [command("hyperfit-temperature"), base, str(main_run), "--device", args.device, "--json", str(temperature_json)],
     )
     temperature = f"{json.loads(temperature_json.read_text())['temperature']:.3f}"
-    folders = evaluate(args, out, base, limit, temperature)
+    folders = evaluate(args, precision, out, base, limit, temperature)
     agreement_json = out / "agreement" / f"{names.HYPERFITTED}-vs-{names.SHUFFLED}.json"
     steps.run_step_unless(
         agreement_json.is_file(), agreement_json, "5. top-1 agreement: hyperfitted vs the shuffled-order run",
@@ -158,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
     if judge is not None:  # claim 10: the judge on both runs' greedy continuations and on its sanity control
         plan = {names.BASE: (folders[names.BASE], None), names.HYPERFITTED: (folders[names.HYPERFITTED], None),
                 names.JUDGE_CONTROL: (folders[names.BASE], LOOP_CONTROL)}  # fmt: skip
-        judged = steps.run_judge(judge, plan, out / "judge", args.device, args.batch_size, out / "lm_eval_cache", "6.")
+        judged = steps.run_judge(judge, plan, out / "judge", args.device, precision.batch_size, out / "lm_eval_cache", "6.")
     comparisons = {
         "main": ([names.BASE, names.HYPERFITTED, names.SMALL, names.OTHER_DOMAIN], folders, []),
         "decoding": ([names.HYPERFITTED, names.TOP_P, names.MATCHED, names.BLOCKED, names.SHUFFLED], folders, ["--same-prompts", SAME_PROMPTS]),
@@ -186,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
     settings = {
         "base_model": base, "preset": args.preset, "scale": args.scale, "train_samples": train, "small_samples": small,
         "texts_per_domain": limit, "max_gen_toks": args.max_gen_toks, "entropy_matched_temperature": float(temperature),
-        "device": args.device,
+        "device": args.device, "precision": precision.name, "batch_size": precision.batch_size,
         "judge": dataclasses.asdict(judge) if judge else None,
     }  # fmt: skip
     curves = {names.HYPERFITTED: read_diagnostics(main_run), names.SHUFFLED: read_diagnostics(out / names.SHUFFLED)}
@@ -206,7 +208,7 @@ def pydoc_train() -> str:
     return str(corpus_path("pydoc", "train"))
 
 
-def evaluate(args: argparse.Namespace, out: Path, base: str, limit: int, temperature: str) -> dict[str, Path]:
+def evaluate(args: argparse.Namespace, precision: Precision, out: Path, base: str, limit: int, temperature: str) -> dict[str, Path]:
     """Step 4: every lm-eval run not yet done; returns run name -> its ``--output_path`` folder."""
     plain = "vllm" if args.eval_backend == "vllm" else "hf"
     generation = f"max_gen_toks={args.max_gen_toks}"
@@ -232,14 +234,15 @@ def evaluate(args: argparse.Namespace, out: Path, base: str, limit: int, tempera
     folders = {}
     for name, (model, pretrained, tasks, gen_kwargs, seed, training, extra) in plan.items():
         folder = folders[name] = out / "lm_eval" / name
-        model_args = f"pretrained={pretrained},dtype=float32{extra}"
+        model_args = f"pretrained={pretrained},dtype={precision.dtype}{extra}"
         cache = eval_cache_path(out / "lm_eval_cache", str(pretrained), f"{model_args},device={args.device}") if model == "hf" and not seed else None
         steps.run_step_unless(
             has_results(folder), folder, f"4. evaluate {name} with lm-eval ({tasks})",
             lm_eval_argv(
-                model_args, tasks, folder, args.device, args.batch_size, limit, gen_kwargs, model=model, cache=cache, seed=seed,
+                model_args, tasks, folder, args.device, precision.batch_size, limit, gen_kwargs, model=model, cache=cache, seed=seed,
                 metadata={"training_data": str(training)} if training else None,
             ),
+            precision=precision.name,
         )
     return folders
 

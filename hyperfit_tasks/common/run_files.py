@@ -63,6 +63,21 @@ def has_results(folder: Path) -> bool:
     return any(Path(folder).rglob(RESULTS_GLOB))
 
 
+def results_model_args(folder: Path) -> dict[str, Any]:
+    """The ``--model_args`` recorded in the newest lm-eval results file under ``folder`` (``config.model_args``, parsed),
+    {} when there is none."""
+    from lm_eval.utils import simple_parse_args_string
+
+    files = sorted(Path(folder).rglob(RESULTS_GLOB), key=lambda path: path.stat().st_mtime)
+    args = ((read_json(files[-1]) or {}).get("config") or {}).get("model_args") if files else None
+    if isinstance(args, str):
+        try:
+            args = simple_parse_args_string(args)
+        except ValueError:
+            return {}
+    return args if isinstance(args, dict) else {}
+
+
 def checkpoint_step(path: Path) -> int | None:
     """The step in a ``checkpoint-<step>`` folder name, else None."""
     match = CHECKPOINT_NAME.match(Path(path).name)
