@@ -82,7 +82,7 @@ def make_parser() -> argparse.ArgumentParser:
         help="comma-separated training-set sizes in blocks, one hyperfitted model (and table row) each, e.g. 8,48 (default: 48)",
     )
     parser.add_argument("--preset", default="demo", help="hyperfit-train preset (default: demo, the paper recipe scaled to 2 CPU cores)")
-    parser.add_argument("--limit", type=int, default=32, help="evaluation documents per domain (default: 32)")
+    parser.add_argument("--limit", type=int, default=64, help="evaluation documents per domain (default: 64)")
     parser.add_argument("--max-gen-toks", type=int, default=256, help="tokens generated per continuation (default: 256, as the paper)")
     steps.add_precision_options(parser)
     parser.add_argument("--seed", type=int, help="hyperfit-train --seed (data order, initialisation of LoRA; default: the preset's)")

@@ -50,7 +50,7 @@ from hyperfit_tasks.reproduce import claims as names
 
 PROG = "hyperfit-reproduce"
 # sizes at --scale 1 per preset: (training blocks, evaluation texts per domain)
-SIZES = {"demo": (48, 12), "paper": (2000, 300)}
+SIZES = {"demo": (48, 32), "paper": (2000, 300)}
 SMALL_SET = 8  # the paper's smallest training set
 BASE_SEED, ORDER_SEED = "42", "43"  # --sample_seed of every run, and the --seed of the shuffled-order run
 BLOCK_LEN = "6"  # the citation blocker's span: no 6-token span (5-gram continuation) of the training data
