@@ -13,6 +13,7 @@ from huggingface_hub import ModelCard, ModelCardData
 
 from hyperfit_tasks.common.atomic import write_atomic
 from hyperfit_tasks.common.json_rows import json_safe
+from hyperfit_tasks.common.timing import format_duration
 from hyperfit_train.config import Preset, preset_overrides
 from hyperfit_train.run_dir import RUN_FILE
 
@@ -165,7 +166,7 @@ def hub_model_card(summary: dict[str, Any]) -> ModelCard:
         overrides=summary["overrides"],
         data=summary["training_data"],
         training=training,
-        wall_time=_duration(training["training_seconds"]),
+        wall_time=format_duration(training["training_seconds"]),
         verdict=_verdict_sentence(training),
         trained_part=_trained_part_sentence(training.get("trained_part")),
         precision=_precision_sentence(training),
@@ -257,14 +258,6 @@ def _diagnostics_table(summary: dict[str, Any]) -> dict[str, Any] | None:
 
 def _cell(value) -> str:
     return "-" if value is None else f"{value:.4g}"
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "unknown"
-    minutes, seconds = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m {seconds:02d}s" if hours else f"{minutes}m {seconds:02d}s"
 
 
 def _version(name: str) -> str | None:

@@ -243,3 +243,18 @@ def test_bf16_asked_for_without_native_bf16_is_one_line_before_any_step(tmp_path
     error = capsys.readouterr().err.strip()
     assert error.startswith("hyperfit-demo: error: --precision bf16: no native bf16 matrix multiply here (forced by HYPERFIT_BF16=0)")
     assert "\n" not in error and "--precision auto (which picks fp32 on this machine)" in error
+
+
+def test_each_step_prints_its_wall_time(capsys):
+    """The chains' time split: every finished step prints how long it ran (as the model card writes a training time)."""
+    import sys
+
+    steps.run_step("1. a quick step", [sys.executable, "-c", "pass"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == "==> 1. a quick step" and lines[-1] == "==> done in 0m 00s: 1. a quick step"
+
+
+def test_durations_are_written_as_on_the_model_card():
+    from hyperfit_tasks.common.timing import format_duration
+
+    assert [format_duration(s) for s in (None, 0.4, 59.6, 598, 3725)] == ["unknown", "0m 00s", "1m 00s", "9m 58s", "1h 02m 05s"]

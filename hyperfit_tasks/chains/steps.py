@@ -6,6 +6,7 @@ import argparse
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 from hyperfit_tasks.common.errors import HyperfitError
 from hyperfit_tasks.common.precision import LM_EVAL_DTYPES, PRECISIONS, lm_eval_dtype, resolve_precision
 from hyperfit_tasks.common.run_files import RESULTS_GLOB, has_results, read_run_record, results_model_args
+from hyperfit_tasks.common.timing import format_duration
 
 # lm-eval batch size of both chains' evaluations, by precision. fp32: batch 32 generates 2.2x as fast as 8 on 2 CPU
 # cores (benchmarks/bench_generation.py, docs/benchmarks.md); 64 is faster still, but lm-eval pools the perplexity
@@ -41,14 +43,17 @@ def program() -> str:
 
 
 def run_step(title: str, argv: list[str]) -> None:
-    """Run one step in the foreground (its own progress bars show); stop the chain if it fails."""
+    """Run one step in the foreground (its own progress bars show), then print its wall time (the chain's time split);
+    stop the chain if it fails."""
     print(f"\n==> {title}\n    $ {' '.join(argv)}", flush=True)
+    started = time.monotonic()
     try:
         returncode = subprocess.run(argv).returncode
     except KeyboardInterrupt:
         raise SystemExit(f"{program()}: interrupted during step {title}: re-run the same command to resume (finished steps are kept)") from None
     if returncode != 0:
         raise SystemExit(f"{program()}: step failed: {title} (see the messages above; re-run to resume)")
+    print(f"==> done in {format_duration(time.monotonic() - started)}: {title}", flush=True)
 
 
 def run_step_unless(done: bool, output: Path, title: str, argv: list[str], precision: str | None = None) -> None:
