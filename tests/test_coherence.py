@@ -75,15 +75,15 @@ def test_process_results_scores_the_continuation_and_the_human_reference_cut_to_
 
 def test_compare_pairs_coherence_and_shows_it_in_the_headline_with_an_interval(tmp_path):
     from hyperfit_tasks.compare import build_leaderboard, load_results, render_markdown
-    from hyperfit_tasks.compare.compact import render_terminal
-    from hyperfit_tasks.compare.verdict import add_statistics
+    from hyperfit_tasks.compare.leaderboard import with_statistics
+    from hyperfit_tasks.compare.text import render_terminal
 
     base_values = [0.30 + 0.02 * i for i in range(12)]
     run_values = [value + 0.10 + 0.01 * (i % 3) for i, value in enumerate(base_values)]  # +0.10, +0.11, +0.12 in turn
     human = [0.5] * 12
     base = write_own_run(tmp_path / "base", {"coherence": base_values, "coherence_human": human})
     run = write_own_run(tmp_path / "run", {"coherence": run_values, "coherence_human": human})
-    board = add_statistics(build_leaderboard(load_results([base, run])), permutations=200)
+    board = with_statistics(build_leaderboard(load_results([base, run])), permutations=200)
     stat = board.paired.stats[("run", f"{OWN_TASK}/coherence")]
     assert stat.delta == pytest.approx(0.11) and 0 < stat.ci_low <= stat.delta <= stat.ci_high and stat.significant
     terminal = render_terminal(board)

@@ -29,11 +29,10 @@ from hyperfit_tasks.compare import (
     render_markdown,
     write_report,
 )
-from hyperfit_tasks.compare.epochs import training_position
-from hyperfit_tasks.compare.highlight import repeat_segments, repeated_share, repeated_word_mask
-from hyperfit_tasks.compare.markdown import cell_text
-from hyperfit_tasks.compare.results import default_names
+from hyperfit_tasks.compare.html_page import repeat_segments, repeated_share, repeated_word_mask
+from hyperfit_tasks.compare.results import default_names, training_position
 from hyperfit_tasks.compare.samples import mean_curve, pick_examples, read_samples, ttr_curves
+from hyperfit_tasks.compare.text import cell_text
 
 from helpers import HIB, OTHER_SETTINGS, REAL_RUNS, STAMP, results_dict, write_results
 

@@ -16,12 +16,12 @@ from unittest import mock
 
 import numpy as np
 
-from hyperfit_tasks.compare import build_leaderboard, load_results, render_html, sharpening
+from hyperfit_tasks.compare import build_leaderboard, load_results, render_html
+from hyperfit_tasks.compare import text as compare_text
 from hyperfit_tasks.compare.html_page import Plot
-from hyperfit_tasks.compare.leaderboard import Leaderboard
+from hyperfit_tasks.compare.leaderboard import Leaderboard, with_statistics
 from hyperfit_tasks.compare.report import FOREST_TITLE, collect_examples
 from hyperfit_tasks.compare.samples import generation_samples
-from hyperfit_tasks.compare.verdict import add_statistics
 
 from helpers import FIXTURES, OTHER_SETTINGS, REAL_RUNS, STAMP
 
@@ -57,7 +57,7 @@ def real_runs_page() -> str:
     would make the test slow and machine-dependent), their fixture folder written as ``FIXTURES``."""
     runs = load_results([REAL_RUNS, OTHER_SETTINGS])
     metrics = sorted({metric for run in runs for task in run.tasks for metric, _ in run.metrics[task]} - {"mauve"})
-    board = add_statistics(build_leaderboard(runs, metrics=metrics), permutations=50, seed=3)
+    board = with_statistics(build_leaderboard(runs, metrics=metrics), permutations=50, seed=3)
     return page(board, ["no example <continuations> & no \"plot\""]).replace(str(FIXTURES), "FIXTURES")
 
 
@@ -135,8 +135,8 @@ def constructed_page(tmp_path: Path) -> str:
                                        "continuation_tokens": np.full(count, 200.0)}, texts[1:] * 15, tmp_path / "m/a&b", gen_toks=64,
                   missing={1}),
     ]
-    board = add_statistics(build_leaderboard(load_results(runs, HOSTILE)), permutations=400, seed=3, force=True)
-    with mock.patch.object(sharpening, "SHARPENING_COLUMNS", SHARPENING_COLUMNS):
+    board = with_statistics(build_leaderboard(load_results(runs, HOSTILE)), permutations=400, seed=3, force=True)
+    with mock.patch.object(compare_text, "SHARPENING_COLUMNS", SHARPENING_COLUMNS):
         return page(board, ["a note with <tags> & \"quotes\""]).replace(str(tmp_path), "TMP")
 
 
@@ -157,7 +157,7 @@ def test_run_names_are_escaped_wherever_the_page_shows_them(tmp_path):
     values = {"ttr_last96": np.linspace(0.2, 0.8, 6), "rep_4": np.linspace(0.1, 0.3, 6), "continuation_tokens": np.full(6, 9.0)}
     texts = ["one two three four one two three four <i>", "x & y"] * 3
     runs = [write_run(tmp_path / name, values, texts, tmp_path / "m" / name) for name in ("first", "second")]
-    board = add_statistics(build_leaderboard(load_results(runs, ["<script>alert(1)</script>", "a&b"])), permutations=50)
+    board = with_statistics(build_leaderboard(load_results(runs, ["<script>alert(1)</script>", "a&b"])), permutations=50)
     html = page(board, [])
     script = "&lt;script&gt;alert(1)&lt;/script&gt;"
     assert "<script>" not in html and "a&b" not in html

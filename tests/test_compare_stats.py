@@ -8,6 +8,7 @@ with ``doc_hash``/``prompt_hash``).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import shutil
@@ -19,7 +20,7 @@ import scipy.stats
 
 from hyperfit_tasks.cli import compare as cli
 from hyperfit_tasks.compare import build_leaderboard, load_results, render_csv, render_html, render_json, render_markdown
-from hyperfit_tasks.compare.compact import TERMINAL_WIDTH, render_terminal
+from hyperfit_tasks.compare.leaderboard import with_statistics
 from hyperfit_tasks.compare.paired import (
     FeatureCache,
     MauveSide,
@@ -32,7 +33,7 @@ from hyperfit_tasks.compare.paired import (
     swap_patterns,
 )
 from hyperfit_tasks.compare.samples import read_samples
-from hyperfit_tasks.compare.verdict import add_statistics
+from hyperfit_tasks.compare.text import TERMINAL_WIDTH, render_terminal
 from hyperfit_tasks.metrics.corpus import self_bleu_words
 
 FIXTURES = Path(__file__).parent / "data" / "lm_eval_results"
@@ -146,7 +147,7 @@ def test_identical_runs_give_zero_differences_and_p_one_for_every_metric(tmp_pat
 
 
 def test_known_shift_is_detected_and_a_shuffle_is_not(tmp_path):
-    board = add_statistics(build_leaderboard(shifted_runs(tmp_path, shift=0.05)))
+    board = with_statistics(build_leaderboard(shifted_runs(tmp_path, shift=0.05)))
     acc, flat, _ = board.columns
     shifted, shuffled = board.cell("run", acc), board.cell("run", flat)
     assert shifted.stat.ci_low < 0.05 < shifted.stat.ci_high and shifted.stat.ci_low > 0
@@ -157,9 +158,20 @@ def test_known_shift_is_detected_and_a_shuffle_is_not(tmp_path):
     assert not board.cell("run", flat).best and not board.cell("base", flat).best  # larger is not "best"
     # the length flag: 200 against about 200 tokens is no flag; 120 against 200 is one
     assert not any("continuations are" in note for note in board.notes)
-    shorter = add_statistics(build_leaderboard(shifted_runs(tmp_path / "short", shift=0.05, lengths=(200.0, 120.0))))
+    shorter = with_statistics(build_leaderboard(shifted_runs(tmp_path / "short", shift=0.05, lengths=(200.0, 120.0))))
     flag = next(note for note in shorter.notes if "continuations are" in note)
     assert "run's continuations are shorter than base's" in flag and "ttr_by_position" in flag
+
+
+def test_a_leaderboard_is_never_changed_once_made(tmp_path):
+    """``with_statistics`` returns a new leaderboard and leaves the one it was given as it was; no field can be set."""
+    table = build_leaderboard(shifted_runs(tmp_path, shift=0.05))
+    cells, notes = dict(table.cells), list(table.notes)
+    board = with_statistics(table, permutations=200)
+    assert board is not table and table.cells == cells and table.notes == notes and table.paired is None
+    assert board.paired is not None and board.cell("run", board.columns[0]).stat is not None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        board.notes += ["a note added afterwards"]
 
 
 def test_sign_flip_p_value_and_interval_of_hand_checkable_cases():
@@ -284,7 +296,7 @@ def test_self_bleu_and_distinct_of_pooled_rows_equal_the_task_aggregation_on_tho
 
 def test_every_output_carries_the_same_statistics(tmp_path, capsys):
     runs = shifted_runs(tmp_path, shift=0.05)
-    board = add_statistics(build_leaderboard(runs), permutations=300, seed=5)
+    board = with_statistics(build_leaderboard(runs), permutations=300, seed=5)
     acc = board.columns[0]
     stat = board.cell("run", acc).stat
     data = json.loads(render_json(board))
@@ -363,7 +375,7 @@ def test_sharpening_table_from_run_records(tmp_path):
     (model / "hyperfit_run.json").write_text(json.dumps({"initial_diagnostics": before, "final_diagnostics": after}))
     runs = shifted_runs(tmp_path, shift=0.0)
     runs[1].data["model_name"] = str(model)
-    board = add_statistics(build_leaderboard(runs), permutations=50)
+    board = with_statistics(build_leaderboard(runs), permutations=50)
     markdown, html = render_markdown(board), render_html(board)
     for text in (markdown, html):
         assert "Next-token sharpening" in text and "0.320" in text and "0.680" in text and "1.300" in text
@@ -380,7 +392,7 @@ def test_a_run_that_missed_the_near_zero_loss_is_flagged(tmp_path, loss, reached
     (model / "hyperfit_run.json").write_text(json.dumps({"initial_diagnostics": row, "final_diagnostics": row, "training": training}))
     runs = shifted_runs(tmp_path, shift=0.0)
     runs[1].data["model_name"] = str(model)
-    board = add_statistics(build_leaderboard(runs), permutations=50)
+    board = with_statistics(build_leaderboard(runs), permutations=50)
     outcome = "yes: loss 0.048, target 0.1" if reached else "NO: loss 1.3, target 0.1"
     assert outcome in render_markdown(board) and outcome in render_html(board)
     flagged = [note for note in board.notes if "did not hyperfit" in note]
@@ -406,7 +418,7 @@ def test_partial_overlap_warns_with_counts_and_no_overlap_is_refused(tmp_path, c
     write_run(tmp_path / "a", {"acc": [0.1, 0.2, 0.3, 0.4]}, aggregations, higher)
     write_run(tmp_path / "b", {"acc": [0.2, 0.3, 0.4]}, aggregations, higher, docs=[1, 2, 9])
     write_run(tmp_path / "c", {"acc": [0.5, 0.6]}, aggregations, higher, docs=[7, 8])
-    board = add_statistics(build_leaderboard(load_results([tmp_path / "a", tmp_path / "b"])), permutations=50)
+    board = with_statistics(build_leaderboard(load_results([tmp_path / "a", tmp_path / "b"])), permutations=50)
     overlap = "t: b and a share 2 of 3 and 4 documents: its differences, intervals and values are over the 2 shared ones"
     assert f"{overlap} (the baseline's row shows all of its own)" in board.notes
     stat = board.cell("b", board.columns[0]).stat
@@ -423,7 +435,7 @@ def test_nan_sample_corrupt_samples_and_one_run(tmp_path, capsys):
     aggregations, higher = {"acc": "mean", "ok": "mean"}, {"acc": True, "ok": True}
     write_run(tmp_path / "a", {"acc": [0.1, 0.2, 0.3], "ok": [1.0, 2.0, 3.0]}, aggregations, higher)
     write_run(tmp_path / "b", {"acc": [0.1, float("nan"), 0.3], "ok": [1.0, 2.0, 4.0]}, aggregations, higher)
-    board = add_statistics(build_leaderboard(load_results([tmp_path / "a", tmp_path / "b"])), permutations=50)
+    board = with_statistics(build_leaderboard(load_results([tmp_path / "a", tmp_path / "b"])), permutations=50)
     # NaN pairs are dropped in pairs, and the value shown is the run's on the pairs compared
     assert "t/acc: 1 of 3 pairs dropped (a or b has NaN there): compared on 2 pairs, on which a has 0.2 and b 0.2" in board.notes
     acc = board.cell("b", board.columns[0])
@@ -442,7 +454,7 @@ def test_nan_sample_corrupt_samples_and_one_run(tmp_path, capsys):
 
 
 def test_terminal_table_of_constructed_runs_marks_the_significant_difference(tmp_path):
-    board = add_statistics(build_leaderboard(shifted_runs(tmp_path, shift=0.05)), permutations=200)
+    board = with_statistics(build_leaderboard(shifted_runs(tmp_path, shift=0.05)), permutations=200)
     # no headline metric in task "t" except the length: the compact table shows that column
     text = render_terminal(board)
     assert max(len(line) for line in text.splitlines()) <= TERMINAL_WIDTH
@@ -491,12 +503,12 @@ def test_a_prompt_length_difference_is_named_and_no_best_is_marked(tmp_path):
     write_run(tmp_path / "a", {"acc": [0.0] * 30}, aggregations, higher, metadata={"prompt_tokens": 32})
     write_run(tmp_path / "b", {"acc": [1.0] * 30}, aggregations, higher, metadata={"prompt_tokens": 16})
     runs = load_results([tmp_path / "a", tmp_path / "b"])
-    board = add_statistics(build_leaderboard(runs), permutations=100)
+    board = with_statistics(build_leaderboard(runs), permutations=100)
     assert "t: metadata prompt_tokens differs: 32 in a; 16 in b" in board.warnings
     assert "t: runs are not comparable (metadata prompt_tokens differs: 32 in a; 16 in b): no best marked (--force marks it anyway)" in board.notes
     acc = board.columns[0]
     assert board.cell("b", acc).stat.significant and not board.cell("b", acc).best
-    forced = add_statistics(build_leaderboard(load_results([tmp_path / "a", tmp_path / "b"])), permutations=100, force=True)
+    forced = with_statistics(build_leaderboard(load_results([tmp_path / "a", tmp_path / "b"])), permutations=100, force=True)
     assert forced.cell("b", acc).best and not forced.cell("a", acc).best
 
 
@@ -537,7 +549,7 @@ def test_same_prompts_pairs_a_task_with_another_of_the_same_documents(tmp_path, 
 
 
 def test_same_prompts_refuses_a_run_that_has_both_tasks_and_a_bad_mapping(tmp_path, capsys):
-    from hyperfit_tasks.compare.task_map import map_tasks
+    from hyperfit_tasks.compare.results import map_tasks
 
     greedy = write_run(tmp_path / "greedy", {"acc": [0.1, 0.2]}, {"acc": "mean"}, {"acc": True})
     (run,) = load_results([greedy])

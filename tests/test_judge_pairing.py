@@ -14,9 +14,8 @@ import pytest
 
 from hyperfit_tasks.cli import compare as cli
 from hyperfit_tasks.compare import build_leaderboard, load_results
-from hyperfit_tasks.compare.errors import CompareError
-from hyperfit_tasks.compare.mismatches import find_mismatches
 from hyperfit_tasks.compare.paired import board_statistics, clipped, document_key, mean_test
+from hyperfit_tasks.compare.results import CompareError, find_mismatches
 from hyperfit_tasks.compare.samples import pick_examples
 
 from helpers import results_dict, write_results

@@ -49,6 +49,20 @@ def test_no_import_circle_inside_compare():
     assert import_circles(ROOT / "hyperfit_tasks" / "compare") == []
 
 
+# compare's modules by role, as docs/layout.md lists them: reader, statistics, leaderboard, renderers, the report
+COMPARE_FLOORS = ("results", "samples", "paired", "leaderboard", "text", "data", "html_page", "plots", "report")
+
+
+def test_compare_modules_import_only_those_below_them():
+    """Each module of ``compare`` imports only modules listed before it in :data:`COMPARE_FLOORS`, and the list is the
+    package (so a new module has to be given its place)."""
+    folder = ROOT / "hyperfit_tasks" / "compare"
+    assert sorted(path.stem for path in folder.glob("*.py") if path.stem != "__init__") == sorted(COMPARE_FLOORS)
+    for position, name in enumerate(COMPARE_FLOORS):
+        imported = {module.split(".")[2] for module in imported_modules(folder / f"{name}.py") if module.startswith("hyperfit_tasks.compare.")}
+        assert imported <= set(COMPARE_FLOORS[:position]), f"{name} imports {sorted(imported - set(COMPARE_FLOORS[:position]))} from above it"
+
+
 def test_import_circles_finds_a_circle_through_a_type_checking_import(tmp_path, monkeypatch):
     probe = tmp_path / "pkg"
     probe.mkdir()

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from hyperfit_tasks.compare import build_leaderboard, load_results
-from hyperfit_tasks.compare.compact import render_terminal
-from hyperfit_tasks.compare.verdict import add_statistics
+from hyperfit_tasks.compare.leaderboard import with_statistics
+from hyperfit_tasks.compare.text import render_terminal
 from hyperfit_tasks.metrics import catalogue
 
 from helpers import OWN_TASK, write_own_run
@@ -24,7 +24,7 @@ def test_an_own_task_with_registered_metrics_gets_paired_statistics_and_the_head
     run = write_own_run(tmp_path / "run", {
         "hyperfit_ttr_last96": [0.7 + 0.01 * i for i in range(12)], "hyperfit_self_bleu": varied, "hyperfit_distinct_4": varied,
     })  # fmt: skip
-    board = add_statistics(build_leaderboard(load_results([base, run])), permutations=200)
+    board = with_statistics(build_leaderboard(load_results([base, run])), permutations=200)
     for name in ("hyperfit_ttr_last96", "hyperfit_self_bleu", "hyperfit_distinct_4"):
         stat = board.paired.stats[("run", f"{OWN_TASK}/{name}")]
         assert stat.ci_low <= stat.delta <= stat.ci_high and stat.significant, name
@@ -79,6 +79,6 @@ def test_a_metric_added_to_the_catalogue_is_registered_scored_and_compared(tmp_p
         tracker.save_results_aggregated(results=output, samples=samples)
         tracker.save_results_samples(task_name="vowels", samples=samples["vowels"])
         runs.append(tmp_path / f"out{seed}")
-    board = add_statistics(build_leaderboard(load_results(runs, names=["first", "second"])), permutations=200)
+    board = with_statistics(build_leaderboard(load_results(runs, names=["first", "second"])), permutations=200)
     stat = board.paired.stats[("second", "vowels/hyperfit_test_vowel_share")]
     assert stat.documents == 8 and stat.ci_low <= stat.delta <= stat.ci_high

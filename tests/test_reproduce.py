@@ -12,7 +12,7 @@ from hyperfit_tasks.chains import steps
 from hyperfit_tasks.cli import agreement, reproduce, temperature
 from hyperfit_tasks.cli import compare as compare_cli
 from hyperfit_tasks.cli import lm_eval as lm_eval_cli
-from hyperfit_tasks.compare.json_table import paired_stat, read_table
+from hyperfit_tasks.compare.data import paired_stat, read_table
 from hyperfit_tasks.reproduce.claims import DIVERSITY, HEADLINE, REPORTED, VERDICTS, directional
 from hyperfit_train import cli as train_cli
 

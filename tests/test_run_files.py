@@ -3,14 +3,14 @@ reads back into compare's own statistics; notes are chosen by their kind, never 
 from __future__ import annotations
 
 import ast
+import dataclasses
 from pathlib import Path
 
 from hyperfit_tasks.common import run_files
 from hyperfit_tasks.compare import build_leaderboard, load_results
-from hyperfit_tasks.compare.compact import render_terminal
-from hyperfit_tasks.compare.json_table import paired_stat, read_table, render_json
-from hyperfit_tasks.compare.leaderboard import LENGTH, STATISTICS, Note
-from hyperfit_tasks.compare.verdict import add_statistics
+from hyperfit_tasks.compare.data import paired_stat, read_table, render_json
+from hyperfit_tasks.compare.leaderboard import LENGTH, STATISTICS, Note, with_statistics
+from hyperfit_tasks.compare.text import render_terminal
 
 from helpers import OWN_TASK, write_own_run
 
@@ -39,7 +39,7 @@ def test_every_run_file_name_is_spelled_only_in_run_files():
 def own_board(tmp_path: Path):
     base = write_own_run(tmp_path / "base", {"hyperfit_ttr_last96": [0.3 + 0.01 * i for i in range(12)]})
     run = write_own_run(tmp_path / "run", {"hyperfit_ttr_last96": [0.6 + 0.02 * i for i in range(12)]})
-    return add_statistics(build_leaderboard(load_results([base, run])), permutations=200)
+    return with_statistics(build_leaderboard(load_results([base, run])), permutations=200)
 
 
 def test_table_json_reads_back_into_the_paired_statistic_compare_computed(tmp_path):
@@ -54,7 +54,8 @@ def test_table_json_reads_back_into_the_paired_statistic_compare_computed(tmp_pa
 
 def test_the_headline_shows_flags_by_their_kind_not_their_wording(tmp_path):
     board = own_board(tmp_path)
-    board.notes += [Note("a length flag in any words", LENGTH), Note("runs are not comparable, but only a statistics note", STATISTICS)]
+    flags = [Note("a length flag in any words", LENGTH), Note("runs are not comparable, but only a statistics note", STATISTICS)]
+    board = dataclasses.replace(board, notes=[*board.notes, *flags])
     terminal = render_terminal(board)
     assert "a length flag in any words" in terminal and "only a statistics note" not in terminal
     assert all(isinstance(note, Note) for note in board.notes)

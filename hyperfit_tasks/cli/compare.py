@@ -12,10 +12,10 @@ from pathlib import Path
 
 from hyperfit_tasks.common.errors import OneLineArgumentParser, run_command
 from hyperfit_tasks.common.run_files import INDEX_HTML, TABLE_CSV, TABLE_JSON, TABLE_MD
-from hyperfit_tasks.compare.errors import CompareError
 from hyperfit_tasks.compare.paired import DEFAULT_MAUVE_PERMUTATIONS, DEFAULT_PERMUTATIONS, DEFAULT_SEED
 from hyperfit_tasks.compare.plots import HEADLINE_METRICS
 from hyperfit_tasks.compare.report import DEFAULT_EXAMPLES
+from hyperfit_tasks.compare.results import CompareError
 
 PROG = "hyperfit-compare"
 STDOUT_FORMATS = ("markdown", "csv", "json")
@@ -93,23 +93,28 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Load, compare, print and (with ``--out``) write the report."""
-    from hyperfit_tasks.compare import build_leaderboard, load_results, render_csv, render_json, render_markdown, write_report
-    from hyperfit_tasks.compare.compact import render_terminal
+    from hyperfit_tasks.compare import (
+        build_leaderboard,
+        load_results,
+        render_csv,
+        render_json,
+        render_markdown,
+        render_terminal,
+        with_statistics,
+        write_report,
+    )
     from hyperfit_tasks.compare.leaderboard import PAIRING, Note
     from hyperfit_tasks.compare.plots import headline_columns
-    from hyperfit_tasks.compare.verdict import add_statistics
+    from hyperfit_tasks.compare.results import map_tasks
 
     if args.examples < 0:
         raise CompareError(f"--examples must be >= 0, got {args.examples}")
-    from hyperfit_tasks.compare.task_map import map_tasks
-
     paths, names = zip(*(split_input(text) for text in args.inputs))
     runs = load_results(paths, names)
     mapped = map_tasks(runs, args.same_prompts)
-    board = build_leaderboard(runs, baseline=args.baseline, tasks=args.tasks, metrics=args.metrics)
-    board.notes += [Note(text, PAIRING) for text in mapped]
-    headline_columns(board, args.headline)  # an unknown --headline metric fails before anything is printed
-    add_statistics(board, args.permutations, args.seed, args.mauve_permutations, force=args.force)
+    table = build_leaderboard(runs, args.baseline, args.tasks, args.metrics, notes=[Note(text, PAIRING) for text in mapped])
+    headline_columns(table, args.headline)  # an unknown --headline metric fails before the statistics and any output
+    board = with_statistics(table, args.permutations, args.seed, args.mauve_permutations, force=args.force)
     renderers = {"markdown": render_markdown, "csv": render_csv, "json": render_json}
     chosen = "markdown" if args.full else args.format
     if chosen is not None:
@@ -141,7 +146,7 @@ def split_input(text: str) -> tuple[Path, str | None]:
 
 
 def _mapping(text: str) -> tuple[str, str]:
-    from hyperfit_tasks.compare.task_map import parse_mapping
+    from hyperfit_tasks.compare.results import parse_mapping
 
     try:
         return parse_mapping(text)

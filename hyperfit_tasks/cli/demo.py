@@ -50,7 +50,7 @@ from hyperfit_tasks.chains.steps import (
 from hyperfit_tasks.common.errors import HyperfitError, OneLineArgumentParser, run_command
 from hyperfit_tasks.common.eval_cache import eval_cache_path
 from hyperfit_tasks.common.run_files import EARLY_STOPPED_DIR, INDEX_HTML, RUN_RECORD, TABLE_JSON, has_results, read_early_stopped, read_run_record
-from hyperfit_tasks.compare.sharpening import SHARPENING_COLUMNS
+from hyperfit_tasks.compare.text import SHARPENING_COLUMNS
 from hyperfit_tasks.metrics import catalogue
 from hyperfit_tasks.reproduce.claims import CONSISTENCY, JUDGE_MAX_UNPARSEABLE, JUDGE_MIN_CONSISTENCY, UNPARSEABLE
 

@@ -6,7 +6,7 @@ and other tools read. Every reader of these files uses this module, so a name is
   blocks), ``checkpoint-<step>/`` folders and ``early_stopped/`` (the model of the lowest held-out loss, with its record);
 * an lm-eval ``--output_path``: ``results_<timestamp>.json`` per model folder (read by :mod:`hyperfit_tasks.compare.results`);
 * a ``hyperfit-compare --out`` folder: ``table.md``, ``table.csv``, ``table.json`` and ``index.html``
-  (``table.json`` is read back by :mod:`hyperfit_tasks.compare.json_table`).
+  (``table.json`` is read back by :mod:`hyperfit_tasks.compare.data`).
 """
 from __future__ import annotations
 

@@ -3,6 +3,11 @@
 This module turns a leaderboard into plain data (strings, rows, CSS classes); the Jinja template
 ``templates/index.html.j2`` lays it out, and its autoescape escapes every text from the inputs (names,
 paths, prompts, continuations). Plots are inlined as base64 PNG, so the one file can be mailed or moved on its own.
+
+The example continuations mark repeated n-grams, so that the page shows a reader the repetition. Words are nltk
+``wordpunct_tokenize`` units (as hyperfit's word metrics count them). A word is marked when it belongs to an n-gram
+that already occurred earlier in the same text (the earlier occurrence may overlap it); runs of marked words become
+one marked piece (one ``<mark>`` on the page).
 """
 
 from __future__ import annotations
@@ -13,11 +18,26 @@ from dataclasses import dataclass
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from hyperfit_tasks.compare.formatting import SIGNIFICANT_MARK, UNTESTED_MARK, format_delta, format_interval, format_number
-from hyperfit_tasks.compare.highlight import REPEAT_N, repeat_segments, repeated_share
 from hyperfit_tasks.compare.leaderboard import LENGTH, SETTINGS, Cell, Column, Leaderboard
-from hyperfit_tasks.compare.markdown import LEGEND, run_details, run_label
 from hyperfit_tasks.compare.samples import Example
+from hyperfit_tasks.compare.text import (
+    LEGEND,
+    SIGNIFICANT_MARK,
+    UNTESTED_MARK,
+    format_delta,
+    format_interval,
+    format_number,
+    header,
+    headline_domains,
+    run_details,
+    run_label,
+    sharpening_headers,
+    sharpening_rows,
+    statistics_legend,
+    untested_lines,
+    verdict_sentences,
+)
+from hyperfit_tasks.metrics.ngrams import ngrams
 
 TEMPLATES = Environment(
     loader=PackageLoader("hyperfit_tasks.compare", "templates"),
@@ -80,11 +100,6 @@ class PageExample:
 
 def render_html(board: Leaderboard, plots: Sequence[Plot] = (), examples: Sequence[Example] = (), notes: Sequence[str] = ()) -> str:
     """The whole report as one HTML page, the verdict first: headline tables and plot, sharpening, examples, full tables, files."""
-    from hyperfit_tasks.compare.compact import header, headline_domains
-    from hyperfit_tasks.compare.markdown import statistics_legend
-    from hyperfit_tasks.compare.sharpening import sharpening_headers, sharpening_rows
-    from hyperfit_tasks.compare.verdict import verdict_sentences
-
     headline_plots = [plot for plot in plots if plot.filename == "differences.png"]
     return TEMPLATES.get_template("index.html.j2").render(
         baseline=board.baseline,
@@ -115,8 +130,6 @@ def _leaderboard_table(
     board: Leaderboard, columns: Sequence[Column], headers: Sequence[str] | None = None, caption: str = "", compact: bool = False
 ) -> PageTable:
     """A task's table (or a headline table: ``compact`` cells without stderr), with the reasons of its untested cells."""
-    from hyperfit_tasks.compare.verdict import untested_lines
-
     rows = [(run_label(board, run), [_cell(board.cell(run.name, column), column) for column in columns]) for run in board.runs]
     headers = ["Run", *(headers or [f"{column.label} {column.arrow}".rstrip() for column in columns])]
     untested = [f"{UNTESTED_MARK} {line}" for line in untested_lines(board, list(columns))]
@@ -156,3 +169,55 @@ def _example(example: Example, baseline: str) -> PageExample:
         for name, text in example.continuations.items()
     ]
     return PageExample(f"{example.task}, document {example.doc_id}", example.prompt, columns)
+
+
+# ---------------------------------------------------------------- repeated n-grams
+
+
+REPEAT_N = 4
+
+
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the words of ``text`` (``nltk`` ``WordPunctTokenizer.span_tokenize``)."""
+    from nltk.tokenize import WordPunctTokenizer
+
+    return list(WordPunctTokenizer().span_tokenize(text))
+
+
+def repeated_word_mask(words: list[str], n: int = REPEAT_N) -> list[bool]:
+    """For each word: does it belong to an ``n``-gram seen earlier in ``words``?"""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got n={n}")
+    marked = [False] * len(words)
+    seen: set[tuple] = set()
+    for start, gram in enumerate(ngrams(words, n)):
+        if gram in seen:
+            marked[start : start + n] = [True] * n
+        seen.add(gram)
+    return marked
+
+
+def repeated_share(text: str, n: int = REPEAT_N) -> float:
+    """Share of the words of ``text`` that are marked as repeated (0.0 for a text without words)."""
+    spans = word_spans(text)
+    mask = repeated_word_mask([text[a:b] for a, b in spans], n)
+    return sum(mask) / len(mask) if mask else 0.0
+
+
+def repeat_segments(text: str, n: int = REPEAT_N) -> list[tuple[str, bool]]:
+    """``text`` cut into consecutive non-empty pieces, each with whether it is a run of repeated words."""
+    spans = word_spans(text)
+    mask = repeated_word_mask([text[a:b] for a, b in spans], n)
+    pieces, position, index = [], 0, 0
+    while index < len(spans):
+        if not mask[index]:
+            index += 1
+            continue
+        end_index = index
+        while end_index + 1 < len(spans) and mask[end_index + 1]:
+            end_index += 1
+        start, end = spans[index][0], spans[end_index][1]
+        pieces += [(text[position:start], False), (text[start:end], True)]
+        position, index = end, end_index + 1
+    pieces.append((text[position:], False))
+    return [(piece, repeated) for piece, repeated in pieces if piece]

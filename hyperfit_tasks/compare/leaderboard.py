@@ -1,25 +1,44 @@
-"""The leaderboard: one row per run, one column per (task, metric), deltas against a baseline.
+"""The leaderboard: one row per run, one column per (task, metric), deltas against a baseline, and its verdict.
 
 Direction comes from the results' own ``higher_is_better``; a column without one (or with
-conflicting ones) gets no arrow. No cell is marked best here: "best" is a verdict of the paired
-tests (:mod:`hyperfit_tasks.compare.verdict`), never a bare largest value.
+conflicting ones) gets no arrow. :func:`build_leaderboard` makes the table of values; :func:`with_statistics`
+returns it with the verdict: paired statistics in its cells, "best" only where significant, length, settings and
+training flags. Neither changes a leaderboard it is given.
+
+Every difference is "significant", "not significant" or "not tested" (with its reason). "Best in
+column" is the run with the best value when that lead is significant (Holm-adjusted, see
+:mod:`hyperfit_tasks.compare.paired`) against every other run: against the baseline by its paired
+test; between two other runs by non-overlapping intervals of their differences to the baseline.
+An untested cell is never best; tasks whose settings differ between runs get no best mark unless
+``force``; no cell is ever marked best for a bare largest value.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
 
-from hyperfit_tasks.compare.errors import CompareError
-from hyperfit_tasks.compare.formatting import ARROWS
-from hyperfit_tasks.compare.mismatches import find_mismatches
-from hyperfit_tasks.compare.results import RunResult
+from hyperfit_tasks.common.run_files import RUN_RECORD
+from hyperfit_tasks.compare.paired import (
+    DEFAULT_MAUVE_PERMUTATIONS,
+    DEFAULT_SEED,
+    PairedResult,
+    PairedStat,
+    board_statistics,
+)
+from hyperfit_tasks.compare.results import (
+    CompareError,
+    RunResult,
+    find_mismatches,
+    generation_mismatches,
+    hyperfit_outcome,
+    task_mismatches,
+)
+from hyperfit_tasks.metrics import catalogue
 
-if TYPE_CHECKING:
-    from hyperfit_tasks.compare.paired import PairedResult, PairedStat
-
-
+ARROWS = {True: "↑", False: "↓", None: ""}  # lm-eval's HIGHER_IS_BETTER_SYMBOLS, plus "no direction"
 TASK_PREFIXES = ("hyperfit_continuation_", "hyperfit_perplexity_", "hyperfit_next_word_")
 
 
@@ -108,17 +127,18 @@ class Cell:
         return (self.stat.untested_reason if self.stat is not None else None) or self.untested or "no paired test for it"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Leaderboard:
-    """Runs (rows), columns, cells and the warnings the inputs raised."""
+    """Runs (rows), columns, cells and the warnings the inputs raised; with the paired statistics (``paired``) once
+    :func:`with_statistics` made it. Never changed after it is made: each step returns a new leaderboard."""
 
     runs: list[RunResult]
     baseline: str
     columns: list[Column]
     cells: dict[tuple[str, str], Cell]
     warnings: list[str] = field(default_factory=list)
-    paired: PairedResult | None = None  # set by hyperfit_tasks.compare.verdict.add_statistics
-    notes: list[Note] = field(default_factory=list)  # what the statistics could not test, length and settings flags
+    paired: PairedResult | None = None  # made by with_statistics
+    notes: list[Note] = field(default_factory=list)  # pairings, what the statistics could not test, the flags
 
     def cell(self, run_name: str, column: Column) -> Cell:
         """The cell of ``run_name`` in ``column``."""
@@ -144,10 +164,12 @@ def build_leaderboard(
     baseline: str | None = None,
     tasks: Sequence[str] | None = None,
     metrics: Sequence[str] | None = None,
+    notes: Sequence[Note] = (),
 ) -> Leaderboard:
-    """Compare ``runs`` against ``baseline`` (a run name; default the first run).
+    """Compare ``runs`` against ``baseline`` (a run name; default the first run): values and deltas, no verdict yet.
 
-    ``tasks`` / ``metrics`` keep only those tasks / metric names (default: all found).
+    ``tasks`` / ``metrics`` keep only those tasks / metric names (default: all found); ``notes`` start the board's notes
+    (e.g. the ``--same-prompts`` pairings).
     """
     if not runs:
         raise CompareError("no runs to compare: pass at least one results file or folder")
@@ -170,7 +192,7 @@ def build_leaderboard(
     shown_tasks = list(dict.fromkeys(column.task for column in columns))
     warnings = [*find_mismatches(runs, shown_tasks), *_direction_conflicts(runs, columns), *_missing_tasks(runs, columns)]
     warnings += _unusable_values(runs, columns)
-    return Leaderboard(list(runs), baseline, columns, cells, warnings)
+    return Leaderboard(list(runs), baseline, columns, cells, warnings, notes=list(notes))
 
 
 def _columns(runs: Sequence[RunResult], tasks: Sequence[str] | None, metrics: Sequence[str] | None) -> list[Column]:
@@ -218,3 +240,135 @@ def _unusable_values(runs: Sequence[RunResult], columns: Sequence[Column]) -> li
         lines += [f"{run.name}: {', '.join(keys)} recorded as {value}, shown empty" for value, keys in by_value.items()]
     return lines
 
+
+# ---------------------------------------------------------------- the verdict
+
+
+LENGTH_METRIC = "continuation_tokens"
+
+
+def with_statistics(
+    board: Leaderboard,
+    permutations: int | None = None,
+    seed: int = DEFAULT_SEED,
+    mauve_permutations: int = DEFAULT_MAUVE_PERMUTATIONS,
+    force: bool = False,
+) -> Leaderboard:
+    """A new leaderboard: ``board``'s with the paired statistics, the states, the significant best marks and the flags
+    (``board`` itself stays as it was)."""
+    result = board_statistics(board, permutations, seed, mauve_permutations)
+    notes = [*board.notes, *(Note(text, STATISTICS) for text in dict.fromkeys(result.notes))]
+    cells = dict(board.cells)
+    incomparable = {task: lines for task in board.tasks if (lines := task_mismatches(board.runs, task))}
+    groups = board.groups
+    for column in board.columns:
+        stats = {name: stat for (name, key), stat in result.stats.items() if key == column.key}
+        best = significant_best(board, column, stats) if stats else set()
+        if column.task in incomparable and not force:
+            best = set()
+        for run in board.runs:
+            cell, stat = board.cell(run.name, column), stats.get(run.name)
+            changes = {"best": run.name in best, "stat": stat, "untested": untested_reason(result, run.name, column, groups)}
+            if stat is not None:  # the values beside a paired difference are those of the same pairs
+                changes.update(delta=stat.delta, value=stat.run_value)
+            cells[(run.name, column.key)] = dataclasses.replace(cell, **changes)
+    for task, lines in incomparable.items():
+        named = [line for line in lines if ": generation_kwargs differs" not in line] + generation_mismatches(board.runs, task)
+        settings = "; ".join(line.split(": ", 1)[1] for line in named)
+        notes.append(
+            Note(
+                f"{task}: runs are not comparable ({settings}): "
+                + ("best marked anyway (--force)" if force else "no best marked (--force marks it anyway)"),
+                SETTINGS,
+            )
+        )
+    stated = dataclasses.replace(board, cells=cells, paired=result, notes=notes)
+    return dataclasses.replace(stated, notes=[*notes, *length_flags(stated), *training_flags(stated)])
+
+
+def untested_reason(result, run: str, column: Column, groups: set[str]) -> str:
+    """Why the paired tests give no verdict on ``run``'s difference in ``column`` (used only where none is given)."""
+    if (run, column.key) in result.untested:
+        return result.untested[(run, column.key)]
+    if column.task in groups:
+        return "a group's row: its subtasks' rows are tested"
+    if column.filter != "none":
+        return f"filtered metric ({column.filter}): only plain metrics are paired"
+    return "no paired test for this column"
+
+
+def significant_best(board: Leaderboard, column: Column, stats: dict[str, PairedStat]) -> set[str]:
+    """``{run}`` whose best value in ``column`` is significantly best (module docstring), else empty."""
+    if column.higher_is_better is None:
+        return set()
+    values = {run.name: board.cell(run.name, column).value for run in board.runs}
+    values = {name: value for name, value in values.items() if value is not None}
+    if len(values) < 2:
+        return set()
+    sign = 1 if column.higher_is_better else -1
+    best = max(values, key=lambda name: sign * values[name])
+    for other in values:
+        if other == best:
+            continue
+        if best == board.baseline:
+            stat = stats.get(other)
+            ahead = stat is not None and stat.significant and sign * stat.delta < 0
+        elif other == board.baseline:
+            stat = stats.get(best)
+            ahead = stat is not None and stat.significant and sign * stat.delta > 0
+        else:
+            mine, theirs = stats.get(best), stats.get(other)
+            ahead = (
+                mine is not None and theirs is not None and mine.significant
+                and (mine.ci_low > theirs.ci_high if sign > 0 else mine.ci_high < theirs.ci_low)
+            )
+        if not ahead:
+            return set()
+    return {best}
+
+
+LENGTH_TOLERANCE = 0.01  # untested lengths: a relative difference above this is flagged
+
+
+def length_flags(board: Leaderboard) -> list[Note]:
+    """One line per run and task whose mean continuation length differs from the baseline's: significantly, or (not
+    tested) by more than :data:`LENGTH_TOLERANCE` of it."""
+    lines = []
+    groups = board.groups
+    sensitive, robust = catalogue.with_length(catalogue.SENSITIVE), catalogue.with_length(catalogue.ROBUST)
+    for column in board.columns:
+        if catalogue.canonical(column.metric) != LENGTH_METRIC or column.task in groups:  # a group's length repeats its subtasks'
+            continue
+        for run in board.runs:
+            cell = board.cell(run.name, column)
+            if cell.delta is None or cell.value is None:
+                continue
+            stat = cell.stat
+            base = stat.base_value if stat is not None else cell.value - cell.delta
+            if cell.state == "significant":
+                evidence = f"difference {stat.delta:+.1f} [{stat.ci_low:+.1f}, {stat.ci_high:+.1f}]"
+            elif cell.state == "not tested" and abs(cell.delta) > LENGTH_TOLERANCE * abs(base):
+                evidence = f"difference {cell.delta:+.1f}, not tested: {cell.reason}"
+            else:
+                continue
+            lines.append(Note(
+                f"{column.task}: {run.name}'s continuations are {'shorter' if cell.delta < 0 else 'longer'} than "
+                f"{board.baseline}'s ({cell.value:.1f} against {base:.1f} tokens on average, {evidence}): length-sensitive "
+                f"metrics ({', '.join(sensitive)}) move with length; {', '.join(robust)} are length-robust",
+                LENGTH,
+            ))
+    return lines
+
+
+def training_flags(board: Leaderboard) -> list[Note]:
+    """One line per run whose ``hyperfit-train`` run missed its near-zero training-loss target."""
+    flags = []
+    for run in board.runs:
+        outcome = hyperfit_outcome(Path(run.model_path)) if run.model_path else ""
+        if outcome.startswith("NO"):
+            text = (
+                f"{run.name} did not hyperfit (final training {outcome.split(': ', 1)[1]}, from its {RUN_RECORD}): "
+                "its differences do not show the effect of hyperfitting"
+            )
+            flags.append(Note(text, TRAINING))
+    return flags

@@ -38,7 +38,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from hyperfit_tasks.compare.errors import CompareError
+from hyperfit_tasks.compare.results import UNIT_PREFIXES, CompareError
 from hyperfit_tasks.compare.samples import document_key, judges_prompts, read_samples
 from hyperfit_tasks.metrics import catalogue
 
@@ -54,7 +54,6 @@ EXACT_MEAN_PAIRS = 16  # per-text means: every one of the 2**n sign patterns up 
 TOLERANCE = 1e-9  # relative: a permuted difference equal to the observed one in floating point counts as "as extreme"
 
 PERPLEXITY_METRIC = "perplexity"  # lm-eval's own perplexity metric (not in hyperfit's catalogue)
-UNIT_PREFIXES = ("judge_",)  # judge scores of the paper's protocol: shares in [0, 1]
 
 
 def value_range(metric: str) -> tuple[float, float]:

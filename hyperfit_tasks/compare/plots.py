@@ -3,7 +3,7 @@
 * forest: each headline metric's paired difference to the baseline with its 95% interval, one row
   of panels per domain, runs as rows, coloured by the verdict (significant better / worse, not
   significant, not tested);
-* metric by epoch: checkpoints of a training run (see :mod:`hyperfit_tasks.compare.epochs`) as
+* metric by epoch: checkpoints of a training run (see :func:`hyperfit_tasks.compare.results.training_position`) as
   lines over epoch (or step when an epoch is unknown), other runs as flat dashed lines;
 * TTR by position: the mean TTR of successive windows of the continuations, one line per run.
 """
@@ -15,14 +15,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import TYPE_CHECKING
 
-from hyperfit_tasks.compare.errors import CompareError
 from hyperfit_tasks.compare.leaderboard import Column, Leaderboard
+from hyperfit_tasks.compare.results import CompareError
+from hyperfit_tasks.compare.text import Domain, header
 from hyperfit_tasks.metrics import catalogue
-
-if TYPE_CHECKING:
-    from hyperfit_tasks.compare.compact import Domain
 
 # Headline metrics, in this order, where the results have them (hyperfit's tasks and lm-eval's wikitext).
 HEADLINE_METRICS = tuple(metric.name for metric in catalogue.view(catalogue.PLOTS))
@@ -64,8 +61,6 @@ VERDICT_COLORS = {"better": "#1a7f37", "worse": "#c62828", "significant": "#1f4e
 def forest(board: Leaderboard, domains: Sequence[Domain]) -> bytes | None:
     """Forest plot: per domain a row of panels (one per headline metric), in each the runs as rows with their paired
     difference to the baseline and its 95% interval; hollow = not tested; None without a run to compare."""
-    from hyperfit_tasks.compare.compact import header
-
     others = [run.name for run in board.runs if run.name != board.baseline]
     # a panel only where some run has a difference (e.g. no perplexity panel when only the baseline was scored on it)
     shown = {domain.name: [c for c in domain.columns if any(board.cell(name, c).delta is not None for name in others)] for domain in domains}

@@ -12,12 +12,11 @@ from pathlib import Path
 from hyperfit_tasks.common.atomic import write_atomic
 from hyperfit_tasks.common.run_files import INDEX_HTML, TABLE_CSV, TABLE_JSON, TABLE_MD
 from hyperfit_tasks.compare import plots as plotting
-from hyperfit_tasks.compare.csv_table import render_csv
+from hyperfit_tasks.compare.data import render_csv, render_json
 from hyperfit_tasks.compare.html_page import Plot, render_html
-from hyperfit_tasks.compare.json_table import render_json
 from hyperfit_tasks.compare.leaderboard import Leaderboard
-from hyperfit_tasks.compare.markdown import render_markdown
 from hyperfit_tasks.compare.samples import Example, generation_samples, mean_curve, pick_examples, ttr_curves
+from hyperfit_tasks.compare.text import headline_domains, render_markdown
 
 DEFAULT_EXAMPLES = 3
 FOREST_TITLE = (
@@ -55,8 +54,6 @@ def write_report(
 def make_plots(board: Leaderboard, samples: dict[str, dict[str, list[dict]]], headline: Sequence[str] | None, notes: list[str]) -> list[Plot]:
     """The forest of differences, metric-by-epoch and TTR-by-position plots that the inputs allow; notes say why one is
     missing."""
-    from hyperfit_tasks.compare.compact import headline_domains
-
     columns = plotting.headline_columns(board, headline)
     figures = []
     differences = plotting.forest(board, headline_domains(board))

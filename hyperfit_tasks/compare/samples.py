@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from hyperfit_tasks.compare.errors import CompareError
-from hyperfit_tasks.compare.results import RunResult
+from hyperfit_tasks.compare.results import CompareError, RunResult
 
 CURVE_FIELD = "ttr_by_position"
 WORD_WINDOW = 32  # window (in words) of curves computed from the text when none was logged

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from hyperfit_tasks.compare.json_table import paired_stat
+from hyperfit_tasks.compare.data import paired_stat
 from hyperfit_tasks.compare.paired import PairedStat
 from hyperfit_tasks.metrics.catalogue import label
 

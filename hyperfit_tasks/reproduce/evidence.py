@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperfit_tasks.common.run_files import has_results, read_diagnostics, read_json, read_run_record
-from hyperfit_tasks.compare.json_table import read_table
+from hyperfit_tasks.compare.data import read_table
 from hyperfit_tasks.reproduce.claims import CONTINUATION, DOMAINS, HYPERFITTED, Evidence
 
 
