@@ -137,6 +137,9 @@ def test_demo_runs_each_step_once_then_reuses_it(tmp_path, monkeypatch, capsys):
     table = capsys.readouterr().out.split("entropy-matched temperature (hyperfit_continuation")[-1].splitlines()
     labels = " | ".join(metric.label for metric in demo.ANSWER_COLUMNS)  # TTR, TTR-96, MSTTR, rep-4, stopped early, tokens, ...
     assert table[1] == f"| model | decoding | {labels} | preferred or equal (judge) | top-1 agreement with base |"
+    alignment = table[2].strip("| ").split(" | ")  # model and decoding left-aligned, the measured columns right-aligned
+    assert len(alignment) == 4 + len(demo.ANSWER_COLUMNS) and not any(cell.endswith(":") for cell in alignment[:2])
+    assert all(cell.endswith(":") and set(cell) == {"-", ":"} for cell in alignment[2:])
     assert table[3] == answer_row("base", "greedy", "0.100 ± 0.010", "0.125 ± 0.050", "")
     assert table[4] == answer_row("early-stopped-n8", "greedy (epoch 1: lowest held-out loss 3.665)", "0.150 ± 0.010", "", "")
     assert table[5] == answer_row("hyperfitted-n8", "greedy", "0.400 ± 0.010", "0.375 ± 0.050", "0.750")
@@ -180,6 +183,10 @@ def test_sharpening_table_shows_before_and_after_each_run(tmp_path):
     lines = demo.sharpening_table({"hyperfitted-n8": run_dir}).splitlines()
     assert lines[0] == (
         "| model | held-out ppl | top-1 prob | top-1 prob when right | top-1 prob when wrong | ECE | entropy (nats) | greedy TTR last 96 |"
+    )
+    # written by pytablewriter: the separator row spans each column, the numbers right-aligned
+    assert lines[1] == (
+        "| -------------- | -----------: | ---------: | --------------------: | --------------------: | ----: | -------------: | -----------------: |"
     )
     assert lines[2] == "| before (base) | 60.29 | 0.318 | 0.612 | 0.239 | 0.051 | 3.598 | 0.253 |"
     # a missing value is an empty cell, as are the top-1 split and ECE of a record written before diagnostics had them

@@ -50,7 +50,7 @@ from hyperfit_tasks.chains.steps import (
 from hyperfit_tasks.common.errors import HyperfitError, OneLineArgumentParser, run_command
 from hyperfit_tasks.common.eval_cache import eval_cache_path
 from hyperfit_tasks.common.run_files import EARLY_STOPPED_DIR, INDEX_HTML, RUN_RECORD, TABLE_JSON, has_results, read_early_stopped, read_run_record
-from hyperfit_tasks.compare.text import SHARPENING_COLUMNS
+from hyperfit_tasks.compare.text import SHARPENING_COLUMNS, unpadded_markdown_table
 from hyperfit_tasks.metrics import catalogue
 from hyperfit_tasks.reproduce.claims import CONSISTENCY, JUDGE_MAX_UNPARSEABLE, JUDGE_MIN_CONSISTENCY, UNPARSEABLE
 
@@ -93,16 +93,14 @@ def make_parser() -> argparse.ArgumentParser:
 
 def sharpening_table(run_dirs: dict[str, Path]) -> str:
     """Markdown table of each run's held-out diagnostics before and after hyperfitting (``hyperfit_run.json``)."""
-    lines = [
-        "| model | " + " | ".join(label for _, label, _ in SHARPENING_COLUMNS) + " |",
-        "|---|" + "---:|" * len(SHARPENING_COLUMNS),
-    ]
+    rows = []
     for name, run_dir in run_dirs.items():
         record = read_run_record(run_dir)
         for label, row in (("before (base)", record["initial_diagnostics"]), (name, record["final_diagnostics"])):
             cells = [format(row[key], spec) if isinstance(row.get(key), (int, float)) else "" for key, _, spec in SHARPENING_COLUMNS]
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+            rows.append([label, *cells])
+    headers = ["model", *(label for _, label, _ in SHARPENING_COLUMNS)]
+    return unpadded_markdown_table(headers, rows, right=range(1, len(headers))).rstrip("\n")
 
 
 def entropy_matched_steps(
@@ -139,7 +137,7 @@ def answer_table(rows: list[tuple[str, str, Path, str]], out: Path, judge_task: 
 
     judged = [f"{JUDGED.label} (judge)"] if judge_task else []
     header = ["model", "decoding", *(metric.label for metric in ANSWER_COLUMNS), *judged, "top-1 agreement with base"]
-    lines = ["| " + " | ".join(header) + " |", "|---|---|" + "---:|" * (len(header) - 2)]
+    table: list[list[str]] = []
     trust: dict[str, tuple[float | None, float | None]] = {}  # judged run -> the judge's (position consistency, unparseable share)
     for name, decoding, folder, group in rows:
         (run,) = load_results([folder])
@@ -152,7 +150,8 @@ def answer_table(rows: list[tuple[str, str, Path, str]], out: Path, judge_task: 
             cells.append("")
         agreement = out / "agreement" / f"{name}.json"
         cells.append(f"{json.loads(agreement.read_text())['top1_agreement']:.3f}" if agreement.is_file() else "")
-        lines.append(f"| {name} | {decoding} | " + " | ".join(cells) + " |")
+        table.append([name, decoding, *cells])
+    lines = [unpadded_markdown_table(header, table, right=range(2, len(header))).rstrip("\n")]
     for name, *_ in rows:
         temperature_json = out / "temperature" / f"{name}.json"
         if not temperature_json.is_file():

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -328,3 +329,22 @@ def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
     writer.type_hints = [String] * len(headers)  # cells are formatted already: no number re-parsing
     writer.value_matrix = rows
     return writer.dumps()
+
+
+def unpadded_markdown_table(headers: list[str], rows: list[list[str]], right: Collection[int] = ()) -> str:
+    """A Markdown table by ``pytablewriter`` whose cells are not padded to the column's width, so that each row reads
+    ``| a | b |`` (the README's tables, tests and readers split rows on " | "); only the separator row spans each
+    column's width. The columns numbered in ``right`` are right-aligned (numbers), the others left-aligned."""
+    from pytablewriter import MarkdownTableWriter
+    from pytablewriter.style import Style
+    from pytablewriter.typehint import String
+
+    aligns = ["right" if column in right else "left" for column in range(len(headers))]
+    writer = MarkdownTableWriter(margin=1)
+    writer.headers = headers
+    writer.type_hints = [String] * len(headers)  # cells are formatted already: no number re-parsing
+    writer.column_styles = [Style(align=align) for align in aligns]
+    writer.add_style_filter(lambda cell, **_: Style(padding=0, align=aligns[cell.col]))
+    writer.value_matrix = rows
+    return writer.dumps()
+

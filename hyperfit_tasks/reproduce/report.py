@@ -14,6 +14,7 @@ from jinja2 import PackageLoader
 from hyperfit_tasks.common.atomic import write_atomic
 from hyperfit_tasks.common.json_rows import json_safe
 from hyperfit_tasks.compare.html_page import TEMPLATES
+from hyperfit_tasks.compare.text import unpadded_markdown_table
 from hyperfit_tasks.reproduce.claims import ClaimRow
 
 PLOT_FILE = "training.png"
@@ -31,7 +32,7 @@ def render_markdown(rows: Sequence[ClaimRow], notes: Sequence[str] = (), observe
     cells = [[str(row.number), row.claim, row.paper, row.ours, f"**{row.verdict}**"] for row in rows]
     cells += [[str(row.number), row.claim, row.paper, row.ours, row.verdict] for row in observed]
     lines = [
-        _markdown_table(HEADERS, cells).rstrip("\n"),
+        unpadded_markdown_table(HEADERS, cells, right=[0]).rstrip("\n"),
         "",
         "Rules (docs/reproduce.md):",
         "",
@@ -39,23 +40,6 @@ def render_markdown(rows: Sequence[ClaimRow], notes: Sequence[str] = (), observe
     ]
     lines += ["", *(f"- {note}" for note in notes)] if notes else []
     return "\n".join(lines) + "\n"
-
-
-def _markdown_table(headers: list[str], rows: list[list[str]]) -> str:
-    """A Markdown table by ``pytablewriter`` (as hyperfit-compare writes its tables), the first column right-aligned;
-    cells are not padded to the column's width, so that each row reads ``| 1 | ... |`` (the README's claims table,
-    tests and readers split rows on " | "); only the separator row spans each column's width."""
-    from pytablewriter import MarkdownTableWriter
-    from pytablewriter.style import Style
-    from pytablewriter.typehint import String
-
-    writer = MarkdownTableWriter(margin=1)
-    writer.headers = headers
-    writer.type_hints = [String] * len(headers)  # cells are formatted already: no number re-parsing
-    writer.column_styles = [Style(align="right"), *([Style(align="left")] * (len(headers) - 1))]
-    writer.add_style_filter(lambda cell, **_: Style(padding=0, align="right" if cell.col == 0 else "left"))
-    writer.value_matrix = rows
-    return writer.dumps()
 
 
 def claims_dict(rows: Sequence[ClaimRow], settings: dict[str, Any], observed: Sequence[ClaimRow] = ()) -> dict[str, Any]:
