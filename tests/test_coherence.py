@@ -87,7 +87,7 @@ def test_compare_pairs_coherence_and_shows_it_in_the_headline_with_an_interval(t
     stat = board.paired.stats[("run", f"{OWN_TASK}/coherence")]
     assert stat.delta == pytest.approx(0.11) and 0 < stat.ci_low <= stat.delta <= stat.ci_high and stat.significant
     terminal = render_terminal(board)
-    assert "coher. ↑" in terminal and "+0.11*" in terminal and "coherence_human" not in terminal  # a reference, not a headline
+    assert "coherence ↑" in terminal and "+0.11*" in terminal and "coherence_human" not in terminal  # a reference, not a headline
     markdown = render_markdown(board)
     assert f"**{stat.run_value:.4f}** (+0.1100 [+{stat.ci_low:.4f}, +{stat.ci_high:.4f}])*" in markdown
     assert "coherence_human" in markdown  # in the full table, no direction, same items in both runs: not tested

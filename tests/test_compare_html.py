@@ -4,8 +4,9 @@ every text from the inputs is escaped.
 The golden pages under ``tests/data/compare_html/`` were written from the inputs built here by the string-concatenation
 renderer that the template replaced (``html.escape``, commit cd345e0). The template reproduces them byte for byte but
 for two spellings of the same characters: its autoescape (markupsafe) writes ``"`` as ``&#34;`` and ``'`` as ``&#39;``
-where ``html.escape`` wrote ``&quot;`` and ``&#x27;``; :func:`same_page` reads them as one. Regenerate the golden pages
-only for an intended change of the page: ``python tests/test_compare_html.py``.
+where ``html.escape`` wrote ``&quot;`` and ``&#x27;``; :func:`same_page` reads them as one. Their headline headers
+were since edited in place to the catalogue's one label per metric (``TTR-96``, ``Self-BLEU``, ``distinct-4``,
+``word ppl``). Regenerate the golden pages only for an intended change of the page: ``python tests/test_compare_html.py``.
 """
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ import csv
 import dataclasses
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -339,13 +340,32 @@ def test_every_output_carries_the_same_statistics(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["paired"] == data["paired"]
 
 
+def test_terminal_headers_wrap_only_where_the_table_would_be_too_wide():
+    """The terminal shows each metric by its one catalogue label; eight headline columns of wide differences still fit
+    in :data:`TERMINAL_WIDTH`, the labels then wrapped at their spaces above their column (the arrow on its own line)."""
+    from hyperfit_tasks.compare.text import _aligned
+
+    headers = ["TTR-96 ↑", "rep-4 ↓", "Self-BLEU ↓", "MAUVE ↑", "distinct-4 ↑", "tokens", "word ppl ↓", "coherence ↑"]
+    values = ("base (baseline)", ["0.145", "0.864", "0.512", "0.0338", "0.203", "256", "23.4", "0.512"])
+    narrow = [values, ("  difference", ["+0.416*", "-0.738*", "+0.0891*", "+0.0074?", "+0.309*", "-1.2?", "+37.8*", "-0.014"])]
+    wide = [values, ("  difference", ["+0.00749?", "-0.0212", "+0.00891?", "+0.0074?", "+0.00309?", "-1.2?", "+37.8*", "-0.000123?"])]
+    one_line = _aligned(headers, narrow)
+    assert len(one_line) == 3 and all(header in one_line[0] for header in headers)
+    wrapped = _aligned(headers, wide)
+    assert max(len(line) for line in wrapped) <= TERMINAL_WIDTH < len("".join(headers)) + 19 + 9 * len(headers)
+    assert wrapped[0].split() == ["Self-BLEU", "distinct-4", "word", "coherence"]
+    assert wrapped[1].split() == ["TTR-96", "↑", "rep-4", "↓", "↓", "MAUVE", "↑", "↑", "tokens", "ppl", "↓", "↑"]
+    ends = [{match.end() for match in re.finditer(r"\S+", line[19:])} for line in wrapped]  # each column right-aligned
+    assert ends[2] == ends[3] <= ends[1] and len(ends[2]) == len(headers)
+
+
 def test_terminal_table_fits_in_100_columns_and_names_the_files(tmp_path, capsys):
     report = tmp_path / "report"
     long_name = f"{OTHER_SETTINGS}=a-rather-long-run-name-for-a-checkpoint"
     assert cli.main([str(REAL_RUNS), long_name, "--out", str(report), "--permutations", "50", "--mauve-permutations", "2", "--examples", "1"]) == 0
     out = capsys.readouterr().out
     assert max(len(line) for line in out.splitlines()) <= TERMINAL_WIDTH
-    assert "austen:" in out and "pydoc:" in out and "SelfBLEU ↓" in out and "wordPPL ↓" in out
+    assert "austen:" in out and "pydoc:" in out and "Self-BLEU ↓" in out and "word ppl ↓" in out
     assert f"{report / 'table.md'}" in out and f"{report / 'index.html'}" in out
     # different generation settings: the setting is named with both values, no best mark anywhere in those tasks
     assert "max_gen_toks differs: 256 in base, run/checkpoint-2, run/checkpoint-4; 64 in a-rather" in " ".join(out.split())

@@ -32,7 +32,7 @@ def test_an_own_task_with_registered_metrics_gets_paired_statistics_and_the_head
     assert stats["hyperfit_self_bleu"].delta < 0 < stats["hyperfit_distinct_4"].delta
     terminal = render_terminal(board)
     assert "No headline metric" not in terminal
-    assert all(header in terminal for header in ("TTR96 ↑", "SelfBLEU ↓", "dist-4 ↑"))
+    assert all(header in terminal for header in ("TTR-96 ↑", "Self-BLEU ↓", "distinct-4 ↑"))
 
 
 def vowel_share(continuation: catalogue.Continuation) -> float:

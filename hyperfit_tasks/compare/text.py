@@ -132,8 +132,8 @@ def headline_domains(board: Leaderboard) -> list[Domain]:
 
 
 def header(column: Column) -> str:
-    """The metric's short header in the catalogue, with the better direction."""
-    return f"{catalogue.find(column.metric).header} {column.arrow}".rstrip()
+    """The metric's label in the catalogue, with the better direction."""
+    return f"{catalogue.label(column.metric)} {column.arrow}".rstrip()
 
 
 def marked_delta(cell: Cell) -> str:
@@ -151,14 +151,14 @@ def render_terminal(board: Leaderboard, files: str = "") -> str:
     if not domains:
         lines.append("No headline metric in these results: pass --full for every metric.")
     for domain in domains:
-        rows = [("", [header(column) for column in domain.columns])]
+        rows = []
         for run in board.runs:
             cells = [board.cell(run.name, column) for column in domain.columns]
             label = f"{run.name} (baseline)" if run.name == board.baseline else run.name
             rows.append((label, [format_short(cell.value) + ("!" if cell.best else "") for cell in cells]))
             if run.name != board.baseline:
                 rows.append(("  difference", [marked_delta(cell) for cell in cells]))
-        lines += ["", f"{domain.name}:", *_aligned(rows)]
+        lines += ["", f"{domain.name}:", *_aligned([header(column) for column in domain.columns], rows)]
     if len(board.runs) > 1:
         lines += ["", _wrap(TERMINAL_LEGEND)]
         lines += [_wrap(f"{domain.name}: {line}") for domain in domains for line in untested_lines(board, domain.columns)]
@@ -173,15 +173,23 @@ def render_terminal(board: Leaderboard, files: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def _aligned(rows: list[tuple[str, list[str]]]) -> list[str]:
-    """Rows of a label and right-aligned cells, each column as wide as its widest cell plus one space (headers and
-    differences are at most 10 characters, so 8 headline columns fit in :data:`TERMINAL_WIDTH` beside the label)."""
-    widths = [max(len(cells[i]) for _, cells in rows) + 1 for i in range(len(rows[0][1]))]
-    lines = []
-    for label, cells in rows:
+def _aligned(headers: list[str], rows: list[tuple[str, list[str]]]) -> list[str]:
+    """The header line, then rows of a label and right-aligned cells, each column as wide as its widest cell or header plus
+    one space. Where that is wider than :data:`TERMINAL_WIDTH`, the headers are wrapped at their spaces onto lines as
+    wide as their column's cells (the arrow, or a label's last words, on a line of its own), so that 8 headline
+    columns fit beside the label."""
+    cells_wide = [max(len(cells[i]) for _, cells in rows) for i in range(len(headers))]
+    stacked = [[text] for text in headers]
+    if NAME_WIDTH + sum(max(len(text), wide) + 1 for text, wide in zip(headers, cells_wide)) > TERMINAL_WIDTH:
+        stacked = [textwrap.wrap(text, wide, break_long_words=False, break_on_hyphens=False) or [""] for text, wide in zip(headers, cells_wide)]
+    widths = [max(wide, *(len(line) for line in lines)) + 1 for lines, wide in zip(stacked, cells_wide)]
+    depth = max(len(lines) for lines in stacked)
+    header_rows = [("", [([""] * (depth - len(lines)) + lines)[level] for lines in stacked]) for level in range(depth)]
+    out = []
+    for label, cells in header_rows + rows:
         name = label if len(label) <= NAME_WIDTH else label[: NAME_WIDTH - 1] + "…"
-        lines.append((name.ljust(NAME_WIDTH) + "".join(cell.rjust(width) for cell, width in zip(cells, widths))).rstrip())
-    return lines
+        out.append((name.ljust(NAME_WIDTH) + "".join(cell.rjust(width) for cell, width in zip(cells, widths))).rstrip())
+    return out
 
 
 def _wrap(text: str) -> str:

@@ -1,8 +1,8 @@
 """The metric catalogue: one row per metric that hyperfit's tasks report, and everything other code needs to know of it.
 
 Each :class:`Metric` says how lm-eval reduces it (``aggregation``: an lm-eval aggregation name for a per-text mean,
-the function itself for a corpus metric), its direction, its one display label (and the short form of the terminal
-headline), its range, whether it moves with continuation length, and where it shows by default (:data:`VIEWS`).
+the function itself for a corpus metric), its direction, its one display label (the same in the terminal, the tables,
+the pages, the plots and the model card), its range, whether it moves with continuation length, and where it shows by default (:data:`VIEWS`).
 A metric with an ``item`` (its per-document value or corpus item, from a :class:`Continuation`) is also registered in
 lm-eval as ``hyperfit_<name>`` (:mod:`hyperfit_tasks.tasks.registered_metrics`), so anyone's ``generate_until`` task
 can list it; ``hyperfit_tasks.tasks.continuation_scores`` returns the same items, and ``hyperfit-compare`` finds a
@@ -75,16 +75,11 @@ class Metric:
     bounds: tuple[float, float] = UNIT
     length: str | None = None
     views: Mapping[str, int] = field(default_factory=dict)  # view -> position in it
-    short: str | None = None  # header of the terminal headline (11 characters with its arrow), default the label
 
     @property
     def registered_name(self) -> str | None:
         """``hyperfit_<name>`` in lm-eval's registry, None for a metric that is not registered."""
         return PREFIX + self.name if self.item is not None else None
-
-    @property
-    def header(self) -> str:
-        return self.short or self.label
 
 
 def _window(curve: list[float], position: int) -> float:
@@ -101,13 +96,13 @@ def _rep(n: int, **row: Any) -> Metric:
 
 def _distinct(n: int, **row: Any) -> Metric:
     return Metric(f"distinct_{n}", f"distinct-{n}", True, CORPUS, getattr(corpus, f"distinct_{n}"), lambda c: c.text,
-                  length=SENSITIVE, short=f"dist-{n}", **row)  # fmt: skip
+                  length=SENSITIVE, **row)  # fmt: skip
 
 
 ROWS: tuple[Metric, ...] = (
     # per continuation, tokens of the fixed metric_tokenizer (ttr_words: words)
     _per_text("ttr", "TTR", True, lambda c: type_token_ratio(c.tokens), length=SENSITIVE, views={PLOTS: 2, ANSWER: 1}),
-    _per_text("ttr_last96", "TTR-96", True, lambda c: windowed_ttr(c.tokens, LAST_WINDOW), length=SENSITIVE, short="TTR96",
+    _per_text("ttr_last96", "TTR-96", True, lambda c: windowed_ttr(c.tokens, LAST_WINDOW), length=SENSITIVE,
               views={HEADLINE: 1, PLOTS: 1, ANSWER: 2}),
     _per_text("ttr_words", "word TTR", True, lambda c: type_token_ratio(c.words), length=SENSITIVE),
     _per_text("ttr_first_window", "TTR first 32", True, lambda c: _window(c.curve, 0), length=ROBUST),
@@ -122,7 +117,7 @@ ROWS: tuple[Metric, ...] = (
     _distinct(2),
     _distinct(3),
     _distinct(4, views={HEADLINE: 5, PLOTS: 5}),
-    Metric("self_bleu", "Self-BLEU", False, CORPUS, corpus.self_bleu_words, lambda c: c.text, length=SENSITIVE, short="SelfBLEU",
+    Metric("self_bleu", "Self-BLEU", False, CORPUS, corpus.self_bleu_words, lambda c: c.text, length=SENSITIVE,
            views={HEADLINE: 3, PLOTS: 6}),
     Metric("mauve", "MAUVE", True, CORPUS, mauve_aggregation, lambda c: (c.text, c.reference, c.mauve_featurizer),
            length=SENSITIVE, views={HEADLINE: 4, PLOTS: 7}),
@@ -132,7 +127,7 @@ ROWS: tuple[Metric, ...] = (
     _per_text("continuation_tokens", "tokens", None, lambda c: float(len(c.tokens)), "mean", bounds=COUNT,
               views={HEADLINE: 6, ANSWER: 6}),
     # from the document's prompt, which lm-eval never hands a registered metric: computed by process_results, not registered
-    Metric("coherence", "coherence", True, TEXT, "nanmean", bounds=SIMILARITY, length=SENSITIVE, short="coher.",
+    Metric("coherence", "coherence", True, TEXT, "nanmean", bounds=SIMILARITY, length=SENSITIVE,
            views={HEADLINE: 8, ANSWER: 7}),
     Metric("coherence_human", "human coherence", None, TEXT, "nanmean", bounds=SIMILARITY, length=SENSITIVE),
     # from run settings (the evaluated model's tokenizer, max_gen_toks; the training data): not registered
@@ -141,7 +136,7 @@ ROWS: tuple[Metric, ...] = (
     Metric("longest_training_span", "longest training span", False, TEXT, "mean", bounds=COUNT),
     Metric("training_overlap_over_10", "copies over 10 tokens", False, TEXT, "mean"),
     # lm-eval's own: the perplexity tasks (as wikitext) and the next-word task
-    Metric("word_perplexity", "word ppl", False, CORPUS, "weighted_perplexity", bounds=PERPLEXITY, short="wordPPL",
+    Metric("word_perplexity", "word ppl", False, CORPUS, "weighted_perplexity", bounds=PERPLEXITY,
            views={HEADLINE: 7, PLOTS: 8}),
     Metric("byte_perplexity", "byte ppl", False, CORPUS, "weighted_perplexity", bounds=PERPLEXITY),
     Metric("bits_per_byte", "bits per byte", False, CORPUS, "bits_per_byte", bounds=COUNT),
@@ -149,10 +144,10 @@ ROWS: tuple[Metric, ...] = (
     Metric("next_word_perplexity", "next-word ppl", False, CORPUS, "perplexity", bounds=PERPLEXITY),
     # the judge tasks (hyperfit_judge*): per prompt, the judge's verdicts on the run's continuation against the human
     # one, asked in both orders; NaN where both answers were unparseable
-    Metric("judge_pref_or_equal", "preferred or equal", True, TEXT, "nanmean", short="prefOrEq", views={HEADLINE: 9}),
-    Metric("judge_win_rate", "judged win rate", True, TEXT, "nanmean", short="winRate"),
-    Metric("judge_position_consistency", "position consistency", None, TEXT, "nanmean", short="consist"),
-    Metric("judge_unparseable", "unparseable answers", None, TEXT, "mean", short="unparsed"),
+    Metric("judge_pref_or_equal", "preferred or equal", True, TEXT, "nanmean", views={HEADLINE: 9}),
+    Metric("judge_win_rate", "judged win rate", True, TEXT, "nanmean"),
+    Metric("judge_position_consistency", "position consistency", None, TEXT, "nanmean"),
+    Metric("judge_unparseable", "unparseable answers", None, TEXT, "mean"),
 )  # fmt: skip
 CATALOGUE: dict[str, Metric] = {metric.name: metric for metric in ROWS}
 
