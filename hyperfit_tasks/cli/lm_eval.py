@@ -222,3 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv
     register_models()
     return run_command(PROG, lambda: run([arg for arg in argv if arg != "--debug"]), debug=debug)
+
+
+if __name__ == "__main__":  # python -m hyperfit_tasks.cli.lm_eval: from another venv (a vLLM one) by its interpreter
+    sys.exit(main())
