@@ -28,7 +28,7 @@ from helpers import CONTINUATION_METRICS, PERPLEXITY_METRICS
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "vllm_venv.sh"
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.vllm]
 
 # vLLM reserves its KV cache up front (VLLM_CPU_KVCACHE_SPACE GiB); 1 GiB holds 512-token sequences of the tiny model
 # many times over. nobind: no pinning of OpenMP threads to cores the suite's other worker uses.
