@@ -14,6 +14,7 @@ models' argmax tokens:
   confidently wrong), and ``ece_a`` / ``_b``, the expected calibration error of the top-1 prediction
   over 10 equal-mass bins (:func:`hyperfit_tasks.metrics.top1_calibration`).
 """
+
 from __future__ import annotations
 
 from hyperfit_tasks.common.errors import HyperfitError
@@ -38,25 +39,34 @@ def token_blocks(texts: list[str], tokenizer, block_size: int, limit: int):
     if limit:
         count = min(count, limit)
     if count == 0:
-        raise AgreementError(f"the data has {len(ids)} tokens, fewer than one block of {block_size}: lower --block-size or give more text")
+        raise AgreementError(
+            f"the data has {len(ids)} tokens, fewer than one block of {block_size}: lower --block-size or give more "
+            "text"
+        )
     return torch.tensor(ids[: count * block_size]).view(count, block_size)
 
 
 def top1_statistics(model_a, model_b, blocks, batch_size: int = 8, progress: bool = True) -> dict:
-    """Agreement, mean top-1 probabilities, and each model's top-1 accuracy and confidence when right and wrong, over all next-token positions."""
+    """Agreement, mean top-1 probabilities, and each model's top-1 accuracy and confidence when right and wrong, over
+    all next-token positions."""
     import torch
     from tqdm.auto import tqdm
 
     sums = dict.fromkeys(("agree", "prob_a", "prob_b"), 0.0)
     calibration = {"a": Top1Calibration(), "b": Top1Calibration()}
     positions = 0
-    with torch.inference_mode(), tqdm(total=len(blocks), desc="top-1 agreement", unit="block", disable=not progress) as bar:
+    with (
+        torch.inference_mode(),
+        tqdm(total=len(blocks), desc="top-1 agreement", unit="block", disable=not progress) as bar,
+    ):
         for batch in blocks.split(batch_size):
             batch = batch.to(model_a.device)
             logits_a = model_a(batch).logits[:, :-1].float()
             logits_b = model_b(batch.to(model_b.device)).logits[:, :-1].float().to(logits_a.device)
             if logits_a.shape != logits_b.shape:
-                raise AgreementError(f"the models' output sizes differ ({logits_a.shape[-1]} vs {logits_b.shape[-1]} logits)")
+                raise AgreementError(
+                    f"the models' output sizes differ ({logits_a.shape[-1]} vs {logits_b.shape[-1]} logits)"
+                )
             prob_a, top_a = top1(logits_a)
             prob_b, top_b = top1(logits_b)
             targets = batch[:, 1:]

@@ -1,9 +1,10 @@
 """Next-token entropy as a function of the sampling temperature, and the temperature that matches a target.
 
 Used by ``hyperfit-temperature``: the base model's logits are computed once
-(:func:`next_token_logits`) and re-scaled here for every temperature tried. Mean entropy grows monotonically with the temperature (its
-derivative is ``Var_p(logits) / T**3`` >= 0), so bisection finds the matching temperature.
+(:func:`next_token_logits`) and re-scaled here for every temperature tried. Mean entropy grows monotonically with the
+temperature (its derivative is ``Var_p(logits) / T**3`` >= 0), so bisection finds the matching temperature.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,7 +34,8 @@ def entropy_at_temperature(logits, temperature: float):
     out = torch.empty(rows.shape[0], dtype=torch.float32, device=rows.device)
     with torch.no_grad():
         for start in range(0, rows.shape[0], CHUNK_ROWS):
-            # H = log Z - E_p[z] with z = logits / T shifted to max 0, e = exp(z), Z = sum e (in place: 2.5x log_softmax's speed)
+            # H = log Z - E_p[z] with z = logits / T shifted to max 0, e = exp(z), Z = sum e (in place: 2.5x
+            # log_softmax's speed)
             z = rows[start : start + CHUNK_ROWS].float() / temperature
             z.sub_(z.amax(-1, keepdim=True))
             e = z.exp()
@@ -63,9 +65,16 @@ def mean_entropy_at_temperature(logits, temperature: float) -> float:
 
 
 def match_temperature(
-    logits, target: float, low: float = 0.05, high: float = 4.0, tolerance: float = 0.01, precision: float = 1e-3, max_steps: int = 100
+    logits,
+    target: float,
+    low: float = 0.05,
+    high: float = 4.0,
+    tolerance: float = 0.01,
+    precision: float = 1e-3,
+    max_steps: int = 100,
 ) -> tuple[float, float, int]:
-    """(T, mean entropy at T, entropies computed): the temperature where the mean entropy crosses ``target``, by bisection.
+    """(T, mean entropy at T, entropies computed): the temperature where the mean entropy crosses ``target``, by
+    bisection.
 
     The search halves ``[low, high]`` geometrically (temperatures spread over orders of
     magnitude), keeping the crossing inside, until the entropies at the two ends are within
@@ -83,13 +92,17 @@ def match_temperature(
     if target <= low_entropy:
         if target < low_entropy - tolerance:
             raise TemperatureRangeError(
-                f"target entropy {target:.4f} nats is below the entropy at the lowest temperature {low:g} ({low_entropy:.4f})", "low"
+                f"target entropy {target:.4f} nats is below the entropy at the lowest temperature {low:g} "
+                f"({low_entropy:.4f})",
+                "low",
             )
         return low, low_entropy, 2
     if target >= high_entropy:
         if target > high_entropy + tolerance:
             raise TemperatureRangeError(
-                f"target entropy {target:.4f} nats is above the entropy at the highest temperature {high:g} ({high_entropy:.4f})", "high"
+                f"target entropy {target:.4f} nats is above the entropy at the highest temperature {high:g} "
+                f"({high_entropy:.4f})",
+                "high",
             )
         return high, high_entropy, 2
     for step in range(3, max_steps + 3):
@@ -102,11 +115,15 @@ def match_temperature(
         if high_entropy - low_entropy <= tolerance and high <= low * (1 + precision):
             middle = math.sqrt(low * high)
             return middle, mean_entropy_at_temperature(logits, middle), step + 1
-    raise ValueError(f"no temperature within {tolerance} nats of {target:.4f} after {max_steps} bisection steps: raise the tolerance")
+    raise ValueError(
+        f"no temperature within {tolerance} nats of {target:.4f} after {max_steps} bisection steps: raise the "
+        "tolerance"
+    )
 
 
 def next_token_logits(model, blocks, batch_size: int, desc: str):
-    """Float32 CPU tensor (blocks, block_size - 1, vocabulary): the model's logits at every position with a next token."""
+    """Float32 CPU tensor (blocks, block_size - 1, vocabulary): the model's logits at every position with a next
+    token."""
     import torch
     from tqdm.auto import tqdm
 
@@ -129,11 +146,17 @@ def block_entropies(model, blocks, batch_size: int, desc: str):
     parts = []
     with torch.inference_mode():
         for start in tqdm(range(0, len(blocks), batch_size), desc=desc, unit="batch"):
-            parts.append(entropy_at_temperature(model(blocks[start : start + batch_size].to(model.device)).logits[:, :-1], 1.0).cpu())
+            parts.append(
+                entropy_at_temperature(
+                    model(blocks[start : start + batch_size].to(model.device)).logits[:, :-1], 1.0
+                ).cpu()
+            )
     return torch.cat(parts)
 
 
-def temperature_interval(base_block_entropy, hyperfitted_block_entropy, slope: float, temperature: float) -> list[float] | None:
+def temperature_interval(
+    base_block_entropy, hyperfitted_block_entropy, slope: float, temperature: float
+) -> list[float] | None:
     """95% interval of T over held-out blocks (delta method): the paired per-block entropy
     difference's standard error divided by d(mean entropy)/dT; None with fewer than two blocks."""
     differences = (base_block_entropy - hyperfitted_block_entropy).double()

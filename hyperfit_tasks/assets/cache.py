@@ -4,6 +4,7 @@ Every asset is built in a temporary sibling folder and renamed into place only o
 complete, so an interrupted build is never mistaken for a finished one; and under a lock file
 beside it, so that processes needing it at once (torchrun ranks, two commands) build it once.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -18,6 +18,7 @@ paragraphs joined until it holds at least :data:`MIN_PASSAGE_WORDS` words. The m
 every file's SHA-256, which the trainer's and evaluator's outputs repeat, and :data:`CORPORA_VERSION`:
 a cache built by another version is rebuilt.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -47,13 +48,14 @@ DOMAIN_SPLITS = {"austen": ("train", "heldout", "eval"), "pydoc": ("train", "hel
 CORPORA_VERSION = 2  # 2: pydoc/train added (heldout and eval unchanged)
 # Standard-library modules whose docstrings (module, public classes and functions) make pydoc/train.
 PYDOC_TRAIN_MODULES = (
-    "argparse", "ast", "asyncio", "base64", "bisect", "calendar", "collections", "configparser", "contextlib", "copy", "csv",
-    "dataclasses", "datetime", "decimal", "difflib", "email.message", "enum", "fractions", "functools", "gettext", "glob",
-    "gzip", "hashlib", "heapq", "hmac", "html", "http.client", "imaplib", "inspect", "ipaddress", "itertools", "json",
-    "logging", "mailbox", "mimetypes", "numbers", "operator", "optparse", "os", "pathlib", "pickle", "pprint", "queue",
-    "random", "re", "sched", "secrets", "shlex", "shutil", "smtplib", "socket", "statistics", "string", "struct",
-    "subprocess", "tarfile", "tempfile", "textwrap", "threading", "timeit", "tokenize", "traceback", "typing", "unittest",
-    "urllib.parse", "urllib.request", "uuid", "warnings", "weakref", "zipfile",
+    "argparse", "ast", "asyncio", "base64", "bisect", "calendar", "collections", "configparser", "contextlib", "copy",
+    "csv", "dataclasses", "datetime", "decimal", "difflib", "email.message", "enum", "fractions", "functools",
+    "gettext", "glob", "gzip", "hashlib", "heapq", "hmac", "html", "http.client", "imaplib", "inspect", "ipaddress",
+    "itertools", "json", "logging", "mailbox", "mimetypes", "numbers", "operator", "optparse", "os", "pathlib",
+    "pickle", "pprint", "queue", "random", "re", "sched", "secrets", "shlex", "shutil", "smtplib", "socket",
+    "statistics", "string", "struct", "subprocess", "tarfile", "tempfile", "textwrap", "threading", "timeit",
+    "tokenize", "traceback", "typing", "unittest", "urllib.parse", "urllib.request", "uuid", "warnings", "weakref",
+    "zipfile",
 )  # fmt: skip
 MIN_PASSAGE_WORDS = 150
 SHUFFLE_SEED = 1234
@@ -81,7 +83,8 @@ def corpus_manifest() -> dict:
 
 
 def prepare_corpora(austen_deb: Path | None = None, progress=None) -> Path:
-    """Build all corpus splits once (idempotent, crash-safe, once whoever asks at the same time); return the corpora folder."""
+    """Build all corpus splits once (idempotent, crash-safe, once whoever asks at the same time); return the corpora
+    folder."""
     folder = corpora_dir()
     return build_once(
         folder,
@@ -96,7 +99,10 @@ def write_corpora(folder: Path, austen_deb: Path | None = None, progress=None) -
     splits = {"austen": split_austen(novels), "pydoc": split_pydoc(read_pydoc_topics(), read_pydoc_docstrings())}
     manifest = {
         "version": CORPORA_VERSION,
-        "sources": {"austen": f"Debian {AUSTEN_DEB}", "pydoc": "CPython pydoc_data.topics; train: standard-library docstrings"},
+        "sources": {
+            "austen": f"Debian {AUSTEN_DEB}",
+            "pydoc": "CPython pydoc_data.topics; train: standard-library docstrings",
+        },
     }
     for domain, parts in splits.items():
         (folder / domain).mkdir()
@@ -164,7 +170,9 @@ def shuffled(items: list[str]) -> list[str]:
     return items
 
 
-def disjoint_passages(documents: list[tuple[str, list[str]]], min_words: int = MIN_PASSAGE_WORDS) -> dict[str, list[str]]:
+def disjoint_passages(
+    documents: list[tuple[str, list[str]]], min_words: int = MIN_PASSAGE_WORDS
+) -> dict[str, list[str]]:
     """Passages per split from ``(split, lines)`` documents; a paragraph seen before anywhere is dropped,
     so no paragraph (and no passage) is shared between splits. Passages never straddle two documents."""
     seen: set[str] = set()
@@ -187,7 +195,9 @@ def split_austen(novels: dict[str, list[str]]) -> dict[str, list[str]]:
 def split_pydoc(topics: dict[str, str], docstrings: dict[str, str] | None = None) -> dict[str, list[str]]:
     """Alternate sorted topics between ``heldout`` and ``eval`` (topics that repeat another's text are dropped); the
     ``docstrings`` (module name -> text) come after them as ``train``, so no train paragraph is in the other two."""
-    documents = [("heldout" if i % 2 == 0 else "eval", topics[key].splitlines()) for i, key in enumerate(sorted(topics))]
+    documents = [
+        ("heldout" if i % 2 == 0 else "eval", topics[key].splitlines()) for i, key in enumerate(sorted(topics))
+    ]
     documents += [("train", text.splitlines()) for _, text in sorted((docstrings or {}).items())]
     return {split: shuffled(texts) for split, texts in disjoint_passages(documents).items()}
 

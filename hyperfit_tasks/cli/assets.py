@@ -1,4 +1,5 @@
 """``hyperfit-assets``: build the offline default model and corpora once, then show what was built."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,7 +8,14 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from hyperfit_tasks.assets import DEFAULT_MODEL_NAME, DOMAIN_SPLITS, corpus_manifest, corpus_path, default_model_path, prepare_corpora
+from hyperfit_tasks.assets import (
+    DEFAULT_MODEL_NAME,
+    DOMAIN_SPLITS,
+    corpus_manifest,
+    corpus_path,
+    default_model_path,
+    prepare_corpora,
+)
 from hyperfit_tasks.assets.cache import cache_root
 from hyperfit_tasks.common.errors import OneLineArgumentParser, run_command
 
@@ -18,12 +26,18 @@ def make_parser() -> argparse.ArgumentParser:
         description="Build (once) the embedded default base model and the default text corpora in the cache "
         f"({cache_root()}; set HYPERFIT_CACHE to move it). Safe to interrupt and re-run.",
     )
-    parser.add_argument("--austen-deb", type=Path, help="a local r-cran-janeaustenr .deb instead of `apt-get download`")
     parser.add_argument(
-        "--rebuild", action="store_true",
-        help="convert the default model from its GGUF file again, even if the cache holds one (e.g. one written by another transformers version)",
+        "--austen-deb", type=Path, help="a local r-cran-janeaustenr .deb instead of `apt-get download`"
     )
-    parser.add_argument("--sample", action="store_true", help="print the base model's greedy continuation of one evaluation prompt")
+    parser.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="convert the default model from its GGUF file again, even if the cache holds one (e.g. one written by "
+        "another transformers version)",
+    )
+    parser.add_argument(
+        "--sample", action="store_true", help="print the base model's greedy continuation of one evaluation prompt"
+    )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     return parser
 
@@ -42,15 +56,21 @@ def greedy_sample(model_dir: Path, prompt_tokens: int = 32, new_tokens: int = 64
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     prompt_ids = tokenizer(text, return_tensors="pt").input_ids[:, :prompt_tokens]
     with torch.no_grad():
-        output = model.generate(prompt_ids, max_new_tokens=new_tokens, do_sample=False, pad_token_id=tokenizer.eos_token_id)
-    return tokenizer.decode(prompt_ids[0]), tokenizer.decode(output[0, prompt_ids.shape[1] :], skip_special_tokens=True)
+        output = model.generate(
+            prompt_ids, max_new_tokens=new_tokens, do_sample=False, pad_token_id=tokenizer.eos_token_id
+        )
+    return tokenizer.decode(prompt_ids[0]), tokenizer.decode(
+        output[0, prompt_ids.shape[1] :], skip_special_tokens=True
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point."""
     args = make_parser().parse_args(argv)
     return run_command(
-        "hyperfit-assets", lambda: build_and_report(args), debug=args.debug,
+        "hyperfit-assets",
+        lambda: build_and_report(args),
+        debug=args.debug,
         interrupted="interrupted: a half-built asset is never taken as complete; run the same command again",
     )
 

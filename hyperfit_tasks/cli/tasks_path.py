@@ -1,4 +1,5 @@
 """Where the lm-eval task YAMLs of this package live (for ``lm_eval --include_path``)."""
+
 from importlib.resources import files
 
 

@@ -10,6 +10,7 @@ model runs once; its logits are kept and re-scaled for every T tried
 
     hyperfit-temperature BASE RUN --data heldout.jsonl --limit 16 --json temperature.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,11 +40,23 @@ def make_parser() -> argparse.ArgumentParser:
         prog="hyperfit-temperature",
         description="Temperature at which the base model's mean next-token entropy equals the hyperfitted model's.",
     )
-    models = {"base": "base model: local folder (or hub id when online)", "hyperfitted": "hyperfitted model, same tokenizer as the base"}
+    models = {
+        "base": "base model: local folder (or hub id when online)",
+        "hyperfitted": "hyperfitted model, same tokenizer as the base",
+    }
     add_pair_arguments(parser, models, DEFAULT_LIMIT, "; memory: blocks x block size x vocabulary x 4 bytes")
-    parser.add_argument("--tolerance", type=float, default=0.01, help="nats between the two mean entropies at the answer (default: 0.01)")
-    parser.add_argument("--min-temperature", type=float, default=0.05, help="lowest temperature searched (default: 0.05)")
-    parser.add_argument("--max-temperature", type=float, default=4.0, help="highest temperature searched (default: 4.0)")
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.01,
+        help="nats between the two mean entropies at the answer (default: 0.01)",
+    )
+    parser.add_argument(
+        "--min-temperature", type=float, default=0.05, help="lowest temperature searched (default: 0.05)"
+    )
+    parser.add_argument(
+        "--max-temperature", type=float, default=4.0, help="highest temperature searched (default: 4.0)"
+    )
     return parser
 
 
@@ -56,7 +69,8 @@ def run(args: argparse.Namespace) -> None:
     """Measure both entropies, search the matching temperature, print it and (with ``--json``) write it."""
     if not 0 < args.min_temperature < args.max_temperature:
         raise TemperatureError(
-            f"the search range needs 0 < --min-temperature < --max-temperature, got {args.min_temperature} and {args.max_temperature}"
+            f"the search range needs 0 < --min-temperature < --max-temperature, got {args.min_temperature} and "
+            f"{args.max_temperature}"
         )
     if not args.tolerance > 0:
         raise TemperatureError(f"--tolerance must be > 0 nats, got {args.tolerance}")
@@ -76,15 +90,26 @@ def run(args: argparse.Namespace) -> None:
             f"{args.max_temperature:g}] for the base (whose entropy is {base_entropy:.4f} at T=1): {fix}"
         ) from None
     interval = temperature_interval(
-        entropy_at_temperature(base_logits, temperature).mean(-1), hyperfitted_entropy.mean(-1),
-        entropy_slope(base_logits, temperature), temperature,
+        entropy_at_temperature(base_logits, temperature).mean(-1),
+        hyperfitted_entropy.mean(-1),
+        entropy_slope(base_logits, temperature),
+        temperature,
     )
     results = {
-        "base": args.base, "hyperfitted": args.hyperfitted, "data": str(args.data), "block_size": args.block_size,
-        "temperature": temperature, "temperature_ci95": interval,
-        "base_entropy": base_entropy, "base_entropy_at_temperature": matched, "hyperfitted_entropy": target,
-        "tolerance": args.tolerance, "search_range": [args.min_temperature, args.max_temperature], "entropy_evaluations": steps,
-        "positions": hyperfitted_entropy.numel(), "blocks": len(blocks),
+        "base": args.base,
+        "hyperfitted": args.hyperfitted,
+        "data": str(args.data),
+        "block_size": args.block_size,
+        "temperature": temperature,
+        "temperature_ci95": interval,
+        "base_entropy": base_entropy,
+        "base_entropy_at_temperature": matched,
+        "hyperfitted_entropy": target,
+        "tolerance": args.tolerance,
+        "search_range": [args.min_temperature, args.max_temperature],
+        "entropy_evaluations": steps,
+        "positions": hyperfitted_entropy.numel(),
+        "blocks": len(blocks),
     }
     spread = f"95% interval {interval[0]:.3f}-{interval[1]:.3f} over blocks" if interval else "one block: no interval"
     report(

@@ -4,6 +4,7 @@ An interrupted or failing write leaves the previous file (or no file) in place, 
 truncated one. Every file hyperfit writes (run records, model cards, training blocks, plots,
 comparison reports, benchmark results) goes through this module.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Errors that hyperfit's commands report as one line naming the problem and its fix."""
+
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,8 @@ def first_line(error: BaseException, empty: str | None = None) -> str:
 
 
 def one_line_message(error: BaseException) -> str:
-    """What a command prints for ``error``: a :class:`HyperfitError`'s first line as it is, any other's after its type name."""
+    """What a command prints for ``error``: a :class:`HyperfitError`'s first line as it is, any other's after its type
+    name."""
     line = first_line(error, empty="")
     if isinstance(error, HyperfitError):
         return line
@@ -69,7 +71,8 @@ class NonFiniteLossError(HyperfitError):
 
 
 class OneLineUsageErrors:
-    """``argparse`` parser mixin: a bad option is one line on stderr (exit 2), not the whole usage; ``--help`` keeps it."""
+    """``argparse`` parser mixin: a bad option is one line on stderr (exit 2), not the whole usage; ``--help`` keeps
+    it."""
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -81,8 +84,12 @@ class OneLineArgumentParser(OneLineUsageErrors, argparse.ArgumentParser):
 
 def model_not_found(name: str, option: str, reason: str | None = None) -> HyperfitError:
     """The one-line error for a model that is no local folder and did not load as a Hub id (shared by the CLIs)."""
-    if name.startswith((".", "/", "~")) or name.count("/") > 1:  # a path: the Hub would say "Repo id must be in the form"
+    if (
+        name.startswith((".", "/", "~")) or name.count("/") > 1
+    ):  # a path: the Hub would say "Repo id must be in the form"
         problem = "no such folder"
     else:
         problem = f"no local folder of that name, and not loadable from the Hugging Face Hub ({reason or 'not found'})"
-    return HyperfitError(f"cannot load model {name!r}: {problem}: give the folder of a saved model or a Hub id as {option}")
+    return HyperfitError(
+        f"cannot load model {name!r}: {problem}: give the folder of a saved model or a Hub id as {option}"
+    )

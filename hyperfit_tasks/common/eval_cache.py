@@ -6,6 +6,7 @@ names the file after the model and a digest of its weights files (plus any setti
 the answers, such as ``dtype``), so a different checkpoint, retrained weights or another dtype
 get another file, and the same model finds its earlier answers.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -1,5 +1,6 @@
 """JSON-lines rows both packages read and write: ``diagnostics.jsonl`` rows (a torn last line skipped) and strict JSON
 values (NaN and infinity as null)."""
+
 from __future__ import annotations
 
 import json

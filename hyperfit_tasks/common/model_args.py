@@ -1,4 +1,5 @@
 """Which ``--model_args`` keys name the evaluated model (lm-eval merges them into every task's metadata)."""
+
 from __future__ import annotations
 
 from typing import Any, Mapping

@@ -1,4 +1,5 @@
-"""Which floating-point precision runs: bf16 where the hardware multiplies bf16 matrices natively, fp32 where it does not.
+"""Which floating-point precision runs: bf16 where the hardware multiplies bf16 matrices natively, fp32 where it does
+not.
 
 Both packages choose through :func:`resolve_precision`: ``hyperfit-train --precision`` (bf16 mixed precision with
 float32 master weights, TrainingArguments' ``bf16``) and the chains' evaluations (lm-eval's ``dtype`` model argument,
@@ -17,6 +18,7 @@ Detection (:func:`bf16_support`), in this order:
 * CUDA and XPU: ``torch.<device>.is_bf16_supported(including_emulation=False)`` (native bf16, e.g. CUDA compute
   capability 8.0 or later); other devices count as unsupported.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,18 +34,23 @@ CPU_BF16_FLAGS = (("amx_bf16", "AMX-BF16"), ("avx512_bf16", "AVX512-BF16"))  # t
 
 @dataclass(frozen=True)
 class Bf16Support:
-    """Whether ``device`` multiplies bf16 matrices natively, and what the detection found (for run records and errors)."""
+    """Whether ``device`` multiplies bf16 matrices natively, and what the detection found (for run records and
+    errors)."""
 
     supported: bool
     found: str
 
 
 def bf16_support(device="cpu") -> Bf16Support:
-    """Detect native bf16 matrix multiplication on ``device`` (a name such as ``cpu``, ``cuda:0``, or a torch.device)."""
+    """Detect native bf16 matrix multiplication on ``device`` (a name such as ``cpu``, ``cuda:0``, or a
+    torch.device)."""
     override = os.environ.get(BF16_OVERRIDE)
     if override is not None:
         if override not in ("0", "1"):
-            raise HyperfitError(f"{BF16_OVERRIDE} must be 1 (bf16 supported) or 0 (not), got {override!r}: fix it or unset it to detect the hardware")
+            raise HyperfitError(
+                f"{BF16_OVERRIDE} must be 1 (bf16 supported) or 0 (not), got {override!r}: fix it or unset it to "
+                "detect the hardware"
+            )
         return Bf16Support(override == "1", f"forced by {BF16_OVERRIDE}={override}")
     import torch
 
@@ -52,7 +59,9 @@ def bf16_support(device="cpu") -> Bf16Support:
         capabilities = torch.cpu.get_capabilities()
         found = [name for flag, name in CPU_BF16_FLAGS if capabilities.get(flag)]
         if not found:
-            return Bf16Support(False, f"{capabilities.get('architecture', 'this')} CPU without AMX-BF16 or AVX512-BF16")
+            return Bf16Support(
+                False, f"{capabilities.get('architecture', 'this')} CPU without AMX-BF16 or AVX512-BF16"
+            )
         if not torch.backends.mkldnn.is_available():
             return Bf16Support(False, f"{' and '.join(found)} CPU, but torch is built without oneDNN")
         return Bf16Support(True, f"{' and '.join(found)} CPU")
@@ -79,14 +88,17 @@ def resolve_precision(requested: str, device="cpu", option: str | None = None) -
     if requested == "auto":
         return "fp32"
     raise HyperfitError(
-        f"{option or '--precision bf16'}: no native bf16 matrix multiply here ({support.found}), so torch would emulate bf16, "
-        "slower than fp32: use --precision fp32, or --precision auto (which picks fp32 on this machine)"
+        f"{option or '--precision bf16'}: no native bf16 matrix multiply here ({support.found}), so torch would "
+        "emulate bf16, slower than fp32: use --precision fp32, or --precision auto (which picks fp32 on this machine)"
     )
 
 
 def lm_eval_dtype(precision: str) -> str:
-    """lm-eval's ``dtype`` model argument for a resolved precision (``fp32`` -> ``float32``, ``bf16`` -> ``bfloat16``)."""
+    """lm-eval's ``dtype`` model argument for a resolved precision (``fp32`` -> ``float32``, ``bf16`` ->
+    ``bfloat16``)."""
     try:
         return LM_EVAL_DTYPES[precision]
     except KeyError:
-        raise HyperfitError(f"precision must be fp32 or bf16 (resolve 'auto' first with resolve_precision), got {precision!r}") from None
+        raise HyperfitError(
+            f"precision must be fp32 or bf16 (resolve 'auto' first with resolve_precision), got {precision!r}"
+        ) from None

@@ -3,11 +3,14 @@ and other tools read. Every reader of these files uses this module, so a name is
 
 * a ``hyperfit-train`` output folder: ``hyperfit_run.json`` (the run record, written last: the run finished),
   ``diagnostics.jsonl`` (one row per measured epoch) and its plot, ``train_blocks.parquet`` (the exact training
-  blocks), ``checkpoint-<step>/`` folders and ``early_stopped/`` (the model of the lowest held-out loss, with its record);
-* an lm-eval ``--output_path``: ``results_<timestamp>.json`` per model folder (read by :mod:`hyperfit_tasks.compare.results`);
+  blocks), ``checkpoint-<step>/`` folders and ``early_stopped/`` (the model of the lowest held-out loss, with its
+  record);
+* an lm-eval ``--output_path``: ``results_<timestamp>.json`` per model folder (read by
+  :mod:`hyperfit_tasks.compare.results`);
 * a ``hyperfit-compare --out`` folder: ``table.md``, ``table.csv``, ``table.json`` and ``index.html``
   (``table.json`` is read back by :mod:`hyperfit_tasks.compare.data`).
 """
+
 from __future__ import annotations
 
 import json
@@ -30,7 +33,12 @@ EARLY_STOPPED_DIR = "early_stopped"
 EARLY_STOPPED_RECORD = "hyperfit_early_stopped.json"
 BLOCKS_METADATA_KEY = b"hyperfit"
 RESULTS_GLOB = "results_*.json"  # lm-eval's results file, one per model folder and run
-TABLE_MD, TABLE_CSV, TABLE_JSON, INDEX_HTML = "table.md", "table.csv", "table.json", "index.html"  # hyperfit-compare --out
+TABLE_MD, TABLE_CSV, TABLE_JSON, INDEX_HTML = (
+    "table.md",
+    "table.csv",
+    "table.json",
+    "index.html",
+)  # hyperfit-compare --out
 
 
 def read_json(path: Path) -> Any:
@@ -64,8 +72,8 @@ def has_results(folder: Path) -> bool:
 
 
 def results_model_args(folder: Path) -> dict[str, Any]:
-    """The ``--model_args`` recorded in the newest lm-eval results file under ``folder`` (``config.model_args``, parsed),
-    {} when there is none."""
+    """The ``--model_args`` recorded in the newest lm-eval results file under ``folder`` (``config.model_args``,
+    parsed), {} when there is none."""
     from lm_eval.utils import simple_parse_args_string
 
     files = sorted(Path(folder).rglob(RESULTS_GLOB), key=lambda path: path.stat().st_mtime)

@@ -4,6 +4,7 @@ Training and held-out data (:func:`load_text_dataset`), the tasks' ``data_files`
 the controls' text files (:func:`read_texts`) all go through here, so a bad file (empty, not UTF-8, unparsable, a
 text column of numbers) gets the same one-line error from the trainer and from the tasks.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,11 @@ LOCAL_BUILDERS = {".txt": "text", ".jsonl": "json", ".json": "json", ".parquet":
 
 
 def load_text_dataset(
-    source: str, text_field: str = "text", config: str | None = None, split: str = "train", role: str = "training data",
+    source: str,
+    text_field: str = "text",
+    config: str | None = None,
+    split: str = "train",
+    role: str = "training data",
     option: str = "--dataset_text_field",
 ):
     """A ``datasets.Dataset`` with one text per row in column ``text_field`` (``option`` names it in errors).
@@ -47,7 +52,8 @@ def load_text_dataset(
 
 def check_text_file(path: Path, role: str) -> str:
     """The ``datasets`` builder of the local file ``path``, after checking that it can hold text: a known extension,
-    not empty, UTF-8 (``datasets`` would fail on these later with ``StopIteration`` or a bare ``UnicodeDecodeError``)."""
+    not empty, UTF-8 (``datasets`` would fail on these later with ``StopIteration`` or a bare
+    ``UnicodeDecodeError``)."""
     builder = LOCAL_BUILDERS.get(path.suffix.lower())
     if builder is None:
         raise HyperfitError(f"{role} {path} has an unsupported extension: use {', '.join(LOCAL_BUILDERS)}")
@@ -63,7 +69,9 @@ def check_text_column(dataset, text_field: str, subject: str, option: str) -> No
     strings and has rows; ``option`` is the setting that names the column."""
     dtype = getattr(dataset.features[text_field], "dtype", None)
     if dtype not in ("string", "large_string"):
-        raise HyperfitError(f"{subject} column '{text_field}' holds {dtype or 'non-text values'}, not text: set {option}")
+        raise HyperfitError(
+            f"{subject} column '{text_field}' holds {dtype or 'non-text values'}, not text: set {option}"
+        )
     if len(dataset) == 0:
         raise HyperfitError(f"{subject} has no rows: give a file with text")
 
@@ -82,7 +90,9 @@ def check_utf8(path: Path, role: str, chunk_bytes: int = 1 << 20) -> None:
                 decoder.decode(chunk, final=not chunk)
             except UnicodeDecodeError as error:
                 position = offset - pending + error.start
-                raise HyperfitError(f"{role} file {path} is not UTF-8 text (byte {position}): convert it to UTF-8") from None
+                raise HyperfitError(
+                    f"{role} file {path} is not UTF-8 text (byte {position}): convert it to UTF-8"
+                ) from None
             if not chunk:
                 return
             offset += len(chunk)
@@ -110,14 +120,20 @@ def read_data_files(files: list[str]):
     """
     for file in files:
         if Path(file).is_dir():
-            raise HyperfitError(f"data file {file} is a folder, not a file: set data_files (in --metadata or dataset_kwargs) to the file(s) in it")
+            raise HyperfitError(
+                f"data file {file} is a folder, not a file: set data_files (in --metadata or dataset_kwargs) to the "
+                "file(s) in it"
+            )
         if not Path(file).is_file():
-            raise FileNotFoundError(f"data file {file} does not exist: fix data_files (in --metadata or dataset_kwargs)")
+            raise FileNotFoundError(
+                f"data file {file} does not exist: fix data_files (in --metadata or dataset_kwargs)"
+            )
     suffixes = {Path(file).suffix.lower() for file in files}
     builders = {LOCAL_BUILDERS.get(suffix) for suffix in suffixes}
     if len(builders) != 1 or None in builders:
         raise ValueError(
-            f"data files must share one of the extensions {', '.join(LOCAL_BUILDERS)}, got {', '.join(sorted(suffixes))}"
+            f"data files must share one of the extensions {', '.join(LOCAL_BUILDERS)}, got "
+            f"{', '.join(sorted(suffixes))}"
         )
     for file in files:
         check_text_file(Path(file), "data")
@@ -137,8 +153,12 @@ def read_texts(path: Path) -> list[str]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as error:
-                raise TrainingDataError(f"{path} line {number} is not JSON ({error.msg}): expected one {{\"text\": ...}} per line") from None
+                raise TrainingDataError(
+                    f'{path} line {number} is not JSON ({error.msg}): expected one {{"text": ...}} per line'
+                ) from None
             if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-                raise TrainingDataError(f"{path} line {number} has no string 'text' field: expected one {{\"text\": ...}} per line")
+                raise TrainingDataError(
+                    f"{path} line {number} has no string 'text' field: expected one {{\"text\": ...}} per line"
+                )
             texts.append(row["text"])
     return texts

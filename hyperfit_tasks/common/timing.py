@@ -1,4 +1,5 @@
 """How a wall time is written for people: the model card's training time and the chains' time per step."""
+
 from __future__ import annotations
 
 

@@ -9,6 +9,7 @@ Accepted sources (the ``blocked_data=`` model argument, the ``training_data`` ta
   document); both are tokenized with the evaluated model's tokenizer (no special tokens added), so
   they match the training tokens only as far as re-tokenizing the text reproduces them.
 """
+
 from __future__ import annotations
 
 import os
@@ -76,12 +77,15 @@ def _read_parquet_blocks(path: Path) -> list[np.ndarray]:
         raise TrainingDataError(f"{path} is not a readable parquet file ({error}): {_SOURCES_HINT}") from None
     if "input_ids" not in schema.names:
         raise TrainingDataError(
-            f"{path} has no 'input_ids' column (columns: {', '.join(schema.names)}): expected the trainer's {TRAIN_BLOCKS_FILE}"
+            f"{path} has no 'input_ids' column (columns: {', '.join(schema.names)}): expected the trainer's "
+            f"{TRAIN_BLOCKS_FILE}"
         )
     lengths = pc.list_value_length(pq.read_table(path, columns=["input_ids"]).column("input_ids"))
     if len(lengths) == 0:
         raise TrainingDataError(f"{path} contains no blocks: {_SOURCES_HINT}")
     if pc.min_max(lengths)["min"] != pc.min_max(lengths)["max"]:
-        raise TrainingDataError(f"{path} has 'input_ids' rows of unequal length: expected the trainer's {TRAIN_BLOCKS_FILE}")
+        raise TrainingDataError(
+            f"{path} has 'input_ids' rows of unequal length: expected the trainer's {TRAIN_BLOCKS_FILE}"
+        )
     blocks, _ = read_train_blocks(path)
     return list(blocks)

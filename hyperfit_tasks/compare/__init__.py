@@ -15,11 +15,19 @@ verdict), then the renderers ``text`` (terminal, ``table.md``), ``data`` (``tabl
 ``html_page``, ``plots``, and ``report`` (``--out DIR``). The console script ``hyperfit-compare``
 (:mod:`hyperfit_tasks.cli.compare`) wires the same calls.
 """
+
 from hyperfit_tasks.compare.data import leaderboard_dict, render_csv, render_json
 from hyperfit_tasks.compare.html_page import render_html
 from hyperfit_tasks.compare.leaderboard import Cell, Column, Leaderboard, build_leaderboard, with_statistics
 from hyperfit_tasks.compare.report import write_report
-from hyperfit_tasks.compare.results import CompareError, Measurement, RunResult, find_results_files, load_results, read_results
+from hyperfit_tasks.compare.results import (
+    CompareError,
+    Measurement,
+    RunResult,
+    find_results_files,
+    load_results,
+    read_results,
+)
 from hyperfit_tasks.compare.text import render_markdown, render_terminal
 
 __all__ = [

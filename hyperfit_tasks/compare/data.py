@@ -11,6 +11,7 @@ and the paired statistics (``paired``: task -> metric -> run -> ``delta``, ``ci_
 back by :func:`read_table` and :func:`paired_stat` (``hyperfit-reproduce`` reads it so). Strict JSON: a value that is
 not measured is ``null`` (never ``NaN``); an unbounded interval end is ``null`` too.
 """
+
 from __future__ import annotations
 
 import csv
@@ -87,7 +88,13 @@ def leaderboard_dict(board: Leaderboard) -> dict[str, Any]:
             for run in board.runs
         ],
         "columns": [
-            {"key": c.key, "task": c.task, "metric": c.metric, "filter": c.filter, "higher_is_better": c.higher_is_better}
+            {
+                "key": c.key,
+                "task": c.task,
+                "metric": c.metric,
+                "filter": c.filter,
+                "higher_is_better": c.higher_is_better,
+            }
             for c in board.columns
         ],
         "cells": {
@@ -122,7 +129,8 @@ def _paired(board: Leaderboard) -> dict[str, Any]:
             if cell.stat is not None:
                 found.setdefault(column.task, {}).setdefault(column.label, {})[run.name] = {
                     **{name: _finite(value) for name, value in dataclasses.asdict(cell.stat).items()},
-                    "significant": cell.stat.significant, "state": cell.state,
+                    "significant": cell.stat.significant,
+                    "state": cell.state,
                     "untested_reason": cell.reason,
                 }
     return found

@@ -98,8 +98,11 @@ class PageExample:
     columns: list[tuple[str, str | None, list[tuple[str, bool]] | None]]
 
 
-def render_html(board: Leaderboard, plots: Sequence[Plot] = (), examples: Sequence[Example] = (), notes: Sequence[str] = ()) -> str:
-    """The whole report as one HTML page, the verdict first: headline tables and plot, sharpening, examples, full tables, files."""
+def render_html(
+    board: Leaderboard, plots: Sequence[Plot] = (), examples: Sequence[Example] = (), notes: Sequence[str] = ()
+) -> str:
+    """The whole report as one HTML page, the verdict first: headline tables and plot, sharpening, examples, full
+    tables, files."""
     headline_plots = [plot for plot in plots if plot.filename == "differences.png"]
     return TEMPLATES.get_template("index.html.j2").render(
         baseline=board.baseline,
@@ -108,7 +111,9 @@ def render_html(board: Leaderboard, plots: Sequence[Plot] = (), examples: Sequen
         headline_plots=headline_plots,
         legend=(statistics_legend(board) or LEGEND).split("**bold**"),
         headline=[
-            _leaderboard_table(board, domain.columns, [header(column) for column in domain.columns], domain.name, compact=True)
+            _leaderboard_table(
+                board, domain.columns, [header(column) for column in domain.columns], domain.name, compact=True
+            )
             for domain in headline_domains(board)
         ],
         sharpening=sharpening_rows(board),
@@ -127,10 +132,18 @@ def render_html(board: Leaderboard, plots: Sequence[Plot] = (), examples: Sequen
 
 
 def _leaderboard_table(
-    board: Leaderboard, columns: Sequence[Column], headers: Sequence[str] | None = None, caption: str = "", compact: bool = False
+    board: Leaderboard,
+    columns: Sequence[Column],
+    headers: Sequence[str] | None = None,
+    caption: str = "",
+    compact: bool = False,
 ) -> PageTable:
-    """A task's table (or a headline table: ``compact`` cells without stderr), with the reasons of its untested cells."""
-    rows = [(run_label(board, run), [_cell(board.cell(run.name, column), column) for column in columns]) for run in board.runs]
+    """A task's table (or a headline table: ``compact`` cells without stderr), with the reasons of its untested
+    cells."""
+    rows = [
+        (run_label(board, run), [_cell(board.cell(run.name, column), column) for column in columns])
+        for run in board.runs
+    ]
     headers = ["Run", *(headers or [f"{column.label} {column.arrow}".rstrip() for column in columns])]
     untested = [f"{UNTESTED_MARK} {line}" for line in untested_lines(board, list(columns))]
     return PageTable(headers, rows, untested, caption, compact)

@@ -12,6 +12,7 @@ test; between two other runs by non-overlapping intervals of their differences t
 An untested cell is never best; tasks whose settings differ between runs get no best mark unless
 ``force``; no cell is ever marked best for a bare largest value.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -124,7 +125,9 @@ class Cell:
         """Why a "not tested" cell was not tested."""
         if self.state != NOT_TESTED:
             return None
-        return (self.stat.untested_reason if self.stat is not None else None) or self.untested or "no paired test for it"
+        return (
+            (self.stat.untested_reason if self.stat is not None else None) or self.untested or "no paired test for it"
+        )
 
 
 @dataclass(frozen=True)
@@ -152,7 +155,12 @@ class Leaderboard:
     @property
     def groups(self) -> set[str]:
         """Tasks that are groups of other tasks in some run (their rows have no samples of their own)."""
-        return {group for run in self.runs for group, children in (run.data.get("group_subtasks") or {}).items() if children}
+        return {
+            group
+            for run in self.runs
+            for group, children in (run.data.get("group_subtasks") or {}).items()
+            if children
+        }
 
     def columns_of(self, task: str) -> list[Column]:
         """The columns of one task."""
@@ -168,8 +176,8 @@ def build_leaderboard(
 ) -> Leaderboard:
     """Compare ``runs`` against ``baseline`` (a run name; default the first run): values and deltas, no verdict yet.
 
-    ``tasks`` / ``metrics`` keep only those tasks / metric names (default: all found); ``notes`` start the board's notes
-    (e.g. the ``--same-prompts`` pairings).
+    ``tasks`` / ``metrics`` keep only those tasks / metric names (default: all found); ``notes`` start the board's
+    notes (e.g. the ``--same-prompts`` pairings).
     """
     if not runs:
         raise CompareError("no runs to compare: pass at least one results file or folder")
@@ -190,14 +198,28 @@ def build_leaderboard(
             stderr = measured[run.name].stderr if value is not None else None
             cells[(run.name, column.key)] = Cell(value, stderr, delta, False)
     shown_tasks = list(dict.fromkeys(column.task for column in columns))
-    warnings = [*find_mismatches(runs, shown_tasks), *_direction_conflicts(runs, columns), *_missing_tasks(runs, columns)]
+    warnings = [
+        *find_mismatches(runs, shown_tasks),
+        *_direction_conflicts(runs, columns),
+        *_missing_tasks(runs, columns),
+    ]
     warnings += _unusable_values(runs, columns)
     return Leaderboard(list(runs), baseline, columns, cells, warnings, notes=list(notes))
 
 
 def _columns(runs: Sequence[RunResult], tasks: Sequence[str] | None, metrics: Sequence[str] | None) -> list[Column]:
-    found = list(dict.fromkeys((task, metric, filter_name) for run in runs for task in run.tasks for metric, filter_name in run.metrics[task]))
-    for wanted, kind, known in ((tasks, "task", {t for t, _, _ in found}), (metrics, "metric", {m for _, m, _ in found})):
+    found = list(
+        dict.fromkeys(
+            (task, metric, filter_name)
+            for run in runs
+            for task in run.tasks
+            for metric, filter_name in run.metrics[task]
+        )
+    )
+    for wanted, kind, known in (
+        (tasks, "task", {t for t, _, _ in found}),
+        (metrics, "metric", {m for _, m, _ in found}),
+    ):
         unknown = [name for name in wanted or [] if name not in known]
         if unknown:
             raise CompareError(f"no {kind} {', '.join(unknown)} in the results: choose from {sorted(known)}")
@@ -225,7 +247,12 @@ def _direction_conflicts(runs: Sequence[RunResult], columns: Sequence[Column]) -
 
 def _missing_tasks(runs: Sequence[RunResult], columns: Sequence[Column]) -> list[str]:
     tasks = dict.fromkeys(column.task for column in columns)
-    return [f"{run.name} has no results for {task}: its cells are empty" for task in tasks for run in runs if task not in run.metrics]
+    return [
+        f"{run.name} has no results for {task}: its cells are empty"
+        for task in tasks
+        for run in runs
+        if task not in run.metrics
+    ]
 
 
 def _unusable_values(runs: Sequence[RunResult], columns: Sequence[Column]) -> list[str]:
@@ -237,7 +264,9 @@ def _unusable_values(runs: Sequence[RunResult], columns: Sequence[Column]) -> li
             key = (column.task, column.metric, column.filter)
             if key in run.unusable:
                 by_value.setdefault(json.dumps(run.unusable[key], default=str)[:40], []).append(column.key)
-        lines += [f"{run.name}: {', '.join(keys)} recorded as {value}, shown empty" for value, keys in by_value.items()]
+        lines += [
+            f"{run.name}: {', '.join(keys)} recorded as {value}, shown empty" for value, keys in by_value.items()
+        ]
     return lines
 
 
@@ -268,12 +297,18 @@ def with_statistics(
             best = set()
         for run in board.runs:
             cell, stat = board.cell(run.name, column), stats.get(run.name)
-            changes = {"best": run.name in best, "stat": stat, "untested": untested_reason(result, run.name, column, groups)}
+            changes = {
+                "best": run.name in best,
+                "stat": stat,
+                "untested": untested_reason(result, run.name, column, groups),
+            }
             if stat is not None:  # the values beside a paired difference are those of the same pairs
                 changes.update(delta=stat.delta, value=stat.run_value)
             cells[(run.name, column.key)] = dataclasses.replace(cell, **changes)
     for task, lines in incomparable.items():
-        named = [line for line in lines if ": generation_kwargs differs" not in line] + generation_mismatches(board.runs, task)
+        named = [line for line in lines if ": generation_kwargs differs" not in line] + generation_mismatches(
+            board.runs, task
+        )
         settings = "; ".join(line.split(": ", 1)[1] for line in named)
         notes.append(
             Note(
@@ -319,7 +354,9 @@ def significant_best(board: Leaderboard, column: Column, stats: dict[str, Paired
         else:
             mine, theirs = stats.get(best), stats.get(other)
             ahead = (
-                mine is not None and theirs is not None and mine.significant
+                mine is not None
+                and theirs is not None
+                and mine.significant
                 and (mine.ci_low > theirs.ci_high if sign > 0 else mine.ci_high < theirs.ci_low)
             )
         if not ahead:
@@ -337,7 +374,9 @@ def length_flags(board: Leaderboard) -> list[Note]:
     groups = board.groups
     sensitive, robust = catalogue.with_length(catalogue.SENSITIVE), catalogue.with_length(catalogue.ROBUST)
     for column in board.columns:
-        if catalogue.canonical(column.metric) != LENGTH_METRIC or column.task in groups:  # a group's length repeats its subtasks'
+        if (
+            catalogue.canonical(column.metric) != LENGTH_METRIC or column.task in groups
+        ):  # a group's length repeats its subtasks'
             continue
         for run in board.runs:
             cell = board.cell(run.name, column)
@@ -351,12 +390,15 @@ def length_flags(board: Leaderboard) -> list[Note]:
                 evidence = f"difference {cell.delta:+.1f}, not tested: {cell.reason}"
             else:
                 continue
-            lines.append(Note(
-                f"{column.task}: {run.name}'s continuations are {'shorter' if cell.delta < 0 else 'longer'} than "
-                f"{board.baseline}'s ({cell.value:.1f} against {base:.1f} tokens on average, {evidence}): length-sensitive "
-                f"metrics ({', '.join(sensitive)}) move with length; {', '.join(robust)} are length-robust",
-                LENGTH,
-            ))
+            lines.append(
+                Note(
+                    f"{column.task}: {run.name}'s continuations are {'shorter' if cell.delta < 0 else 'longer'} than "
+                    f"{board.baseline}'s ({cell.value:.1f} against {base:.1f} tokens on average, {evidence}): "
+                    f"length-sensitive metrics ({', '.join(sensitive)}) move with length; {', '.join(robust)} are "
+                    "length-robust",
+                    LENGTH,
+                )
+            )
     return lines
 
 

@@ -72,8 +72,8 @@ def value_range(metric: str) -> tuple[float, float]:
 
 
 class Board(Protocol):
-    """What the paired statistics read of a leaderboard (:class:`hyperfit_tasks.compare.leaderboard.Leaderboard`): named
-    here so that the leaderboard imports this module's types one way, and this module imports nothing of it."""
+    """What the paired statistics read of a leaderboard (:class:`hyperfit_tasks.compare.leaderboard.Leaderboard`):
+    named here so that the leaderboard imports this module's types one way, and this module imports nothing of it."""
 
     runs: Sequence[Any]  # RunResult, baseline first or not
     baseline: str
@@ -108,9 +108,15 @@ class PairedStat:
     dropped: int = 0
 
     def negated(self) -> PairedStat:
-        """The same test read from the baseline's side (baseline - run), for a table whose baseline is the model in question."""
+        """The same test read from the baseline's side (baseline - run), for a table whose baseline is the model in
+        question."""
         return dataclasses.replace(
-            self, delta=-self.delta, ci_low=-self.ci_high, ci_high=-self.ci_low, base_value=self.run_value, run_value=self.base_value
+            self,
+            delta=-self.delta,
+            ci_low=-self.ci_high,
+            ci_high=-self.ci_low,
+            base_value=self.run_value,
+            run_value=self.base_value,
         )
 
     @property
@@ -161,14 +167,14 @@ class PairedResult:
         """One sentence saying how the p-values and intervals were made and what a mark means."""
         sizes = ", ".join(f"{task} {size}" for task, size in self.families.items())
         return (
-            f"paired permutation test over prompts (the two runs' outputs swapped at random within each prompt; "
-            f"{self.permutations} permutations, MAUVE {self.mauve_permutations}; exact enumeration for per-text means up "
-            f"to {EXACT_MEAN_PAIRS} pairs and for corpus metrics up to {int(math.log2(max(self.permutations, 1)))} "
-            f"differing pairs), seed {self.seed}; 95% intervals: per-text means by inverting the "
-            "same test, corpus metrics by a jackknife over prompts, MAUVE by a centred bootstrap (k-means seeds "
+            "paired permutation test over prompts (the two runs' outputs swapped at random within each prompt; "
+            f"{self.permutations} permutations, MAUVE {self.mauve_permutations}; exact enumeration for per-text means "
+            f"up to {EXACT_MEAN_PAIRS} pairs and for corpus metrics up to {int(math.log2(max(self.permutations, 1)))} "
+            f"differing pairs), seed {self.seed}; 95% intervals: per-text means by inverting the same test, corpus "
+            "metrics by a jackknife over prompts, MAUVE by a centred bootstrap (k-means seeds "
             f"{MAUVE_KMEANS_SEEDS[0]}-{MAUVE_KMEANS_SEEDS[-1]}), clipped to the metric's range; * = Holm-adjusted p < "
-            f"{ALPHA} within each task's table (tests per table: {sizes or 'none'}) and the interval excludes 0; "
-            f"not tested = fewer than {MIN_INFORMATIVE_PAIRS} differing pairs or no paired samples (reason given)"
+            f"{ALPHA} within each task's table (tests per table: {sizes or 'none'}) and the interval excludes 0; not "
+            f"tested = fewer than {MIN_INFORMATIVE_PAIRS} differing pairs or no paired samples (reason given)"
         )
 
 
@@ -184,7 +190,9 @@ def resolve_aggregation(recorded: Any, metric: str) -> Callable | None:
     lm-eval aggregation the file names.
     """
     row = catalogue.find(metric)
-    if row is not None and (recorded is None or recorded == row.registered_name or (isinstance(recorded, str) and "def " in recorded)):
+    if row is not None and (
+        recorded is None or recorded == row.registered_name or (isinstance(recorded, str) and "def " in recorded)
+    ):
         recorded = row.aggregation  # a function, or the lm-eval name of a per-text mean
     if callable(recorded):
         return recorded
@@ -284,7 +292,9 @@ class FeatureCache:
         """One feature row per text (None for an empty text, which MAUVE drops)."""
         from hyperfit_tasks.metrics.mauve_features import featurize
 
-        missing = list(dict.fromkeys(text for text in texts if text.strip() and (featurizer, text) not in self._features))
+        missing = list(
+            dict.fromkeys(text for text in texts if text.strip() and (featurizer, text) not in self._features)
+        )
         if missing:
             for text, row in zip(missing, featurize(missing, featurizer)):
                 self._features[(featurizer, text)] = row
@@ -294,7 +304,9 @@ class FeatureCache:
 # ---------------------------------------------------------------- the tests
 
 
-def swap_patterns(pairs: int, permutations: int, rng: np.random.Generator, exact_limit: int) -> tuple[np.ndarray, bool]:
+def swap_patterns(
+    pairs: int, permutations: int, rng: np.random.Generator, exact_limit: int
+) -> tuple[np.ndarray, bool]:
     """Rows of which pairs swap, the identity first: all ``2**pairs`` patterns when that is at most ``exact_limit``
     (an exact test), else the identity and ``permutations`` random patterns (p = (c + 1) / (B + 1))."""
     if 2**pairs <= exact_limit:
@@ -333,12 +345,25 @@ def mean_test(base: Sequence[float], run: Sequence[float], permutations: int, se
         ci_low, ci_high = min(ci_low, 0.0), max(ci_high, 0.0)
     base_value, run_value = float(base[kept].mean()), float(run[kept].mean())
     return PairedStat(
-        m, ci_low, ci_high, p_value, None, len(signs) - (not exact), n, int(np.count_nonzero(d)), base_value, run_value,
-        "test inversion", exact, int(base.size - n),
+        m,
+        ci_low,
+        ci_high,
+        p_value,
+        None,
+        len(signs) - (not exact),
+        n,
+        int(np.count_nonzero(d)),
+        base_value,
+        run_value,
+        "test inversion",
+        exact,
+        int(base.size - n),
     )
 
 
-def swap_test(score: Callable, base_items: Sequence[Any], run_items: Sequence[Any], permutations: int, seed: int) -> tuple[np.ndarray, int, bool]:
+def swap_test(
+    score: Callable, base_items: Sequence[Any], run_items: Sequence[Any], permutations: int, seed: int
+) -> tuple[np.ndarray, int, bool]:
     """Permuted differences of a corpus metric, the observed one first; the informative pairs; exact or not.
 
     ``score(rows, seed)`` scores rows of the pooled items (baseline's 0..n-1, run's n..2n-1); only pairs whose
@@ -353,7 +378,10 @@ def swap_test(score: Callable, base_items: Sequence[Any], run_items: Sequence[An
         swapped[:] = False
         swapped[informative] = row
         kmeans_seed = MAUVE_KMEANS_SEEDS[b % len(MAUVE_KMEANS_SEEDS)]
-        differences.append(score(np.where(swapped, index, index + n), kmeans_seed) - score(np.where(swapped, index + n, index), kmeans_seed))
+        differences.append(
+            score(np.where(swapped, index, index + n), kmeans_seed)
+            - score(np.where(swapped, index + n, index), kmeans_seed)
+        )
     return np.asarray(differences, dtype=float), int(informative.size), exact
 
 
@@ -393,7 +421,12 @@ def bootstrap_interval(score: Callable, n: int, delta: float, resamples: int, se
 
 
 def corpus_test(
-    scorer: Pooled | MauveSide, base_items: Sequence[Any], run_items: Sequence[Any], permutations: int, seed: int, mauve: bool = False
+    scorer: Pooled | MauveSide,
+    base_items: Sequence[Any],
+    run_items: Sequence[Any],
+    permutations: int,
+    seed: int,
+    mauve: bool = False,
 ) -> PairedStat | None:
     """Swap test and interval of a corpus-level metric (jackknife; MAUVE: centred bootstrap) on the pooled scorer."""
     n = len(base_items)
@@ -409,8 +442,18 @@ def corpus_test(
     if not (math.isfinite(low) and math.isfinite(high)):  # e.g. Self-BLEU of 2 texts: no leave-one-out value
         low, high = -math.inf, math.inf
     return PairedStat(
-        delta, low, high, permutation_p(differences), None, len(differences) - (not exact), n, informative, base_value, run_value,
-        "bootstrap" if mauve else "jackknife", exact,
+        delta,
+        low,
+        high,
+        permutation_p(differences),
+        None,
+        len(differences) - (not exact),
+        n,
+        informative,
+        base_value,
+        run_value,
+        "bootstrap" if mauve else "jackknife",
+        exact,
     )
 
 
@@ -418,7 +461,11 @@ def clipped(stat: PairedStat, metric: str) -> PairedStat:
     """``stat`` with its interval inside what the run's value can be, given the baseline's value."""
     low, high = value_range(metric)
     # + 0.0: a clipped -0.0 prints as "-0.0"
-    return _replace(stat, ci_low=max(stat.ci_low, low - stat.base_value) + 0.0, ci_high=min(stat.ci_high, high - stat.base_value) + 0.0)
+    return _replace(
+        stat,
+        ci_low=max(stat.ci_low, low - stat.base_value) + 0.0,
+        ci_high=min(stat.ci_high, high - stat.base_value) + 0.0,
+    )
 
 
 def holm(p_values: dict[Any, float]) -> dict[Any, float]:
@@ -469,26 +516,32 @@ def compare_task(
     shared = len(base_rows)
     if shared == 0 and judges_prompts(base_records):
         raise CompareError(
-            f"{names[1]} and {names[0]} share no judged prompt in {task} (the continuation runs they judge, their --metadata "
-            "samples, have different prompts or documents; models with different tokenizers cut different 32-token prompts "
-            "unless both pass the same --metadata prompt_tokenizer): compare runs that judge continuation runs of the same task settings"
+            f"{names[1]} and {names[0]} share no judged prompt in {task} (the continuation runs they judge, their "
+            "--metadata samples, have different prompts or documents; models with different tokenizers cut different "
+            "32-token prompts unless both pass the same --metadata prompt_tokenizer): compare runs that judge "
+            "continuation runs of the same task settings"
         )
     if shared == 0:
         raise CompareError(
-            f"{names[1]} and {names[0]} share no prompt in {task} (different prompts or documents; models with different "
-            "tokenizers cut different 32-token prompts unless both runs pass the same --metadata prompt_tokenizer): "
-            "compare runs of the same task settings"
+            f"{names[1]} and {names[0]} share no prompt in {task} (different prompts or documents; models with "
+            "different tokenizers cut different 32-token prompts unless both runs pass the same --metadata "
+            "prompt_tokenizer): compare runs of the same task settings"
         )
     if repeated:
-        notes.append(f"{task}: {repeated} samples records repeat a document already logged: the first record of each is used")
+        notes.append(
+            f"{task}: {repeated} samples records repeat a document already logged: the first record of each is used"
+        )
     if shared < max(len(base_records), len(run_records)) - repeated:
         notes.append(
-            f"{task}: {names[1]} and {names[0]} share {shared} of {len(run_records)} and {len(base_records)} documents: "
-            f"its differences, intervals and values are over the {shared} shared ones (the baseline's row shows all of its own)"
+            f"{task}: {names[1]} and {names[0]} share {shared} of {len(run_records)} and {len(base_records)} "
+            f"documents: its differences, intervals and values are over the {shared} shared ones (the baseline's row "
+            "shows all of its own)"
         )
     out: dict[str, PairedStat] = {}
     for metric, aggregation in aggregations.items():
-        if not all(metric in base_records[i] for i in base_rows) or not all(metric in run_records[j] for j in run_rows):
+        if not all(metric in base_records[i] for i in base_rows) or not all(
+            metric in run_records[j] for j in run_rows
+        ):
             untested[metric] = "the samples do not hold this metric"
             continue
         base_items = [base_records[i][metric] for i in base_rows]
@@ -496,8 +549,8 @@ def compare_task(
         is_mauve = getattr(aggregation, "__name__", "") == "mauve_aggregation"
         if is_mauve and shared < MAUVE_ADVISED_TEXTS:
             notes.append(
-                f"{task}: MAUVE of {shared} texts per side (its authors advise thousands, at least {MAUVE_ADVISED_TEXTS}): "
-                "its value is biased and its interval wide"
+                f"{task}: MAUVE of {shared} texts per side (its authors advise thousands, at least "
+                f"{MAUVE_ADVISED_TEXTS}): its value is biased and its interval wide"
             )
         try:
             if is_mean(aggregation):
@@ -506,19 +559,24 @@ def compare_task(
                 scorer = MauveSide(base_items + run_items, features if features is not None else FeatureCache())
                 stat = corpus_test(scorer, base_items, run_items, mauve_permutations, seed, mauve=True)
             else:
-                stat = corpus_test(Pooled(aggregation, base_items + run_items), base_items, run_items, permutations, seed)
+                stat = corpus_test(
+                    Pooled(aggregation, base_items + run_items), base_items, run_items, permutations, seed
+                )
         except (TypeError, ValueError, KeyError, IndexError) as error:
             untested[metric] = f"its samples items cannot be aggregated ({error})"
             notes.append(f"{task}/{metric}: samples items cannot be aggregated ({error}): not tested")
             continue
         if stat is None:
-            untested[metric] = f"not a number on the shared documents for {names[0]} or {names[1]} (NaN in its samples, or undefined)"
+            untested[metric] = (
+                f"not a number on the shared documents for {names[0]} or {names[1]} (NaN in its samples, or undefined)"
+            )
             notes.append(f"{task}/{metric}: {untested[metric]}: not tested")
             continue
         if stat.dropped:
             notes.append(
                 f"{task}/{metric}: {stat.dropped} of {shared} pairs dropped ({names[0]} or {names[1]} has NaN there): "
-                f"compared on {stat.documents} pairs, on which {names[0]} has {stat.base_value:.4g} and {names[1]} {stat.run_value:.4g}"
+                f"compared on {stat.documents} pairs, on which {names[0]} has {stat.base_value:.4g} and {names[1]} "
+                f"{stat.run_value:.4g}"
             )
         out[metric] = clipped(stat, metric)
     return out, notes, untested
@@ -538,19 +596,25 @@ def enough_permutations(tests: int) -> int:
 
 
 def planned_tests(board: Board, task: str) -> int:
-    """The most (run, metric) p-values that one task's Holm family can hold: the runs with samples, times its metrics."""
+    """The most (run, metric) p-values that one task's Holm family can hold: the runs with samples, times its
+    metrics."""
     runs = sum(1 for run in board.runs if run.name != board.baseline and task in run.samples)
     return runs * sum(1 for column in board.columns_of(task) if column.filter == "none")
 
 
-def resolution_notes(task: str, stats: dict[tuple[str, str], PairedStat], permutations: int, mauve_permutations: int) -> list[str]:
+def resolution_notes(
+    task: str, stats: dict[tuple[str, str], PairedStat], permutations: int, mauve_permutations: int
+) -> list[str]:
     """Say when the test's smallest p-value, not the data, keeps a task's differences from significance."""
     tests = len(stats)
     notes = []
-    if any(not stat.exact and not key.endswith("/mauve") for (_, key), stat in stats.items()) and tests / (permutations + 1) >= ALPHA / 2:
+    if (
+        any(not stat.exact and not key.endswith("/mauve") for (_, key), stat in stats.items())
+        and tests / (permutations + 1) >= ALPHA / 2
+    ):
         notes.append(
-            f"{task}: {permutations} permutations give p-values of at least {1 / (permutations + 1):.2g}, too coarse for "
-            f"Holm over {tests} tests: a difference not marked may only lack permutations (--permutations "
+            f"{task}: {permutations} permutations give p-values of at least {1 / (permutations + 1):.2g}, too coarse "
+            f"for Holm over {tests} tests: a difference not marked may only lack permutations (--permutations "
             f"{enough_permutations(tests)} or more)"
         )
     exact = [stat for stat in stats.values() if stat.exact]
@@ -558,15 +622,16 @@ def resolution_notes(task: str, stats: dict[tuple[str, str], PairedStat], permut
         floor = min(2 / 2**stat.informative for stat in exact)
         if tests * floor >= ALPHA / 2:
             notes.append(
-                f"{task}: with {max(stat.informative for stat in exact)} differing pairs an exact test's p is at least "
-                f"{floor:.2g}, and Holm over {tests} tests multiplies it by up to {tests}: only differences where nearly every "
-                "prompt moves the same way can be marked (more texts: lm-eval --limit, hyperfit-reproduce --scale)"
+                f"{task}: with {max(stat.informative for stat in exact)} differing pairs an exact test's p is at "
+                f"least {floor:.2g}, and Holm over {tests} tests multiplies it by up to {tests}: only differences "
+                "where nearly every prompt moves the same way can be marked (more texts: lm-eval --limit, "
+                "hyperfit-reproduce --scale)"
             )
     if any(key.endswith("/mauve") for _, key in stats) and tests / (mauve_permutations + 1) >= ALPHA:
         notes.append(
             f"{task}: MAUVE's p-values come from {mauve_permutations} permutations (at least "
-            f"{1 / (mauve_permutations + 1):.2g}): a MAUVE difference not marked may only lack permutations; its interval "
-            "shows its size (--mauve-permutations, two k-means fits each)"
+            f"{1 / (mauve_permutations + 1):.2g}): a MAUVE difference not marked may only lack permutations; its "
+            "interval shows its size (--mauve-permutations, two k-means fits each)"
         )
     return notes
 
@@ -584,8 +649,12 @@ def board_statistics(
     if permutations is None:
         permutations = enough_permutations(max((planned_tests(board, task) for task in board.tasks), default=0))
     if permutations < 1 or mauve_permutations < 1:
-        raise CompareError(f"--permutations and --mauve-permutations must be >= 1, got {permutations} and {mauve_permutations}")
-    result = PairedResult(permutations=permutations, mauve_permutations=min(mauve_permutations, permutations), seed=seed)
+        raise CompareError(
+            f"--permutations and --mauve-permutations must be >= 1, got {permutations} and {mauve_permutations}"
+        )
+    result = PairedResult(
+        permutations=permutations, mauve_permutations=min(mauve_permutations, permutations), seed=seed
+    )
     others = [run for run in board.runs if run.name != board.baseline]
     if not others:
         result.notes.append("one run only: no differences, intervals or best marks (pass a second run to compare)")
@@ -603,7 +672,9 @@ def board_statistics(
         if task not in base.samples:
             if base.output_type(task) is not None:  # a leaf task (a group's rows have no samples of their own)
                 if any(task in run.samples for run in others):
-                    result.notes.append(f"{task}: the baseline {base.name} has no samples file (lm_eval --log_samples): not tested")
+                    result.notes.append(
+                        f"{task}: the baseline {base.name} has no samples file (lm_eval --log_samples): not tested"
+                    )
                 skip(task, others, f"the baseline {base.name} has no samples file for it (lm_eval --log_samples)")
             continue
         base_records = read_samples(base.samples[task])
@@ -617,13 +688,24 @@ def board_statistics(
                 skip(task, [run], f"{run.name} has no samples file for it (lm_eval --log_samples)")
                 continue
             run_aggregations = _aggregations(run, task, metrics)
-            agreed = {metric: fn for metric, fn in base_aggregations.items() if _same(fn, run_aggregations.get(metric))}
+            agreed = {
+                metric: fn for metric, fn in base_aggregations.items() if _same(fn, run_aggregations.get(metric))
+            }
             for metric in set(metrics) - set(agreed):
-                result.untested[(run.name, f"{task}/{metric}")] = "the two runs record different (or unknown) aggregations for it"
+                result.untested[(run.name, f"{task}/{metric}")] = (
+                    "the two runs record different (or unknown) aggregations for it"
+                )
             try:
                 stats, notes, untested = compare_task(
-                    task, base_records, read_samples(run.samples[task]), agreed, permutations, seed,
-                    result.mauve_permutations, features, (base.name, run.name),
+                    task,
+                    base_records,
+                    read_samples(run.samples[task]),
+                    agreed,
+                    permutations,
+                    seed,
+                    result.mauve_permutations,
+                    features,
+                    (base.name, run.name),
                 )
             except CompareError as error:
                 refused.setdefault(run.name, []).append(str(error))
@@ -637,15 +719,20 @@ def board_statistics(
         result.stats.update({key: _replace(stat, p_holm=adjusted.get(key)) for key, stat in task_stats.items()})
         if task_stats:
             result.families[task] = len(family)
-            result.notes += resolution_notes(task, {key: task_stats[key] for key in family}, permutations, result.mauve_permutations)
+            result.notes += resolution_notes(
+                task, {key: task_stats[key] for key in family}, permutations, result.mauve_permutations
+            )
             few: dict[tuple[str, str], list[str]] = {}
             for (name, key), stat in task_stats.items():
                 if not stat.testable:
                     few.setdefault((name, stat.untested_reason), []).append(key.split("/", 1)[1])
-            result.notes += [f"{task}: {name}: {', '.join(metrics)} not tested: {reason}" for (name, reason), metrics in few.items()]
             result.notes += [
-                f"{task}/{key.split('/', 1)[1]}: {name}: the interval {'excludes' if stat.excludes_zero else 'includes'} 0 while "
-                f"p = {stat.p_value:.3g}: interval ({stat.interval}) and test disagree, so it is not marked significant"
+                f"{task}: {name}: {', '.join(metrics)} not tested: {reason}" for (name, reason), metrics in few.items()
+            ]
+            result.notes += [
+                f"{task}/{key.split('/', 1)[1]}: {name}: the interval "
+                f"{'excludes' if stat.excludes_zero else 'includes'} 0 while p = {stat.p_value:.3g}: interval "
+                f"({stat.interval}) and test disagree, so it is not marked significant"
                 for (name, key), stat in task_stats.items()
                 if stat.testable and not stat.agrees
             ]
@@ -678,7 +765,9 @@ def _same(first: Callable, second: Callable | None) -> bool:
     """The same aggregation; lm-eval's ``mean`` and ``nanmean`` count as one (task versions moved metrics
     that are never NaN from one to the other; on such items they agree)."""
     means = {"mean", "nanmean"}
-    return first is second or (second is not None and {getattr(first, "__name__", ""), getattr(second, "__name__", "")} <= means)
+    return first is second or (
+        second is not None and {getattr(first, "__name__", ""), getattr(second, "__name__", "")} <= means
+    )
 
 
 def _aggregations(run, task: str, metrics: Sequence[str]) -> dict[str, Callable]:

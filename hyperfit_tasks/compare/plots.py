@@ -7,6 +7,7 @@
   lines over epoch (or step when an epoch is unknown), other runs as flat dashed lines;
 * TTR by position: the mean TTR of successive windows of the continuations, one line per run.
 """
+
 from __future__ import annotations
 
 import io
@@ -40,7 +41,10 @@ def headline_columns(board: Leaderboard, metrics: Sequence[str] | None = None) -
         raise CompareError(f"--headline names no metric of the table: {', '.join(unknown)}; choose from {found}")
     wanted = list(metrics) if metrics else _headline_metrics(found) or found[:FALLBACK_HEADLINES]
     subtasks = {
-        child for run in board.runs for children in (run.data.get("group_subtasks") or {}).values() for child in children or []
+        child
+        for run in board.runs
+        for children in (run.data.get("group_subtasks") or {}).values()
+        for child in children or []
     }
     chosen: list[Column] = []
     for metric in wanted:
@@ -52,10 +56,21 @@ def headline_columns(board: Leaderboard, metrics: Sequence[str] | None = None) -
 def _headline_metrics(found: Sequence[str]) -> list[str]:
     """The metrics of ``found`` that are :data:`HEADLINE_METRICS` by either catalogue name, in that order."""
     rows = {metric: catalogue.find(metric) for metric in found}
-    return [metric for name in HEADLINE_METRICS for metric in found if rows[metric] is not None and rows[metric].name == name]
+    return [
+        metric
+        for name in HEADLINE_METRICS
+        for metric in found
+        if rows[metric] is not None and rows[metric].name == name
+    ]
 
 
-VERDICT_COLORS = {"better": "#1a7f37", "worse": "#c62828", "significant": "#1f4e9c", "not significant": "#555555", "not tested": "#aaaaaa"}
+VERDICT_COLORS = {
+    "better": "#1a7f37",
+    "worse": "#c62828",
+    "significant": "#1f4e9c",
+    "not significant": "#555555",
+    "not tested": "#aaaaaa",
+}
 
 
 def forest(board: Leaderboard, domains: Sequence[Domain]) -> bytes | None:
@@ -63,7 +78,10 @@ def forest(board: Leaderboard, domains: Sequence[Domain]) -> bytes | None:
     difference to the baseline and its 95% interval; hollow = not tested; None without a run to compare."""
     others = [run.name for run in board.runs if run.name != board.baseline]
     # a panel only where some run has a difference (e.g. no perplexity panel when only the baseline was scored on it)
-    shown = {domain.name: [c for c in domain.columns if any(board.cell(name, c).delta is not None for name in others)] for domain in domains}
+    shown = {
+        domain.name: [c for c in domain.columns if any(board.cell(name, c).delta is not None for name in others)]
+        for domain in domains
+    }
     domains = [domain for domain in domains if shown[domain.name]]
     width = max((len(shown[domain.name]) for domain in domains), default=0)
     if not others or not width:
@@ -89,7 +107,9 @@ def forest(board: Leaderboard, domains: Sequence[Domain]) -> bytes | None:
                 if stat is not None and math.isfinite(stat.ci_low) and math.isfinite(stat.ci_high):
                     ax.plot([stat.ci_low, stat.ci_high], [y, y], color=color, linewidth=2)
                 tested = cell.state != "not tested"
-                ax.plot([cell.delta], [y], "o", color=color, markerfacecolor=color if tested else "white", markersize=5)
+                ax.plot(
+                    [cell.delta], [y], "o", color=color, markerfacecolor=color if tested else "white", markersize=5
+                )
             ax.set_yticks(range(len(others)), others if position == 0 else [""] * len(others), fontsize=7)
             ax.set_ylim(len(others) - 0.5, -0.5)
             ax.tick_params(axis="x", labelsize=7)
@@ -98,7 +118,8 @@ def forest(board: Leaderboard, domains: Sequence[Domain]) -> bytes | None:
 
 
 def _verdict(cell, column: Column) -> str:
-    """The forest's colour key of a cell: better / worse / significant (no direction) / not significant / not tested."""
+    """The forest's colour key of a cell: better / worse / significant (no direction) / not significant / not
+    tested."""
     if cell.state != "significant":
         return cell.state
     if column.higher_is_better is None:
@@ -108,7 +129,8 @@ def _verdict(cell, column: Column) -> str:
 
 @dataclass(frozen=True)
 class TrainingCurves:
-    """A column over training: ``lines`` per training run (series folder -> sorted (x, value)), ``levels`` of other runs."""
+    """A column over training: ``lines`` per training run (series folder -> sorted (x, value)), ``levels`` of other
+    runs."""
 
     axis: str
     lines: dict[str, list[tuple[float, float]]]
@@ -116,7 +138,8 @@ class TrainingCurves:
 
 
 def training_curves(board: Leaderboard, column: Column) -> TrainingCurves | None:
-    """The column's values by epoch (step if any checkpoint lacks an epoch); None unless a training run has 2+ checkpoints."""
+    """The column's values by epoch (step if any checkpoint lacks an epoch); None unless a training run has 2+
+    checkpoints."""
     positioned = [run for run in board.runs if run.position is not None]
     counts = Counter(run.position.series for run in positioned)
     if not counts or max(counts.values()) < 2:
@@ -158,7 +181,9 @@ def metric_by_epoch(board: Leaderboard, columns: Sequence[Column]) -> bytes | No
     return _png(figure)
 
 
-def ttr_by_position(curves: dict[str, dict[str, list[float]]], units: dict[str, str], run_names: Sequence[str]) -> bytes:
+def ttr_by_position(
+    curves: dict[str, dict[str, list[float]]], units: dict[str, str], run_names: Sequence[str]
+) -> bytes:
     """One panel per task: mean TTR per window position, one line per run (``{task: {run: curve}}``)."""
     figure, axes = _panels(len(curves))
     colors = run_colors(run_names)

@@ -4,6 +4,7 @@ Layout: ``table.md``, ``table.csv``, ``table.json``, ``plots/differences.png`` (
 ``plots/metric_by_epoch.png`` (checkpoints of a run only), ``plots/ttr_by_position.png``
 (samples only) and ``index.html`` (everything above in one page, plus example continuations).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -40,7 +41,10 @@ def write_report(
     figures = make_plots(board, samples, headline, notes)
     chosen = collect_examples(board, samples, examples)
     if examples and not chosen:
-        notes.append("no example continuations: the baseline and another run need samples of one generate_until task (lm_eval --log_samples)")
+        notes.append(
+            "no example continuations: the baseline and another run need samples of one generate_until task (lm_eval "
+            "--log_samples)"
+        )
     outputs: dict[str, str | bytes] = {
         TABLE_MD: render_markdown(board),
         TABLE_CSV: render_csv(board),
@@ -51,7 +55,9 @@ def write_report(
     return [write_atomic(Path(out_dir) / name, data) for name, data in outputs.items()], notes
 
 
-def make_plots(board: Leaderboard, samples: dict[str, dict[str, list[dict]]], headline: Sequence[str] | None, notes: list[str]) -> list[Plot]:
+def make_plots(
+    board: Leaderboard, samples: dict[str, dict[str, list[dict]]], headline: Sequence[str] | None, notes: list[str]
+) -> list[Plot]:
     """The forest of differences, metric-by-epoch and TTR-by-position plots that the inputs allow; notes say why one is
     missing."""
     columns = plotting.headline_columns(board, headline)
@@ -63,9 +69,18 @@ def make_plots(board: Leaderboard, samples: dict[str, dict[str, list[dict]]], he
         notes.append("no plot of differences: it needs a second run and a headline metric")
     by_epoch = plotting.metric_by_epoch(board, columns) if columns else None
     if by_epoch is not None:
-        figures.append(Plot("Headline metrics over training (checkpoints of one run; dashed = other runs)", "metric_by_epoch.png", by_epoch))
+        figures.append(
+            Plot(
+                "Headline metrics over training (checkpoints of one run; dashed = other runs)",
+                "metric_by_epoch.png",
+                by_epoch,
+            )
+        )
     else:
-        notes.append("no metric-by-epoch plot: no two inputs are checkpoints (checkpoint-<step> or trainer_state.json) of one training run")
+        notes.append(
+            "no metric-by-epoch plot: no two inputs are checkpoints (checkpoint-<step> or trainer_state.json) of one "
+            "training run"
+        )
     curves, units = {}, {}
     for task, by_run in samples.items():
         per_run = {name: ttr_curves(by_run[name]) for name in [run.name for run in board.runs] if name in by_run}
@@ -78,13 +93,21 @@ def make_plots(board: Leaderboard, samples: dict[str, dict[str, list[dict]]], he
                 notes.append(f"TTR-by-position curves of {task} mix units ({units[task]}): compare them with care")
     if curves:
         figure = plotting.ttr_by_position(curves, units, [run.name for run in board.runs])
-        figures.append(Plot("TTR by position in the continuation (mean over documents)", "ttr_by_position.png", figure))
+        figures.append(
+            Plot("TTR by position in the continuation (mean over documents)", "ttr_by_position.png", figure)
+        )
     else:
-        notes.append("no TTR-by-position plot: no generate_until samples with a full window (run lm_eval with --log_samples)")
+        notes.append(
+            "no TTR-by-position plot: no generate_until samples with a full window (run lm_eval with --log_samples)"
+        )
     return figures
 
 
 def collect_examples(board: Leaderboard, samples: dict[str, dict[str, list[dict]]], count: int) -> list[Example]:
     """Up to ``count`` example documents per ``generate_until`` task with samples."""
     order = [run.name for run in board.runs]
-    return [example for task, by_run in samples.items() for example in pick_examples(task, by_run, order, board.baseline, count)]
+    return [
+        example
+        for task, by_run in samples.items()
+        for example in pick_examples(task, by_run, order, board.baseline, count)
+    ]

@@ -46,6 +46,7 @@ lm-eval model and its ``model_args`` ``model``).
 :mod:`hyperfit_train.diagnostics`) and its ``training`` block (``hyperfitted``, ``final_train_loss``, ``target_loss``)
 are read as plain JSON.
 """
+
 from __future__ import annotations
 
 import json
@@ -162,7 +163,9 @@ def find_results_files(path: str | Path) -> list[Path]:
         raise CompareError(f"{path} does not exist: {FIX_PATH}")
     newest: dict[Path, Path] = {}
     for file in sorted(path.rglob(RESULTS_GLOB)):
-        if file.is_file() and (file.parent not in newest or _timestamp_key(file) > _timestamp_key(newest[file.parent])):
+        if file.is_file() and (
+            file.parent not in newest or _timestamp_key(file) > _timestamp_key(newest[file.parent])
+        ):
             newest[file.parent] = file
     if not newest:
         raise CompareError(f"no {RESULTS_GLOB} under {path}: {FIX_PATH}")
@@ -290,7 +293,9 @@ def _task_order(data: dict[str, Any]) -> list[str]:
     return order
 
 
-def _measurements(task: str, entry: dict[str, Any], unusable: dict[tuple[str, str, str], Any]) -> dict[tuple[str, str], Measurement]:
+def _measurements(
+    task: str, entry: dict[str, Any], unusable: dict[tuple[str, str, str], Any]
+) -> dict[tuple[str, str], Measurement]:
     """``{(metric, filter): Measurement}`` of one task entry; values that are not numbers go to ``unusable``."""
     found: dict[tuple[str, str], Measurement] = {}
     for key, raw in entry.items():
@@ -368,7 +373,16 @@ def _trainer_state(folder: Path) -> dict | None:
 # ---------------------------------------------------------------- --same-prompts
 
 
-TASK_KEYED = ("results", "configs", "versions", "n-shot", "higher_is_better", "n-samples", "task_hashes", "group_subtasks")
+TASK_KEYED = (
+    "results",
+    "configs",
+    "versions",
+    "n-shot",
+    "higher_is_better",
+    "n-samples",
+    "task_hashes",
+    "group_subtasks",
+)
 
 
 def parse_mapping(text: str) -> tuple[str, str]:
@@ -376,7 +390,8 @@ def parse_mapping(text: str) -> tuple[str, str]:
     source, _, target = text.partition("=")
     if not source.strip() or not target.strip() or source.strip() == target.strip():
         raise CompareError(
-            f"--same-prompts {text!r}: write FROM=TO, two different task or group names (e.g. hyperfit_continuation_top_p=hyperfit_continuation)"
+            f"--same-prompts {text!r}: write FROM=TO, two different task or group names (e.g. "
+            "hyperfit_continuation_top_p=hyperfit_continuation)"
         )
     return source.strip(), target.strip()
 
@@ -387,7 +402,7 @@ def mapped_name(task: str, mapping: Sequence[tuple[str, str]]) -> str:
         if task == source:
             return target
         if task.startswith(source + "_"):
-            return target + task[len(source):]
+            return target + task[len(source) :]
     return task
 
 
@@ -402,8 +417,8 @@ def map_tasks(runs: Sequence[RunResult], mapping: Sequence[tuple[str, str]]) -> 
         clashes = sorted(new for new in renamed.values() if new in run.metrics)
         if clashes:
             raise CompareError(
-                f"{run.name} already has {', '.join(clashes)}: --same-prompts would make two tasks of one name in one run; "
-                "evaluate the two decodings into separate --output_path folders"
+                f"{run.name} already has {', '.join(clashes)}: --same-prompts would make two tasks of one name in one "
+                "run; evaluate the two decodings into separate --output_path folders"
             )
         run.metrics = {renamed.get(task, task): value for task, value in run.metrics.items()}
         run.samples = {renamed.get(task, task): path for task, path in run.samples.items()}
@@ -415,13 +430,19 @@ def map_tasks(runs: Sequence[RunResult], mapping: Sequence[tuple[str, str]]) -> 
         subtasks = run.data.get("group_subtasks")
         if isinstance(subtasks, dict):
             run.data["group_subtasks"] = {
-                group: [renamed.get(task, task) for task in kids] if isinstance(kids, list) else kids for group, kids in subtasks.items()
+                group: [renamed.get(task, task) for task in kids] if isinstance(kids, list) else kids
+                for group, kids in subtasks.items()
             }
         for old, new in renamed.items():
             config = (run.data.get("configs") or {}).get(new)
             if isinstance(config, dict) and config.get("generation_kwargs"):
-                decoding = ", ".join(f"{key}={value}" for key, value in sorted(config["generation_kwargs"].items()) if key != "until")
-                notes.append(f"{run.name}: {old} paired as {new} (same documents, by doc_hash/prompt_hash); its decoding: {decoding}")
+                decoding = ", ".join(
+                    f"{key}={value}" for key, value in sorted(config["generation_kwargs"].items()) if key != "until"
+                )
+                notes.append(
+                    f"{run.name}: {old} paired as {new} (same documents, by doc_hash/prompt_hash); its decoding: "
+                    f"{decoding}"
+                )
     return notes
 
 
@@ -437,11 +458,15 @@ TASK_SETTINGS: dict[str, Callable[[dict, str], Any]] = {
     "n-shot": lambda data, task: (data.get("n-shot") or {}).get(task),
     "generation_kwargs": lambda data, task: ((data.get("configs") or {}).get(task) or {}).get("generation_kwargs"),
     "documents (n-samples)": lambda data, task: _documents((data.get("n-samples") or {}).get(task)),
-    "documents/prompts (task_hashes)": lambda data, task: None if _judges(data, task) else _short_hash((data.get("task_hashes") or {}).get(task)),
+    "documents/prompts (task_hashes)": lambda data, task: (
+        None if _judges(data, task) else _short_hash((data.get("task_hashes") or {}).get(task))
+    ),
     "judge (--model, model_args model)": lambda data, task: _judge(data) if _judges(data, task) else None,
     # hyperfit's continuation settings (task metadata): name the setting, not only the differing hashes
     **{
-        f"metadata {key}": (lambda data, task, key=key: (((data.get("configs") or {}).get(task) or {}).get("metadata") or {}).get(key))
+        f"metadata {key}": (
+            lambda data, task, key=key: (((data.get("configs") or {}).get(task) or {}).get("metadata") or {}).get(key)
+        )
         for key in ("prompt_tokenizer", "prompt_tokens", "prompt_words", "reference_words")
     },
 }
@@ -461,7 +486,10 @@ def find_mismatches(runs: Sequence[RunResult], tasks: Sequence[str] | None = Non
 def task_mismatches(runs: Sequence[RunResult], task: str) -> list[str]:
     """The lines of the settings of ``task`` that differ between the runs having it (empty: comparable)."""
     having = [run for run in runs if task in run.metrics]
-    lines = [_differs(f"{task}: {name}", having, lambda run, get=get, task=task: get(run.data, task)) for name, get in TASK_SETTINGS.items()]
+    lines = [
+        _differs(f"{task}: {name}", having, lambda run, get=get, task=task: get(run.data, task))
+        for name, get in TASK_SETTINGS.items()
+    ]
     return [line for line in lines if line]
 
 
@@ -471,7 +499,11 @@ def generation_mismatches(runs: Sequence[RunResult], task: str) -> list[str]:
     kwargs = {run.name: ((run.data.get("configs") or {}).get(task) or {}).get("generation_kwargs") for run in having}
     keys = dict.fromkeys(key for value in kwargs.values() if isinstance(value, dict) for key in value)
     lines = [
-        _differs(f"{task}: {key}", having, lambda run, key=key: (kwargs[run.name] or {}).get(key) if isinstance(kwargs[run.name], dict) else None)
+        _differs(
+            f"{task}: {key}",
+            having,
+            lambda run, key=key: (kwargs[run.name] or {}).get(key) if isinstance(kwargs[run.name], dict) else None,
+        )
         for key in keys
     ]
     return [line for line in lines if line]

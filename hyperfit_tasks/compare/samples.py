@@ -4,6 +4,7 @@ A record of a ``generate_until`` task (``samples_<task>_<timestamp>.jsonl``) hol
 ``arguments.gen_args_0.arg_0``, the continuation as ``filtered_resps[0]`` and every per-document
 metric item under its own name (hyperfit's continuation tasks log ``ttr_by_position`` as a list).
 """
+
 from __future__ import annotations
 
 import json
@@ -44,7 +45,9 @@ def read_samples(path: Path) -> list[dict[str, Any]]:
     except UnicodeDecodeError:
         raise CompareError(f"{path} is not UTF-8 text: pass the samples file lm_eval wrote") from None
     except json.JSONDecodeError:
-        raise CompareError(f"{path} line {number} is not JSON (cut short?): re-run lm_eval with --log_samples") from None
+        raise CompareError(
+            f"{path} line {number} is not JSON (cut short?): re-run lm_eval with --log_samples"
+        ) from None
     if not all(isinstance(record, dict) for record in records):
         raise CompareError(f"{path} is not an lm-eval samples file (a line is not a JSON object)")
     filters = list(dict.fromkeys(record.get("filter", "none") for record in records))
@@ -53,9 +56,10 @@ def read_samples(path: Path) -> list[dict[str, Any]]:
 
 
 def document_key(record: dict[str, Any]) -> tuple[str, str] | None:
-    """The prompt a samples record scores: a judge task's ``doc.judged_doc_hash``/``doc.judged_prompt_hash`` (the judged
-    continuation's own hashes; the judge document holds that continuation, so lm-eval's hashes of it differ between two
-    runs' judgements of one prompt), else lm-eval's (``doc_hash``, ``prompt_hash``); None when neither was logged."""
+    """The prompt a samples record scores: a judge task's ``doc.judged_doc_hash``/``doc.judged_prompt_hash`` (the
+    judged continuation's own hashes; the judge document holds that continuation, so lm-eval's hashes of it differ
+    between two runs' judgements of one prompt), else lm-eval's (``doc_hash``, ``prompt_hash``); None when neither was
+    logged."""
     doc = record.get("doc")
     judged = tuple(doc.get(key) for key in JUDGED_KEYS) if isinstance(doc, dict) else ()
     if judged and all(isinstance(part, str) for part in judged):
@@ -66,7 +70,9 @@ def document_key(record: dict[str, Any]) -> tuple[str, str] | None:
 
 def judges_prompts(records: Sequence[dict]) -> bool:
     """The records are a judge task's: each document names the judged prompt (:data:`JUDGED_KEYS`)."""
-    return bool(records) and all(isinstance(record.get("doc"), dict) and JUDGED_KEYS[0] in record["doc"] for record in records)
+    return bool(records) and all(
+        isinstance(record.get("doc"), dict) and JUDGED_KEYS[0] in record["doc"] for record in records
+    )
 
 
 def prompt_of(record: dict[str, Any]) -> str:
@@ -104,19 +110,30 @@ def generation_samples(runs: Sequence[RunResult]) -> tuple[dict[str, dict[str, l
     return found, problems
 
 
-def pick_examples(task: str, records_by_run: dict[str, list[dict]], run_order: Sequence[str], baseline: str, count: int) -> list[Example]:
+def pick_examples(
+    task: str, records_by_run: dict[str, list[dict]], run_order: Sequence[str], baseline: str, count: int
+) -> list[Example]:
     """The first ``count`` documents (by the baseline's doc_id) the baseline and at least one other run both continued.
 
     Documents are matched as the paired statistics match them (:func:`document_key`: a judge task's by
     the judged prompt), by ``doc_id`` where a record has no hashes.
     """
-    by_run = {name: {_example_key(record): record for record in reversed(records)} for name, records in records_by_run.items()}
+    by_run = {
+        name: {_example_key(record): record for record in reversed(records)}
+        for name, records in records_by_run.items()
+    }
     base = by_run.get(baseline, {})
     others = [name for name in run_order if name != baseline and name in by_run]
-    shared = sorted((key for key in base if any(key in by_run[name] for name in others)), key=lambda key: base[key].get("doc_id"))
+    shared = sorted(
+        (key for key in base if any(key in by_run[name] for name in others)), key=lambda key: base[key].get("doc_id")
+    )
     examples = []
     for key in shared[:count]:
-        continuations = {name: continuation_of(by_run[name][key]) if key in by_run[name] else None for name in run_order if name in by_run}
+        continuations = {
+            name: continuation_of(by_run[name][key]) if key in by_run[name] else None
+            for name in run_order
+            if name in by_run
+        }
         examples.append(Example(task, base[key].get("doc_id"), prompt_of(base[key]), continuations))
     return examples
 
@@ -134,7 +151,9 @@ def ttr_curves(records: Sequence[dict[str, Any]]) -> tuple[list[list[float]], st
     with :func:`hyperfit_tasks.metrics.ttr_by_position` (windows of ``WORD_WINDOW`` words).
     """
     if records and all(isinstance(record.get(CURVE_FIELD), list) for record in records):
-        return [[float(value) for value in record[CURVE_FIELD]] for record in records], "logged ttr_by_position windows"
+        return [
+            [float(value) for value in record[CURVE_FIELD]] for record in records
+        ], "logged ttr_by_position windows"
     from hyperfit_tasks.metrics import ttr_by_position
     from hyperfit_tasks.metrics.text_units import words
 

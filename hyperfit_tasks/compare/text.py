@@ -9,6 +9,7 @@
 * ``table.md``: the headline, the sharpening a ``hyperfit-train`` run measured on held-out text (before and after),
   then one table per task, written by lm-eval's own table writer, ``pytablewriter``.
 """
+
 from __future__ import annotations
 
 import textwrap
@@ -77,7 +78,13 @@ def verdict_sentences(board: Leaderboard) -> list[str]:
     for run in board.runs:
         if run.name == board.baseline:
             continue
-        kinds: dict[str, list[str]] = {"better": [], "worse": [], "different": [], "not significant": [], "not tested": []}
+        kinds: dict[str, list[str]] = {
+            "better": [],
+            "worse": [],
+            "different": [],
+            "not significant": [],
+            "not tested": [],
+        }
         for column in board.columns:
             if column.task in groups:  # a group's row repeats its subtasks'
                 continue
@@ -88,10 +95,18 @@ def verdict_sentences(board: Leaderboard) -> list[str]:
             elif cell.state is not None:
                 kinds[cell.state].append(column.key)
         parts = [
-            f"significantly {kind} in {len(keys)} ({_few(keys)})" for kind, keys in kinds.items() if keys and kind in ("better", "worse", "different")
+            f"significantly {kind} in {len(keys)} ({_few(keys)})"
+            for kind, keys in kinds.items()
+            if keys and kind in ("better", "worse", "different")
         ]
-        parts += [f"{kind} in {len(keys)}" for kind, keys in kinds.items() if keys and kind in ("not significant", "not tested")]
-        sentences.append(f"{run.name} against {board.baseline}: " + ("; ".join(parts) if parts else "no difference to show") + ".")
+        parts += [
+            f"{kind} in {len(keys)}"
+            for kind, keys in kinds.items()
+            if keys and kind in ("not significant", "not tested")
+        ]
+        sentences.append(
+            f"{run.name} against {board.baseline}: " + ("; ".join(parts) if parts else "no difference to show") + "."
+        )
     return sentences
 
 
@@ -105,8 +120,9 @@ def _few(keys: list[str], shown: int = 4) -> str:
 
 TERMINAL_WIDTH = 100
 TERMINAL_LEGEND = (
-    f"{SIGNIFICANT_MARK} = significant (paired permutation test, Holm-adjusted p < 0.05 within the task's table, interval "
-    f"excludes 0); no mark = not significant; {UNTESTED_MARK} = not tested (why: below); ! = significantly best."
+    f"{SIGNIFICANT_MARK} = significant (paired permutation test, Holm-adjusted p < 0.05 within the task's table, "
+    f"interval excludes 0); no mark = not significant; {UNTESTED_MARK} = not tested (why: below); ! = significantly "
+    "best."
 )
 NAME_WIDTH = 19
 
@@ -128,7 +144,10 @@ def headline_domains(board: Leaderboard) -> list[Domain]:
         if column.task in groups or column.filter != "none" or row is None or row.name not in order:
             continue
         found.setdefault(domain_of(column.task), {}).setdefault(row.name, column)
-    return [Domain(name, [by_metric[metric] for metric in order if metric in by_metric]) for name, by_metric in found.items()]
+    return [
+        Domain(name, [by_metric[metric] for metric in order if metric in by_metric])
+        for name, by_metric in found.items()
+    ]
 
 
 def header(column: Column) -> str:
@@ -137,7 +156,8 @@ def header(column: Column) -> str:
 
 
 def marked_delta(cell: Cell) -> str:
-    """``+0.088*`` significant, ``+0.088`` not significant, ``+0.088?`` not tested; "" for the baseline or an empty cell."""
+    """``+0.088*`` significant, ``+0.088`` not significant, ``+0.088?`` not tested; "" for the baseline or an empty
+    cell."""
     if cell.delta is None:
         return ""
     mark = {"significant": SIGNIFICANT_MARK, "not tested": UNTESTED_MARK}.get(cell.state, "")
@@ -161,7 +181,9 @@ def render_terminal(board: Leaderboard, files: str = "") -> str:
         lines += ["", f"{domain.name}:", *_aligned([header(column) for column in domain.columns], rows)]
     if len(board.runs) > 1:
         lines += ["", _wrap(TERMINAL_LEGEND)]
-        lines += [_wrap(f"{domain.name}: {line}") for domain in domains for line in untested_lines(board, domain.columns)]
+        lines += [
+            _wrap(f"{domain.name}: {line}") for domain in domains for line in untested_lines(board, domain.columns)
+        ]
     lines += [_wrap(note) for note in board.notes if note.kind in FLAGS]
     lines.append(
         _wrap(
@@ -174,21 +196,26 @@ def render_terminal(board: Leaderboard, files: str = "") -> str:
 
 
 def _aligned(headers: list[str], rows: list[tuple[str, list[str]]]) -> list[str]:
-    """The header line, then rows of a label and right-aligned cells, each column as wide as its widest cell or header plus
-    one space. Where that is wider than :data:`TERMINAL_WIDTH`, the headers are wrapped at their spaces onto lines as
-    wide as their column's cells (the arrow, or a label's last words, on a line of its own), so that 8 headline
+    """The header line, then rows of a label and right-aligned cells, each column as wide as its widest cell or header
+    plus one space. Where that is wider than :data:`TERMINAL_WIDTH`, the headers are wrapped at their spaces onto lines
+    as wide as their column's cells (the arrow, or a label's last words, on a line of its own), so that 8 headline
     columns fit beside the label."""
     cells_wide = [max(len(cells[i]) for _, cells in rows) for i in range(len(headers))]
     stacked = [[text] for text in headers]
     if NAME_WIDTH + sum(max(len(text), wide) + 1 for text, wide in zip(headers, cells_wide)) > TERMINAL_WIDTH:
-        stacked = [textwrap.wrap(text, wide, break_long_words=False, break_on_hyphens=False) or [""] for text, wide in zip(headers, cells_wide)]
+        stacked = [
+            textwrap.wrap(text, wide, break_long_words=False, break_on_hyphens=False) or [""]
+            for text, wide in zip(headers, cells_wide)
+        ]
     widths = [max(wide, *(len(line) for line in lines)) + 1 for lines, wide in zip(stacked, cells_wide)]
     depth = max(len(lines) for lines in stacked)
     header_rows = [("", [([""] * (depth - len(lines)) + lines)[level] for lines in stacked]) for level in range(depth)]
     out = []
     for label, cells in header_rows + rows:
         name = label if len(label) <= NAME_WIDTH else label[: NAME_WIDTH - 1] + "…"
-        out.append((name.ljust(NAME_WIDTH) + "".join(cell.rjust(width) for cell, width in zip(cells, widths))).rstrip())
+        out.append(
+            (name.ljust(NAME_WIDTH) + "".join(cell.rjust(width) for cell, width in zip(cells, widths))).rstrip()
+        )
     return out
 
 
@@ -219,7 +246,10 @@ def sharpening_rows(board: Leaderboard) -> list[list[str]]:
             continue
         outcomes = ("", hyperfit_outcome(Path(run.model_path)))
         for label, row, outcome in zip((f"{run.name}: before (base)", f"{run.name}: after"), found, outcomes):
-            cells = [format(row[key], spec) if isinstance(row.get(key), (int, float)) else "" for key, _, spec in SHARPENING_COLUMNS]
+            cells = [
+                format(row[key], spec) if isinstance(row.get(key), (int, float)) else ""
+                for key, _, spec in SHARPENING_COLUMNS
+            ]
             rows.append([label, *cells, outcome])
     return rows
 
@@ -234,8 +264,8 @@ def sharpening_headers() -> list[str]:
 
 LEGEND = (
     "Cells: value ± lm-eval stderr (difference to the baseline [95% interval]); every difference is significant "
-    f"({SIGNIFICANT_MARK}), not significant (no mark) or not tested ({UNTESTED_MARK} not tested, why: under the table); "
-    "**bold** = significantly best in its column; ↑ higher is better, ↓ lower is better; empty = not measured."
+    f"({SIGNIFICANT_MARK}), not significant (no mark) or not tested ({UNTESTED_MARK} not tested, why: under the "
+    "table); **bold** = significantly best in its column; ↑ higher is better, ↓ lower is better; empty = not measured."
 )
 
 
@@ -260,7 +290,8 @@ def statistics_legend(board: Leaderboard) -> str:
     if board.paired is None or not board.paired.stats:
         return ""
     return (
-        "Differences: (delta [95% interval]) from a " + board.paired.describe()
+        "Differences: (delta [95% interval]) from a "
+        + board.paired.describe()
         + "; **bold** = significantly best (better than every other run). Intervals show sampling noise over these "
         "prompts only, not variation between trainings."
     )
@@ -275,7 +306,10 @@ def headline_sections(board: Leaderboard) -> list[str]:
     """The verdict first: headline tables per domain (with intervals), the sharpening table, the flags."""
     sections = []
     for domain in headline_domains(board):
-        rows = [[run_label(board, run), *(cell_text(board.cell(run.name, column)) for column in domain.columns)] for run in board.runs]
+        rows = [
+            [run_label(board, run), *(cell_text(board.cell(run.name, column)) for column in domain.columns)]
+            for run in board.runs
+        ]
         sections += [
             f"## Headline: {domain.name}",
             markdown_table(["Run", *(header(column) for column in domain.columns)], rows),
@@ -283,7 +317,10 @@ def headline_sections(board: Leaderboard) -> list[str]:
         ]
     sharpening = sharpening_rows(board)
     if sharpening:
-        sections += ["## Next-token sharpening on held-out text (hyperfit-train diagnostics)", markdown_table(sharpening_headers(), sharpening)]
+        sections += [
+            "## Next-token sharpening on held-out text (hyperfit-train diagnostics)",
+            markdown_table(sharpening_headers(), sharpening),
+        ]
     if board.notes:
         sections += ["## Notes on the statistics", "\n".join(f"- {line}" for line in board.notes)]
     return sections
@@ -320,7 +357,10 @@ def render_markdown(board: Leaderboard) -> str:
     for task in board.tasks:
         columns = board.columns_of(task)
         headers = ["Run", *(f"{column.label} {column.arrow}".rstrip() for column in columns)]
-        rows = [[run_label(board, run), *(cell_text(board.cell(run.name, column)) for column in columns)] for run in board.runs]
+        rows = [
+            [run_label(board, run), *(cell_text(board.cell(run.name, column)) for column in columns)]
+            for run in board.runs
+        ]
         sections += [f"## {task}", markdown_table(headers, rows), untested_list(board, columns)]
     if board.warnings:
         sections += ["## Warnings", "\n".join(f"- {line}" for line in board.warnings)]
@@ -355,4 +395,3 @@ def unpadded_markdown_table(headers: list[str], rows: list[list[str]], right: Co
     writer.add_style_filter(lambda cell, **_: Style(padding=0, align=aligns[cell.col]))
     writer.value_matrix = rows
     return writer.dumps()
-

@@ -3,6 +3,7 @@
 Metrics that need a model or training data have modules of their own: ``mauve_score``, ``coherence``, ``copy_rate``
 (model analyses such as top-1 agreement and the entropy-matched temperature are in :mod:`hyperfit_tasks.analysis`).
 """
+
 from hyperfit_tasks.metrics.distinct import distinct_n
 from hyperfit_tasks.metrics.lexical import ttr_by_position, type_token_ratio, windowed_ttr
 from hyperfit_tasks.metrics.repetition import diversity, longest_repeated_span, rep_n, token_repetition

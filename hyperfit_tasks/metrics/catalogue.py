@@ -1,13 +1,16 @@
-"""The metric catalogue: one row per metric that hyperfit's tasks report, and everything other code needs to know of it.
+"""The metric catalogue: one row per metric that hyperfit's tasks report, and everything other code needs to know of
+it.
 
 Each :class:`Metric` says how lm-eval reduces it (``aggregation``: an lm-eval aggregation name for a per-text mean,
 the function itself for a corpus metric), its direction, its one display label (the same in the terminal, the tables,
-the pages, the plots and the model card), its range, whether it moves with continuation length, and where it shows by default (:data:`VIEWS`).
-A metric with an ``item`` (its per-document value or corpus item, from a :class:`Continuation`) is also registered in
-lm-eval as ``hyperfit_<name>`` (:mod:`hyperfit_tasks.tasks.registered_metrics`), so anyone's ``generate_until`` task
-can list it; ``hyperfit_tasks.tasks.continuation_scores`` returns the same items, and ``hyperfit-compare`` finds a
-metric's aggregation, direction and label here by either name.
+the pages, the plots and the model card), its range, whether it moves with continuation length, and where it shows by
+default (:data:`VIEWS`). A metric with an ``item`` (its per-document value or corpus item, from a
+:class:`Continuation`) is also registered in lm-eval as ``hyperfit_<name>``
+(:mod:`hyperfit_tasks.tasks.registered_metrics`), so anyone's ``generate_until`` task can list it;
+``hyperfit_tasks.tasks.continuation_scores`` returns the same items, and ``hyperfit-compare`` finds a metric's
+aggregation, direction and label here by either name.
 """
+
 from __future__ import annotations
 
 import math
@@ -86,7 +89,9 @@ def _window(curve: list[float], position: int) -> float:
     return curve[position] if curve else math.nan
 
 
-def _per_text(name: str, label: str, higher: bool | None, item: Callable, aggregation: str = "nanmean", **row: Any) -> Metric:
+def _per_text(
+    name: str, label: str, higher: bool | None, item: Callable, aggregation: str = "nanmean", **row: Any
+) -> Metric:
     return Metric(name, label, higher, TEXT, aggregation, item, **row)
 
 
@@ -107,7 +112,8 @@ ROWS: tuple[Metric, ...] = (
     _per_text("ttr_words", "word TTR", True, lambda c: type_token_ratio(c.words), length=SENSITIVE),
     _per_text("ttr_first_window", "TTR first 32", True, lambda c: _window(c.curve, 0), length=ROBUST),
     _per_text("ttr_last_window", "TTR last 32", True, lambda c: _window(c.curve, -1)),
-    Metric("ttr_by_position", "MSTTR", True, CORPUS, corpus.mean_segmental_ttr, lambda c: c.curve, length=ROBUST, views={ANSWER: 3}),
+    Metric("ttr_by_position", "MSTTR", True, CORPUS, corpus.mean_segmental_ttr, lambda c: c.curve, length=ROBUST,
+           views={ANSWER: 3}),
     _rep(2),
     _rep(3),
     _rep(4, views={HEADLINE: 2, PLOTS: 4, ANSWER: 4}),
@@ -121,12 +127,13 @@ ROWS: tuple[Metric, ...] = (
            views={HEADLINE: 3, PLOTS: 6}),
     Metric("mauve", "MAUVE", True, CORPUS, mauve_aggregation, lambda c: (c.text, c.reference, c.mauve_featurizer),
            length=SENSITIVE, views={HEADLINE: 4, PLOTS: 7}),
-    _per_text("longest_repeated_span", "longest repeated span", False, lambda c: float(longest_repeated_span(c.tokens)),
-              "mean", bounds=COUNT, length=SENSITIVE),
+    _per_text("longest_repeated_span", "longest repeated span", False,
+              lambda c: float(longest_repeated_span(c.tokens)), "mean", bounds=COUNT, length=SENSITIVE),
     _per_text("token_repetition", "rep/l", False, lambda c: token_repetition(c.tokens, REPETITION_CONTEXT)),
     _per_text("continuation_tokens", "tokens", None, lambda c: float(len(c.tokens)), "mean", bounds=COUNT,
               views={HEADLINE: 6, ANSWER: 6}),
-    # from the document's prompt, which lm-eval never hands a registered metric: computed by process_results, not registered
+    # from the document's prompt, which lm-eval never hands a registered metric: computed by process_results, not
+    # registered
     Metric("coherence", "coherence", True, TEXT, "nanmean", bounds=SIMILARITY, length=SENSITIVE,
            views={HEADLINE: 8, ANSWER: 7}),
     Metric("coherence_human", "human coherence", None, TEXT, "nanmean", bounds=SIMILARITY, length=SENSITIVE),
@@ -161,7 +168,8 @@ def add(metric: Metric) -> Metric:
 
 
 def find(name: str) -> Metric | None:
-    """The catalogue row of ``name``: a metric name (``ttr_last96``) or its registered name (``hyperfit_ttr_last96``)."""
+    """The catalogue row of ``name``: a metric name (``ttr_last96``) or its registered name
+    (``hyperfit_ttr_last96``)."""
     if name in CATALOGUE:
         return CATALOGUE[name]
     row = CATALOGUE.get(name.removeprefix(PREFIX))
@@ -169,7 +177,8 @@ def find(name: str) -> Metric | None:
 
 
 def canonical(name: str) -> str:
-    """The catalogue name of a metric given by either name (``hyperfit_ttr_last96`` -> ``ttr_last96``); others as given."""
+    """The catalogue name of a metric given by either name (``hyperfit_ttr_last96`` -> ``ttr_last96``); others as
+    given."""
     row = find(name)
     return row.name if row else name
 
@@ -182,12 +191,16 @@ def label(name: str) -> str:
 
 def view(name: str) -> list[Metric]:
     """The metrics of one default view (:data:`HEADLINE`, :data:`PLOTS`, :data:`ANSWER`), in its order."""
-    return sorted((metric for metric in CATALOGUE.values() if name in metric.views), key=lambda metric: metric.views[name])
+    return sorted(
+        (metric for metric in CATALOGUE.values() if name in metric.views), key=lambda metric: metric.views[name]
+    )
 
 
 def with_length(kind: str) -> list[str]:
     """Names of the metrics that are length-``kind`` (:data:`SENSITIVE`, :data:`ROBUST`), families as ``rep_n``."""
-    return list(dict.fromkeys(re.sub(r"_\d+$", "_n", metric.name) for metric in CATALOGUE.values() if metric.length == kind))
+    return list(
+        dict.fromkeys(re.sub(r"_\d+$", "_n", metric.name) for metric in CATALOGUE.values() if metric.length == kind)
+    )
 
 
 def items(continuation: Continuation) -> dict[str, Any]:

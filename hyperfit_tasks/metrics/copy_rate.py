@@ -4,6 +4,7 @@
 ``training_overlap_over_10`` (the paper's "dataset overlap"), over a suffix array of the training tokens; formulas and
 costs: ``docs/controls.md``. ``training_reference`` and ``copy_metrics_for_text`` are the lm-eval tasks' entry points.
 """
+
 from __future__ import annotations
 
 import math
@@ -126,7 +127,8 @@ def _cached_index(path: str, modified: float, tokenizer_name: str | None) -> Tra
 
 
 def _cached_tokenizer(name: str):
-    """The tokenizer of the continuation text (cached by :func:`load_tokenizer`); its error as a :class:`TrainingDataError`."""
+    """The tokenizer of the continuation text (cached by :func:`load_tokenizer`); its error as a
+    :class:`TrainingDataError`."""
     try:
         return load_tokenizer(name)
     except ValueError as error:
@@ -159,7 +161,9 @@ def training_reference(metadata: dict) -> dict[str, str]:
     return {"training_data": str(source), "tokenizer": str(tokenizer)}
 
 
-def copy_metrics_for_text(continuation: str, reference: dict[str, str], k: int = DEFAULT_BLOCK_LEN) -> dict[str, float]:
+def copy_metrics_for_text(
+    continuation: str, reference: dict[str, str], k: int = DEFAULT_BLOCK_LEN
+) -> dict[str, float]:
     """``process_results`` helper: the copy metrics of ``continuation`` (text) against the run's
     ``reference`` (from :func:`training_reference`), or {} when the run names no training data."""
     if not reference.get("training_data"):

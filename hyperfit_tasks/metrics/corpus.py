@@ -1,6 +1,7 @@
 """Corpus aggregations of continuations: MSTTR of per-text TTR curves, and Self-BLEU-4 and distinct-n of the texts as
 words. Each word aggregation also has ``.resampler(continuations)``: a function of resample rows that cuts each text
 into words once (what :mod:`hyperfit_tasks.compare.paired` permutes)."""
+
 from __future__ import annotations
 
 import math

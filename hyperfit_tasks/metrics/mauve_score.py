@@ -6,6 +6,7 @@ corpus-level number: the lm-eval aggregation :func:`mauve_aggregation` receives 
 (its authors use thousands; with ``num_buckets="auto"`` = n/10 clusters, 100 texts give only
 10 clusters), so compare MAUVE only between runs with the same number of texts and featurizer.
 """
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """n-gram extraction shared by the repetition, distinct-n and Self-BLEU metrics."""
+
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterator, Sequence

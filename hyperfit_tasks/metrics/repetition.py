@@ -1,4 +1,5 @@
 """Repetition inside one text: rep-n / seq-rep-n, diversity, token-level rep/l, longest repeated span."""
+
 from __future__ import annotations
 
 import math

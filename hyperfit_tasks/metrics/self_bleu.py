@@ -6,6 +6,7 @@ leaving doc i out of the references changes an n-gram's maximum reference count 
 holds its unique maximum, so each n-gram's top two document counts (and the doc holding the top)
 suffice. n-grams are numbered exactly (no hashing) with numpy, so the cost grows like N log N.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -71,7 +72,9 @@ def _clipped_matches(docs: list[list[Hashable]], lengths: np.ndarray, max_n: int
     ]
 
 
-def _gram_counts(docs: list[list[Hashable]], lengths: np.ndarray, max_n: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def _gram_counts(
+    docs: list[list[Hashable]], lengths: np.ndarray, max_n: int
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """For n = 1..max_n: the (n-gram id, doc, count) of every n-gram each doc holds, n-grams numbered exactly."""
     num_docs = len(docs)
     vocabulary: dict[Hashable, int] = {}
@@ -107,7 +110,9 @@ def _clip(gram: np.ndarray, doc: np.ndarray, counts: np.ndarray, num_docs: int) 
     return _clip_sorted(gram[order], doc[order], counts[order], np.ones(order.size, dtype=bool), num_docs)
 
 
-def _clip_sorted(gram: np.ndarray, doc: np.ndarray, counts: np.ndarray, alone: np.ndarray, num_docs: int) -> np.ndarray:
+def _clip_sorted(
+    gram: np.ndarray, doc: np.ndarray, counts: np.ndarray, alone: np.ndarray, num_docs: int
+) -> np.ndarray:
     """:func:`_clip` of entries sorted by n-gram, then by descending count; ``alone``: the entry's doc has no copy.
 
     Leaving a doc out changes an n-gram's maximum only where that doc holds the top count and no copy of it

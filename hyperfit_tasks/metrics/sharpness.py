@@ -1,4 +1,6 @@
-"""Sharpness of next-token distributions: entropy, top-k probability mass, and how confident the top-1 token is when right and when wrong."""
+"""Sharpness of next-token distributions: entropy, top-k probability mass, and how confident the top-1 token is when
+right and when wrong."""
+
 from __future__ import annotations
 
 import math
@@ -40,7 +42,8 @@ def next_token_sharpness(logits, mask=None) -> dict[str, float]:
 
 
 def top1(logits):
-    """(probability, id) of the most likely token at every position of ``logits`` ``[..., vocab]``, without a full softmax copy."""
+    """(probability, id) of the most likely token at every position of ``logits`` ``[..., vocab]``, without a full
+    softmax copy."""
     top_logit, top_id = logits.max(-1)
     return (top_logit - logits.logsumexp(-1)).exp(), top_id
 
@@ -60,7 +63,9 @@ def top1_calibration(confidences, correct, bins: int = CALIBRATION_BINS) -> dict
     confidences = np.asarray(confidences, dtype=np.float64).ravel()
     correct = np.asarray(correct, dtype=bool).ravel()
     if confidences.shape != correct.shape:
-        raise ValueError(f"{confidences.size} confidences but {correct.size} correctness values: give one of each per position")
+        raise ValueError(
+            f"{confidences.size} confidences but {correct.size} correctness values: give one of each per position"
+        )
     if bins < 1:
         raise ValueError(f"bins must be >= 1, got {bins}")
 
@@ -69,7 +74,9 @@ def top1_calibration(confidences, correct, bins: int = CALIBRATION_BINS) -> dict
 
     order = np.argsort(confidences, kind="stable")
     gaps = [
-        chunk.size * abs(correct[chunk].mean() - confidences[chunk].mean()) for chunk in np.array_split(order, bins) if chunk.size
+        chunk.size * abs(correct[chunk].mean() - confidences[chunk].mean())
+        for chunk in np.array_split(order, bins)
+        if chunk.size
     ]
     return {
         "top1_prob_correct": mean(confidences[correct]),
@@ -80,7 +87,8 @@ def top1_calibration(confidences, correct, bins: int = CALIBRATION_BINS) -> dict
 
 
 class Top1Calibration:
-    """Keeps the top-1 probability and correctness of every position over batches, for one :func:`top1_calibration` at the end."""
+    """Keeps the top-1 probability and correctness of every position over batches, for one :func:`top1_calibration` at
+    the end."""
 
     def __init__(self, bins: int = CALIBRATION_BINS) -> None:
         self.bins = bins
@@ -88,13 +96,18 @@ class Top1Calibration:
         self._correct: list[np.ndarray] = []
 
     def add(self, confidences, correct) -> None:
-        """Keep one batch: the top-1 probabilities and whether each top-1 token is right (tensors on any device, or arrays)."""
+        """Keep one batch: the top-1 probabilities and whether each top-1 token is right (tensors on any device, or
+        arrays)."""
         self._confidences.append(_flat_numpy(confidences))
         self._correct.append(_flat_numpy(correct))
 
     def result(self) -> dict[str, float]:
         """:func:`top1_calibration` of every position kept so far."""
-        return top1_calibration(np.concatenate([np.empty(0), *self._confidences]), np.concatenate([np.empty(0, bool), *self._correct]), self.bins)
+        return top1_calibration(
+            np.concatenate([np.empty(0), *self._confidences]),
+            np.concatenate([np.empty(0, bool), *self._correct]),
+            self.bins,
+        )
 
 
 def _flat_numpy(values) -> np.ndarray:

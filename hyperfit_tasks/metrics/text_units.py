@@ -1,4 +1,5 @@
-"""The units continuations are scored in: words, and tokens of one fixed tokenizer (and the one cached tokenizer loader).
+"""The units continuations are scored in: words, and tokens of one fixed tokenizer (and the one cached tokenizer
+loader).
 
 lm-eval hands a task the generated *string*, so every count is made by re-cutting that string
 with units that do not depend on the evaluated model, which keeps numbers comparable across
@@ -12,6 +13,7 @@ models with different vocabularies:
   is the tokenizer of hyperfit's offline default model, so its ids are the same. Any other
   tokenizer folder or hub name can be chosen per run (task metadata ``metric_tokenizer``).
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -52,4 +54,3 @@ def default_tokenizer_path() -> str:
     from importlib.resources import files
 
     return str(files("hyperfit_tasks.assets") / "metric_tokenizer")
-

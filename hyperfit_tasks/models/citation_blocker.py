@@ -3,6 +3,7 @@
 At every step a candidate token is banned when it would complete a K-gram of the training data (the paper's rule,
 K = 6 by default; optionally only at word starts); the rule and its cost: ``docs/controls.md``.
 """
+
 from __future__ import annotations
 
 import struct
@@ -39,7 +40,9 @@ class NGramIndex:
         packed = np.ascontiguousarray(grams, dtype=">i4").view(np.dtype((np.void, 4 * self.n))).ravel()
         grams = np.unique(packed).view(">i4").reshape(-1, self.n)  # distinct, sorted like id tuples
         prefixes = np.ascontiguousarray(grams[:, :-1]).view(np.dtype((np.void, 4 * (self.n - 1)))).ravel()
-        starts = np.flatnonzero(np.concatenate((np.ones(min(len(prefixes), 1), dtype=bool), prefixes[1:] != prefixes[:-1])))
+        starts = np.flatnonzero(
+            np.concatenate((np.ones(min(len(prefixes), 1), dtype=bool), prefixes[1:] != prefixes[:-1]))
+        )
         stops = np.append(starts[1:], len(grams))
         self._next = grams[:, -1].astype(np.int64)
         self._spans = dict(zip(prefixes[starts].tolist(), zip(starts.tolist(), stops.tolist())))

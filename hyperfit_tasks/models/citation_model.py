@@ -8,6 +8,7 @@ request is decoded with :class:`~hyperfit_tasks.models.citation_blocker.Citation
 over the K-grams of ``blocked_data`` (see :mod:`hyperfit_tasks.common.training_tokens` for the formats).
 Log-likelihood requests are not affected.
 """
+
 from __future__ import annotations
 
 from lm_eval.api.registry import model_registry, register_model
@@ -16,7 +17,12 @@ from transformers import LogitsProcessorList
 
 from hyperfit_tasks.common.errors import TrainingDataError
 from hyperfit_tasks.common.training_tokens import load_training_sequences, resolve_training_source
-from hyperfit_tasks.models.citation_blocker import DEFAULT_BLOCK_LEN, CitationBlockerLogitsProcessor, NGramIndex, word_start_mask
+from hyperfit_tasks.models.citation_blocker import (
+    DEFAULT_BLOCK_LEN,
+    CitationBlockerLogitsProcessor,
+    NGramIndex,
+    word_start_mask,
+)
 
 MODEL_NAME = "hf-citation-blocked"
 
@@ -33,7 +39,9 @@ class CitationBlockedHFLM(HFLM):
         **kwargs,
     ) -> None:
         if not blocked_data:
-            raise TrainingDataError(f"--model {MODEL_NAME} needs blocked_data=PATH in --model_args (the hyperfitting training data)")
+            raise TrainingDataError(
+                f"--model {MODEL_NAME} needs blocked_data=PATH in --model_args (the hyperfitting training data)"
+            )
         resolve_training_source(blocked_data)  # fail on a bad path before loading the model
         super().__init__(pretrained=pretrained, **kwargs)
         sequences = load_training_sequences(blocked_data, self.tokenizer)

@@ -8,6 +8,7 @@ CPU processes every process evaluates every document. This model is ``hf`` (ever
 works) with the rank and world size taken from accelerate whenever it runs several processes, so
 lm-eval's evaluator splits the requests and gathers every rank's samples before aggregating.
 """
+
 from __future__ import annotations
 
 from lm_eval.models.huggingface import HFLM

@@ -4,6 +4,7 @@
 ``simple_evaluate(model="hf-citation-blocked", ...)`` find our model, and lm-eval's own models
 stay available.
 """
+
 from __future__ import annotations
 
 MODELS = {

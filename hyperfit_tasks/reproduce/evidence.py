@@ -2,6 +2,7 @@
 
 Each file is optional: a step that did not run leaves its part empty and the claims it feeds are "not measurable here".
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,12 +40,21 @@ def run_metrics(folder: Path | None, task: str | None) -> dict[str, float | None
     from hyperfit_tasks.compare.results import find_results_files, read_results
 
     found = read_results(find_results_files(folder)[0]).metrics.get(task)
-    return {metric: measured.value for (metric, filter_name), measured in found.items() if filter_name == "none"} if found else None
+    return (
+        {metric: measured.value for (metric, filter_name), measured in found.items() if filter_name == "none"}
+        if found
+        else None
+    )
 
 
 def load_evidence(
-    tables: dict[str, Path], run_dir: Path, agreement_order: Path, temperature: Path, small: int | None,
-    judge_control: Path | None = None, judge_task: str | None = None,
+    tables: dict[str, Path],
+    run_dir: Path,
+    agreement_order: Path,
+    temperature: Path,
+    small: int | None,
+    judge_control: Path | None = None,
+    judge_task: str | None = None,
 ) -> Evidence:
     """Everything the claims read, from the files the steps wrote (``tables``: the ``table.json`` of each comparison,
     ``main``, ``decoding``, ``control`` and ``judge``; ``judge_control``: the judge's run on a degenerate loop, whose

@@ -1,6 +1,7 @@
 """The claims report: ``claims.md`` (the table and the rules), ``claims.json``, ``index.html`` (linking each underlying
 ``hyperfit-compare`` report) and ``training.png`` (held-out loss, top-1 probability and TTR against epoch, and TTR and
 held-out loss against training loss), written atomically after everything is rendered."""
+
 from __future__ import annotations
 
 import io
@@ -20,7 +21,11 @@ from hyperfit_tasks.reproduce.claims import ClaimRow
 PLOT_FILE = "training.png"
 # hyperfit-compare's Jinja environment (autoescape, strict undefined, whitespace) over this package's templates
 PAGES = TEMPLATES.overlay(loader=PackageLoader("hyperfit_tasks.reproduce", "templates"))
-CURVES = (("heldout_loss", "held-out loss (nats)"), ("top1_prob", "held-out top-1 probability"), ("ttr_last96", "greedy TTR of the last 96 tokens"))
+CURVES = (
+    ("heldout_loss", "held-out loss (nats)"),
+    ("top1_prob", "held-out top-1 probability"),
+    ("ttr_last96", "greedy TTR of the last 96 tokens"),
+)
 
 
 HEADERS = ["#", "claim", "the paper", "ours (difference, 95% interval; * = significant: Holm p < 0.05)", "verdict"]
@@ -42,13 +47,23 @@ def render_markdown(rows: Sequence[ClaimRow], notes: Sequence[str] = (), observe
     return "\n".join(lines) + "\n"
 
 
-def claims_dict(rows: Sequence[ClaimRow], settings: dict[str, Any], observed: Sequence[ClaimRow] = ()) -> dict[str, Any]:
+def claims_dict(
+    rows: Sequence[ClaimRow], settings: dict[str, Any], observed: Sequence[ClaimRow] = ()
+) -> dict[str, Any]:
     """The machine-readable report: the settings of the run, every claim and every observation with its numbers."""
-    return {"settings": settings, "claims": [row.as_dict() for row in rows], "observations": [row.as_dict() for row in observed]}
+    return {
+        "settings": settings,
+        "claims": [row.as_dict() for row in rows],
+        "observations": [row.as_dict() for row in observed],
+    }
 
 
 def render_html(
-    rows: Sequence[ClaimRow], reports: dict[str, str], plot: bool, notes: Sequence[str] = (), observed: Sequence[ClaimRow] = ()
+    rows: Sequence[ClaimRow],
+    reports: dict[str, str],
+    plot: bool,
+    notes: Sequence[str] = (),
+    observed: Sequence[ClaimRow] = (),
 ) -> str:
     """One page: the claims table (observations last), links to each ``hyperfit-compare`` report (name -> relative
     path), the plot; rendered from ``templates/index.html.j2`` with hyperfit-compare's Jinja settings (autoescape)."""
@@ -91,17 +106,34 @@ def _against_training_loss(axis, rows: list[dict[str, Any]], early_stopped: dict
     """TTR-96 (left) and held-out loss (right) of each epoch against its training loss, on a log axis that falls to the
     right as training goes on; a dashed line at the base model's TTR-96 (epoch 0) and a dotted one at the early-stopped
     epoch's training loss."""
+
     def points(key: str) -> list[tuple[float, float]]:
-        return [(row["train_loss"], row[key]) for row in rows if isinstance(row.get("train_loss"), (int, float)) and row["train_loss"] > 0
+        return [(row["train_loss"], row[key]) for row in rows
+                if isinstance(row.get("train_loss"), (int, float)) and row["train_loss"] > 0
                 and isinstance(row.get(key), (int, float))]  # fmt: skip
 
     ttr, loss = points("ttr_last96"), points("heldout_loss")
     if ttr:
         axis.plot(*zip(*ttr), marker="o", color="tab:blue", label="greedy TTR-96")
-    base = next((row["ttr_last96"] for row in rows if row.get("step") == 0 and isinstance(row.get("ttr_last96"), (int, float))), None)
+    base = next(
+        (
+            row["ttr_last96"]
+            for row in rows
+            if row.get("step") == 0 and isinstance(row.get("ttr_last96"), (int, float))
+        ),
+        None,
+    )
     if base is not None:  # the base model has no training loss of its own: a reference line
         axis.axhline(base, color="tab:blue", linestyle="--", linewidth=1)
-        axis.annotate("base", (1, base), xycoords=("axes fraction", "data"), fontsize=8, color="tab:blue", ha="right", va="bottom")
+        axis.annotate(
+            "base",
+            (1, base),
+            xycoords=("axes fraction", "data"),
+            fontsize=8,
+            color="tab:blue",
+            ha="right",
+            va="bottom",
+        )
     axis.set_ylabel("greedy TTR-96", color="tab:blue")
     other = axis.twinx()
     if loss:
@@ -109,8 +141,8 @@ def _against_training_loss(axis, rows: list[dict[str, Any]], early_stopped: dict
     other.set_ylabel("held-out loss (nats)", color="tab:red")
     if isinstance((early_stopped or {}).get("train_loss"), (int, float)) and early_stopped["train_loss"] > 0:
         axis.axvline(early_stopped["train_loss"], color="grey", linestyle=":")
-        axis.annotate(f"early-stopped (epoch {early_stopped['epoch']:g})", (early_stopped["train_loss"], 1), xycoords=("data", "axes fraction"),
-                      fontsize=8, ha="left", va="top", rotation=90)  # fmt: skip
+        axis.annotate(f"early-stopped (epoch {early_stopped['epoch']:g})", (early_stopped["train_loss"], 1),
+                      xycoords=("data", "axes fraction"), fontsize=8, ha="left", va="top", rotation=90)  # fmt: skip
     if ttr or loss:
         axis.set_xscale("log")
         axis.invert_xaxis()
@@ -133,7 +165,10 @@ def write_report(
     png = training_plot(curves, early_stopped)
     outputs: dict[str, str | bytes] = {
         "claims.md": render_markdown(rows, notes, observed),
-        "claims.json": json.dumps(json_safe(claims_dict(rows, settings, observed)), indent=2, allow_nan=False, default=str) + "\n",
+        "claims.json": json.dumps(
+            json_safe(claims_dict(rows, settings, observed)), indent=2, allow_nan=False, default=str
+        )
+        + "\n",
         **({PLOT_FILE: png} if png else {}),
         "index.html": render_html(rows, reports, png is not None, notes, observed),
     }

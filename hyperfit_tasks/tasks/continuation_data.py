@@ -16,6 +16,7 @@ A continuation document is ``{"prompt", "reference"}``: the prompt is the text's
 ``prompt_tokenizer`` (``model``: the evaluated model's), or with it unset its first ``prompt_words`` (24) words; the
 reference is what follows, cut after ``reference_words`` (192) more words.
 """
+
 from __future__ import annotations
 
 import re
@@ -69,7 +70,9 @@ def resolve_prompt_tokenizer(prompt_tokenizer: str | None, metadata: dict[str, A
         try:
             load_tokenizer(prompt_tokenizer)
         except ValueError as error:  # e.g. an API model: name a tokenizer, or cut by words
-            raise ValueError(f"prompt tokenizer: {error}, or cut prompts by words with --metadata '{{\"prompt_tokenizer\": null}}'") from None
+            raise ValueError(
+                f"prompt tokenizer: {error}, or cut prompts by words with --metadata '{{\"prompt_tokenizer\": null}}'"
+            ) from None
     return prompt_tokenizer
 
 
@@ -77,7 +80,11 @@ def prompt_and_reference(
     text: str, prompt_words: int, prompt_tokens: int, prompt_tokenizer: str | None, reference_words: int
 ) -> dict[str, str] | None:
     """One document ``{"prompt", "reference"}`` of ``text``, or ``None`` when nothing follows the prompt."""
-    split = split_by_tokens(text, prompt_tokens, prompt_tokenizer) if prompt_tokenizer else split_by_words(text, prompt_words)
+    split = (
+        split_by_tokens(text, prompt_tokens, prompt_tokenizer)
+        if prompt_tokenizer
+        else split_by_words(text, prompt_words)
+    )
     if split is None:
         return None
     prompt, rest = split
@@ -109,7 +116,8 @@ def load_texts(
         raise ValueError(
             f"give exactly one text source (corpus, data_files or dataset), got {chosen or 'none'}: in the task's "
             "dataset_kwargs, or for hyperfit_continuation_custom / hyperfit_perplexity_custom in "
-            "--metadata '{\"data_files\": \"my.jsonl\", \"text_field\": \"body\"}' (run those apart from other hyperfit tasks)"
+            '--metadata \'{"data_files": "my.jsonl", "text_field": "body"}\' (run those apart from other hyperfit '
+            "tasks)"
         )
     if corpus:
         from hyperfit_tasks.assets import corpus_path

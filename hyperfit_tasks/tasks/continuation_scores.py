@@ -5,6 +5,7 @@
 aggregation), ``coherence`` and ``coherence_human`` (the continuation's and the human reference's, with the
 document's prompt), ``stopped_early``, and the training-copy metrics when the run names training data.
 """
+
 from __future__ import annotations
 
 import math
@@ -48,9 +49,14 @@ def process_results(
 
 
 def coherence_items(prompt: str, continuation: Continuation) -> dict[str, float]:
-    """``coherence`` of the continuation with the prompt, and ``coherence_human``: the same of the human reference cut to
-    the continuation's length in metric tokens, since coherence moves with length (docs/metrics.md); NaN without a prompt."""
-    human_cut = cut(continuation.reference, len(continuation.tokens), continuation.metric_tokenizer) if continuation.tokens else ""
+    """``coherence`` of the continuation with the prompt, and ``coherence_human``: the same of the human reference cut
+    to the continuation's length in metric tokens, since coherence moves with length (docs/metrics.md); NaN without a
+    prompt."""
+    human_cut = (
+        cut(continuation.reference, len(continuation.tokens), continuation.metric_tokenizer)
+        if continuation.tokens
+        else ""
+    )
     run, human = coherence(prompt, [continuation.text, human_cut])
     return {"coherence": run, "coherence_human": human}
 

@@ -4,6 +4,7 @@ lm-eval calls a YAML ``process_results`` with ``(doc, results)`` only, so this c
 for the run (metric tokenizer, MAUVE featurizer, the evaluated model's tokenizer, ``max_gen_toks``, the copy rate's K
 and training data) as keyword arguments, and checks them when the task is built, before any text is generated.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -57,7 +58,8 @@ class ContinuationTask(ConfigurableTask):
         if not callable(self.config.process_results):  # --predict_only swapped scoring for lm-eval's "bypass"
             return super().process_results(doc, results)
         items = self.config.process_results(doc, results, **self.scoring_settings())
-        # the items of the metrics this task lists (a catalogue metric that its metric_list does not name has no aggregation)
+        # the items of the metrics this task lists (a catalogue metric that its metric_list does not name has no
+        # aggregation)
         return {name: item for name, item in items.items() if name in self._aggregation_list}
 
 
@@ -66,5 +68,8 @@ def forbid_early_eos(generation_kwargs: dict | None, min_gen_toks: Any) -> dict:
     ``min_gen_toks`` tokens, so with ``min_gen_toks >= max_gen_toks`` every continuation is exactly
     ``max_gen_toks`` tokens long (metadata ``min_gen_toks``; vLLM's name is ``min_tokens``)."""
     if isinstance(min_gen_toks, bool) or not isinstance(min_gen_toks, int) or min_gen_toks < 0:
-        raise ValueError(f"min_gen_toks must be a whole number of tokens >= 0, got {min_gen_toks!r}: e.g. --metadata '{{\"min_gen_toks\": 256}}'")
+        raise ValueError(
+            f"min_gen_toks must be a whole number of tokens >= 0, got {min_gen_toks!r}: e.g. --metadata "
+            "'{\"min_gen_toks\": 256}'"
+        )
     return {**(generation_kwargs or {}), "min_new_tokens": min_gen_toks}

@@ -13,6 +13,7 @@ lm-eval ``doc_hash`` and ``prompt_hash``, which pair a judgment with the sample 
 the continuation by its first :data:`LOOP_TOKENS` tokens repeated to the same length: a trustworthy judge prefers
 the human text to that.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,7 +28,7 @@ from hyperfit_tasks.tasks.continuation_data import cut, report_skipped
 SAMPLES_GLOB = "samples_*.jsonl"
 LOOP_TOKENS = 16
 CONTROLS = ("loop",)
-FIX_SAMPLES = "give --metadata '{\"samples\": \"<the --output_path of an lm_eval run with --log_samples>\"}'"
+FIX_SAMPLES = 'give --metadata \'{"samples": "<the --output_path of an lm_eval run with --log_samples>"}\''
 
 
 def judge_docs(
@@ -54,12 +55,15 @@ def judge_docs(
 
 
 def continuation_samples(path: Path, tasks: str | list[str] | None) -> dict[str, list[dict[str, Any]]]:
-    """``{task: records by doc_id}`` of the continuation tasks under ``path`` (the latest file per task), ``tasks`` only if given."""
+    """``{task: records by doc_id}`` of the continuation tasks under ``path`` (the latest file per task), ``tasks``
+    only if given."""
     latest = latest_samples(path)
     wanted = [tasks] if isinstance(tasks, str) else list(tasks or [])
     missing = [task for task in wanted if task not in latest]
     if missing:
-        raise ValueError(f"no samples of {', '.join(missing)} under {path} (found: {', '.join(sorted(latest))}): fix metadata tasks")
+        raise ValueError(
+            f"no samples of {', '.join(missing)} under {path} (found: {', '.join(sorted(latest))}): fix metadata tasks"
+        )
     chosen = {}
     for task in wanted or sorted(latest):
         records = sorted(read_samples(latest[task]), key=lambda record: record.get("doc_id", 0))
@@ -67,32 +71,44 @@ def continuation_samples(path: Path, tasks: str | list[str] | None) -> dict[str,
             chosen[task] = records
         elif wanted or path.is_file():
             raise ValueError(
-                f"{latest[task]} holds no human continuations (documents without 'prompt' and 'reference'): judge a continuation task"
+                f"{latest[task]} holds no human continuations (documents without 'prompt' and 'reference'): judge a "
+                "continuation task"
             )
     if not chosen:
-        raise ValueError(f"no continuation task's samples under {path} (documents with 'prompt' and 'reference'): judge a continuation task")
+        raise ValueError(
+            f"no continuation task's samples under {path} (documents with 'prompt' and 'reference'): judge a "
+            "continuation task"
+        )
     return chosen
 
 
 def latest_samples(path: Path) -> dict[str, Path]:
-    """``{task: its latest samples file}`` of one run: ``path`` is a samples file, a model folder or an ``--output_path``."""
+    """``{task: its latest samples file}`` of one run: ``path`` is a samples file, a model folder or an
+    ``--output_path``."""
     from lm_eval.utils import get_file_datetime, get_file_task_name
 
     if path.is_file():
         if not path.match(SAMPLES_GLOB):
-            raise ValueError(f"{path} is not an lm-eval {SAMPLES_GLOB} file: give one, its model folder or the run's --output_path")
+            raise ValueError(
+                f"{path} is not an lm-eval {SAMPLES_GLOB} file: give one, its model folder or the run's --output_path"
+            )
         files = [path]
     elif path.is_dir():
         files = sorted(path.rglob(SAMPLES_GLOB))
     else:
         raise ValueError(f"samples {path} does not exist: {FIX_SAMPLES}")
     if not files:
-        raise ValueError(f"no {SAMPLES_GLOB} under {path}: score the run with lm_eval --log_samples, then {FIX_SAMPLES}")
+        raise ValueError(
+            f"no {SAMPLES_GLOB} under {path}: score the run with lm_eval --log_samples, then {FIX_SAMPLES}"
+        )
     latest: dict[str, Path] = {}
     for file in files:
         task, other = get_file_task_name(file.name), latest.get(get_file_task_name(file.name))
         if other is not None and other.parent != file.parent:
-            raise ValueError(f"samples of {task} from several runs under {path} ({other.parent}, {file.parent}): name one model folder")
+            raise ValueError(
+                f"samples of {task} from several runs under {path} ({other.parent}, {file.parent}): name one model "
+                "folder"
+            )
         if other is None or get_file_datetime(file.name) > get_file_datetime(other.name):
             latest[task] = file
     return latest

@@ -1,4 +1,5 @@
-"""Scoring of the judge tasks: the judge's answers in both orders, as the run's outcomes against the human continuation.
+"""Scoring of the judge tasks: the judge's answers in both orders, as the run's outcomes against the human
+continuation.
 
 Each prompt is judged twice (:data:`ORDERS`): the run's continuation first (as A), then the human one first. An
 answer is ``A``, ``B``, ``equal`` or unparseable (generation: :func:`parse_answer`; log-probabilities: the answer of
@@ -6,6 +7,7 @@ the highest log-probability). Un-swapped, each order gives the run a :data:`WIN`
 :data:`UNPARSEABLE`, and :func:`judge_items` turns the two outcomes into the four ``judge_*`` metrics of the catalogue.
 Unparseable answers are counted (``judge_unparseable``), never dropped.
 """
+
 from __future__ import annotations
 
 import math
@@ -17,7 +19,8 @@ ANSWERS = ("A", "B", "equal")  # the loglikelihood variant's three candidate ans
 ORDERS = ("run_first", "human_first")  # request order: the run's continuation as A, then the human one as A
 WIN, EQUAL, LOSS, UNPARSEABLE = "win", "equal", "loss", "unparseable"
 _SCORE = {WIN: 1.0, EQUAL: 0.5, LOSS: 0.0}
-# an optional lead-in ("Answer:", "The final answer is", "Continuation"), the answer, then the end, a space or punctuation
+# an optional lead-in ("Answer:", "The final answer is", "Continuation"), the answer, then the end, a space or
+# punctuation
 _ANSWER = re.compile(
     r"^(?:(?:the\s+)?(?:final\s+)?(?:answer|verdict)(?:\s+is)?\s*:?\s*|(?:continuation|option)\s+)?"
     r"\(?(a|b|equal)\)?(?:$|[\s.,;:!])",
@@ -30,7 +33,8 @@ def parse_answer(text: str) -> str | None:
     """The judge's answer in a generated text (``A``, ``B`` or ``equal``), None when it is none of them.
 
     Case, surrounding space, Markdown emphasis and quotes, a lead-in such as ``Answer:`` and trailing
-    punctuation or explanation are tolerated: ``"**A**"``, ``"A."``, ``"Answer: B"``, ``"Equal"``, ``"A\\n\\nBecause"``.
+    punctuation or explanation are tolerated: ``"**A**"``, ``"A."``, ``"Answer: B"``, ``"Equal"``,
+    ``"A\\n\\nBecause"``.
     """
     match = _ANSWER.match(_MARKUP.sub("", text).strip())
     if match is None:
@@ -46,7 +50,8 @@ def logprob_answer(loglikelihoods: Sequence[float]) -> str:
 
 
 def answers(results: Sequence[Any]) -> list[str | None]:
-    """The judge's answer in each order, from lm-eval's results of one document (or a logged sample's ``filtered_resps``).
+    """The judge's answer in each order, from lm-eval's results of one document (or a logged sample's
+    ``filtered_resps``).
 
     Two generated texts (``hyperfit_judge``), or six ``(loglikelihood, is_greedy)`` pairs, the three answers
     after each order's context (``hyperfit_judge_logprob``).
@@ -67,10 +72,13 @@ def outcome(answer: str | None, order: int) -> str:
 
 
 def outcomes(results: Sequence[Any]) -> list[str]:
-    """The run's outcome in each order (:data:`ORDERS`) for one document's results or a logged sample's ``filtered_resps``."""
+    """The run's outcome in each order (:data:`ORDERS`) for one document's results or a logged sample's
+    ``filtered_resps``."""
     found = answers(results)
     if len(found) != len(ORDERS):
-        raise ValueError(f"a judge document has {len(ORDERS)} orders, got answers for {len(found)}: pass one document's results")
+        raise ValueError(
+            f"a judge document has {len(ORDERS)} orders, got answers for {len(found)}: pass one document's results"
+        )
     return [outcome(answer, order) for order, answer in enumerate(found)]
 
 
@@ -92,5 +100,6 @@ def process_results(doc: dict, results: Sequence[Any]) -> dict[str, float]:
 
 
 def sample_outcomes(record: dict[str, Any]) -> dict[str, str]:
-    """``{order: outcome}`` of one logged judge sample (``samples_hyperfit_judge*_<time>.jsonl``), from its ``filtered_resps``."""
+    """``{order: outcome}`` of one logged judge sample (``samples_hyperfit_judge*_<time>.jsonl``), from its
+    ``filtered_resps``."""
     return dict(zip(ORDERS, outcomes(record["filtered_resps"]), strict=True))

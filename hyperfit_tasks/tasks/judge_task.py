@@ -6,6 +6,7 @@ Each context is built by lm-eval's own ``fewshot_context``, so ``--apply_chat_te
 and ``gen_prefix`` apply as in any task. ``generate_until`` asks for a short greedy answer per context (two
 requests); ``loglikelihood`` scores the three answers after each context (six requests).
 """
+
 from __future__ import annotations
 
 import re
@@ -63,7 +64,8 @@ class JudgeTask(ConfigurableTask):
         super().__init__(config=config, **kwargs)
 
     def doc_to_text(self, doc: dict, doc_to_text: Any = None) -> str:
-        """The template filled with the document in the order its ``judge_order`` names (the run's continuation first by default)."""
+        """The template filled with the document in the order its ``judge_order`` names (the run's continuation first
+        by default)."""
         return render(self.template, doc, doc.get(ORDER_KEY, 0))
 
     def fewshot_context(self, doc: dict, num_fewshot: int, **kwargs: Any) -> list[str]:
@@ -78,9 +80,13 @@ class JudgeTask(ConfigurableTask):
         if self.OUTPUT_TYPE == "generate_until":
             arguments = [(context, deepcopy(self.config.generation_kwargs)) for context in ctx]
         else:
-            # as lm-eval's multiple_choice: under a chat template the answer starts the assistant's turn, with no delimiter
+            # as lm-eval's multiple_choice: under a chat template the answer starts the assistant's turn, with no
+            # delimiter
             gen_prefix = self.config.gen_prefix
             chat_turn = apply_chat_template and not (gen_prefix and not ends_with_whitespace(gen_prefix))
             delimiter = "" if chat_turn else self.config.target_delimiter
             arguments = [(context, f"{delimiter}{answer}") for context in ctx for answer in ANSWERS]
-        return [Instance(request_type=self.OUTPUT_TYPE, doc=doc, arguments=argument, idx=i, **kwargs) for i, argument in enumerate(arguments)]
+        return [
+            Instance(request_type=self.OUTPUT_TYPE, doc=doc, arguments=argument, idx=i, **kwargs)
+            for i, argument in enumerate(arguments)
+        ]

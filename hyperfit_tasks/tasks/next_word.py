@@ -9,6 +9,7 @@ have produced exactly that word; its loglikelihood gives the word-level perplexi
   continuation; higher = the model's top choice agrees more with human text.
 * ``next_word_perplexity``: exp of the mean negative log-likelihood of the true next word.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,7 +21,9 @@ from hyperfit_tasks.tasks.continuation_data import PROMPT_WORDS, load_texts, rep
 AGREEMENT_WORDS = 16
 
 
-def next_word_docs(*, prompt_words: int = PROMPT_WORDS, agreement_words: int = AGREEMENT_WORDS, **kwargs: Any) -> datasets.DatasetDict:
+def next_word_docs(
+    *, prompt_words: int = PROMPT_WORDS, agreement_words: int = AGREEMENT_WORDS, **kwargs: Any
+) -> datasets.DatasetDict:
     """``custom_dataset``: one ``{"context", "next_word", "position"}`` doc per text and position."""
     texts, source = load_texts(**kwargs)
     docs, used = [], 0
@@ -30,7 +33,11 @@ def next_word_docs(*, prompt_words: int = PROMPT_WORDS, agreement_words: int = A
         starts = [0, *ends]  # a word's characters run from the previous word's end (its leading space)
         positions = range(max(0, len(ends) - prompt_words))
         docs += [
-            {"context": text[: starts[prompt_words + k]], "next_word": text[starts[prompt_words + k] : ends[prompt_words + k]], "position": k}
+            {
+                "context": text[: starts[prompt_words + k]],
+                "next_word": text[starts[prompt_words + k] : ends[prompt_words + k]],
+                "position": k,
+            }
             for k in positions
         ]
         used += bool(positions)

@@ -17,6 +17,7 @@ Importing this module registers the names (idempotent); our task modules import 
 ``hyperfit-lm-eval``. lm-eval versions with the ``lm_eval.metrics`` / ``lm_eval.aggregations``
 entry points (lm-eval PR #4014) import it themselves when a name is looked up.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -82,7 +83,9 @@ def register() -> None:
             register_aggregation(aggregation)(metric.aggregation)
         if not _is_ours(metric_registry.get(metric.registered_name, None), metric.name):
             direction = {} if metric.higher_is_better is None else {"higher_is_better": metric.higher_is_better}
-            register_metric(metric=metric.registered_name, aggregation=aggregation, **direction)(globals()[metric.name])
+            register_metric(metric=metric.registered_name, aggregation=aggregation, **direction)(
+                globals()[metric.name]
+            )
 
 
 register()
