@@ -1,11 +1,12 @@
-"""Trainer callbacks: per-epoch diagnostics (``diagnostics.jsonl`` + plot + progress line), the kept early-stopped model
-and early stop on loss.
+"""Trainer callbacks: per-epoch diagnostics (``diagnostics.jsonl`` + plot + progress line), the kept early-stopped
+model and early stop on loss.
 
 Distributed runs: every rank runs the same held-out measurements on the same data with the same
 weights (no collective calls, so no rank can wait on another), and only the main process writes.
 The training loss of an epoch is the step-weighted mean of the losses the Trainer logged in it;
 those are already averaged over ranks, so every rank takes the same early-stop decision.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,13 @@ from transformers import TrainerCallback
 
 from hyperfit_tasks.common.atomic import write_atomic
 from hyperfit_tasks.common.json_rows import read_rows
-from hyperfit_tasks.common.run_files import DIAGNOSTICS_FILE, DIAGNOSTICS_PLOT, EARLY_STOPPED_DIR, EARLY_STOPPED_RECORD, read_early_stopped
+from hyperfit_tasks.common.run_files import (
+    DIAGNOSTICS_FILE,
+    DIAGNOSTICS_PLOT,
+    EARLY_STOPPED_DIR,
+    EARLY_STOPPED_RECORD,
+    read_early_stopped,
+)
 from hyperfit_train.diagnostics import (
     continuation_row,
     eval_mode,
@@ -69,14 +76,18 @@ class DiagnosticsCallback(TrainerCallback):
         self._epoch_losses: list[tuple[float, int]] = []  # (logged mean loss, steps it covers)
         self._last_logged_step = 0
         self._pending: dict[str, Any] | None = None
-        self.latest: dict[str, Any] | None = None  # the row measured at the last epoch end (its training loss may follow)
+        self.latest: dict[str, Any] | None = (
+            None  # the row measured at the last epoch end (its training loss may follow)
+        )
         self._session_start = time.monotonic()
         self._elapsed_before = 0.0
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         self._session_start = time.monotonic()
         self._last_logged_step = state.global_step
-        self.rows = [row for row in read_rows(self.path) if row["step"] <= state.global_step] if state.global_step else []
+        self.rows = (
+            [row for row in read_rows(self.path) if row["step"] <= state.global_step] if state.global_step else []
+        )
         self._elapsed_before = self.rows[-1].get("elapsed_s", 0.0) if self.rows else 0.0
         if state.is_world_process_zero:
             self._rewrite()
@@ -93,7 +104,9 @@ class DiagnosticsCallback(TrainerCallback):
             self._finish(state)
 
     def on_epoch_end(self, args, state, control, model=None, **kwargs):
-        self._pending = self.latest = self._measure(model, epoch=state.epoch, step=state.global_step, last=state.global_step >= state.max_steps)
+        self._pending = self.latest = self._measure(
+            model, epoch=state.epoch, step=state.global_step, last=state.global_step >= state.max_steps
+        )
         if self._last_logged_step == state.global_step:
             self._finish(state)
         else:  # the Trainer logs the rest of this epoch's loss right after this callback; finish the row then
@@ -104,7 +117,16 @@ class DiagnosticsCallback(TrainerCallback):
         if self.heldout is not None:
             generate = step == 0 or last or round(epoch) % self.generation_every == 0
             with self.timer.timed("diagnostics"):
-                row.update(measure(model, self.tokenizer, self.heldout, self.prompts if generate else None, self.new_tokens, self.batch_size))
+                row.update(
+                    measure(
+                        model,
+                        self.tokenizer,
+                        self.heldout,
+                        self.prompts if generate else None,
+                        self.new_tokens,
+                        self.batch_size,
+                    )
+                )
         return row
 
     def _finish(self, state) -> None:
@@ -123,8 +145,17 @@ class DiagnosticsCallback(TrainerCallback):
 
     def on_train_end(self, args, state, control, model=None, **kwargs):
         last = self.rows[-1] if self.rows else None
-        if last is not None and self.heldout is not None and self.prompts is not None and len(self.prompts) and "ttr" not in last:
-            with self.timer.timed("diagnostics"), eval_mode(model):  # stopped between generation points: the final model's
+        if (
+            last is not None
+            and self.heldout is not None
+            and self.prompts is not None
+            and len(self.prompts)
+            and "ttr" not in last
+        ):
+            with (
+                self.timer.timed("diagnostics"),
+                eval_mode(model),
+            ):  # stopped between generation points: the final model's
                 last.update(continuation_row(model, self.tokenizer, self.prompts, self.new_tokens))
             if state.is_world_process_zero:
                 self._rewrite()
@@ -191,7 +222,10 @@ class KeepLowestHeldoutCallback(TrainerCallback):
                 self.folder.rename(previous)
             self._temporary.rename(self.folder)
             shutil.rmtree(previous, ignore_errors=True)
-            tqdm.write(f"early-stopped model: epoch {row['epoch']:g} has the lowest held-out loss so far ({loss:.4g}): kept in {self.folder}")
+            tqdm.write(
+                f"early-stopped model: epoch {row['epoch']:g} has the lowest held-out loss so far ({loss:.4g}): kept "
+                f"in {self.folder}"
+            )
         self.trainer.accelerator.wait_for_everyone()
 
     @property
@@ -200,7 +234,8 @@ class KeepLowestHeldoutCallback(TrainerCallback):
 
 
 class SaveEveryEpochsCallback(TrainerCallback):
-    """With ``save_strategy="epoch"``: keep the Trainer's end-of-epoch checkpoint only every ``every`` epochs and at the end.
+    """With ``save_strategy="epoch"``: keep the Trainer's end-of-epoch checkpoint only every ``every`` epochs and at
+    the end.
 
     Runs after the Trainer's own flow callback, which asks for a save at every epoch end; the last epoch (all
     epochs done, or training told to stop, as by the early stop) is always saved.
@@ -227,7 +262,9 @@ class EarlyStopOnLossCallback(TrainerCallback):
             self.stopped_at_step = state.global_step
             control.should_training_stop = True
             if state.is_world_process_zero:
-                tqdm.write(f"early stop: training loss {logs['loss']:.4g} < {self.threshold:g} at step {state.global_step}")
+                tqdm.write(
+                    f"early stop: training loss {logs['loss']:.4g} < {self.threshold:g} at step {state.global_step}"
+                )
 
 
 class PhaseTimer(TrainerCallback):
@@ -259,17 +296,26 @@ class PhaseTimer(TrainerCallback):
             self._step_start = None
 
     def split(self) -> dict[str, float]:
-        """Seconds per part since this timer was made (``other``: the rest), the total, and the share outside the steps."""
+        """Seconds per part since this timer was made (``other``: the rest), the total, and the share outside the
+        steps."""
         total = time.perf_counter() - self._started
         parts = {name: round(value, 3) for name, value in self.seconds.items()}
         parts["other"] = round(max(total - sum(self.seconds.values()), 0.0), 3)
         outside = total - self.seconds.get("optimizer_steps", 0.0)
-        return {**parts, "total": round(total, 3), "outside_steps_share": round(outside / total, 4) if total > 0 else None}
+        return {
+            **parts,
+            "total": round(total, 3),
+            "outside_steps_share": round(outside / total, 4) if total > 0 else None,
+        }
 
 
 def time_split_line(split: dict[str, float]) -> str:
     """One log line: the session's seconds per part and the share of the total spent outside optimizer steps."""
-    parts = [f"{name.replace('_', ' ')} {value:.1f} s" for name, value in split.items() if name not in ("total", "outside_steps_share")]
+    parts = [
+        f"{name.replace('_', ' ')} {value:.1f} s"
+        for name, value in split.items()
+        if name not in ("total", "outside_steps_share")
+    ]
     share = split.get("outside_steps_share")
     outside = f"; {share:.1%} outside optimizer steps" if share is not None else ""
     return f"time: {split['total']:.1f} s in this session ({', '.join(parts)}){outside}"

@@ -6,6 +6,7 @@ checkpoints. A process killed part-way leaves a folder that ``get_last_checkpoin
 pick. Here a checkpoint counts as complete only if its ``trainer_state.json`` names its own step
 and every file resuming reads opens cleanly (safetensors headers and sizes, ``torch.save`` zip archives).
 """
+
 from __future__ import annotations
 
 import json
@@ -59,7 +60,11 @@ def checkpoint_problem(path: Path) -> str | None:
 def scan_checkpoints(output_dir: Path) -> tuple[Path | None, dict[Path, str]]:
     """The newest complete checkpoint in ``output_dir`` (or None) and ``{incomplete checkpoint: problem}``."""
     folders = sorted(
-        (path for path in Path(output_dir).glob("checkpoint-*") if path.is_dir() and checkpoint_step(path) is not None),
+        (
+            path
+            for path in Path(output_dir).glob("checkpoint-*")
+            if path.is_dir() and checkpoint_step(path) is not None
+        ),
         key=checkpoint_step,
     )
     incomplete = {}

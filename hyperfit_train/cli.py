@@ -6,6 +6,7 @@ instead (``--debug underflow_overflow`` still reaches transformers' own debug op
 Distributed: ``torchrun --nproc_per_node N -m hyperfit_train.cli ...`` or
 ``accelerate launch -m hyperfit_train.cli ...`` (DDP, or FSDP / DeepSpeed through an accelerate config).
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,7 +38,11 @@ def main(argv: list[str] | None = None) -> int:
         return os.environ.get("RANK", "0") == "0" or not isinstance(error, HyperfitError)
 
     return run_command(
-        PROG, work, debug=show_traceback, interrupted="interrupted: run the same command with --resume to continue", report=on_this_rank
+        PROG,
+        work,
+        debug=show_traceback,
+        interrupted="interrupted: run the same command with --resume to continue",
+        report=on_this_rank,
     )
 
 

@@ -9,6 +9,7 @@ dataclasses are parsed together: :class:`HyperfitArguments` (data, diagnostics, 
 Values are resolved in this order, later winning: the dataclass defaults, the chosen preset
 (``--preset``, default ``paper``), the ``--config`` YAML file, the command line.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,7 +31,8 @@ DATA_ORDERS = {"shuffled": "random", "fixed": "sequential"}  # data_order -> Tra
 
 @dataclass(frozen=True)
 class Preset:
-    """A named recipe: option values (fields of any dataclass in :data:`DATACLASSES`) plus notes on uncertain values."""
+    """A named recipe: option values (fields of any dataclass in :data:`DATACLASSES`) plus notes on uncertain
+    values."""
 
     name: str
     summary: str
@@ -44,7 +46,8 @@ class Preset:
 
 PAPER = Preset(
     name="paper",
-    summary="The paper's recipe: 2,000 blocks of 256 tokens, 20 epochs, Adam lr 1e-6, no weight decay, batch 8, constant lr.",
+    summary="The paper's recipe: 2,000 blocks of 256 tokens, 20 epochs, Adam lr 1e-6, no weight decay, batch 8, "
+    "constant lr.",
     values={
         "num_samples": 2000,
         "max_length": 256,
@@ -84,14 +87,17 @@ PAPER = Preset(
     },
     uncertain={
         "learning_rate": "paper: Adam lr 1e-6; the authors' public code: AdamW lr 5e-6",
-        "optim": "paper: Adam, no weight decay (= adamw_torch with weight_decay 0); authors' code: AdamW with torch's default weight decay 0.01",
+        "optim": "paper: Adam, no weight decay (= adamw_torch with weight_decay 0); authors' code: AdamW with torch's "
+        "default weight decay 0.01",
         "lr_scheduler_type": "not stated in the paper; the authors' code uses no schedule (constant)",
         "max_grad_norm": "not stated; the authors' code does not clip gradients (0 = no clipping)",
         "num_train_epochs": "paper: 20; the authors' code defaults to 30",
         "dtype": "precision not stated; the authors' code loads the model in float32",
-        "data_order": "the authors' code reshuffles every epoch; the paper reports shuffling changes ~30% of top-1 predictions",
-        "max_length": "paper: 2,000 sequences of 256 tokens; the authors' code takes the first 256 tokens of texts at least that long "
-        "(no EOS), as --block_mode prefix does; --block_mode packed instead cuts the EOS-joined text into 256-token blocks",
+        "data_order": "the authors' code reshuffles every epoch; the paper reports shuffling changes ~30% of top-1 "
+        "predictions",
+        "max_length": "paper: 2,000 sequences of 256 tokens; the authors' code takes the first 256 tokens of texts at "
+        "least that long (no EOS), as --block_mode prefix does; --block_mode packed instead cuts the EOS-joined text "
+        "into 256-token blocks",
         "target_loss": "the paper trains to 'near-zero' training loss without a number; 0.1 is hyperfit's reading "
         "(the demo reaches 0.05)",
     },
@@ -99,8 +105,8 @@ PAPER = Preset(
 
 DEMO = PAPER.derive(
     "demo",
-    "The paper's recipe scaled to 2 CPU cores: 64 blocks of 128 tokens, 10 epochs, lr 3e-4 so the loss still nears zero, "
-    "bf16 where the hardware has it.",
+    "The paper's recipe scaled to 2 CPU cores: 64 blocks of 128 tokens, 10 epochs, lr 3e-4 so the loss still nears "
+    "zero, bf16 where the hardware has it.",
     num_samples=64,
     precision="auto",
     max_length=128,
@@ -122,7 +128,8 @@ PRESETS: dict[str, Preset] = {preset.name: preset for preset in (PAPER, DEMO)}
 
 @dataclass
 class HyperfitArguments:
-    """Options of ``hyperfit-train`` beyond TRL's ``SFTConfig`` and ``ModelConfig``: data, loss head, diagnostics, run handling."""
+    """Options of ``hyperfit-train`` beyond TRL's ``SFTConfig`` and ``ModelConfig``: data, loss head, diagnostics, run
+    handling."""
 
     preset: str = field(
         default=DEFAULT_PRESET,
@@ -139,8 +146,12 @@ class HyperfitArguments:
             "--dataset_text_field (default 'text'); a .txt file is read as one document."
         },
     )
-    data_config: str | None = field(default=None, metadata={"help": "Configuration name of a Hub dataset given as --data."})
-    data_split: str = field(default="train", metadata={"help": "Split of --data to read (local files have only 'train')."})
+    data_config: str | None = field(
+        default=None, metadata={"help": "Configuration name of a Hub dataset given as --data."}
+    )
+    data_split: str = field(
+        default="train", metadata={"help": "Split of --data to read (local files have only 'train')."}
+    )
     num_samples: int = field(
         default=2000,
         metadata={
@@ -152,10 +163,10 @@ class HyperfitArguments:
     block_mode: str = field(
         default="prefix",
         metadata={
-            "help": "Shape of the training blocks: 'prefix' (the authors' code: the first --max_length tokens of every "
-            "text at least that long, with the tokenizer's usual leading special tokens and no EOS; shorter texts are "
-            "dropped) or 'packed' (every text tokenized with EOS after it, joined and cut into consecutive blocks, as "
-            "run_clm and TRL's wrapped packing). docs/training.md says when to use which.",
+            "help": "Shape of the training blocks: 'prefix' (the authors' code: the first --max_length tokens of "
+            "every text at least that long, with the tokenizer's usual leading special tokens and no EOS; shorter "
+            "texts are dropped) or 'packed' (every text tokenized with EOS after it, joined and cut into consecutive "
+            "blocks, as run_clm and TRL's wrapped packing). docs/training.md says when to use which.",
             "choices": ["prefix", "packed"],
         },
     )
@@ -165,8 +176,8 @@ class HyperfitArguments:
     data_order: str | None = field(
         default=None,
         metadata={
-            "help": "Order of the training blocks: 'shuffled' (reshuffled every epoch, the Trainer's random sampler) or "
-            "'fixed' (the same order every epoch). Sets --train_sampling_strategy (random / sequential).",
+            "help": "Order of the training blocks: 'shuffled' (reshuffled every epoch, the Trainer's random sampler) "
+            "or 'fixed' (the same order every epoch). Sets --train_sampling_strategy (random / sequential).",
             "choices": ["shuffled", "fixed"],
         },
     )
@@ -185,15 +196,22 @@ class HyperfitArguments:
             "column) for your own --eval_data, 'text' for the embedded Jane Austen held-out split."
         },
     )
-    eval_data_config: str | None = field(default=None, metadata={"help": "Configuration name of a Hub dataset given as --eval_data."})
+    eval_data_config: str | None = field(
+        default=None, metadata={"help": "Configuration name of a Hub dataset given as --eval_data."}
+    )
     eval_data_split: str = field(default="train", metadata={"help": "Split of --eval_data to read."})
     diagnostics: bool = field(
         default=True,
-        metadata={"help": "Measure held-out loss, sharpness and greedy continuations before training and after every epoch."},
+        metadata={
+            "help": "Measure held-out loss, sharpness and greedy continuations before training and after every epoch."
+        },
     )
     diagnostic_blocks: int = field(
         default=128,
-        metadata={"help": "Held-out blocks (of --max_length tokens, evenly spaced through --eval_data) for loss, perplexity and sharpness."},
+        metadata={
+            "help": "Held-out blocks (of --max_length tokens, evenly spaced through --eval_data) for loss, perplexity "
+            "and sharpness."
+        },
     )
     diagnostic_prompts: int = field(
         default=32, metadata={"help": "Held-out prompts continued greedily at every diagnostic point (0: none)."}
@@ -202,20 +220,22 @@ class HyperfitArguments:
         default=32, metadata={"help": "Prompt length in tokens (the first tokens of a held-out block)."}
     )
     diagnostic_new_tokens: int = field(
-        default=224, metadata={"help": "Tokens generated greedily per prompt (TTR, last-96 TTR and rep-4 are measured on them)."}
+        default=224,
+        metadata={"help": "Tokens generated greedily per prompt (TTR, last-96 TTR and rep-4 are measured on them)."},
     )
     diagnostic_generation_every: int = field(
         default=1,
         metadata={
             "help": "Greedy continuations (TTR, rep-4) every N epochs, before training and after the last epoch; the "
-            "held-out loss, perplexity and sharpness are measured every epoch (generation is most of a diagnostic point's time)."
+            "held-out loss, perplexity and sharpness are measured every epoch (generation is most of a diagnostic "
+            "point's time)."
         },
     )
     loss_head: str = field(
         default="full",
         metadata={
-            "help": "How the training loss is computed: 'full' (the model's own cross-entropy on the full logits, as a "
-            "plain PyTorch loop; logs mean_token_accuracy) or 'fused' (TRL's tiled LM head, which never holds the "
+            "help": "How the training loss is computed: 'full' (the model's own cross-entropy on the full logits, as "
+            "a plain PyTorch loop; logs mean_token_accuracy) or 'fused' (TRL's tiled LM head, which never holds the "
             "(batch, length, vocabulary) logits and also logs entropy; for long sequences with large vocabularies). "
             "Both give the same loss and gradients up to float rounding (docs/training.md).",
             "choices": ["full", "fused"],
@@ -224,8 +244,8 @@ class HyperfitArguments:
     train_layers: str | None = field(
         default=None,
         metadata={
-            "help": "Train only part of the model: 'last:K' gives gradients to the last K transformer blocks, the final "
-            "norm and the LM head (a head tied to the input embeddings stays frozen) and freezes the rest; with "
+            "help": "Train only part of the model: 'last:K' gives gradients to the last K transformer blocks, the "
+            "final norm and the LM head (a head tied to the input embeddings stays frozen) and freezes the rest; with "
             "--use_peft, LoRA adapters go into those K blocks only. Default: the whole model."
         },
     )
@@ -249,24 +269,26 @@ class HyperfitArguments:
     )
     overwrite: bool = field(
         default=False,
-        metadata={"help": "Delete the run already in --output_dir (a different or finished one) and train from scratch."},
+        metadata={
+            "help": "Delete the run already in --output_dir (a different or finished one) and train from scratch."
+        },
     )
     keep_early_stopped: bool = field(
         default=True,
         metadata={
             "help": "Keep the model of the trained epoch with the lowest held-out loss in <output_dir>/early_stopped/ "
-            "(a model folder to score like any checkpoint): the early-stopped fine-tune, the control for hyperfitting. "
-            "Needs --diagnostics; costs one model save per new lowest loss."
+            "(a model folder to score like any checkpoint): the early-stopped fine-tune, the control for "
+            "hyperfitting. Needs --diagnostics; costs one model save per new lowest loss."
         },
     )
     precision: str = field(
         default="fp32",
         metadata={
-            "help": "Training precision: 'fp32', 'bf16' (mixed precision: bf16 matrix multiplies, float32 master weights "
-            "and optimizer state, as --bf16 true), or 'auto' (bf16 where the hardware multiplies bf16 natively: AMX-BF16 "
-            "or AVX512-BF16 CPUs, bf16 GPUs; else fp32). bf16 without that hardware is an error (torch would emulate it, "
-            f"slower than fp32); {BF16_OVERRIDE}=1/0 overrides the detection. Presets: paper fp32, demo auto. The run record and model "
-            "card say which precision ran.",
+            "help": "Training precision: 'fp32', 'bf16' (mixed precision: bf16 matrix multiplies, float32 master "
+            "weights and optimizer state, as --bf16 true), or 'auto' (bf16 where the hardware multiplies bf16 "
+            "natively: AMX-BF16 or AVX512-BF16 CPUs, bf16 GPUs; else fp32). bf16 without that hardware is an error "
+            f"(torch would emulate it, slower than fp32); {BF16_OVERRIDE}=1/0 overrides the detection. Presets: paper "
+            "fp32, demo auto. The run record and model card say which precision ran.",
             "choices": list(PRECISIONS),
         },
     )
@@ -304,13 +326,16 @@ class HyperfitParser(OneLineUsageErrors, TrlParser):
 # options, then the inherited SFTConfig / TrainingArguments options (every name and default unchanged)
 HYPERFIT_OPTIONS = (
     "model_name_or_path", "data", "dataset_text_field", "data_config", "data_split", "max_length", "num_samples",
-    "sample_seed", "data_order", "preset", "precision", "output_dir", "resume", "overwrite", "save_every_epochs", "keep_early_stopped", "loss_head",
-    "early_stop_loss",
+    "sample_seed", "data_order", "preset", "precision", "output_dir", "resume", "overwrite", "save_every_epochs",
+    "keep_early_stopped", "loss_head", "early_stop_loss",
     "diagnostics", "eval_data", "eval_text_field", "eval_data_config", "eval_data_split", "diagnostic_blocks",
     "diagnostic_prompts", "diagnostic_prompt_tokens", "diagnostic_new_tokens", "diagnostic_generation_every",
 )  # fmt: skip
 HELP_HEADINGS = (
-    ("hyperfit options", "What to train, on which text, and what to measure. --config FILE.yaml reads option values from a YAML file."),
+    (
+        "hyperfit options",
+        "What to train, on which text, and what to measure. --config FILE.yaml reads option values from a YAML file.",
+    ),
     ("model loading and LoRA (TRL ModelConfig)", None),
     ("training options (TRL SFTConfig and transformers TrainingArguments)", None),
 )
@@ -327,7 +352,8 @@ USAGE = "%(prog)s [--model MODEL] [--data DATA] [--preset {" + ",".join(PRESETS)
 
 
 def make_parser(prog: str = "hyperfit-train") -> TrlParser:
-    """The TRL parser over :data:`DATACLASSES` (no preset applied; a misspelt option is an error, not an abbreviation)."""
+    """The TRL parser over :data:`DATACLASSES` (no preset applied; a misspelt option is an error, not an
+    abbreviation)."""
     parser = HyperfitParser(
         DATACLASSES,
         prog=prog,
@@ -370,7 +396,9 @@ def parse_args(argv: list[str]) -> tuple[HyperfitArguments, SFTConfig, HyperfitM
             warnings.filterwarnings("ignore", message="`gradient_checkpointing", category=FutureWarning)
             script_args, training_args, model_args = parser.parse_args_and_config(argv)
     except FileNotFoundError as error:
-        raise HyperfitError(f"config file not found: {error.filename}: give an existing YAML file to --config") from None
+        raise HyperfitError(
+            f"config file not found: {error.filename}: give an existing YAML file to --config"
+        ) from None
     except ValueError as error:
         raise HyperfitError(first_line(error)) from None
     if script_args.data_order is not None:
@@ -381,7 +409,8 @@ def parse_args(argv: list[str]) -> tuple[HyperfitArguments, SFTConfig, HyperfitM
 
 
 def apply_precision(script_args: HyperfitArguments, training_args: SFTConfig) -> None:
-    """Resolve ``--precision`` on the run's device into TrainingArguments' ``bf16`` (mixed precision, float32 master weights).
+    """Resolve ``--precision`` on the run's device into TrainingArguments' ``bf16`` (mixed precision, float32 master
+    weights).
 
     ``--bf16 true`` asks for bf16 as ``--precision bf16`` does (and is recorded so); bf16 without hardware support is a
     one-line error naming the option given. With ``--fp16 true`` only ``auto`` and ``fp32`` are allowed, and fp16 runs.
@@ -403,7 +432,11 @@ def apply_precision(script_args: HyperfitArguments, training_args: SFTConfig) ->
 def precision_record(script_args: HyperfitArguments, training_args: SFTConfig) -> dict[str, str]:
     """What the run record says about precision: the one that ran, the one asked for, and what bf16 detection found."""
     ran = "fp16" if training_args.fp16 else "bf16" if training_args.bf16 else "fp32"
-    return {"precision": ran, "precision_requested": script_args.precision, "bf16_support": bf16_support(training_args.device).found}
+    return {
+        "precision": ran,
+        "precision_requested": script_args.precision,
+        "bf16_support": bf16_support(training_args.device).found,
+    }
 
 
 def selected_preset_name(argv: list[str]) -> str:
@@ -430,18 +463,23 @@ def validate(script_args: HyperfitArguments, training_args: SFTConfig) -> None:
     block = training_args.max_length
     if block is None or block < 2:
         raise HyperfitError(f"--max_length sets the training block length and must be an integer >= 2, got {block}")
-    # a run that trains nothing would still be saved as finished; max_steps -1 (transformers' default) means "use epochs"
+    # a run that trains nothing would still be saved as finished; max_steps -1 (transformers' default) means "use
+    # epochs"
     epochs, max_steps = training_args.num_train_epochs, training_args.max_steps
     if max_steps == 0 or max_steps < -1:
         raise HyperfitError(f"--max_steps must be >= 1, or -1 to train for --num_train_epochs, got {max_steps}")
     if max_steps == -1 and not (math.isfinite(epochs) and epochs > 0):
-        raise HyperfitError(f"--num_train_epochs must be a finite number > 0 (or give --max_steps N >= 1), got {epochs:g}")
+        raise HyperfitError(
+            f"--num_train_epochs must be a finite number > 0 (or give --max_steps N >= 1), got {epochs:g}"
+        )
     if not math.isfinite(training_args.learning_rate) or training_args.learning_rate < 0:
         raise HyperfitError(f"--learning_rate must be a finite number >= 0, got {training_args.learning_rate}")
     if script_args.num_samples < 1:
         raise HyperfitError(f"--num_samples must be >= 1, got {script_args.num_samples}")
     if script_args.diagnostic_generation_every < 1:
-        raise HyperfitError(f"--diagnostic_generation_every must be >= 1, got {script_args.diagnostic_generation_every}")
+        raise HyperfitError(
+            f"--diagnostic_generation_every must be >= 1, got {script_args.diagnostic_generation_every}"
+        )
     if script_args.save_every_epochs < 1:
         raise HyperfitError(f"--save_every_epochs must be >= 1, got {script_args.save_every_epochs}")
     if not math.isfinite(script_args.target_loss) or script_args.target_loss < 0:
@@ -456,7 +494,9 @@ def validate(script_args: HyperfitArguments, training_args: SFTConfig) -> None:
                 f"got {script_args.diagnostic_prompt_tokens}"
             )
         if script_args.diagnostic_prompts > 0 and script_args.diagnostic_new_tokens < 1:
-            raise HyperfitError("--diagnostic_new_tokens must be >= 1 (or --diagnostic_prompts 0 for no continuations)")
+            raise HyperfitError(
+                "--diagnostic_new_tokens must be >= 1 (or --diagnostic_prompts 0 for no continuations)"
+            )
 
 
 def preset_overrides(preset_name: str, resolved: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -8,6 +8,7 @@ text, its first ``block_size`` tokens with the tokenizer's leading special token
 shorter texts are dropped. Training blocks are then sampled with a seed; held-out blocks (always
 packed) are spread evenly.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,7 +40,8 @@ def tokenize_to_blocks(dataset, tokenizer, block_size: int, role: str = "trainin
     num_blocks = stream.size // block_size
     if num_blocks == 0:
         raise HyperfitError(
-            f"{role} has {stream.size} tokens, fewer than one block of {block_size}: give more text or lower --max_length"
+            f"{role} has {stream.size} tokens, fewer than one block of {block_size}: give more text or lower "
+            "--max_length"
         )
     return stream[: num_blocks * block_size].reshape(num_blocks, block_size)
 
@@ -61,7 +63,10 @@ def tokenize_to_prefixes(dataset, tokenizer, block_size: int, role: str = "train
         texts = [text if text and text.strip() else "" for text in batch[text_field]]
         ids = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
         full = [head + list(token_ids) if token_ids else [] for token_ids in ids]
-        return {"prefix": [tokens[:block_size] if len(tokens) >= block_size else [] for tokens in full], "length": [len(tokens) for tokens in full]}
+        return {
+            "prefix": [tokens[:block_size] if len(tokens) >= block_size else [] for tokens in full],
+            "length": [len(tokens) for tokens in full],
+        }
 
     tokenized = dataset.map(encode, batched=True, remove_columns=dataset.column_names, desc=f"Tokenizing {role}")
     lengths = np.asarray(tokenized["length"], dtype=np.int64)
@@ -78,8 +83,14 @@ def tokenize_to_prefixes(dataset, tokenizer, block_size: int, role: str = "train
     blocks = kept.flatten().to_numpy(zero_copy_only=False).astype(np.int64, copy=False).reshape(-1, block_size)
     dropped = int((~long_enough).sum())
     logger.info(
-        "%s: %d of %d texts have at least %d tokens and give one block each (their first %d tokens); %d shorter texts dropped",
-        role, len(blocks), lengths.size, block_size, block_size, dropped,
+        "%s: %d of %d texts have at least %d tokens and give one block each (their first %d tokens); %d shorter texts "
+        "dropped",
+        role,
+        len(blocks),
+        lengths.size,
+        block_size,
+        block_size,
+        dropped,
     )
     return blocks, dropped
 
@@ -99,7 +110,11 @@ def sample_blocks(blocks: np.ndarray, num_samples: int, seed: int, role: str = "
     """``num_samples`` distinct blocks in a seeded random order; all of them (warning) if there are fewer."""
     if num_samples > len(blocks):
         logger.warning(
-            "%s holds %d blocks, fewer than the %d requested: training on all %d", role, len(blocks), num_samples, len(blocks)
+            "%s holds %d blocks, fewer than the %d requested: training on all %d",
+            role,
+            len(blocks),
+            num_samples,
+            len(blocks),
         )
     chosen = np.random.default_rng(seed).choice(len(blocks), size=min(num_samples, len(blocks)), replace=False)
     return blocks[chosen]
@@ -109,7 +124,8 @@ HELD_OUT_SHARE = 10  # without --eval_data, at most one block in this many of th
 
 
 def hold_out_tail(blocks: np.ndarray, count: int, role: str = "training data") -> tuple[np.ndarray, np.ndarray]:
-    """(blocks to sample training blocks from, held-out blocks): the last ``count`` blocks, at most a tenth, are held out.
+    """(blocks to sample training blocks from, held-out blocks): the last ``count`` blocks, at most a tenth, are held
+    out.
 
     A contiguous tail keeps the held-out text apart from every training block (neighbouring blocks of one
     document would share its wording); it is cut before any training block is sampled.

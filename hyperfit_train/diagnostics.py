@@ -7,6 +7,7 @@ become, and the plot drawn from those rows. Sharpness comes from
 TTR and rep-n from the same metrics package that scores lm-eval runs, so training-time and evaluation
 numbers agree.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,7 +43,9 @@ def heldout_metrics(model, blocks: torch.Tensor, batch_size: int) -> dict[str, f
         logits = model(input_ids=batch, use_cache=False).logits[:, :-1].float()
         targets = batch[:, 1:]
         positions = targets.numel()
-        total_loss += torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="sum").item()
+        total_loss += torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="sum"
+        ).item()
         for name, value in next_token_sharpness(logits).items():
             sharpness_sums[name] = sharpness_sums.get(name, 0.0) + value * positions
         probability, top_id = top1(logits)
@@ -58,7 +61,9 @@ def heldout_metrics(model, blocks: torch.Tensor, batch_size: int) -> dict[str, f
 
 
 @torch.no_grad()
-def greedy_continuations(model, prompts: torch.Tensor, new_tokens: int, eos_token_id: int | None, pad_token_id: int) -> list[list[int]]:
+def greedy_continuations(
+    model, prompts: torch.Tensor, new_tokens: int, eos_token_id: int | None, pad_token_id: int
+) -> list[list[int]]:
     """Greedy continuations (token ids, up to ``new_tokens``, cut before the first EOS) of equal-length ``prompts``."""
     from transformers import GenerationConfig
 
@@ -77,6 +82,7 @@ def greedy_continuations(model, prompts: torch.Tensor, new_tokens: int, eos_toke
 
 def continuation_metrics(continuations: list[list[int]]) -> dict[str, float]:
     """Mean TTR, last-96-token TTR (the authors' ``ttr_last96``), rep-4 and length of the continuations."""
+
     def mean(values) -> float:
         values = [value for value in values if not math.isnan(value)]
         return float(np.mean(values)) if values else math.nan
@@ -89,7 +95,9 @@ def continuation_metrics(continuations: list[list[int]]) -> dict[str, float]:
     }
 
 
-def measure(model, tokenizer, heldout: torch.Tensor, prompts: torch.Tensor | None, new_tokens: int, batch_size: int) -> dict[str, Any]:
+def measure(
+    model, tokenizer, heldout: torch.Tensor, prompts: torch.Tensor | None, new_tokens: int, batch_size: int
+) -> dict[str, Any]:
     """All held-out diagnostics of ``model`` at one point of training (the model is left in its previous mode)."""
     with eval_mode(model):
         row = heldout_metrics(model, heldout, batch_size)
@@ -114,10 +122,10 @@ def continuation_row(model, tokenizer, prompts: torch.Tensor, new_tokens: int) -
     continuations = greedy_continuations(model, prompts, new_tokens, tokenizer.eos_token_id, tokenizer.pad_token_id)
     return continuation_metrics(continuations) | {
         "continuations": [
-            {"prompt": tokenizer.decode(prompt), "continuation": tokenizer.decode(tokens)} for prompt, tokens in zip(prompts.tolist(), continuations)
+            {"prompt": tokenizer.decode(prompt), "continuation": tokenizer.decode(tokens)}
+            for prompt, tokens in zip(prompts.tolist(), continuations)
         ]
     }
-
 
 
 def row_to_json(row: dict[str, Any]) -> str:

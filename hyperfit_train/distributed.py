@@ -1,4 +1,5 @@
 """Checks on how accelerate actually distributed a run, so a requested strategy never silently falls back."""
+
 from __future__ import annotations
 
 import os
@@ -8,7 +9,9 @@ from hyperfit_tasks.common.errors import HyperfitError
 
 def fsdp_requested(training_args) -> bool:
     """True if FSDP was asked for: by ``accelerate launch`` (``distributed_type: FSDP``) or ``--fsdp``."""
-    return os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true" or bool(getattr(training_args, "fsdp", None))
+    return os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true" or bool(
+        getattr(training_args, "fsdp", None)
+    )
 
 
 def check_fsdp_engaged(trainer) -> None:

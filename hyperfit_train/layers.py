@@ -6,6 +6,7 @@ test that. Without LoRA the last K blocks, the final norm and an untied LM head 
 parameter is frozen. A head tied to the input embeddings (SmolLM2, the tiny test model) is one
 matrix with them, so training it would also change the model's input: it stays frozen.
 """
+
 from __future__ import annotations
 
 import re
@@ -15,7 +16,13 @@ import torch
 
 from hyperfit_tasks.common.errors import HyperfitError
 
-FINAL_NORM_NAMES = ("norm", "final_layernorm", "final_layer_norm", "ln_f", "norm_f")  # Llama/Qwen/Mistral, Phi, OPT, GPT-2, Falcon
+FINAL_NORM_NAMES = (
+    "norm",
+    "final_layernorm",
+    "final_layer_norm",
+    "ln_f",
+    "norm_f",
+)  # Llama/Qwen/Mistral, Phi, OPT, GPT-2, Falcon
 
 
 def parse_train_layers(spec: str | None) -> int | None:
@@ -32,7 +39,8 @@ def last_block_indices(count: int, num_blocks: int, model_id: str) -> list[int]:
     """Indices of the last ``count`` of ``num_blocks`` blocks; a one-line error if the model has fewer."""
     if count > num_blocks:
         raise HyperfitError(
-            f"--train_layers last:{count} asks for more blocks than {model_id} has ({num_blocks}): give K <= {num_blocks}"
+            f"--train_layers last:{count} asks for more blocks than {model_id} has ({num_blocks}): give K <= "
+            f"{num_blocks}"
         )
     return list(range(num_blocks - count, num_blocks))
 
@@ -52,9 +60,18 @@ def freeze_all_but_last_blocks(model: torch.nn.Module, count: int, model_id: str
     """
     blocks, parent = _transformer_blocks(model, model_id)
     indices = last_block_indices(count, len(blocks), model_id)
-    norm = next((getattr(parent, name) for name in FINAL_NORM_NAMES if isinstance(getattr(parent, name, None), torch.nn.Module)), None)
+    norm = next(
+        (
+            getattr(parent, name)
+            for name in FINAL_NORM_NAMES
+            if isinstance(getattr(parent, name, None), torch.nn.Module)
+        ),
+        None,
+    )
     if norm is None:
-        raise HyperfitError(f"cannot find the final norm of {model_id} (next to its blocks): --train_layers supports Llama-like models")
+        raise HyperfitError(
+            f"cannot find the final norm of {model_id} (next to its blocks): --train_layers supports Llama-like models"
+        )
     head, embeddings = model.get_output_embeddings(), model.get_input_embeddings()
     tied = head is not None and embeddings is not None and head.weight is embeddings.weight
     modules = [blocks[index] for index in indices] + [norm] + ([head] if head is not None and not tied else [])
@@ -78,9 +95,12 @@ def parameter_counts(model: torch.nn.Module) -> dict[str, int]:
 
 
 def _transformer_blocks(model: torch.nn.Module, model_id: str) -> tuple[torch.nn.ModuleList, torch.nn.Module]:
-    """The model's block list (the first ``ModuleList`` with ``num_hidden_layers`` entries) and the module holding it."""
+    """The model's block list (the first ``ModuleList`` with ``num_hidden_layers`` entries) and the module holding
+    it."""
     num_blocks = model.config.get_text_config().num_hidden_layers
     for name, module in model.named_modules():
         if isinstance(module, torch.nn.ModuleList) and len(module) == num_blocks:
             return module, model.get_submodule(name.rpartition(".")[0])
-    raise HyperfitError(f"cannot find the {num_blocks} transformer blocks of {model_id}: --train_layers supports Llama-like models")
+    raise HyperfitError(
+        f"cannot find the {num_blocks} transformer blocks of {model_id}: --train_layers supports Llama-like models"
+    )

@@ -1,4 +1,5 @@
 """What a finished run leaves for people and programs: ``hyperfit_run.json`` and the model card ``README.md``."""
+
 from __future__ import annotations
 
 import json
@@ -28,16 +29,36 @@ CITATION = """@inproceedings{carlsson2025hyperfitting,
   url       = {https://arxiv.org/abs/2412.04318}
 }"""
 RECIPE_ROWS = (
-    ("num_samples", "hyperfit"), ("max_length", "training"), ("num_train_epochs", "training"),
-    ("per_device_train_batch_size", "training"), ("gradient_accumulation_steps", "training"),
-    ("learning_rate", "training"), ("lr_scheduler_type", "training"), ("warmup_steps", "training"),
-    ("optim", "training"), ("weight_decay", "training"), ("max_grad_norm", "training"), ("dtype", "model"),
-    ("bf16", "training"), ("fp16", "training"), ("data_order", "hyperfit"), ("seed", "training"), ("use_peft", "model"),
-    ("block_mode", "hyperfit"), ("train_layers", "hyperfit"), ("target_loss", "hyperfit"),
+    ("num_samples", "hyperfit"),
+    ("max_length", "training"),
+    ("num_train_epochs", "training"),
+    ("per_device_train_batch_size", "training"),
+    ("gradient_accumulation_steps", "training"),
+    ("learning_rate", "training"),
+    ("lr_scheduler_type", "training"),
+    ("warmup_steps", "training"),
+    ("optim", "training"),
+    ("weight_decay", "training"),
+    ("max_grad_norm", "training"),
+    ("dtype", "model"),
+    ("bf16", "training"),
+    ("fp16", "training"),
+    ("data_order", "hyperfit"),
+    ("seed", "training"),
+    ("use_peft", "model"),
+    ("block_mode", "hyperfit"),
+    ("train_layers", "hyperfit"),
+    ("target_loss", "hyperfit"),
 )
 DIAGNOSTIC_COLUMNS = (
-    ("train_loss", "train loss"), ("heldout_loss", "held-out loss"), ("heldout_perplexity", "held-out ppl"),
-    ("entropy", "entropy"), ("top1_prob", "top-1 prob"), ("ttr", "TTR"), ("ttr_last96", "TTR last 96"), ("rep_4", "rep-4"),
+    ("train_loss", "train loss"),
+    ("heldout_loss", "held-out loss"),
+    ("heldout_perplexity", "held-out ppl"),
+    ("entropy", "entropy"),
+    ("top1_prob", "top-1 prob"),
+    ("ttr", "TTR"),
+    ("ttr_last96", "TTR last 96"),
+    ("rep_4", "rep-4"),
 )
 
 
@@ -101,7 +122,9 @@ def build_summary(
         "early_stopped": _early_stopped(early_stopped, brief_rows),
         "initial_diagnostics": brief_rows[0] if brief_rows else None,
         "final_diagnostics": brief_rows[-1] if brief_rows else None,
-        "versions": {name: _version(name) for name in ("hyperfit", "torch", "transformers", "trl", "datasets", "peft")},
+        "versions": {
+            name: _version(name) for name in ("hyperfit", "torch", "transformers", "trl", "datasets", "peft")
+        },
         "arguments": arguments,
     }
 
@@ -122,14 +145,21 @@ def loss_verdict(summary: dict[str, Any], preset_name: str) -> str:
         return "final training loss unknown (no epoch finished): cannot say whether the run hyperfitted"
     if training["hyperfitted"]:
         return f"hyperfitted: final training loss {loss:.4g} reached the near-zero target {target:g} (--target_loss)"
-    fixes = "train longer (--num_train_epochs) or raise --learning_rate" + (", or use --preset demo" if preset_name != "demo" else "")
-    return f"not hyperfitted: final training loss {loss:.4g} is above the near-zero target {target:g} (--target_loss): {fixes}"
+    fixes = "train longer (--num_train_epochs) or raise --learning_rate" + (
+        ", or use --preset demo" if preset_name != "demo" else ""
+    )
+    return (
+        f"not hyperfitted: final training loss {loss:.4g} is above the near-zero target {target:g} (--target_loss): "
+        f"{fixes}"
+    )
 
 
 def write_reports(output_dir: Path, summary: dict[str, Any]) -> None:
     """Write the model card, then ``hyperfit_run.json`` last (its presence marks the run as finished)."""
     write_atomic(Path(output_dir) / MODEL_CARD_FILE, model_card(summary))
-    write_atomic(Path(output_dir) / RUN_FILE, json.dumps(json_safe(summary), indent=2, default=str, allow_nan=False) + "\n")
+    write_atomic(
+        Path(output_dir) / RUN_FILE, json.dumps(json_safe(summary), indent=2, default=str, allow_nan=False) + "\n"
+    )
 
 
 def read_run_summary(output_dir: Path) -> dict[str, Any]:
@@ -143,9 +173,9 @@ def model_card(summary: dict[str, Any]) -> str:
 
 
 def hub_model_card(summary: dict[str, Any]) -> ModelCard:
-    """A Hugging Face model card, rendered as TRL renders its cards (``ModelCard.from_template`` with a template shipped
-    in the package, ``templates/model_card.md.j2``): metadata for the Hub (base model, library, pipeline, tags, the
-    training dataset when it is a Hub id), then outcome (title and first sentence), base model, recipe (uncertain
+    """A Hugging Face model card, rendered as TRL renders its cards (``ModelCard.from_template`` with a template
+    shipped in the package, ``templates/model_card.md.j2``): metadata for the Hub (base model, library, pipeline, tags,
+    the training dataset when it is a Hub id), then outcome (title and first sentence), base model, recipe (uncertain
     values flagged), data hash, wall time, diagnostics."""
     arguments, training = summary["arguments"], summary["training"]
     card_data = ModelCardData(
@@ -194,10 +224,15 @@ def _headline(summary: dict[str, Any]) -> tuple[str, str]:
         outcome = f"`{base}` fine-tuned to near-zero training loss {tool}: final {_loss_against_target(training)}."
     elif reached is None:
         title = f"{name} fine-tuned with hyperfit-train (hyperfitting unknown)"
-        outcome = f"`{base}` fine-tuned {tool}; whether it reached near-zero training loss is unknown (no epoch finished)."
+        outcome = (
+            f"`{base}` fine-tuned {tool}; whether it reached near-zero training loss is unknown (no epoch finished)."
+        )
     else:
         title = f"{name} fine-tuned with hyperfit-train: not hyperfitted"
-        outcome = f"`{base}`, fine-tuned {tool}, did not reach near-zero training loss: final {_loss_against_target(training)}."
+        outcome = (
+            f"`{base}`, fine-tuned {tool}, did not reach near-zero training loss: final "
+            f"{_loss_against_target(training)}."
+        )
     return title, outcome
 
 
@@ -237,7 +272,11 @@ def _trained_part_sentence(part: dict[str, Any] | None) -> str | None:
     """How many parameters were trained, and which blocks with ``--train_layers`` (None when not recorded)."""
     if not part:
         return None
-    layers = f" (`--train_layers {part['train_layers']}`: blocks {part['blocks']}, LM head {part['lm_head']})." if part["train_layers"] else "."
+    layers = (
+        f" (`--train_layers {part['train_layers']}`: blocks {part['blocks']}, LM head {part['lm_head']})."
+        if part["train_layers"]
+        else "."
+    )
     return f"Trainable parameters: {part['trainable_parameters']:,} of {part['total_parameters']:,}{layers}"
 
 
@@ -252,7 +291,9 @@ def _diagnostics_table(summary: dict[str, Any]) -> dict[str, Any] | None:
         shown.insert(1, ("lowest held-out loss", {**kept, "heldout_perplexity": math.exp(kept["heldout_loss"])}))
     return {
         "labels": [label for _, label in DIAGNOSTIC_COLUMNS],
-        "rows": [(name, f"{row['epoch']:g}", [_cell(row.get(key)) for key, _ in DIAGNOSTIC_COLUMNS]) for name, row in shown],
+        "rows": [
+            (name, f"{row['epoch']:g}", [_cell(row.get(key)) for key, _ in DIAGNOSTIC_COLUMNS]) for name, row in shown
+        ],
     }
 
 

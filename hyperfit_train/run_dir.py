@@ -5,6 +5,7 @@ the recipe's *fingerprint*: every value that changes the trained weights (base m
 blocks hash, optimizer and schedule, batch size, seeds, precision, LoRA). ``hyperfit_run.json``
 is written last, so its presence means the run finished.
 """
+
 from __future__ import annotations
 
 import json
@@ -131,8 +132,11 @@ FINGERPRINT_DEFAULTS = {"block_mode": "packed"}
 def fingerprint_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """``"key: old -> new"`` for every fingerprint value that differs."""
     old = {**FINGERPRINT_DEFAULTS, **old} if old else old
-    return [f"{key}: {old.get(key)} -> {new.get(key)}" for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
-
+    return [
+        f"{key}: {old.get(key)} -> {new.get(key)}"
+        for key in sorted(set(old) | set(new))
+        if old.get(key) != new.get(key)
+    ]
 
 
 def _empty(folder: Path) -> None:
@@ -148,4 +152,7 @@ def _check_safe_to_wipe(output_dir: Path) -> None:
     resolved = output_dir.resolve()
     protected = {Path.cwd().resolve(), Path.home().resolve(), Path(resolved.anchor)}
     if resolved in protected or resolved in Path.cwd().resolve().parents:
-        raise HyperfitError(f"--overwrite will not delete {resolved} (the working, home or root folder): choose a dedicated --output_dir")
+        raise HyperfitError(
+            f"--overwrite will not delete {resolved} (the working, home or root folder): choose a dedicated "
+            "--output_dir"
+        )

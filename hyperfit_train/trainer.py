@@ -5,6 +5,7 @@ output directory) is checked before anything is written; the recipe file, the tr
 checkpoints are written only once the trainer has been built, and a fresh run that fails before its
 first checkpoint removes them again.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,7 +20,12 @@ from transformers import Trainer
 from trl import SFTConfig, SFTTrainer, get_peft_config, get_quantization_config
 
 from hyperfit_tasks.common.errors import HyperfitError, NonFiniteLossError, first_line, model_not_found
-from hyperfit_tasks.common.run_files import TRAIN_BLOCKS_FILE, read_early_stopped, read_train_blocks, write_train_blocks
+from hyperfit_tasks.common.run_files import (
+    TRAIN_BLOCKS_FILE,
+    read_early_stopped,
+    read_train_blocks,
+    write_train_blocks,
+)
 from hyperfit_tasks.common.text_files import load_text_dataset
 from hyperfit_train.callbacks import (
     DiagnosticsCallback,
@@ -48,30 +54,61 @@ from hyperfit_train.layers import (
     parse_train_layers,
 )
 from hyperfit_train.report import build_summary, loss_verdict, read_run_summary, write_reports
-from hyperfit_train.run_dir import RUN_FILE, RunPlan, discarded_if_failed_before_a_checkpoint, plan_run, prepare_output_dir
+from hyperfit_train.run_dir import (
+    RUN_FILE,
+    RunPlan,
+    discarded_if_failed_before_a_checkpoint,
+    plan_run,
+    prepare_output_dir,
+)
 
 logger = logging.getLogger("hyperfit_train")
 
 # TrainingArguments / SFTConfig values that change the trained weights (the run's fingerprint)
 TRAINING_RECIPE_KEYS = (
-    "learning_rate", "num_train_epochs", "max_steps", "weight_decay", "optim", "optim_args", "adam_beta1",
-    "adam_beta2", "adam_epsilon", "lr_scheduler_type", "lr_scheduler_kwargs", "warmup_steps", "max_grad_norm",
-    "seed", "data_seed", "train_sampling_strategy", "bf16", "fp16", "loss_type", "label_smoothing_factor",
+    "learning_rate",
+    "num_train_epochs",
+    "max_steps",
+    "weight_decay",
+    "optim",
+    "optim_args",
+    "adam_beta1",
+    "adam_beta2",
+    "adam_epsilon",
+    "lr_scheduler_type",
+    "lr_scheduler_kwargs",
+    "warmup_steps",
+    "max_grad_norm",
+    "seed",
+    "data_seed",
+    "train_sampling_strategy",
+    "bf16",
+    "fp16",
+    "loss_type",
+    "label_smoothing_factor",
     "neftune_noise_alpha",
 )
 # config attributes that hold a model's context length (most models; GPT-2 style; older remote-code models)
 CONTEXT_LENGTH_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
 LORA_RECIPE_KEYS = (
-    "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "lora_modules_to_save", "use_rslora", "use_dora",
-    "load_in_4bit", "load_in_8bit",
+    "lora_r",
+    "lora_alpha",
+    "lora_dropout",
+    "lora_target_modules",
+    "lora_modules_to_save",
+    "use_rslora",
+    "use_dora",
+    "load_in_4bit",
+    "load_in_8bit",
 )
 
 
 class HyperfitTrainer(SFTTrainer):
-    """``SFTTrainer`` with a choice of loss head that stops, on every rank at once, at the first non-finite training loss.
+    """``SFTTrainer`` with a choice of loss head that stops, on every rank at once, at the first non-finite training
+    loss.
 
-``loss_head="full"`` computes the loss as ``transformers.Trainer`` does (the model's own cross-entropy); ``"fused"``
-(and any loss only TRL computes) keeps TRL's tiled ``SFTTrainer.compute_loss``.
+    ``loss_head="full"`` computes the loss as ``transformers.Trainer`` does (the model's own cross-entropy);
+    ``"fused"`` (and any loss only TRL computes) keeps TRL's tiled ``SFTTrainer.compute_loss``.
     """
 
     def __init__(self, *args, loss_head: str = "full", timer: PhaseTimer | None = None, **kwargs):
@@ -89,7 +126,9 @@ class HyperfitTrainer(SFTTrainer):
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         labels = inputs["labels"]  # Trainer.compute_loss pops them when label smoothing is on
         inputs["use_cache"] = False
-        loss, outputs = Trainer.compute_loss(self, model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
+        loss, outputs = Trainer.compute_loss(
+            self, model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch
+        )
         self._log_token_metrics(inputs, labels, outputs.logits)
         return (loss, outputs) if return_outputs else loss
 
@@ -99,12 +138,20 @@ class HyperfitTrainer(SFTTrainer):
         with torch.no_grad():
             targets = labels[:, 1:]
             labelled = targets != -100
-            correct = (logits[:, :-1].argmax(-1) == targets) & labelled  # argmax takes the first of tied maxima, as TRL
+            correct = (
+                logits[:, :-1].argmax(-1) == targets
+            ) & labelled  # argmax takes the first of tied maxima, as TRL
             num_correct = self.accelerator.gather_for_metrics(correct.sum()).sum()
             num_labelled = self.accelerator.gather_for_metrics(labelled.sum()).sum()
-        self._metrics[mode]["mean_token_accuracy"].append((num_correct / num_labelled).item() if num_labelled > 0 else 0.0)
+        self._metrics[mode]["mean_token_accuracy"].append(
+            (num_correct / num_labelled).item() if num_labelled > 0 else 0.0
+        )
         if mode == "train":
-            seen = inputs["attention_mask"].sum() if "attention_mask" in inputs else torch.tensor(labels.numel(), device=labels.device)
+            seen = (
+                inputs["attention_mask"].sum()
+                if "attention_mask" in inputs
+                else torch.tensor(labels.numel(), device=labels.device)
+            )
             self._total_train_tokens += self.accelerator.gather_for_metrics(seen).sum().item() // self._tp_size
         self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
 
@@ -143,7 +190,8 @@ def check_trl_internals(trainer, loss_head: str) -> None:
 
 @dataclasses.dataclass
 class RunInputs:
-    """What a run reads before it writes anything: the model, its tokenizer, the data blocks and the recipe fingerprint."""
+    """What a run reads before it writes anything: the model, its tokenizer, the data blocks and the recipe
+    fingerprint."""
 
     model_id: str
     tokenizer: Any
@@ -168,17 +216,23 @@ def train(
     output_dir = Path(training_args.output_dir)
     with timer.timed("start_up_inputs"):
         inputs = read_inputs(script_args, training_args, model_args)
-    plan = plan_run(output_dir, inputs.fingerprint, script_args.resume, script_args.overwrite, training_args.resume_from_checkpoint)
+    plan = plan_run(
+        output_dir, inputs.fingerprint, script_args.resume, script_args.overwrite, training_args.resume_from_checkpoint
+    )
     training_args.distributed_state.wait_for_everyone()  # every rank has planned before the main process writes
     if plan.action == "finished":
         logger.info("%s already holds the finished run of this recipe: nothing to do", output_dir)
         return read_run_summary(output_dir)
 
     with timer.timed("start_up_trainer"):
-        trainer, diagnostics, stopper, trained_part = build_trainer(script_args, training_args, model_args, inputs, callbacks, timer)
+        trainer, diagnostics, stopper, trained_part = build_trainer(
+            script_args, training_args, model_args, inputs, callbacks, timer
+        )
         check_fsdp_engaged(trainer)  # before anything is written
         _start_output_dir(trainer, plan, script_args, training_args, model_args, inputs)
-    with discarded_if_failed_before_a_checkpoint(output_dir, active=plan.action == "start" and training_args.should_save):
+    with discarded_if_failed_before_a_checkpoint(
+        output_dir, active=plan.action == "start" and training_args.should_save
+    ):
         trainer.train(resume_from_checkpoint=str(plan.checkpoint) if plan.checkpoint else None)
     with timer.timed("final_save"):
         save_final_model(trainer, output_dir)
@@ -206,14 +260,19 @@ def train(
         logger.info(time_split_line(time_split))
         write_reports(output_dir, summary)
         logger.info("finished: %s (model, %s, diagnostics.jsonl/png)", output_dir, RUN_FILE)
-        (logger.info if summary["training"]["hyperfitted"] else logger.warning)(loss_verdict(summary, script_args.preset))
+        (logger.info if summary["training"]["hyperfitted"] else logger.warning)(
+            loss_verdict(summary, script_args.preset)
+        )
     if hasattr(trainer, "end"):  # Trainer.end (transformers >= 5.18) closes the trackers and the process group
         trainer.end()
     return summary
 
 
-def read_inputs(script_args: HyperfitArguments, training_args: SFTConfig, model_args: HyperfitModelConfig) -> RunInputs:
-    """Resolve the model, load its tokenizer, cut the data into blocks and fingerprint the recipe; nothing is written."""
+def read_inputs(
+    script_args: HyperfitArguments, training_args: SFTConfig, model_args: HyperfitModelConfig
+) -> RunInputs:
+    """Resolve the model, load its tokenizer, cut the data into blocks and fingerprint the recipe; nothing is
+    written."""
     model_id = _absolute_if_local(model_args.model_name_or_path or _default_model())
     model_args.model_name_or_path = model_id
     model_config, tokenizer = load_config_and_tokenizer(
@@ -224,7 +283,9 @@ def read_inputs(script_args: HyperfitArguments, training_args: SFTConfig, model_
     train_blocks, data, held_out = _training_blocks(script_args, training_args, tokenizer)
     heldout, prompts, heldout_info = _heldout(script_args, training_args, tokenizer, held_out)
     fingerprint = recipe_fingerprint(model_id, script_args, training_args, model_args, data)
-    return RunInputs(model_id, tokenizer, train_blocks, data, heldout, prompts, heldout_info, fingerprint, trained_blocks)
+    return RunInputs(
+        model_id, tokenizer, train_blocks, data, heldout, prompts, heldout_info, fingerprint, trained_blocks
+    )
 
 
 def build_trainer(
@@ -235,15 +296,22 @@ def build_trainer(
     callbacks: tuple = (),
     timer: PhaseTimer | None = None,
 ) -> tuple[HyperfitTrainer, DiagnosticsCallback, EarlyStopOnLossCallback | None, dict[str, Any]]:
-    """The ``HyperfitTrainer`` (limited to ``--train_layers``), its diagnostics and optional early-stop callbacks, and what trains.
+    """The ``HyperfitTrainer`` (limited to ``--train_layers``), its diagnostics and optional early-stop callbacks, and
+    what trains.
 
     ``timer`` (made here if None) collects the seconds spent in optimizer steps, diagnostics and checkpoint writes.
     """
     _set_model_init_kwargs(training_args, model_args)
     timer = timer or PhaseTimer()
     diagnostics = DiagnosticsCallback(
-        Path(training_args.output_dir), inputs.tokenizer, inputs.heldout, inputs.prompts, script_args.diagnostic_new_tokens,
-        training_args.per_device_eval_batch_size, title=f"{Path(inputs.model_id).name} - preset {script_args.preset}", timer=timer,
+        Path(training_args.output_dir),
+        inputs.tokenizer,
+        inputs.heldout,
+        inputs.prompts,
+        script_args.diagnostic_new_tokens,
+        training_args.per_device_eval_batch_size,
+        title=f"{Path(inputs.model_id).name} - preset {script_args.preset}",
+        timer=timer,
         generation_every=script_args.diagnostic_generation_every,
     )
     stopper = EarlyStopOnLossCallback(script_args.early_stop_loss) if script_args.early_stop_loss is not None else None
@@ -260,15 +328,21 @@ def build_trainer(
         peft_config=peft_config,
         quantization_config=get_quantization_config(model_args),
         callbacks=[
-            timer, diagnostics, *([keeper] if keeper else []), *([stopper] if stopper else []),
-            SaveEveryEpochsCallback(script_args.save_every_epochs), *callbacks,
+            timer,
+            diagnostics,
+            *([keeper] if keeper else []),
+            *([stopper] if stopper else []),
+            SaveEveryEpochsCallback(script_args.save_every_epochs),
+            *callbacks,
         ],  # fmt: skip
         loss_head=script_args.loss_head,
         timer=timer,
     )
     if keeper:
         keeper.trainer = trainer
-    trained_part = _limit_trained_layers(trainer, script_args.train_layers, inputs.trained_blocks, inputs.model_id, peft_config)
+    trained_part = _limit_trained_layers(
+        trainer, script_args.train_layers, inputs.trained_blocks, inputs.model_id, peft_config
+    )
     return trainer, diagnostics, stopper, trained_part
 
 
@@ -298,7 +372,8 @@ def _start_output_dir(
 
 
 def load_config_and_tokenizer(model_id: str, revision: str, trust_remote_code: bool, eos_token: str | None = None):
-    """The model's config, and its tokenizer with a pad token (EOS when it has none); a one-line error if the model is unusable."""
+    """The model's config, and its tokenizer with a pad token (EOS when it has none); a one-line error if the model is
+    unusable."""
     from transformers import AutoConfig, AutoTokenizer
 
     try:
@@ -313,11 +388,15 @@ def load_config_and_tokenizer(model_id: str, revision: str, trust_remote_code: b
         ) from None
     if eos_token is not None:
         if eos_token not in tokenizer.get_vocab():
-            raise HyperfitError(f"--eos_token {eos_token!r} is not in the tokenizer's vocabulary: give one of its tokens")
+            raise HyperfitError(
+                f"--eos_token {eos_token!r} is not in the tokenizer's vocabulary: give one of its tokens"
+            )
         tokenizer.eos_token = eos_token
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is None:
-            raise HyperfitError(f"the tokenizer of {model_id} has neither a pad nor an EOS token: set one with --eos_token")
+            raise HyperfitError(
+                f"the tokenizer of {model_id} has neither a pad nor an EOS token: set one with --eos_token"
+            )
         tokenizer.pad_token = tokenizer.eos_token
         logger.info("the tokenizer has no pad token: using its EOS token %r", tokenizer.eos_token)
     return config, tokenizer
@@ -328,7 +407,10 @@ def check_fits_context(script_args: HyperfitArguments, training_args: SFTConfig,
     a model with learned positions fails mid-run (IndexError), others would use positions they never had.
     No check when the config names no context length."""
     text_config = config.get_text_config()
-    context = next((getattr(text_config, key) for key in CONTEXT_LENGTH_KEYS if isinstance(getattr(text_config, key, None), int)), None)
+    context = next(
+        (getattr(text_config, key) for key in CONTEXT_LENGTH_KEYS if isinstance(getattr(text_config, key, None), int)),
+        None,
+    )
     if context is None:
         return
     if training_args.max_length > context:
@@ -339,13 +421,17 @@ def check_fits_context(script_args: HyperfitArguments, training_args: SFTConfig,
     prompt, new = script_args.diagnostic_prompt_tokens, script_args.diagnostic_new_tokens
     if script_args.diagnostics and script_args.diagnostic_prompts > 0 and prompt + new > context:
         raise HyperfitError(
-            f"--diagnostic_prompt_tokens {prompt} + --diagnostic_new_tokens {new} is longer than the context of {model_id} "
-            f"({context} tokens): give --diagnostic_new_tokens {context - prompt} or less"
+            f"--diagnostic_prompt_tokens {prompt} + --diagnostic_new_tokens {new} is longer than the context of "
+            f"{model_id} ({context} tokens): give --diagnostic_new_tokens {context - prompt} or less"
         )
 
 
 def recipe_fingerprint(
-    model_id: str, script_args: HyperfitArguments, training_args: SFTConfig, model_args: HyperfitModelConfig, data: dict[str, Any]
+    model_id: str,
+    script_args: HyperfitArguments,
+    training_args: SFTConfig,
+    model_args: HyperfitModelConfig,
+    data: dict[str, Any],
 ) -> dict[str, Any]:
     """Every value that changes the trained weights; two runs with equal fingerprints train the same model."""
     training = training_args.to_dict()
@@ -370,7 +456,9 @@ def recipe_fingerprint(
     return fingerprint
 
 
-def arguments_dict(script_args: HyperfitArguments, training_args: SFTConfig, model_args: HyperfitModelConfig) -> dict[str, Any]:
+def arguments_dict(
+    script_args: HyperfitArguments, training_args: SFTConfig, model_args: HyperfitModelConfig
+) -> dict[str, Any]:
     """All resolved options, JSON-ready, grouped by dataclass."""
     return {
         "hyperfit": dataclasses.asdict(script_args),
@@ -410,7 +498,9 @@ def _training_blocks(script_args: HyperfitArguments, training_args: SFTConfig, t
     source = _absolute_if_local(script_args.data or _default_corpus("train"))
     dropped = None
     with training_args.main_process_first(desc="tokenizing the training data"):
-        texts = load_text_dataset(source, training_args.dataset_text_field, script_args.data_config, script_args.data_split)
+        texts = load_text_dataset(
+            source, training_args.dataset_text_field, script_args.data_config, script_args.data_split
+        )
         if script_args.block_mode == "prefix":
             all_blocks, dropped = tokenize_to_prefixes(texts, tokenizer, training_args.max_length)
         else:
@@ -422,35 +512,45 @@ def _training_blocks(script_args: HyperfitArguments, training_args: SFTConfig, t
     blocks = sample_blocks(all_blocks, script_args.num_samples, seed)
     if dropped is not None and len(all_blocks) < script_args.num_samples:
         logger.warning(
-            "--block_mode prefix takes one block per text of at least %d tokens (a .txt file is one text): give more or "
-            "longer texts (a .jsonl with one text per line), lower --max_length, or use --block_mode packed",
+            "--block_mode prefix takes one block per text of at least %d tokens (a .txt file is one text): give more "
+            "or longer texts (a .jsonl with one text per line), lower --max_length, or use --block_mode packed",
             training_args.max_length,
         )
-    return blocks, {
-        "source": str(source),
-        "text_field": training_args.dataset_text_field,
-        "block_mode": script_args.block_mode,
-        "blocks": len(blocks),
-        "block_size": training_args.max_length,
-        "available_blocks": len(all_blocks),
-        **({"dropped_texts": dropped} if dropped is not None else {}),
-        "sample_seed": seed,
-        "data_order": "fixed" if training_args.train_sampling_strategy == "sequential" else "shuffled",
-        "sha256": blocks_sha256(blocks),
-        "file": TRAIN_BLOCKS_FILE,
-        **({"heldout_tail_blocks": len(held_out)} if held_out is not None else {}),
-    }, held_out
+    return (
+        blocks,
+        {
+            "source": str(source),
+            "text_field": training_args.dataset_text_field,
+            "block_mode": script_args.block_mode,
+            "blocks": len(blocks),
+            "block_size": training_args.max_length,
+            "available_blocks": len(all_blocks),
+            **({"dropped_texts": dropped} if dropped is not None else {}),
+            "sample_seed": seed,
+            "data_order": "fixed" if training_args.train_sampling_strategy == "sequential" else "shuffled",
+            "sha256": blocks_sha256(blocks),
+            "file": TRAIN_BLOCKS_FILE,
+            **({"heldout_tail_blocks": len(held_out)} if held_out is not None else {}),
+        },
+        held_out,
+    )
 
 
-def _trained_blocks(script_args: HyperfitArguments, training_args: SFTConfig, model_args: HyperfitModelConfig, model_id: str) -> list[int] | None:
+def _trained_blocks(
+    script_args: HyperfitArguments, training_args: SFTConfig, model_args: HyperfitModelConfig, model_id: str
+) -> list[int] | None:
     """Indices of the blocks ``--train_layers`` trains (None: the whole model), checked against the model's config."""
     count = parse_train_layers(script_args.train_layers)
     if count is None:
         return None
-    return last_block_indices(count, num_blocks_of(model_id, model_args.model_revision, training_args.trust_remote_code), model_id)
+    return last_block_indices(
+        count, num_blocks_of(model_id, model_args.model_revision, training_args.trust_remote_code), model_id
+    )
 
 
-def _limit_trained_layers(trainer: SFTTrainer, spec: str | None, blocks: list[int] | None, model_id: str, peft_config) -> dict[str, Any]:
+def _limit_trained_layers(
+    trainer: SFTTrainer, spec: str | None, blocks: list[int] | None, model_id: str, peft_config
+) -> dict[str, Any]:
     """Apply ``--train_layers`` (``spec``, the ``blocks`` it names) to the built model and log what trains.
 
     LoRA was already limited to ``blocks`` through its config.
@@ -474,7 +574,8 @@ def _limit_trained_layers(trainer: SFTTrainer, spec: str | None, blocks: list[in
 def _heldout(script_args: HyperfitArguments, training_args: SFTConfig, tokenizer, held_out: np.ndarray | None = None):
     """Held-out blocks and prompts as tensors (None, None when diagnostics are off) and their description.
 
-    ``held_out``: blocks already cut from the training text (see :func:`_training_blocks`), used instead of --eval_data.
+    ``held_out``: blocks already cut from the training text (see :func:`_training_blocks`), used instead of
+    --eval_data.
     """
     if not script_args.diagnostics:
         return None, None, None
@@ -482,17 +583,25 @@ def _heldout(script_args: HyperfitArguments, training_args: SFTConfig, tokenizer
         source, text_field, blocks = _absolute_if_local(script_args.data), training_args.dataset_text_field, held_out
     else:
         source = _absolute_if_local(script_args.eval_data or _default_corpus("heldout"))
-        text_field = script_args.eval_text_field or (training_args.dataset_text_field if script_args.eval_data else "text")
+        text_field = script_args.eval_text_field or (
+            training_args.dataset_text_field if script_args.eval_data else "text"
+        )
         with training_args.main_process_first(desc="tokenizing the held-out data"):
             texts = load_text_dataset(
-                source, text_field, script_args.eval_data_config, script_args.eval_data_split, "held-out data",
+                source,
+                text_field,
+                script_args.eval_data_config,
+                script_args.eval_data_split,
+                "held-out data",
                 option="--eval_text_field",
             )
             all_blocks = tokenize_to_blocks(texts, tokenizer, training_args.max_length, "held-out data")
         blocks = evenly_spaced_blocks(all_blocks, script_args.diagnostic_blocks)
     prompts = None
     if script_args.diagnostic_prompts > 0:
-        prompts = evenly_spaced_blocks(blocks, script_args.diagnostic_prompts)[:, : script_args.diagnostic_prompt_tokens]
+        prompts = evenly_spaced_blocks(blocks, script_args.diagnostic_prompts)[
+            :, : script_args.diagnostic_prompt_tokens
+        ]
     info = {
         "source": str(source),
         "text_field": text_field,
