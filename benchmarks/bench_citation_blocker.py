@@ -16,6 +16,7 @@ numbers and writes them to a JSON file (atomically).
         --model "$(python -c 'from hyperfit_tasks.assets import default_model_path as p; print(p())')" \
         --output benchmarks/results/citation_blocker_smollm2.json   # the embedded SmolLM2-135M
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,15 @@ def timed(function, repeat: int):
 def tiny_model(vocab: int, hidden: int, layers: int, seed: int) -> LlamaForCausalLM:
     torch.manual_seed(seed)
     config = LlamaConfig(
-        vocab_size=vocab, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
-        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=1024, eos_token_id=None, bos_token_id=None,
+        vocab_size=vocab,
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=1024,
+        eos_token_id=None,
+        bos_token_id=None,
     )
     return LlamaForCausalLM(config).eval()
 
@@ -55,8 +63,14 @@ def tiny_model(vocab: int, hidden: int, layers: int, seed: int) -> LlamaForCausa
 def generate(model, prompts, new_tokens, processors=(), **kwargs):
     """Greedy generation of exactly ``new_tokens`` tokens per prompt."""
     return model.generate(
-        prompts, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False, pad_token_id=0,
-        attention_mask=torch.ones_like(prompts), logits_processor=LogitsProcessorList(processors), **kwargs,
+        prompts,
+        max_new_tokens=new_tokens,
+        min_new_tokens=new_tokens,
+        do_sample=False,
+        pad_token_id=0,
+        attention_mask=torch.ones_like(prompts),
+        logits_processor=LogitsProcessorList(processors),
+        **kwargs,
     )
 
 
@@ -83,18 +97,27 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=8, help="prompts generated together")
     parser.add_argument("--prompt-tokens", type=int, default=32)
     parser.add_argument("--new-tokens", type=int, help="generated tokens per prompt (default 256)")
-    parser.add_argument("--model", help="a saved model folder to time instead of the tiny random one (its vocabulary must cover --vocab)")
+    parser.add_argument(
+        "--model",
+        help="a saved model folder to time instead of the tiny random one (its vocabulary must cover --vocab)",
+    )
     parser.add_argument("--hidden", type=int, default=64, help="tiny model width")
     parser.add_argument("--layers", type=int, default=2, help="tiny model depth")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: steadier timings on a shared machine)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch CPU threads (1: steadier timings on a shared machine)"
+    )
     parser.add_argument("--repeat", type=int, help="runs per timing, best kept (default 3)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", type=Path, help="JSON file (default results/citation_blocker.json, _quick with --quick)")
+    parser.add_argument(
+        "--output", type=Path, help="JSON file (default results/citation_blocker.json, _quick with --quick)"
+    )
     args = parser.parse_args(argv)
     args.blocks = args.blocks or (200 if args.quick else 2000)
     args.new_tokens = args.new_tokens or (64 if args.quick else 256)
     args.repeat = args.repeat or (1 if args.quick else 3)
-    args.output = args.output or RESULTS_DIR / ("citation_blocker_quick.json" if args.quick else "citation_blocker.json")
+    args.output = args.output or RESULTS_DIR / (
+        "citation_blocker_quick.json" if args.quick else "citation_blocker.json"
+    )
     return args
 
 
@@ -129,7 +152,9 @@ def main(argv=None) -> None:
         plain_s, blocked_s, output = plain_and_blocked_seconds(model, prompts, args.new_tokens, processor, args.repeat)
         sequences = output.tolist()
         copied_kgrams = sum(
-            tuple(row[end - args.block_len + 1 : end + 1]) in index for row in sequences for end in range(args.prompt_tokens, len(row))
+            tuple(row[end - args.block_len + 1 : end + 1]) in index
+            for row in sequences
+            for end in range(args.prompt_tokens, len(row))
         )
         generation[name] = {
             "plain_s": round(plain_s, 4),
@@ -137,10 +162,15 @@ def main(argv=None) -> None:
             "ratio": round(blocked_s / plain_s, 3),
             "training_kgrams_in_blocked_output": copied_kgrams,
         }
-        print(f"  generate {name:16s} plain {plain_s:7.3f} s  blocked {blocked_s:7.3f} s  ratio {blocked_s / plain_s:5.3f}")
+        print(
+            f"  generate {name:16s} plain {plain_s:7.3f} s  blocked {blocked_s:7.3f} s  ratio "
+            f"{blocked_s / plain_s:5.3f}"
+        )
 
     # the blocker alone, per generation step of the batch (sequences of prompt + new-token length)
-    length = min(args.prompt_tokens + args.new_tokens, args.block_tokens - 1)  # ends inside a block: every look-up hits
+    length = min(
+        args.prompt_tokens + args.new_tokens, args.block_tokens - 1
+    )  # ends inside a block: every look-up hits
     window = torch.from_numpy(training[: args.batch, :length].copy())
     scores = torch.zeros(args.batch, args.vocab)
     steps = 200
@@ -150,7 +180,9 @@ def main(argv=None) -> None:
 
     # transformers' own implementation of the same rule: bad_words_ids = every training K-gram
     starts = range(args.block_tokens - args.block_len + 1)
-    bad_words = [list(gram) for gram in {tuple(row[i : i + args.block_len]) for row in training.tolist() for i in starts}]
+    bad_words = [
+        list(gram) for gram in {tuple(row[i : i + args.block_len]) for row in training.tolist() for i in starts}
+    ]
     prompts = prompt_sets["training_prompts"]
     reference_s, reference = timed(lambda: generate(model, prompts, args.new_tokens, bad_words_ids=bad_words), 1)
     ours = generate(model, prompts, args.new_tokens, [processor])

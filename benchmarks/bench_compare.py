@@ -15,6 +15,7 @@ the 2 x ``--texts`` continuations the comparison reads. Target: comparison <= 10
     python benchmarks/bench_compare.py                           # 2 x 300 texts, 1,000 permutations
     python benchmarks/bench_compare.py --texts 20 --sample 2 --permutations 50 --model TINY   # a smoke run
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,7 +59,8 @@ def generation_seconds(task, model_path: str, sample: int, batch_size: int) -> t
 
 
 def write_run(folder: Path, task, docs: list[dict], continuations: list[str], model_name: str) -> None:
-    """A results file and samples file of ``task`` as ``lm_eval --log_samples`` writes them, for these continuations."""
+    """A results file and samples file of ``task`` as ``lm_eval --log_samples`` writes them, for these
+    continuations."""
     from lm_eval.utils import hash_string
 
     items: dict[str, list] = {}
@@ -66,13 +68,21 @@ def write_run(folder: Path, task, docs: list[dict], continuations: list[str], mo
     for doc_id, (doc, text) in enumerate(zip(docs, continuations)):
         metrics = task.process_results(doc, [text])
         prompt = task.doc_to_text(doc)
-        records.append({
-            "doc_id": doc_id, "doc": doc, "target": doc["reference"],
-            "arguments": {"gen_args_0": {"arg_0": prompt, "arg_1": task.config.generation_kwargs}},
-            "resps": [[text]], "filtered_resps": [text], "filter": "none", "metrics": list(metrics),
-            "doc_hash": hash_string(json.dumps(doc, indent=2, ensure_ascii=False)), "prompt_hash": hash_string(prompt),
-            **metrics,
-        })
+        records.append(
+            {
+                "doc_id": doc_id,
+                "doc": doc,
+                "target": doc["reference"],
+                "arguments": {"gen_args_0": {"arg_0": prompt, "arg_1": task.config.generation_kwargs}},
+                "resps": [[text]],
+                "filtered_resps": [text],
+                "filter": "none",
+                "metrics": list(metrics),
+                "doc_hash": hash_string(json.dumps(doc, indent=2, ensure_ascii=False)),
+                "prompt_hash": hash_string(prompt),
+                **metrics,
+            }
+        )
         for metric, item in metrics.items():
             items.setdefault(metric, []).append(item)
     aggregations = task.aggregation()
@@ -86,8 +96,15 @@ def write_run(folder: Path, task, docs: list[dict], continuations: list[str], mo
     ]
     data = {
         "results": {TASK: entry},
-        "configs": {TASK: {"task": TASK, "output_type": "generate_until", "generation_kwargs": task.config.generation_kwargs,
-                           "metric_list": metric_list, "metadata": task.config.metadata}},
+        "configs": {
+            TASK: {
+                "task": TASK,
+                "output_type": "generate_until",
+                "generation_kwargs": task.config.generation_kwargs,
+                "metric_list": metric_list,
+                "metadata": task.config.metadata,
+            }
+        },
         "versions": {TASK: (task.config.metadata or {}).get("version")},
         "higher_is_better": {TASK: task.higher_is_better()},
         "n-samples": {TASK: {"original": len(docs), "effective": len(docs)}},
@@ -96,7 +113,9 @@ def write_run(folder: Path, task, docs: list[dict], continuations: list[str], mo
     }
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"results_{STAMP}.json").write_text(json.dumps(data, default=str))
-    (folder / f"samples_{TASK}_{STAMP}.jsonl").write_text("".join(json.dumps(record, default=str) + "\n" for record in records))
+    (folder / f"samples_{TASK}_{STAMP}.jsonl").write_text(
+        "".join(json.dumps(record, default=str) + "\n" for record in records)
+    )
 
 
 def repeated_half(text: str) -> str:
@@ -109,12 +128,23 @@ def repeated_half(text: str) -> str:
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--texts", type=int, default=300, help="documents per run (default 300)")
-    parser.add_argument("--sample", type=int, default=16, help="documents generated to time lm-eval's backend (default 16)")
-    parser.add_argument("--permutations", type=int, default=1000, help="permutations of the paired test (default 1000)")
+    parser.add_argument(
+        "--sample", type=int, default=16, help="documents generated to time lm-eval's backend (default 16)"
+    )
+    parser.add_argument(
+        "--permutations", type=int, default=1000, help="permutations of the paired test (default 1000)"
+    )
     parser.add_argument("--mauve-permutations", type=int, help="MAUVE permutations (default: hyperfit-compare's)")
-    parser.add_argument("--batch-size", type=int, default=int(BATCH_SIZE), help=f"generation batch size (default {BATCH_SIZE}, as hyperfit-demo)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=int(BATCH_SIZE),
+        help=f"generation batch size (default {BATCH_SIZE}, as hyperfit-demo)",
+    )
     add_model_arguments(parser, "compare_cost.json")
-    parser.add_argument("--report", type=Path, help="keep the two runs and the report here (default: a temporary folder)")
+    parser.add_argument(
+        "--report", type=Path, help="keep the two runs and the report here (default: a temporary folder)"
+    )
     return parser.parse_args(argv)
 
 
@@ -130,18 +160,34 @@ def main(argv=None) -> None:
     docs = list(task.test_docs())[: args.texts]
     if len(docs) < args.texts:
         raise SystemExit(f"{TASK} has {len(docs)} documents, fewer than --texts {args.texts}")
-    print(f"2 runs x {len(docs)} texts of {TASK}, {args.permutations} permutations (MAUVE {args.mauve_permutations}), model {args.model}")
+    print(
+        f"2 runs x {len(docs)} texts of {TASK}, {args.permutations} permutations (MAUVE {args.mauve_permutations}), "
+        f"model {args.model}"
+    )
 
     sample_s, sampled = generation_seconds(task, args.model, args.sample, args.batch_size)
     generation_s = sample_s / sampled * 2 * len(docs)
-    print(f"  generation      {sample_s:8.2f} s for {sampled} texts -> {generation_s:8.1f} s for {2 * len(docs)} (scaled)")
+    print(
+        f"  generation      {sample_s:8.2f} s for {sampled} texts -> {generation_s:8.1f} s for {2 * len(docs)} "
+        "(scaled)"
+    )
 
     with tempfile.TemporaryDirectory(prefix="bench-compare-") as temporary:
         work = args.report or Path(temporary)
         write_run(work / "a", task, docs, [doc["reference"] for doc in docs], "runs/a")
         write_run(work / "b", task, docs, [repeated_half(doc["reference"]) for doc in docs], "runs/b")
-        argv = [str(work / "a"), str(work / "b"), "--out", str(work / "report"), "--permutations", str(args.permutations),
-                "--mauve-permutations", str(args.mauve_permutations), "--format", "json"]
+        argv = [
+            str(work / "a"),
+            str(work / "b"),
+            "--out",
+            str(work / "report"),
+            "--permutations",
+            str(args.permutations),
+            "--mauve-permutations",
+            str(args.mauve_permutations),
+            "--format",
+            "json",
+        ]
         start = time.perf_counter()
         with open(os.devnull, "w") as null, _redirect_stdout(null):
             status = cli.main(argv)
@@ -152,7 +198,9 @@ def main(argv=None) -> None:
     ratio = compare_s / generation_s
     print(f"  comparison      {compare_s:8.2f} s  = {100 * ratio:5.1f}% of generation (target <= 10%)")
     payload = {
-        **record_head("compare_cost", args, ("torch", "transformers", "lm_eval", "mauve-text"), skip=("output", "report")),
+        **record_head(
+            "compare_cost", args, ("torch", "transformers", "lm_eval", "mauve-text"), skip=("output", "report")
+        ),
         "texts_per_run": len(docs),
         "generation_sample_s": round(sample_s, 3),
         "generation_sampled_texts": sampled,

@@ -15,6 +15,7 @@ Target: cold scoring under 10% of generation.
     python benchmarks/bench_scoring_cost.py                  # 16 prompts x the tasks' 256 tokens, ~2 min on 2 cores
     python benchmarks/bench_scoring_cost.py --prompts 50     # closer to a real run
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,7 +45,9 @@ def generate(model, tokenizer, prompts: list[str], new_tokens: int, batch_size: 
     for start in range(0, len(prompts), batch_size):
         batch = tokenizer(prompts[start : start + batch_size], return_tensors="pt", padding=True)
         with torch.no_grad():
-            ids = model.generate(**batch, max_new_tokens=new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+            ids = model.generate(
+                **batch, max_new_tokens=new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id
+            )
         outputs += tokenizer.batch_decode(ids[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
     return outputs
 
@@ -72,8 +75,12 @@ def score(tasks: dict, docs: dict, continuations: dict) -> tuple[dict, dict]:
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--prompts", type=int, default=8, help="documents per task (2 tasks; default 8 -> 16 continuations)")
-    parser.add_argument("--new-tokens", type=int, help="tokens generated per continuation (default: the tasks' max_gen_toks, 256)")
+    parser.add_argument(
+        "--prompts", type=int, default=8, help="documents per task (2 tasks; default 8 -> 16 continuations)"
+    )
+    parser.add_argument(
+        "--new-tokens", type=int, help="tokens generated per continuation (default: the tasks' max_gen_toks, 256)"
+    )
     parser.add_argument("--batch-size", type=int, default=8, help="generation batch size (default 8)")
     add_model_arguments(parser, "scoring_cost.json")
     return parser.parse_args(argv)
@@ -93,11 +100,16 @@ def main(argv=None) -> None:
     tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32).eval()
     count = sum(len(found) for found in docs.values())
-    print(f"{count} prompts ({', '.join(docs)}), {args.new_tokens} new tokens, {torch.get_num_threads()} threads, model {args.model}")
+    print(
+        f"{count} prompts ({', '.join(docs)}), {args.new_tokens} new tokens, {torch.get_num_threads()} threads, model "
+        f"{args.model}"
+    )
 
     start = time.perf_counter()
     continuations = {
-        name: generate(model, tokenizer, [tasks[name].doc_to_text(doc) for doc in found], args.new_tokens, args.batch_size)
+        name: generate(
+            model, tokenizer, [tasks[name].doc_to_text(doc) for doc in found], args.new_tokens, args.batch_size
+        )
         for name, found in docs.items()
     }
     generation_s = time.perf_counter() - start
@@ -106,7 +118,10 @@ def main(argv=None) -> None:
     _, warm = score(tasks, docs, continuations)
     for label, seconds in (("cold", cold), ("warm", warm)):
         stages = ", ".join(f"{key} {value:.2f}" for key, value in seconds.items() if key != "total")
-        print(f"  scoring {label:6s}  {seconds['total']:8.2f} s  = {100 * seconds['total'] / generation_s:5.1f}% of generation ({stages})")
+        print(
+            f"  scoring {label:6s}  {seconds['total']:8.2f} s  = {100 * seconds['total'] / generation_s:5.1f}% of "
+            f"generation ({stages})"
+        )
 
     payload = {
         **record_head("scoring_cost", args, ("torch", "transformers", "lm_eval")),

@@ -8,6 +8,7 @@ exponent (slope of log time against log N); writes the numbers to a JSON file (a
     python benchmarks/bench_self_bleu.py            # full run (a few minutes; nltk is slow)
     python benchmarks/bench_self_bleu.py --quick    # small sizes, seconds
 """
+
 from __future__ import annotations
 
 import argparse
@@ -99,12 +100,13 @@ def compare(name, reference, sizes, args):
     return {"rows": rows, "growth_exponent": exponents}
 
 
-
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (nltk N=20,50; fast-bleu N=100,300,1000)")
     parser.add_argument("--nltk-sizes", type=int, nargs="+", help="N for the nltk comparison (default 100 200 500)")
-    parser.add_argument("--fast-bleu-sizes", type=int, nargs="+", help="N for fast-bleu (default 100 500 1000 2000 5000)")
+    parser.add_argument(
+        "--fast-bleu-sizes", type=int, nargs="+", help="N for fast-bleu (default 100 500 1000 2000 5000)"
+    )
     parser.add_argument("--length", type=int, default=256, help="tokens per continuation")
     parser.add_argument("--vocab", type=int, default=5000, help="number of distinct token ids")
     parser.add_argument("--max-n", type=int, default=4, help="BLEU order")

@@ -1,4 +1,5 @@
-"""Benchmark hyperfit-train's trainer against a plain PyTorch loop, in fp32 and bf16, each against the machine's matmul peak.
+"""Benchmark hyperfit-train's trainer against a plain PyTorch loop, in fp32 and bf16, each against the machine's matmul
+peak.
 
 Six measurements, each in its own subprocess (so that each peak RSS is its own) and with the
 same number of torch threads:
@@ -29,6 +30,7 @@ the precision that ran (fp32 sides: the fp32 peak; ``trainer_bf16``: the bf16 pe
     python benchmarks/bench_trainer_overhead.py                         # 8 steps of 4 x 128 tokens, 2 rounds, ~5 min
     python benchmarks/bench_trainer_overhead.py --steps 12 --rounds 3   # longer, steadier (docs/benchmarks.md)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,7 +60,8 @@ def samples_per_second(step_ends: list[float], batch: int, warmup: int) -> float
 
 
 def run_trainer(args, loss_head: str = "full", precision: str = "fp32") -> dict:
-    """Train with hyperfit-train's own ``train()``, ``--loss_head`` and ``--precision``; time every optimizer step with a callback."""
+    """Train with hyperfit-train's own ``train()``, ``--loss_head`` and ``--precision``; time every optimizer step with
+    a callback."""
     from transformers import TrainerCallback
 
     from hyperfit_train.config import parse_args as parse_train_args
@@ -73,11 +76,34 @@ def run_trainer(args, loss_head: str = "full", precision: str = "fp32") -> dict:
 
     clock = StepClock()
     argv = [
-        "--preset", "demo", "--model", args.model, "--output_dir", str(args.workdir / "run"), "--use_cpu",
-        "--max_length", str(args.seq_len), "--per_device_train_batch_size", str(args.batch),
-        "--num_samples", str(args.batch * args.steps), "--num_train_epochs", "1", "--diagnostics", "false",
-        "--save_strategy", "no", "--report_to", "none", "--disable_tqdm", "true", "--overwrite", "--loss_head", loss_head,
-        "--precision", precision,
+        "--preset",
+        "demo",
+        "--model",
+        args.model,
+        "--output_dir",
+        str(args.workdir / "run"),
+        "--use_cpu",
+        "--max_length",
+        str(args.seq_len),
+        "--per_device_train_batch_size",
+        str(args.batch),
+        "--num_samples",
+        str(args.batch * args.steps),
+        "--num_train_epochs",
+        "1",
+        "--diagnostics",
+        "false",
+        "--save_strategy",
+        "no",
+        "--report_to",
+        "none",
+        "--disable_tqdm",
+        "true",
+        "--overwrite",
+        "--loss_head",
+        loss_head,
+        "--precision",
+        precision,
     ]
     script_args, training_args, model_args = parse_train_args(argv)
     train(script_args, training_args, model_args, callbacks=(clock,))
@@ -105,7 +131,11 @@ def run_plain(args) -> dict:
     model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32)
     model.train()
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=recipe["learning_rate"], betas=tuple(recipe["betas"]), eps=recipe["eps"], weight_decay=0.0
+        model.parameters(),
+        lr=recipe["learning_rate"],
+        betas=tuple(recipe["betas"]),
+        eps=recipe["eps"],
+        weight_decay=0.0,
     )
     ends = []
     for step in range(args.steps):
@@ -151,10 +181,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=4, help="blocks per step (default 4)")
     parser.add_argument("--seq-len", type=int, default=128, help="tokens per block (default 128)")
     parser.add_argument("--model", help="model folder (default: hyperfit's default model, SmolLM2-135M)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads of every side (default: all cores)")
+    parser.add_argument(
+        "--threads", type=int, default=os.cpu_count(), help="torch threads of every side (default: all cores)"
+    )
     parser.add_argument("--matmul-size", type=int, default=2048, help="side of the square matrices (default 2048)")
     parser.add_argument("--matmul-repeat", type=int, default=5, help="timed matmuls, best kept (default 5)")
-    parser.add_argument("--rounds", type=int, default=2, help="runs of each side, alternating; the fastest is kept (default 2)")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="runs of each side, alternating; the fastest is kept (default 2)"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "trainer_overhead.json", help="JSON file")
     parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
@@ -183,7 +217,10 @@ def main(argv=None) -> None:
         from hyperfit_tasks.assets import default_model_path
 
         args.model = str(default_model_path())
-    print(f"{args.steps} steps of {args.batch} x {args.seq_len} tokens ({args.warmup} warm-up), {args.threads} threads, model {args.model}")
+    print(
+        f"{args.steps} steps of {args.batch} x {args.seq_len} tokens ({args.warmup} warm-up), {args.threads} threads, "
+        f"model {args.model}"
+    )
     support = bf16_support("cpu")
     runs = {side: [] for side in SIDES if support.supported or side != "trainer_bf16"}
     if not support.supported:
@@ -194,12 +231,19 @@ def main(argv=None) -> None:
             for side, found in runs.items():
                 found.append(run_side(side, args))
     speed = {side: "flops_per_s" if side.startswith("matmul") else "samples_per_s" for side in runs}
-    sides = {side: {**max(found, key=lambda run: run[speed[side]]), "all_runs": [run[speed[side]] for run in found]} for side, found in runs.items()}
+    sides = {
+        side: {**max(found, key=lambda run: run[speed[side]]), "all_runs": [run[speed[side]] for run in found]}
+        for side, found in runs.items()
+    }
     trainer, fused, plain = sides["trainer"], sides["trainer_fused_head"], sides["plain"]
     bf16 = sides.get("trainer_bf16")
     parameters = plain["parameters"]
     peak, bf16_peak = sides["matmul"]["flops_per_s"], sides["matmul_bf16"]["flops_per_s"]
-    shown = [("hyperfit-train", trainer, "fp32"), ("  --loss_head fused", fused, "fp32"), ("plain loop", plain, "fp32")]
+    shown = [
+        ("hyperfit-train", trainer, "fp32"),
+        ("  --loss_head fused", fused, "fp32"),
+        ("plain loop", plain, "fp32"),
+    ]
     shown += [("  --precision bf16", bf16, "bf16")] if bf16 else []
     for name, side, precision in shown:
         side["tokens_per_s"] = side["samples_per_s"] * args.seq_len
@@ -207,14 +251,15 @@ def main(argv=None) -> None:
         side["share_of_matmul_peak"] = side["flops_per_s"] / (bf16_peak if precision == "bf16" else peak)
         print(
             f"  {name:20s} {side['samples_per_s']:7.3f} samples/s  {side['flops_per_s'] / 1e9:7.1f} GFLOP/s "
-            f"({100 * side['share_of_matmul_peak']:4.1f}% of the {precision} peak)  peak RSS {side['peak_rss_mib']:7.0f} MiB"
+            f"({100 * side['share_of_matmul_peak']:4.1f}% of the {precision} peak)  peak RSS "
+            f"{side['peak_rss_mib']:7.0f} MiB"
         )
     ratio = trainer["samples_per_s"] / plain["samples_per_s"]
     fused_ratio = fused["samples_per_s"] / plain["samples_per_s"]
     bf16_ratio = bf16["samples_per_s"] / trainer["samples_per_s"] if bf16 else None
     print(
-        f"  matmul peak          {peak / 1e9:7.1f} GFLOP/s fp32, {bf16_peak / 1e9:.1f} GFLOP/s bf16 ({args.matmul_size}^2; "
-        f"bf16 / fp32 {bf16_peak / peak:.2f}; {support.found})"
+        f"  matmul peak          {peak / 1e9:7.1f} GFLOP/s fp32, {bf16_peak / 1e9:.1f} GFLOP/s bf16 "
+        f"({args.matmul_size}^2; bf16 / fp32 {bf16_peak / peak:.2f}; {support.found})"
     )
     print(f"  trainer / plain samples/s: {ratio:.3f} (target >= 0.9); with --loss_head fused: {fused_ratio:.3f}")
     if bf16:

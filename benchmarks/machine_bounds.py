@@ -1,5 +1,6 @@
 """What this machine can do at most, measured in the benchmark's own process: the fp32 and bf16 matmul peaks and
 the memory bandwidth (shared by bench_trainer_overhead.py and bench_generation.py)."""
+
 from __future__ import annotations
 
 import time
@@ -26,7 +27,8 @@ def matmul_peak(size: int = 2048, repeat: int = 5, dtype: str = "float32") -> di
 
 
 def matmul_peaks(size: int = 2048, repeat: int = 5) -> dict[str, float]:
-    """FLOP/s of :func:`matmul_peak` in each of :data:`DTYPES`, measured one after the other: ``{dtype: flops_per_s}``."""
+    """FLOP/s of :func:`matmul_peak` in each of :data:`DTYPES`, measured one after the other:
+    ``{dtype: flops_per_s}``."""
     return {dtype: matmul_peak(size, repeat, dtype)["flops_per_s"] for dtype in DTYPES}
 
 

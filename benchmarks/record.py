@@ -1,4 +1,5 @@
 """The head of every benchmark's JSON record: its name, its settings and the machine it ran on."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,7 +10,9 @@ from importlib.metadata import version
 from pathlib import Path
 
 
-def record_head(name: str, args: argparse.Namespace, packages: tuple[str, ...], skip: tuple[str, ...] = ("output",)) -> dict:
+def record_head(
+    name: str, args: argparse.Namespace, packages: tuple[str, ...], skip: tuple[str, ...] = ("output",)
+) -> dict:
     """``{"benchmark", "settings", "environment"}`` for ``name``: the options (less ``skip``), Python,
     machine, core count, torch threads (when torch is loaded) and the versions of ``packages``."""
     environment = {"python": platform.python_version(), "machine": platform.machine(), "cpu_count": os.cpu_count()}
@@ -24,7 +27,8 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, output: str) -> None:
-    """``--model``, ``--threads`` and ``--output`` (default ``benchmarks/results/<output>``), as the benchmarks on the default model take them."""
+    """``--model``, ``--threads`` and ``--output`` (default ``benchmarks/results/<output>``), as the benchmarks on the
+    default model take them."""
     parser.add_argument("--model", help="model folder (default: hyperfit's default model, SmolLM2-135M)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / output, help="JSON file")
