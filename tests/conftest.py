@@ -1,4 +1,5 @@
 """Shared fixtures: tiny causal LMs built in-process (no hub, no download)."""
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,9 @@ def english_sample_text(max_chars: int = 60_000) -> str:
     return text[:max_chars]
 
 
-def build_tiny_lm(out_dir: Path, vocab_size: int = 512, hidden_size: int = 32, num_layers: int = 2, seed: int = 0) -> Path:
+def build_tiny_lm(
+    out_dir: Path, vocab_size: int = 512, hidden_size: int = 32, num_layers: int = 2, seed: int = 0
+) -> Path:
     """Save a randomly initialised tiny Llama and a byte-level BPE tokenizer trained on pydoc prose."""
     import torch
     from tokenizers import ByteLevelBPETokenizer
@@ -36,7 +39,9 @@ def build_tiny_lm(out_dir: Path, vocab_size: int = 512, hidden_size: int = 32, n
         special_tokens=["<|endoftext|>"],
         show_progress=False,
     )
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, eos_token="<|endoftext|>", bos_token="<|endoftext|>")
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe._tokenizer, eos_token="<|endoftext|>", bos_token="<|endoftext|>"
+    )
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,
@@ -94,11 +99,13 @@ def tokenizer(tiny_lm_path):
     return AutoTokenizer.from_pretrained(tiny_lm_path)
 
 
-# The longest modules, longest first (measured, 2 cores). scripts/test.sh runs two xdist workers that take whole modules
-# in collection order (--no-loadscope-reorder), so these start at once instead of leaving one worker alone at the end.
+# The longest modules, longest first (measured, 2 cores). scripts/test.sh runs two xdist workers that take whole
+# modules in collection order (--no-loadscope-reorder), so these start at once instead of leaving one worker alone at
+# the end.
 LONGEST_FIRST = (
-    "test_wheel_install.py", "test_reproduce.py", "test_eval_resume.py", "test_train_resume_ddp.py", "test_parallel_eval.py", "test_tasks.py",
-    "test_generation_controls.py", "test_faults.py", "test_copy_rate.py", "test_assets.py",
+    "test_wheel_install.py", "test_reproduce.py", "test_eval_resume.py", "test_train_resume_ddp.py",
+    "test_parallel_eval.py", "test_tasks.py", "test_generation_controls.py", "test_faults.py", "test_copy_rate.py",
+    "test_assets.py",
 )  # fmt: skip
 
 

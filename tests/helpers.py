@@ -1,5 +1,6 @@
 """Helpers shared by several test modules (not a test module): in-process lm-eval runs of the continuation
 tasks on the tiny model, constructed lm-eval results files, and the tiny training recipe's arguments."""
+
 from __future__ import annotations
 
 import hashlib
@@ -20,7 +21,9 @@ def write_continuation_task(folder: Path, texts: list[str]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     data = folder / "texts.jsonl"
     data.write_text("".join(json.dumps({"text": text}) + "\n" for text in texts))
-    (folder / f"{TASK_NAME}.yaml").write_text(f"task: {TASK_NAME}\ninclude: {TEMPLATE}\ndataset_kwargs:\n  data_files: {data}\n")
+    (folder / f"{TASK_NAME}.yaml").write_text(
+        f"task: {TASK_NAME}\ninclude: {TEMPLATE}\ndataset_kwargs:\n  data_files: {data}\n"
+    )
     return folder
 
 
@@ -45,7 +48,9 @@ def evaluate(
     arguments = dict(pair.split("=", 1) for pair in model_args.split(","))
     scorers = {"metric_tokenizer": arguments["pretrained"], "mauve_featurizer": arguments["pretrained"]}
     include = [task_configs_dir(), *([str(include_path)] if include_path else [])]
-    manager = TaskManager(include_path=include, include_defaults=False, metadata=scorers | arguments | (metadata or {}))
+    manager = TaskManager(
+        include_path=include, include_defaults=False, metadata=scorers | arguments | (metadata or {})
+    )
     settings = {"batch_size": 2, "device": "cpu", "bootstrap_iters": 0, "log_samples": True} | kwargs
     return lm_eval.simple_evaluate(model=model, model_args=model_args, tasks=tasks, task_manager=manager, **settings)
 
@@ -62,7 +67,16 @@ OTHER_SETTINGS = FIXTURES / "other_settings"
 STAMP = "2025-01-02T03-04-05.000006"
 
 
-def results_dict(metrics, higher_is_better, model="/models/m", version=1.0, gen_kwargs=None, n_shot=0, lm_eval_version="0.4.13", limit=None):
+def results_dict(
+    metrics,
+    higher_is_better,
+    model="/models/m",
+    version=1.0,
+    gen_kwargs=None,
+    n_shot=0,
+    lm_eval_version="0.4.13",
+    limit=None,
+):
     """A results JSON as lm-eval writes it: ``metrics`` = {task: {metric: value or (value, stderr)}}."""
     results, configs = {}, {}
     for task, values in metrics.items():
@@ -112,11 +126,40 @@ def tiny_argv(model, train, heldout, output_dir, *extra) -> list[str]:
     Packed blocks, because these tests check the packed token stream; tests/test_train_recipe.py covers prefix blocks.
     """
     return [
-        "--model", str(model), "--data", str(train), "--eval_data", str(heldout), "--output_dir", str(output_dir),
-        "--use_cpu", "--max_length", str(BLOCK), "--num_samples", "16", "--per_device_train_batch_size", "4", "--block_mode", "packed",
-        "--learning_rate", "1e-2", "--num_train_epochs", "8", "--logging_steps", "3", "--disable_tqdm", "true",
-        "--diagnostic_blocks", "4", "--diagnostic_prompts", "2", "--diagnostic_prompt_tokens", "8",
-        "--diagnostic_new_tokens", "16", *extra,
+        "--model",
+        str(model),
+        "--data",
+        str(train),
+        "--eval_data",
+        str(heldout),
+        "--output_dir",
+        str(output_dir),
+        "--use_cpu",
+        "--max_length",
+        str(BLOCK),
+        "--num_samples",
+        "16",
+        "--per_device_train_batch_size",
+        "4",
+        "--block_mode",
+        "packed",
+        "--learning_rate",
+        "1e-2",
+        "--num_train_epochs",
+        "8",
+        "--logging_steps",
+        "3",
+        "--disable_tqdm",
+        "true",
+        "--diagnostic_blocks",
+        "4",
+        "--diagnostic_prompts",
+        "2",
+        "--diagnostic_prompt_tokens",
+        "8",
+        "--diagnostic_new_tokens",
+        "16",
+        *extra,
     ]
 
 
@@ -135,7 +178,9 @@ def build_own_task(folder: Path, data_file: Path, metadata: dict):
 
 
 # Environment of the multi-process evaluation tests: one thread per process, offline, accelerate on CPU.
-ENV = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", ACCELERATE_USE_CPU="true")
+ENV = dict(
+    os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", ACCELERATE_USE_CPU="true"
+)
 
 
 def same_number(a, b) -> bool:
@@ -155,11 +200,17 @@ def run_cli(capsys, argv) -> tuple[int, str]:
 
 def snapshot(folder) -> dict[str, str]:
     """sha256 of every file under ``folder``, by relative path: proves a failed run changed nothing."""
-    return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(folder.rglob("*")) if path.is_file()}
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
 
 
 # Environment of the multi-process training tests: one thread per process, offline.
-TRAIN_ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+TRAIN_ENV = dict(
+    os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false"
+)
 
 
 def free_port() -> int:
@@ -177,9 +228,17 @@ def save_constructed_llama(folder, tokenizer, embed, head, hidden: int = 32, eps
     from transformers import LlamaConfig, LlamaForCausalLM
 
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4,
-        num_key_value_heads=4, rms_norm_eps=eps, tie_word_embeddings=False, max_position_embeddings=512,
-        eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.eos_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        rms_norm_eps=eps,
+        tie_word_embeddings=False,
+        max_position_embeddings=512,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.eos_token_id,
     )
     model = LlamaForCausalLM(config)
     with torch.no_grad():
@@ -217,7 +276,9 @@ def write_own_run(folder: Path, items: dict[str, list]) -> Path:
     entry = {"alias": OWN_TASK}
     for name, values in items.items():
         aggregation = catalogue.find(name).aggregation
-        entry[f"{name},none"] = float((get_aggregation(aggregation) if isinstance(aggregation, str) else aggregation)(values))
+        entry[f"{name},none"] = float(
+            (get_aggregation(aggregation) if isinstance(aggregation, str) else aggregation)(values)
+        )
         entry[f"{name}_stderr,none"] = "N/A"
     count = len(next(iter(items.values())))
     data = {
@@ -225,7 +286,8 @@ def write_own_run(folder: Path, items: dict[str, list]) -> Path:
         "configs": {
             OWN_TASK: {
                 "task": OWN_TASK, "output_type": "generate_until", "metric_list": [{"metric": name} for name in items],
-                "generation_kwargs": {"until": [], "do_sample": False, "max_gen_toks": 64}, "metadata": {"version": 1.0},
+                "generation_kwargs": {"until": [], "do_sample": False, "max_gen_toks": 64},
+                "metadata": {"version": 1.0},
             }
         },
         "versions": {OWN_TASK: 1.0},
@@ -239,8 +301,16 @@ def write_own_run(folder: Path, items: dict[str, list]) -> Path:
     folder.mkdir(parents=True)
     (folder / f"results_{OWN_STAMP}.json").write_text(json.dumps(data))
     records = [
-        {"doc_id": i, "doc_hash": f"d{i}", "prompt_hash": f"h{i}", "filter": "none", **{name: values[i] for name, values in items.items()}}
+        {
+            "doc_id": i,
+            "doc_hash": f"d{i}",
+            "prompt_hash": f"h{i}",
+            "filter": "none",
+            **{name: values[i] for name, values in items.items()},
+        }
         for i in range(count)
     ]
-    (folder / f"samples_{OWN_TASK}_{OWN_STAMP}.jsonl").write_text("".join(json.dumps(record) + "\n" for record in records))
+    (folder / f"samples_{OWN_TASK}_{OWN_STAMP}.jsonl").write_text(
+        "".join(json.dumps(record) + "\n" for record in records)
+    )
     return folder

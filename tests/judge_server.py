@@ -7,6 +7,7 @@ A rule maps the prompt (the last chat message's text, or the completion prompt) 
 ``decode``, it also scores echoed token prompts (log-probabilities), so the judge's log-probability variant can
 run through ``local-completions``: the rule's answer is the likely one.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 Rule = Callable[[str], str]
-LIKELY, UNLIKELY = -0.01, -100.0  # the log-probability of each token of a text that ends with the rule's answer, of any other
+LIKELY, UNLIKELY = (
+    -0.01,
+    -100.0,
+)  # the log-probability of each token of a text that ends with the rule's answer, of any other
 CHAT, COMPLETIONS = "/v1/chat/completions", "/v1/completions"
 # the two continuations as the shipped template pairwise_v1 shows them
 SHOWN = re.compile(r"Continuation A:\n(?P<first>.*?)\n\nContinuation B:\n(?P<second>.*?)\n\nWhich continuation", re.S)
@@ -101,17 +105,26 @@ class JudgeServer:
             choices = [self.scored(i, tokens) for i, tokens in enumerate(token_prompts(body["prompt"]))]
         else:
             prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]
-            choices = [{"index": i, "text": self.rule(prompt), "finish_reason": "stop"} for i, prompt in enumerate(prompts)]
+            choices = [
+                {"index": i, "text": self.rule(prompt), "finish_reason": "stop"} for i, prompt in enumerate(prompts)
+            ]
         kind = "chat.completion" if path == CHAT else "text_completion"
-        return {"id": f"judge-{len(self.requests)}", "object": kind, "created": 0, "model": body.get("model"), "choices": choices}
-
+        return {
+            "id": f"judge-{len(self.requests)}",
+            "object": kind,
+            "created": 0,
+            "model": body.get("model"),
+            "choices": choices,
+        }
 
     def scored(self, index: int, tokens: list[int]) -> dict[str, Any]:
         """An echoed prompt's log-probabilities, as lm-eval's ``local-completions`` asks for them to score an answer
         after a context: every token :data:`LIKELY` when the decoded text ends with the rule's answer to it, else
         :data:`UNLIKELY` (whatever the answer's length in tokens, the rule's answer is the most likely)."""
         if self.decode is None:
-            raise ValueError("log-probabilities need the tokenizer's decode: JudgeServer(rule, decode=tokenizer.decode)")
+            raise ValueError(
+                "log-probabilities need the tokenizer's decode: JudgeServer(rule, decode=tokenizer.decode)"
+            )
         text = self.decode(tokens)
         value = LIKELY if text.rstrip().endswith(self.rule(text)) else UNLIKELY
         values = [value] * (len(tokens) + 1)  # the prompt's tokens, then the one generated token

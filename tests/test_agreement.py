@@ -1,4 +1,5 @@
 """hyperfit-agreement: top-1 agreement of two models, on constructed models with known answers."""
+
 from __future__ import annotations
 
 import json
@@ -25,6 +26,7 @@ def save_input_token_model(folder, tokenizer, head_rows):
     tokens embed as e0, odd ones as e1, and RMSNorm scales e_j to s * e_j, s = 1/sqrt(1/HIDDEN + EPS).
     ``head_rows`` maps an output token id to its lm_head row; all other rows are zero.
     """
+
     def embed(weight):
         weight[0::2, 0] = 1.0
         weight[1::2, 1] = 1.0
@@ -39,7 +41,9 @@ def save_input_token_model(folder, tokenizer, head_rows):
 @pytest.fixture(scope="module")
 def heldout(tmp_path_factory, english_text):
     path = tmp_path_factory.mktemp("heldout") / "heldout.jsonl"
-    path.write_text("".join(json.dumps({"text": part}) + "\n" for part in english_text[:6000].split("\n\n") if part.strip()))
+    path.write_text(
+        "".join(json.dumps({"text": part}) + "\n" for part in english_text[:6000].split("\n\n") if part.strip())
+    )
     return path
 
 
@@ -55,7 +59,9 @@ def run(tmp_path, capsys, *argv):
 def test_blocks_are_the_documents_joined_by_eos(tiny_lm_path):
     tokenizer = AutoTokenizer.from_pretrained(tiny_lm_path)
     texts = ["The first document.", "A second one, a little longer than the first."]
-    joined = sum((tokenizer(text, add_special_tokens=False).input_ids + [tokenizer.eos_token_id] for text in texts), [])
+    joined = sum(
+        (tokenizer(text, add_special_tokens=False).input_ids + [tokenizer.eos_token_id] for text in texts), []
+    )
     blocks = token_blocks(texts, tokenizer, block_size=4, limit=0)
     assert blocks.shape == (len(joined) // 4, 4)
     assert blocks.flatten().tolist() == joined[: blocks.numel()]
@@ -91,7 +97,9 @@ def test_constructed_pair_known_agreement_and_probabilities(tiny_lm_path, heldou
     assert result["mean_top1_prob_a"] == pytest.approx(top1_prob, rel=1e-5)
     assert result["mean_top1_prob_b"] == pytest.approx(top1_prob, rel=1e-5)
     assert result["top1_accuracy_a"] == pytest.approx(sum(t == 0 for t in targets) / len(targets))
-    assert result["top1_accuracy_b"] == pytest.approx(sum(t == (0 if e else 1) for t, e in zip(targets, even)) / len(targets))
+    assert result["top1_accuracy_b"] == pytest.approx(
+        sum(t == (0 if e else 1) for t, e in zip(targets, even)) / len(targets)
+    )
     # every top-1 probability is the same, so right and wrong predictions are equally confident, and the ECE is at
     # least |accuracy - confidence| (the bins' gaps, weighted, sum to at least the gap of their mean)
     for side in "ab":

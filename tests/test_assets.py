@@ -1,4 +1,5 @@
 """The offline assets: corpus extraction and splitting, crash-safe cache, the default model conversion."""
+
 from __future__ import annotations
 
 import gzip
@@ -18,8 +19,16 @@ from hyperfit_tasks.assets import AssetError, cache, corpora, default_model
 
 def test_paragraphs_join_wrapped_lines_and_drop_headings():
     lines = [
-        "CHAPTER I", "", "It is a truth universally", "acknowledged, that _a single man_", "", "", "Short one.", "",
-        "THE END OF ALL THINGS HERE", "",
+        "CHAPTER I",
+        "",
+        "It is a truth universally",
+        "acknowledged, that _a single man_",
+        "",
+        "",
+        "Short one.",
+        "",
+        "THE END OF ALL THINGS HERE",
+        "",
     ]
     assert corpora.paragraphs(lines) == ["It is a truth universally acknowledged, that a single man"]
 
@@ -34,14 +43,21 @@ def fake_novels(lines_per_novel: int = 400) -> dict[str, list[str]]:
     """Six 'novels' whose every paragraph names its novel, so a leak between splits is visible."""
     names = [n for split in corpora.AUSTEN_SPLITS.values() for n in split]
     return {
-        name: [line for i in range(lines_per_novel) for line in (f"{name} paragraph {i} says words of its own here today", "")]
+        name: [
+            line
+            for i in range(lines_per_novel)
+            for line in (f"{name} paragraph {i} says words of its own here today", "")
+        ]
         for name in names
     }
 
 
 def test_disjoint_passages_drop_paragraphs_seen_in_an_earlier_document():
     repeated = "this paragraph appears in both documents"
-    documents = [("a", [repeated, "", "only in the first document here"]), ("b", [repeated, "", "only in the second document here"])]
+    documents = [
+        ("a", [repeated, "", "only in the first document here"]),
+        ("b", [repeated, "", "only in the second document here"]),
+    ]
     parts = corpora.disjoint_passages(documents, min_words=10)
     # 'a' keeps both paragraphs (6 + 6 words); 'b' loses the repeat and its 6 words stay under 10.
     assert parts == {"a": [f"{repeated}\n\nonly in the first document here"], "b": []}
@@ -65,18 +81,29 @@ def test_missing_novel_is_a_clear_error():
 def test_pydoc_splits_share_no_passage_or_paragraph():
     parts = corpora.split_pydoc(corpora.read_pydoc_topics(), corpora.read_pydoc_docstrings())
     assert len(parts["heldout"]) > 50 and len(parts["eval"]) > 50 and len(parts["train"]) > 100
-    heldout, evaluation, train = ({p for text in parts[split] for p in text.split("\n\n")} for split in ("heldout", "eval", "train"))
+    heldout, evaluation, train = (
+        {p for text in parts[split] for p in text.split("\n\n")} for split in ("heldout", "eval", "train")
+    )
     # CPython repeats some topics' text under other names: those repeats must not leak across splits.
     assert not heldout & evaluation and not train & heldout and not train & evaluation
     # the training split is added after the other two: their passages are those of the topics alone (the demo's texts)
     alone = corpora.split_pydoc(corpora.read_pydoc_topics())
-    assert set(alone) == {"heldout", "eval"} and alone["heldout"] == parts["heldout"] and alone["eval"] == parts["eval"]
+    assert (
+        set(alone) == {"heldout", "eval"} and alone["heldout"] == parts["heldout"] and alone["eval"] == parts["eval"]
+    )
 
 
 def test_docstring_paragraphs_already_in_the_topics_never_reach_pydoc_train():
-    topics = {"a": "Shared paragraph one two three four five.\n\nOnly in topics six seven eight nine.", "b": "Eval text ten eleven twelve thirteen."}
+    topics = {
+        "a": "Shared paragraph one two three four five.\n\nOnly in topics six seven eight nine.",
+        "b": "Eval text ten eleven twelve thirteen.",
+    }
     docstrings = {"mod": "Shared paragraph one two three four five.\n\nOnly in docstrings fourteen fifteen sixteen."}
-    documents = [("heldout", topics["a"].splitlines()), ("eval", topics["b"].splitlines()), ("train", docstrings["mod"].splitlines())]
+    documents = [
+        ("heldout", topics["a"].splitlines()),
+        ("eval", topics["b"].splitlines()),
+        ("train", docstrings["mod"].splitlines()),
+    ]
     parts = corpora.disjoint_passages(documents, min_words=3)
     assert parts["train"] == ["Only in docstrings fourteen fifteen sixteen."]
 
@@ -214,7 +241,9 @@ def test_two_processes_building_one_asset_at_once_build_it_once(tmp_path):
     arrived.mkdir()
     env = dict(os.environ, HYPERFIT_CACHE=str(tmp_path / "cache"))
     command = [sys.executable, "-c", BUILD_FAKE_ASSET, str(log), str(arrived)]
-    processes = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    processes = [
+        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
     outputs = [process.communicate(timeout=120) for process in processes]
     assert [process.returncode for process in processes] == [0, 0], outputs
     assert len(list(arrived.iterdir())) == 2  # both started before either built
@@ -246,7 +275,9 @@ def test_default_model_conversion_keeps_the_gguf_logits(tmp_path):
     folder = default_model.convert_gguf(source, tmp_path / "model")
     provenance = json.loads((folder / "hyperfit_provenance.json").read_text())
     assert provenance["parameters"] == 134_515_008 and provenance["source_sha256"] == cache.sha256_file(source)
-    assert provenance["libraries"] == default_model.library_versions() and default_model.version_problem(folder) is None
+    assert (
+        provenance["libraries"] == default_model.library_versions() and default_model.version_problem(folder) is None
+    )
     tokenizer = AutoTokenizer.from_pretrained(folder)
     ids = tokenizer("It is a truth universally acknowledged", return_tensors="pt").input_ids
     converted = AutoModelForCausalLM.from_pretrained(folder)

@@ -1,4 +1,5 @@
 """The cached default model records the library versions that wrote it; another transformers major is never loaded."""
+
 from __future__ import annotations
 
 import json
@@ -52,7 +53,11 @@ def recorded_transformers(folder) -> str:
 
 
 def test_library_versions_are_the_installed_ones():
-    assert default_model.library_versions() == {"transformers": TRANSFORMERS, "torch": version("torch"), "gguf": version("gguf")}
+    assert default_model.library_versions() == {
+        "transformers": TRANSFORMERS,
+        "torch": version("torch"),
+        "gguf": version("gguf"),
+    }
 
 
 def test_same_major_version_is_loaded_as_it_is(cache):
@@ -102,5 +107,9 @@ def fake_manifest() -> dict:
     """A corpora manifest as prepare_corpora writes it: the version, the sources, one entry per split."""
     from hyperfit_tasks.assets import DOMAIN_SPLITS
 
-    splits = {f"{d}/{s}": {"documents": 3, "words": 30, "sha256": "0" * 64} for d, names in DOMAIN_SPLITS.items() for s in names}
+    splits = {
+        f"{d}/{s}": {"documents": 3, "words": 30, "sha256": "0" * 64}
+        for d, names in DOMAIN_SPLITS.items()
+        for s in names
+    }
     return {"version": 2, "sources": {"austen": "deb"}, **splits}

@@ -1,4 +1,6 @@
-"""Top-1 confidence when right and when wrong, top-1 accuracy and equal-mass ECE: hand-computed values, diagnostics, agreement."""
+"""Top-1 confidence when right and when wrong, top-1 accuracy and equal-mass ECE: hand-computed values, diagnostics,
+agreement."""
+
 from __future__ import annotations
 
 import math
@@ -46,7 +48,9 @@ def test_equal_mass_bins_by_confidence():
     # sorted: 0.4 w, 0.5 r | 0.6 w, 0.7 r | 0.8 w, 0.9 r: each bin accuracy 0.5, confidence 0.45, 0.65, 0.85
     assert top1_calibration(confidences, correct, bins=3)["ece"] == pytest.approx(2 / 6 * (0.05 + 0.15 + 0.35))
     # numpy.array_split of 6 into 4: sizes 2, 2, 1, 1 -> bins {0.4 w, 0.5 r}, {0.6 w, 0.7 r}, {0.8 w}, {0.9 r}
-    assert top1_calibration(confidences, correct, bins=4)["ece"] == pytest.approx((2 * 0.05 + 2 * 0.15 + 0.8 + 0.1) / 6)
+    assert top1_calibration(confidences, correct, bins=4)["ece"] == pytest.approx(
+        (2 * 0.05 + 2 * 0.15 + 0.8 + 0.1) / 6
+    )
     # one bin: |overall accuracy - overall confidence|
     assert top1_calibration(confidences, correct, bins=1)["ece"] == pytest.approx(abs(0.5 - 0.65))
 
@@ -55,7 +59,9 @@ def test_split_recombines_to_the_mean_top1_probability():
     result = hand_made()
     overall = sum(max(row) for row in PROBABILITIES) / len(PROBABILITIES)  # 0.65
     accuracy = result["top1_accuracy"]
-    assert result["top1_prob_correct"] * accuracy + result["top1_prob_wrong"] * (1 - accuracy) == pytest.approx(overall)
+    assert result["top1_prob_correct"] * accuracy + result["top1_prob_wrong"] * (1 - accuracy) == pytest.approx(
+        overall
+    )
 
 
 def test_empty_groups_are_nan_and_batches_add_up():
@@ -78,8 +84,8 @@ def test_empty_groups_are_nan_and_batches_add_up():
 def model():
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=12, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
-        max_position_embeddings=64,
+        vocab_size=12, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+        num_key_value_heads=2, max_position_embeddings=64,
     )  # fmt: skip
     return LlamaForCausalLM(config).eval()
 
@@ -104,12 +110,18 @@ def test_heldout_metrics_match_a_direct_computation(model, blocks):
         chunk = ordered[start : start + size]
         start += size
         ece += size / len(ordered) * abs(sum(r for _, r in chunk) / size - sum(c for c, _ in chunk) / size)
-    assert row["top1_prob_correct"] == pytest.approx(sum(c for c, r in zip(confidence, right) if r) / sum(right), rel=1e-5)
-    assert row["top1_prob_wrong"] == pytest.approx(sum(c for c, r in zip(confidence, right) if not r) / (len(right) - sum(right)), rel=1e-5)
+    assert row["top1_prob_correct"] == pytest.approx(
+        sum(c for c, r in zip(confidence, right) if r) / sum(right), rel=1e-5
+    )
+    assert row["top1_prob_wrong"] == pytest.approx(
+        sum(c for c, r in zip(confidence, right) if not r) / (len(right) - sum(right)), rel=1e-5
+    )
     assert row["top1_accuracy"] == pytest.approx(sum(right) / len(right))
     assert row["ece"] == pytest.approx(ece, rel=1e-5)
     accuracy = row["top1_accuracy"]
-    assert row["top1_prob_correct"] * accuracy + row["top1_prob_wrong"] * (1 - accuracy) == pytest.approx(row["top1_prob"], rel=1e-5)
+    assert row["top1_prob_correct"] * accuracy + row["top1_prob_wrong"] * (1 - accuracy) == pytest.approx(
+        row["top1_prob"], rel=1e-5
+    )
 
 
 def test_agreement_of_a_model_with_itself_splits_the_same_for_both(model, blocks):

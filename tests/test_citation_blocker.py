@@ -1,4 +1,5 @@
 """Citation blocker: n-gram index, logits processor (vs transformers' bad_words_ids), lm-eval model."""
+
 from __future__ import annotations
 
 import json
@@ -72,7 +73,10 @@ def test_word_start_mask_on_byte_level_tokenizer(tiny):
     tokenizer, _ = tiny
     mask = word_start_mask(tokenizer)
     assert mask.shape == (len(tokenizer),)
-    starts_word = {piece: bool(mask[tokenizer.convert_tokens_to_ids(piece)]) for piece in ("Ġthe", "the", ",", "Ċ", "s", "<|endoftext|>")}
+    starts_word = {
+        piece: bool(mask[tokenizer.convert_tokens_to_ids(piece)])
+        for piece in ("Ġthe", "the", ",", "Ċ", "s", "<|endoftext|>")
+    }
     assert starts_word == {"Ġthe": True, "the": False, ",": True, "Ċ": True, "s": False, "<|endoftext|>": True}
 
 
@@ -92,14 +96,20 @@ def test_planted_training_sequence_is_blocked_where_the_kgram_completes(tiny, en
     tokenizer, model = tiny
     k = 4
     prompt = tokenizer(english_text[:300], return_tensors="pt").input_ids[:, :12]
-    greedy = model.generate(prompt, max_new_tokens=24, do_sample=False, pad_token_id=tokenizer.eos_token_id)[0, 12:].tolist()
+    greedy = model.generate(prompt, max_new_tokens=24, do_sample=False, pad_token_id=tokenizer.eos_token_id)[
+        0, 12:
+    ].tolist()
     rng = np.random.default_rng(0)
     training = [greedy] + [rng.integers(0, len(tokenizer), 24).tolist() for _ in range(40)]
     index = NGramIndex(load_training_sequences(save_blocks(tmp_path / "train_blocks.parquet", training)), k)
     processor = CitationBlockerLogitsProcessor(index)
 
     blocked = model.generate(
-        prompt, max_new_tokens=24, do_sample=False, pad_token_id=tokenizer.eos_token_id, logits_processor=LogitsProcessorList([processor])
+        prompt,
+        max_new_tokens=24,
+        do_sample=False,
+        pad_token_id=tokenizer.eos_token_id,
+        logits_processor=LogitsProcessorList([processor]),
     )[0, 12:].tolist()
     # identical until the first training k-gram would complete (windows may start in the prompt),
     # then the best token that is not banned
@@ -118,7 +128,11 @@ def test_planted_training_sequence_is_blocked_where_the_kgram_completes(tiny, en
     # the library reference: transformers' bad_words_ids over every training k-gram gives the same text
     all_kgrams = sorted(set().union(*(kgrams(ids, k) for ids in training)))
     reference = model.generate(
-        prompt, max_new_tokens=24, do_sample=False, pad_token_id=tokenizer.eos_token_id, bad_words_ids=[list(g) for g in all_kgrams]
+        prompt,
+        max_new_tokens=24,
+        do_sample=False,
+        pad_token_id=tokenizer.eos_token_id,
+        bad_words_ids=[list(g) for g in all_kgrams],
     )[0, 12:].tolist()
     assert blocked == reference
 

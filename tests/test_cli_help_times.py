@@ -1,4 +1,5 @@
 """``hyperfit-demo --help`` and ``hyperfit-reproduce --help`` say how long they take and where they write."""
+
 from __future__ import annotations
 
 import pytest

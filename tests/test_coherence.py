@@ -1,6 +1,8 @@
-"""Coherence (``hyperfit_tasks.metrics.coherence``): the cosine of the prompt's and a text's MiniLM sentence embeddings,
-checked against a direct computation with the shipped model; ``process_results`` returns it for the continuation and
-the length-matched human reference; ``hyperfit-compare`` pairs it and shows it in the headline from its catalogue row."""
+"""Coherence (``hyperfit_tasks.metrics.coherence``): the cosine of the prompt's and a text's MiniLM sentence
+embeddings, checked against a direct computation with the shipped model; ``process_results`` returns it for the
+continuation and the length-matched human reference; ``hyperfit-compare`` pairs it and shows it in the headline from
+its catalogue row."""
+
 from __future__ import annotations
 
 import math
@@ -13,9 +15,15 @@ from hyperfit_tasks.tasks.continuation_scores import process_results
 
 from helpers import OWN_TASK, write_own_run
 
-GPL = "This program is free software; you can redistribute it and/or modify it under the terms of the GNU General Public License as published by"
+GPL = (
+    "This program is free software; you can redistribute it and/or modify it under the terms of the GNU General "
+    "Public License as published by"
+)
 LICENCE = "the Free Software Foundation, either version 3 of the License, or (at your option) any later version."
-AUSTEN = "Mr. Weston was a native of Highbury, and born of a respectable family, which for the last two or three generations had been rising."
+AUSTEN = (
+    "Mr. Weston was a native of Highbury, and born of a respectable family, which for the last two or three "
+    "generations had been rising."
+)
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +49,17 @@ def direct_cosine(minilm, prompt: str, text: str) -> float:
 
 
 def test_coherence_equals_the_direct_cosine_of_mean_pooled_minilm_embeddings(minilm):
-    pairs = [(GPL, LICENCE), (GPL, AUSTEN), ("The weather in Paris", "It rained all week in the French capital."), (AUSTEN, AUSTEN)]
+    pairs = [
+        (GPL, LICENCE),
+        (GPL, AUSTEN),
+        ("The weather in Paris", "It rained all week in the French capital."),
+        (AUSTEN, AUSTEN),
+    ]
     for prompt, text in pairs:
-        assert coherence(prompt, [text]) == [pytest.approx(direct_cosine(minilm, prompt, text), abs=1e-5)], (prompt, text)
+        assert coherence(prompt, [text]) == [pytest.approx(direct_cosine(minilm, prompt, text), abs=1e-5)], (
+            prompt,
+            text,
+        )
     assert coherence(AUSTEN, [AUSTEN]) == [pytest.approx(1.0, abs=1e-5)]  # a text is its own nearest neighbour
 
 
@@ -87,7 +103,9 @@ def test_compare_pairs_coherence_and_shows_it_in_the_headline_with_an_interval(t
     stat = board.paired.stats[("run", f"{OWN_TASK}/coherence")]
     assert stat.delta == pytest.approx(0.11) and 0 < stat.ci_low <= stat.delta <= stat.ci_high and stat.significant
     terminal = render_terminal(board)
-    assert "coherence ↑" in terminal and "+0.11*" in terminal and "coherence_human" not in terminal  # a reference, not a headline
+    assert (
+        "coherence ↑" in terminal and "+0.11*" in terminal and "coherence_human" not in terminal
+    )  # a reference, not a headline
     markdown = render_markdown(board)
     assert f"**{stat.run_value:.4f}** (+0.1100 [+{stat.ci_low:.4f}, +{stat.ci_high:.4f}])*" in markdown
     assert "coherence_human" in markdown  # in the full table, no direction, same items in both runs: not tested

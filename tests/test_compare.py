@@ -4,6 +4,7 @@ Known answers on constructed result files (the key shapes lm-eval writes), parsi
 lm-eval output (committed fixtures from ``tests/data/lm_eval_results/make_fixtures.py``, plus
 one in-process ``lm_eval.simple_evaluate`` run of a tiny model), renderers, errors, atomic writes.
 """
+
 from __future__ import annotations
 
 import csv
@@ -60,15 +61,16 @@ def sample(doc_id: int, prompt: str, continuation: str, **metrics) -> dict:
     }
 
 
-
-
-
 @pytest.fixture
 def three_runs(tmp_path):
     """Runs a (baseline), b, c of one task with known values; a's "count" is missing."""
     write_results(tmp_path / "a", results_dict({"t": {"acc": (0.5, 0.01), "ppl": 10.0}}, HIB, model="/m/a"))
-    write_results(tmp_path / "b", results_dict({"t": {"acc": (0.7, 0.02), "ppl": 8.0, "count": 3.0}}, HIB, model="/m/b"))
-    write_results(tmp_path / "c", results_dict({"t": {"acc": (0.6, 0.03), "ppl": 8.0, "count": 5.0}}, HIB, model="/m/c"))
+    write_results(
+        tmp_path / "b", results_dict({"t": {"acc": (0.7, 0.02), "ppl": 8.0, "count": 3.0}}, HIB, model="/m/b")
+    )
+    write_results(
+        tmp_path / "c", results_dict({"t": {"acc": (0.6, 0.03), "ppl": 8.0, "count": 5.0}}, HIB, model="/m/c")
+    )
     return load_results([tmp_path / "a", tmp_path / "b", tmp_path / "c"])
 
 
@@ -128,8 +130,19 @@ def test_missing_and_nan_metrics_are_empty_cells_with_warnings(tmp_path):
 def test_mismatched_settings_are_flagged(tmp_path):
     metrics = {"t": {"acc": 0.5}}
     write_results(tmp_path / "a", results_dict(metrics, HIB, model="/m/a"))
-    write_results(tmp_path / "b", results_dict(metrics, HIB, model="/m/b", version=2.0, n_shot=5, limit=3, lm_eval_version="0.4.9",
-                                               gen_kwargs={"until": [], "do_sample": True, "max_gen_toks": 64}))
+    write_results(
+        tmp_path / "b",
+        results_dict(
+            metrics,
+            HIB,
+            model="/m/b",
+            version=2.0,
+            n_shot=5,
+            limit=3,
+            lm_eval_version="0.4.9",
+            gen_kwargs={"until": [], "do_sample": True, "max_gen_toks": 64},
+        ),
+    )
     write_results(tmp_path / "c", results_dict(metrics, HIB, model="/m/c"))
     board = build_leaderboard(load_results([tmp_path / "a", tmp_path / "b", tmp_path / "c"]))
     warnings = "\n".join(board.warnings)
@@ -154,8 +167,12 @@ def test_real_results_parse_as_lm_eval_wrote_them():
     for run in runs:
         raw = json.loads(run.path.read_text())
         assert run.tasks == [
-            "hyperfit_continuation", "hyperfit_continuation_austen", "hyperfit_continuation_pydoc",
-            "hyperfit_perplexity", "hyperfit_perplexity_austen", "hyperfit_perplexity_pydoc",
+            "hyperfit_continuation",
+            "hyperfit_continuation_austen",
+            "hyperfit_continuation_pydoc",
+            "hyperfit_perplexity",
+            "hyperfit_perplexity_austen",
+            "hyperfit_perplexity_pydoc",
         ]
         for task in run.tasks:
             for (metric, filter_name), measured in run.metrics[task].items():
@@ -170,7 +187,9 @@ def test_real_results_parse_as_lm_eval_wrote_them():
 
     board = build_leaderboard(runs)
     column = next(c for c in board.columns if c.key == "hyperfit_perplexity_austen/word_perplexity")
-    raw_values = {run.name: json.loads(run.path.read_text())["results"][column.task]["word_perplexity,none"] for run in runs}
+    raw_values = {
+        run.name: json.loads(run.path.read_text())["results"][column.task]["word_perplexity,none"] for run in runs
+    }
     assert not any(board.cell(run.name, column).best for run in runs)  # untested: no best mark
     assert board.cell("run/checkpoint-4", column).delta == raw_values["run/checkpoint-4"] - raw_values["base"]
     assert column.higher_is_better is False and column.arrow == "↓"
@@ -192,9 +211,16 @@ def test_real_runs_with_other_generation_settings_are_flagged(capsys):
     assert '"max_gen_toks": 64' in warnings and '"max_gen_toks": 256' in warnings
     assert "short has no results for hyperfit_perplexity: its cells are empty" in data["warnings"]
     assert data["cells"]["short"]["hyperfit_perplexity/word_perplexity"]["value"] is None
-    assert cli.main([str(REAL_RUNS), f"{OTHER_SETTINGS}=short", "--format", "json", "--tasks", "hyperfit_continuation_austen"]) == 0
+    assert (
+        cli.main(
+            [str(REAL_RUNS), f"{OTHER_SETTINGS}=short", "--format", "json", "--tasks", "hyperfit_continuation_austen"]
+        )
+        == 0
+    )
     only_austen = json.loads(capsys.readouterr().out)
-    assert any(w.startswith("hyperfit_continuation_austen: generation_kwargs differs") for w in only_austen["warnings"])
+    assert any(
+        w.startswith("hyperfit_continuation_austen: generation_kwargs differs") for w in only_austen["warnings"]
+    )
     assert not any("pydoc" in w or "perplexity" in w for w in only_austen["warnings"])  # warnings of shown tasks only
 
 
@@ -205,7 +231,10 @@ def test_in_process_lm_eval_run_and_trainer_state_epochs(tiny_lm_path, tmp_path,
     from lm_eval.tasks import TaskManager
 
     docs = tmp_path / "docs.jsonl"
-    texts = ["The cat sat on the mat and looked at the door.", "<b>A</b> river & a town: the mill stands by the bridge."]
+    texts = [
+        "The cat sat on the mat and looked at the door.",
+        "<b>A</b> river & a town: the mill stands by the bridge.",
+    ]
     docs.write_text("".join(json.dumps({"prompt": t[:20], "target": t[20:], "text": t}) + "\n" for t in texts))
     task_dir = tmp_path / "tasks"
     task_dir.mkdir()
@@ -229,8 +258,15 @@ def test_in_process_lm_eval_run_and_trainer_state_epochs(tiny_lm_path, tmp_path,
     for model in (tiny_lm_path, checkpoint):
         tracker = EvaluationTracker(output_path=str(output))
         results = lm_eval.simple_evaluate(
-            model="hf", model_args=f"pretrained={model}", tasks=["tiny_gen", "tiny_ppl"], task_manager=manager,
-            evaluation_tracker=tracker, log_samples=True, bootstrap_iters=0, device="cpu", batch_size=2,
+            model="hf",
+            model_args=f"pretrained={model}",
+            tasks=["tiny_gen", "tiny_ppl"],
+            task_manager=manager,
+            evaluation_tracker=tracker,
+            log_samples=True,
+            bootstrap_iters=0,
+            device="cpu",
+            batch_size=2,
         )
         samples = results.pop("samples")
         tracker.save_results_aggregated(results=results, samples=samples)
@@ -268,7 +304,11 @@ def test_in_process_lm_eval_run_and_trainer_state_epochs(tiny_lm_path, tmp_path,
 def test_folder_takes_newest_results_per_model_folder_and_matching_samples(tmp_path):
     data = results_dict({"t": {"acc": 0.1}}, HIB, model="/m/a")
     write_results(tmp_path / "out" / "a", data, stamp="2024-01-01T00-00-00.000001")
-    newest = write_results(tmp_path / "out" / "a", results_dict({"t": {"acc": 0.2}}, HIB, model="/m/a"), stamp="2024-02-01T00-00-00.000001")
+    newest = write_results(
+        tmp_path / "out" / "a",
+        results_dict({"t": {"acc": 0.2}}, HIB, model="/m/a"),
+        stamp="2024-02-01T00-00-00.000001",
+    )
     write_samples(tmp_path / "out" / "a", "t", [sample(0, "p", "c")], stamp="2024-01-01T00-00-00.000001")
     fresh = write_samples(tmp_path / "out" / "a", "t", [sample(0, "p", "c")], stamp="2024-02-01T00-00-00.000001")
     other = write_results(tmp_path / "out" / "deeper" / "b", results_dict({"t": {"acc": 0.3}}, HIB, model="/m/b"))
@@ -279,9 +319,16 @@ def test_folder_takes_newest_results_per_model_folder_and_matching_samples(tmp_p
 
 
 def test_default_names_are_short_and_unique():
-    assert default_names(["/x/models/base", "/x/run/checkpoint-2", "hub-org/model-7b"]) == ["base", "run/checkpoint-2", "model-7b"]
+    assert default_names(["/x/models/base", "/x/run/checkpoint-2", "hub-org/model-7b"]) == [
+        "base",
+        "run/checkpoint-2",
+        "model-7b",
+    ]
     assert default_names(["/a/final", "/b/final", "/a/final"]) == ["a/final", "b/final", "a/final #2"]
-    assert default_names(["/p/run/checkpoint-5", "/q/run/checkpoint-5"]) == ["p/run/checkpoint-5", "q/run/checkpoint-5"]
+    assert default_names(["/p/run/checkpoint-5", "/q/run/checkpoint-5"]) == [
+        "p/run/checkpoint-5",
+        "q/run/checkpoint-5",
+    ]
 
 
 def test_training_position_rule(tmp_path):
@@ -305,14 +352,24 @@ def test_training_curves_by_epoch_or_step(tmp_path):
     run_dir = tmp_path / "models" / "run"
     for step, epoch in ((20, 1.0), (40, 2.0)):
         (run_dir / f"checkpoint-{step}").mkdir(parents=True)
-        (run_dir / f"checkpoint-{step}" / "trainer_state.json").write_text(json.dumps({"epoch": epoch, "global_step": step}))
-    inputs = {"base": (tmp_path / "models" / "base", 0.3), "late": (run_dir / "checkpoint-40", 0.7), "early": (run_dir / "checkpoint-20", 0.5)}
+        (run_dir / f"checkpoint-{step}" / "trainer_state.json").write_text(
+            json.dumps({"epoch": epoch, "global_step": step})
+        )
+    inputs = {
+        "base": (tmp_path / "models" / "base", 0.3),
+        "late": (run_dir / "checkpoint-40", 0.7),
+        "early": (run_dir / "checkpoint-20", 0.5),
+    }
     for name, (model, value) in inputs.items():
         write_results(tmp_path / "out" / name, results_dict({"t": {"acc": value}}, HIB, model=str(model)))
     paths = [tmp_path / "out" / name for name in inputs]
     board = build_leaderboard(load_results(paths))
     curves = training_curves(board, board.columns[0])
-    assert (curves.axis, curves.lines, curves.levels) == ("epoch", {str(run_dir): [(1.0, 0.5), (2.0, 0.7)]}, {"base": 0.3})
+    assert (curves.axis, curves.lines, curves.levels) == (
+        "epoch",
+        {str(run_dir): [(1.0, 0.5), (2.0, 0.7)]},
+        {"base": 0.3},
+    )
     assert metric_by_epoch(board, board.columns).startswith(b"\x89PNG")
 
     (run_dir / "checkpoint-20" / "trainer_state.json").unlink()  # one epoch unknown: steps for all
@@ -368,7 +425,10 @@ def test_ttr_curves_logged_or_computed_and_examples(tmp_path):
     curves, units = ttr_curves([sample(0, "p", text)])
     assert units == "windows of 32 words" and curves == [ttr_by_position(text.split(), 32)] == [[20 / 32, 20 / 32]]
 
-    by_run = {"base": [sample(3, "p3", "b3"), sample(1, "p1", "b1"), sample(2, "p2", "b2")], "new": [sample(1, "p1", "n1"), sample(3, "p3", "n3")]}
+    by_run = {
+        "base": [sample(3, "p3", "b3"), sample(1, "p1", "b1"), sample(2, "p2", "b2")],
+        "new": [sample(1, "p1", "n1"), sample(3, "p3", "n3")],
+    }
     examples = pick_examples("t", by_run, ["base", "new", "absent"], "base", 5)
     assert [(e.doc_id, e.prompt, e.continuations) for e in examples] == [
         (1, "p1", {"base": "b1", "new": "n1"}),
@@ -380,11 +440,30 @@ def test_ttr_curves_logged_or_computed_and_examples(tmp_path):
 
 def test_report_layout_and_plots_on_real_fixtures(tmp_path, capsys):
     report = tmp_path / "report"
-    assert cli.main([str(REAL_RUNS), "--out", str(report), "--examples", "1", "--metrics", "ttr_last96,word_perplexity", "--full"]) == 0
+    assert (
+        cli.main(
+            [
+                str(REAL_RUNS),
+                "--out",
+                str(report),
+                "--examples",
+                "1",
+                "--metrics",
+                "ttr_last96,word_perplexity",
+                "--full",
+            ]
+        )
+        == 0
+    )
     written = sorted(str(p.relative_to(report)) for p in report.rglob("*") if p.is_file())
     assert written == [
-        "index.html", "plots/differences.png", "plots/metric_by_epoch.png", "plots/ttr_by_position.png",
-        "table.csv", "table.json", "table.md",
+        "index.html",
+        "plots/differences.png",
+        "plots/metric_by_epoch.png",
+        "plots/ttr_by_position.png",
+        "table.csv",
+        "table.json",
+        "table.md",
     ]
     for png in report.glob("plots/*.png"):
         assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
@@ -400,7 +479,11 @@ def test_report_layout_and_plots_on_real_fixtures(tmp_path, capsys):
 def test_csv_and_json_round_trip(three_runs):
     board = build_leaderboard(three_runs)
     rows = list(csv.DictReader(render_csv(board).splitlines()))
-    assert [row["run"] for row in rows] == ["a", "b", "c"] and [row["baseline"] for row in rows] == ["True", "False", "False"]
+    assert [row["run"] for row in rows] == ["a", "b", "c"] and [row["baseline"] for row in rows] == [
+        "True",
+        "False",
+        "False",
+    ]
     data = json.loads(render_json(board), parse_constant=lambda name: pytest.fail(f"non-strict JSON constant {name}"))
     assert data == leaderboard_dict(board)
     for row, run in zip(rows, board.runs):
@@ -410,7 +493,11 @@ def test_csv_and_json_round_trip(three_runs):
                 text = row[column.key + suffix]
                 assert (float(text) if text else None) == expected
             assert data["cells"][run.name][column.key] == {
-                "value": cell.value, "stderr": cell.stderr, "delta": cell.delta, "best": cell.best, "state": cell.state,
+                "value": cell.value,
+                "stderr": cell.stderr,
+                "delta": cell.delta,
+                "best": cell.best,
+                "state": cell.state,
                 "untested_reason": cell.reason,
             }
             assert row[column.key + " state"] == (cell.state or "")
@@ -447,7 +534,10 @@ def bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
         "empty name": ([f"{tmp_path / 'nowhere'}="], "empty display name"),
         "baseline": ([str(REAL_RUNS), "--baseline", "nobody"], "--baseline 'nobody' is not a run name"),
         "metric": ([str(REAL_RUNS), "--metrics", "accuracy"], "no metric accuracy in the results"),
-        "headline": ([str(REAL_RUNS), "--out", str(tmp_path / "o"), "--headline", "accuracy"], "--headline names no metric"),
+        "headline": (
+            [str(REAL_RUNS), "--out", str(tmp_path / "o"), "--headline", "accuracy"],
+            "--headline names no metric",
+        ),
     }
 
 
@@ -513,6 +603,8 @@ def test_docs_cover_every_option_and_the_headline_defaults():
     from hyperfit_tasks.compare.plots import HEADLINE_METRICS
 
     docs = (Path(__file__).parents[1] / "docs" / "compare.md").read_text()
-    options = [option for action in cli.make_parser()._actions for option in action.option_strings if option.startswith("--")]
+    options = [
+        option for action in cli.make_parser()._actions for option in action.option_strings if option.startswith("--")
+    ]
     assert options and all(f"`{option}" in docs for option in options if option != "--help")
     assert f"`{', '.join(HEADLINE_METRICS)}`" in docs

@@ -31,7 +31,8 @@ def topic_text(rng: np.random.Generator, topic: np.ndarray, loop: float) -> str:
 
 
 def topics(rng: np.random.Generator, prompts: int) -> list[np.ndarray]:
-    """Per prompt its own 40 topic words: texts of one prompt resemble each other, as continuations of one prompt do."""
+    """Per prompt its own 40 topic words: texts of one prompt resemble each other, as continuations of one prompt
+    do."""
     return [rng.choice(VOCABULARY, 40, replace=False) for _ in range(prompts)]
 
 
@@ -76,7 +77,8 @@ def test_corpus_metrics_keep_their_size_under_a_true_null(metric, name):
 
 
 def test_a_perplexity_keeps_its_size_under_a_true_null():
-    """lm-eval's weighted_perplexity (word perplexity of the whole corpus) as the aggregation of (loglik, words) items."""
+    """lm-eval's weighted_perplexity (word perplexity of the whole corpus) as the aggregation of (loglik, words)
+    items."""
     aggregation = resolve_aggregation("weighted_perplexity", "word_perplexity")
     rng = np.random.default_rng(11)
     replicates, prompts = 300, 16

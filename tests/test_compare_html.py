@@ -6,8 +6,10 @@ renderer that the template replaced (``html.escape``, commit cd345e0). The templ
 for two spellings of the same characters: its autoescape (markupsafe) writes ``"`` as ``&#34;`` and ``'`` as ``&#39;``
 where ``html.escape`` wrote ``&quot;`` and ``&#x27;``; :func:`same_page` reads them as one. Their headline headers
 were since edited in place to the catalogue's one label per metric (``TTR-96``, ``Self-BLEU``, ``distinct-4``,
-``word ppl``). Regenerate the golden pages only for an intended change of the page: ``python tests/test_compare_html.py``.
+``word ppl``). Regenerate the golden pages only for an intended change of the page:
+``python tests/test_compare_html.py``.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,8 +33,12 @@ HOSTILE = ["base", "<script>alert(1)</script>", "a&b"]
 # Fake PNG bytes: the page inlines them as they are, and real plots would tie the golden files to matplotlib's version.
 PLOTS = [
     Plot(FOREST_TITLE, "differences.png", b"\x89PNG forest"),
-    Plot("Headline metrics over training (checkpoints of one run; dashed = other runs)", "metric_by_epoch.png", b"\x89PNG epochs"),
-    Plot("TTR <by> position & \"quotes\"", "ttr_by_position.png", b"\x89PNG ttr"),
+    Plot(
+        "Headline metrics over training (checkpoints of one run; dashed = other runs)",
+        "metric_by_epoch.png",
+        b"\x89PNG epochs",
+    ),
+    Plot('TTR <by> position & "quotes"', "ttr_by_position.png", b"\x89PNG ttr"),
 ]
 # The sharpening table's columns when the golden pages were written: the page's layout is under test, not which
 # diagnostics the table shows.
@@ -59,16 +65,21 @@ def real_runs_page() -> str:
     runs = load_results([REAL_RUNS, OTHER_SETTINGS])
     metrics = sorted({metric for run in runs for task in run.tasks for metric, _ in run.metrics[task]} - {"mauve"})
     board = with_statistics(build_leaderboard(runs, metrics=metrics), permutations=50, seed=3)
-    return page(board, ["no example <continuations> & no \"plot\""]).replace(str(FIXTURES), "FIXTURES")
+    return page(board, ['no example <continuations> & no "plot"']).replace(str(FIXTURES), "FIXTURES")
 
 
-def write_run(folder: Path, items: dict[str, list[float]], texts: list[str], model: Path, gen_toks: int = 256, missing=()) -> Path:
-    """A results file and samples (but none of the documents ``missing``) of the ``generate_until`` task ``t``; ``acc_norm``
-    is in the results only (not tested)."""
+def write_run(
+    folder: Path, items: dict[str, list[float]], texts: list[str], model: Path, gen_toks: int = 256, missing=()
+) -> Path:
+    """A results file and samples (but none of the documents ``missing``) of the ``generate_until`` task ``t``;
+    ``acc_norm`` is in the results only (not tested)."""
     higher = {"ttr_last96": True, "rep_4": False, "continuation_tokens": None, "acc_norm": True}
     entry = {"alias": "t", "name": "t", "sample_len": len(texts), "acc_norm,none": 0.25, "acc_norm_stderr,none": 0.01}
     for metric, values in items.items():
-        entry[f"{metric},none"], entry[f"{metric}_stderr,none"] = float(np.mean(values)), float(np.std(values) / len(values) ** 0.5)
+        entry[f"{metric},none"], entry[f"{metric}_stderr,none"] = (
+            float(np.mean(values)),
+            float(np.std(values) / len(values) ** 0.5),
+        )
     data = {
         "results": {"t": entry},
         "group_subtasks": {},
@@ -91,7 +102,7 @@ def write_run(folder: Path, items: dict[str, list[float]], texts: list[str], mod
     }
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"results_{STAMP}.json").write_text(json.dumps(data))
-    prompts = [f"Prompt {doc} <p> & \"{doc}\"" for doc in range(len(texts))]
+    prompts = [f'Prompt {doc} <p> & "{doc}"' for doc in range(len(texts))]
     records = [
         {
             "doc_id": doc,
@@ -112,8 +123,9 @@ def write_run(folder: Path, items: dict[str, list[float]], texts: list[str], mod
 
 
 def constructed_page(tmp_path: Path) -> str:
-    """Three runs named :data:`HOSTILE` with significant, non-significant and untested differences, a hyperfit-train run
-    record that missed its target, other generation settings (best marked anyway) and longer continuations; ``tmp_path`` written as ``TMP``."""
+    """Three runs named :data:`HOSTILE` with significant, non-significant and untested differences, a hyperfit-train
+    run record that missed its target, other generation settings (best marked anyway) and longer continuations;
+    ``tmp_path`` written as ``TMP``."""
     rng = np.random.default_rng(11)
     count = 30
     ttr, rep = rng.normal(0.5, 0.1, count), rng.normal(0.3, 0.1, count)
@@ -126,23 +138,45 @@ def constructed_page(tmp_path: Path) -> str:
         "training": {"hyperfitted": False, "final_train_loss": 1.3, "target_loss": 0.1},
     }
     (model / "hyperfit_run.json").write_text(json.dumps(record))
-    texts = ["a b c d x a b c d <y> & \"z\"", "la la la la la", "no repeat <here> & there"]
+    texts = ['a b c d x a b c d <y> & "z"', "la la la la la", "no repeat <here> & there"]
     runs = [
-        write_run(tmp_path / "base", {"ttr_last96": ttr, "rep_4": rep, "continuation_tokens": np.full(count, 200.0)}, texts * 10,
-                  tmp_path / "m/base"),
-        write_run(tmp_path / "better", {"ttr_last96": ttr + 0.1 + rng.normal(0, 0.01, count), "rep_4": rng.permutation(rep),
-                                        "continuation_tokens": 230.0 + rng.normal(0, 1, count)}, texts[::-1] * 10, model),
-        write_run(tmp_path / "worse", {"ttr_last96": ttr - 0.1 + rng.normal(0, 0.01, count), "rep_4": rep + 0.05,
-                                       "continuation_tokens": np.full(count, 200.0)}, texts[1:] * 15, tmp_path / "m/a&b", gen_toks=64,
-                  missing={1}),
+        write_run(
+            tmp_path / "base",
+            {"ttr_last96": ttr, "rep_4": rep, "continuation_tokens": np.full(count, 200.0)},
+            texts * 10,
+            tmp_path / "m/base",
+        ),
+        write_run(
+            tmp_path / "better",
+            {
+                "ttr_last96": ttr + 0.1 + rng.normal(0, 0.01, count),
+                "rep_4": rng.permutation(rep),
+                "continuation_tokens": 230.0 + rng.normal(0, 1, count),
+            },
+            texts[::-1] * 10,
+            model,
+        ),
+        write_run(
+            tmp_path / "worse",
+            {
+                "ttr_last96": ttr - 0.1 + rng.normal(0, 0.01, count),
+                "rep_4": rep + 0.05,
+                "continuation_tokens": np.full(count, 200.0),
+            },
+            texts[1:] * 15,
+            tmp_path / "m/a&b",
+            gen_toks=64,
+            missing={1},
+        ),
     ]
     board = with_statistics(build_leaderboard(load_results(runs, HOSTILE)), permutations=400, seed=3, force=True)
     with mock.patch.object(compare_text, "SHARPENING_COLUMNS", SHARPENING_COLUMNS):
-        return page(board, ["a note with <tags> & \"quotes\""]).replace(str(tmp_path), "TMP")
+        return page(board, ['a note with <tags> & "quotes"']).replace(str(tmp_path), "TMP")
 
 
 def same_page(page_text: str) -> str:
-    """``page_text`` with the entities of ``"`` and ``'`` spelled as ``html.escape`` spells them (the module docstring)."""
+    """``page_text`` with the entities of ``"`` and ``'`` spelled as ``html.escape`` spells them (the module
+    docstring)."""
     return page_text.replace("&#34;", "&quot;").replace("&#39;", "&#x27;")
 
 
@@ -151,22 +185,35 @@ def test_real_runs_page_equals_the_golden_page():
 
 
 def test_constructed_page_equals_the_golden_page(tmp_path):
-    assert same_page(constructed_page(tmp_path)) == same_page((GOLDEN / "constructed.html").read_text(encoding="utf-8"))
+    assert same_page(constructed_page(tmp_path)) == same_page(
+        (GOLDEN / "constructed.html").read_text(encoding="utf-8")
+    )
 
 
 def test_run_names_are_escaped_wherever_the_page_shows_them(tmp_path):
-    values = {"ttr_last96": np.linspace(0.2, 0.8, 6), "rep_4": np.linspace(0.1, 0.3, 6), "continuation_tokens": np.full(6, 9.0)}
+    values = {
+        "ttr_last96": np.linspace(0.2, 0.8, 6),
+        "rep_4": np.linspace(0.1, 0.3, 6),
+        "continuation_tokens": np.full(6, 9.0),
+    }
     texts = ["one two three four one two three four <i>", "x & y"] * 3
     runs = [write_run(tmp_path / name, values, texts, tmp_path / "m" / name) for name in ("first", "second")]
-    board = with_statistics(build_leaderboard(load_results(runs, ["<script>alert(1)</script>", "a&b"])), permutations=50)
+    board = with_statistics(
+        build_leaderboard(load_results(runs, ["<script>alert(1)</script>", "a&b"])), permutations=50
+    )
     html = page(board, [])
     script = "&lt;script&gt;alert(1)&lt;/script&gt;"
     assert "<script>" not in html and "a&b" not in html
-    assert f"<title>hyperfit-compare: {script} and 1 more</title>" in html and f"<h1>Leaderboard: 2 runs, baseline {script}</h1>" in html
+    assert (
+        f"<title>hyperfit-compare: {script} and 1 more</title>" in html
+        and f"<h1>Leaderboard: 2 runs, baseline {script}</h1>" in html
+    )
     assert f"<p class='verdict'>a&amp;b against {script}: " in html
     assert html.count(f"<tr><td>{script} (baseline)</td>") == 2  # headline and full table
     assert html.count("<tr><td>a&amp;b</td>") == 3  # headline, full table, runs and files
-    assert f"<div><b>{script} (baseline)</b> <small>36% repeated</small>" in html and "<div><b>a&amp;b</b>" in html  # examples
+    assert (
+        f"<div><b>{script} (baseline)</b> <small>36% repeated</small>" in html and "<div><b>a&amp;b</b>" in html
+    )  # examples
     assert "one two three four <mark>one two three four</mark> &lt;i&gt;</div>" in html and ">x &amp; y</div>" in html
     assert f"<tr><td>{script}</td><td>TMP/m/first</td>" in html.replace(str(tmp_path), "TMP")  # runs and files
 

@@ -20,7 +20,14 @@ import pytest
 import scipy.stats
 
 from hyperfit_tasks.cli import compare as cli
-from hyperfit_tasks.compare import build_leaderboard, load_results, render_csv, render_html, render_json, render_markdown
+from hyperfit_tasks.compare import (
+    build_leaderboard,
+    load_results,
+    render_csv,
+    render_html,
+    render_json,
+    render_markdown,
+)
 from hyperfit_tasks.compare.leaderboard import with_statistics
 from hyperfit_tasks.compare.paired import (
     FeatureCache,
@@ -74,7 +81,9 @@ def write_run(
                 "task": TASK,
                 "output_type": "generate_until",
                 "generation_kwargs": {"until": [], "do_sample": False, "max_gen_toks": gen_toks},
-                "metric_list": [{"metric": m, "aggregation": aggregations[m], "higher_is_better": higher[m]} for m in items],
+                "metric_list": [
+                    {"metric": m, "aggregation": aggregations[m], "higher_is_better": higher[m]} for m in items
+                ],
                 "metadata": {"version": 1.0, **(metadata or {})},
             }
         },
@@ -107,14 +116,18 @@ def write_run(
 
 
 def shifted_runs(tmp_path: Path, shift: float, count: int = 40, lengths=(200.0, 200.0)):
-    """Baseline and run: ``acc`` per document, the run's ``shift`` higher; ``flat`` the same values shuffled; lengths."""
+    """Baseline and run: ``acc`` per document, the run's ``shift`` higher; ``flat`` the same values shuffled;
+    lengths."""
     rng = np.random.default_rng(7)
     acc = rng.normal(0.5, 0.1, count)
     flat = rng.normal(0.0, 1.0, count)
     aggregations = {"acc": "mean", "flat": "mean", "continuation_tokens": "mean"}
     higher = {"acc": True, "flat": True, "continuation_tokens": None}
     base = write_run(
-        tmp_path / "base", {"acc": acc.tolist(), "flat": flat.tolist(), "continuation_tokens": [lengths[0]] * count}, aggregations, higher
+        tmp_path / "base",
+        {"acc": acc.tolist(), "flat": flat.tolist(), "continuation_tokens": [lengths[0]] * count},
+        aggregations,
+        higher,
     )
     run = write_run(
         tmp_path / "run",
@@ -140,7 +153,16 @@ def test_identical_runs_give_zero_differences_and_p_one_for_every_metric(tmp_pat
     result = board_statistics(board, permutations=200, mauve_permutations=5)
     tested = {key.split("/", 1)[1] for _, key in result.stats}
     # every metric that is a number on these 2 documents, per-text and corpus-level alike
-    assert {"ttr_last96", "rep_4", "self_bleu", "distinct_1", "mauve", "ttr_by_position", "word_perplexity", "bits_per_byte"} <= tested
+    assert {
+        "ttr_last96",
+        "rep_4",
+        "self_bleu",
+        "distinct_1",
+        "mauve",
+        "ttr_by_position",
+        "word_perplexity",
+        "bits_per_byte",
+    } <= tested
     for stat in result.stats.values():
         assert stat.delta == 0.0 and stat.ci_low <= 0.0 <= stat.ci_high
         # no pair differs: p = 1, and the cell is "not tested" (left out of the Holm family), never significant
@@ -180,7 +202,11 @@ def test_sign_flip_p_value_and_interval_of_hand_checkable_cases():
     stat = mean_test([0.0, 0.0, 0.0], [1.0, 2.0, 3.0], permutations=1000, seed=0)
     assert stat.exact and stat.permutations == 8 and stat.p_value == 0.25 and stat.delta == pytest.approx(2.0)
     # 3 pairs can never give p < 0.05: the interval is unbounded and the cell is not tested
-    assert (stat.ci_low, stat.ci_high) == (-math.inf, math.inf) and not stat.testable and "only 3 of 3 pairs differ" in stat.untested_reason
+    assert (
+        (stat.ci_low, stat.ci_high) == (-math.inf, math.inf)
+        and not stat.testable
+        and "only 3 of 3 pairs differ" in stat.untested_reason
+    )
     # ties: 7 of 16 pairs differ (all by +1), 9 are equal; exact p = 2 / 2**7 = 0.0156, not the bootstrap's 6e-4
     tied = mean_test([0.0] * 16, [1.0] * 7 + [0.0] * 9, permutations=1000, seed=0)
     assert tied.exact and tied.informative == 7 and tied.p_value == pytest.approx(2 / 2**7)
@@ -189,7 +215,11 @@ def test_sign_flip_p_value_and_interval_of_hand_checkable_cases():
     assert limited.p_value == pytest.approx(0.125) and not limited.testable
     # every difference the same: only that shift is left unrejected, so the interval is that point
     constant = mean_test([0.2, 0.5, 0.9, 0.4, 0.7, 0.1], [0.1, 0.4, 0.8, 0.3, 0.6, 0.0], permutations=1000, seed=0)
-    assert constant.p_value == pytest.approx(2 / 64) and constant.ci_low == pytest.approx(-0.1) and constant.ci_high == pytest.approx(-0.1)
+    assert (
+        constant.p_value == pytest.approx(2 / 64)
+        and constant.ci_low == pytest.approx(-0.1)
+        and constant.ci_high == pytest.approx(-0.1)
+    )
 
 
 @pytest.mark.parametrize("pairs, exact", [(10, True), (30, False)])
@@ -219,7 +249,11 @@ def test_p_value_equals_scipys_exact_permutation_test_and_the_interval_is_near_t
     y = x + rng.normal(0.3, 0.5, size=14)
     stat = mean_test(x, y, permutations=1000, seed=11)
     reference = scipy.stats.permutation_test(
-        (x, y), lambda a, b, axis: np.mean(b - a, axis=axis), permutation_type="samples", vectorized=True, n_resamples=2**14,
+        (x, y),
+        lambda a, b, axis: np.mean(b - a, axis=axis),
+        permutation_type="samples",
+        vectorized=True,
+        n_resamples=2**14,
     )
     assert stat.exact and stat.p_value == pytest.approx(reference.pvalue, rel=1e-12)
     t_interval = scipy.stats.ttest_rel(y, x).confidence_interval()
@@ -230,7 +264,11 @@ def test_p_value_equals_scipys_exact_permutation_test_and_the_interval_is_near_t
 
 def test_holm_adjustment_by_hand():
     # sorted 0.01, 0.03, 0.04: 3 x 0.01 = 0.03; 2 x 0.03 = 0.06; max(0.06, 1 x 0.04) = 0.06
-    assert holm({"a": 0.01, "b": 0.04, "c": 0.03}) == {"a": pytest.approx(0.03), "c": pytest.approx(0.06), "b": pytest.approx(0.06)}
+    assert holm({"a": 0.01, "b": 0.04, "c": 0.03}) == {
+        "a": pytest.approx(0.03),
+        "c": pytest.approx(0.06),
+        "b": pytest.approx(0.06),
+    }
     assert holm({"a": 0.6, "b": 0.9}) == {"a": 1.0, "b": 1.0}
 
 
@@ -261,7 +299,8 @@ def test_default_permutations_are_enough_for_the_holm_family_of_the_table(tmp_pa
 
 
 def test_corpus_metrics_on_the_full_sample_equal_lm_evals_aggregates():
-    """Recomputed from the samples with the aggregation the results file records, every metric equals lm-eval's value."""
+    """Recomputed from the samples with the aggregation the results file records, every metric equals lm-eval's
+    value."""
     run = load_results([next(REAL_RUNS.glob("*checkpoint-4"))])[0]
     checked = set()
     features = FeatureCache()
@@ -277,11 +316,26 @@ def test_corpus_metrics_on_the_full_sample_equal_lm_evals_aggregates():
             side = MauveSide(items, features) if metric == "mauve" else Pooled(aggregation, items)
             assert side.full() == pytest.approx(recorded.value, rel=1e-9, abs=1e-12), (task, metric)
             checked.add(metric)
-    assert {"self_bleu", "distinct_1", "mauve", "ttr_by_position", "word_perplexity", "byte_perplexity", "bits_per_byte", "ttr_last96"} <= checked
+    assert {
+        "self_bleu",
+        "distinct_1",
+        "mauve",
+        "ttr_by_position",
+        "word_perplexity",
+        "byte_perplexity",
+        "bits_per_byte",
+        "ttr_last96",
+    } <= checked
 
 
 def test_self_bleu_and_distinct_of_pooled_rows_equal_the_task_aggregation_on_those_texts():
-    texts = ["the cat sat on the mat", "a dog ran in the park", "the cat ran on the mat today", "nothing at all here", "the dog sat"]
+    texts = [
+        "the cat sat on the mat",
+        "a dog ran in the park",
+        "the cat ran on the mat today",
+        "nothing at all here",
+        "the dog sat",
+    ]
     side = Pooled(resolve_aggregation("def aggregate(continuations)", "distinct_2"), texts)
     bleu = Pooled(resolve_aggregation("def self_bleu_words(continuations)", "self_bleu"), texts)
     from hyperfit_tasks.metrics.corpus import distinct_2
@@ -319,7 +373,10 @@ def test_every_output_carries_the_same_statistics(tmp_path, capsys):
         "exact": False,
         "dropped": 0,
     }
-    assert data["cells"]["run"][f"{TASK}/acc"]["state"] == "significant" and data["cells"]["base"][f"{TASK}/acc"]["state"] is None
+    assert (
+        data["cells"]["run"][f"{TASK}/acc"]["state"] == "significant"
+        and data["cells"]["base"][f"{TASK}/acc"]["state"] is None
+    )
     assert "Holm" in data["statistics"] and "300 permutations" in data["statistics"]
     assert "(tests per table: t 3)" in data["statistics"]  # each task is its own Holm family, and its size is said
     row = next(r for r in csv.DictReader(render_csv(board).splitlines()) if r["run"] == "run")
@@ -336,19 +393,34 @@ def test_every_output_carries_the_same_statistics(tmp_path, capsys):
     assert f"[+{stat.ci_low:.4f}, +{stat.ci_high:.4f}])*" in html and "Holm-adjusted" in html
     assert row[f"{TASK}/acc state"] == "significant"
     # the same numbers through the console script, with --permutations (or its older name --resamples) and --seed
-    assert cli.main([str(tmp_path / "base"), str(tmp_path / "run"), "--format", "json", "--resamples", "300", "--seed", "5"]) == 0
+    assert (
+        cli.main(
+            [str(tmp_path / "base"), str(tmp_path / "run"), "--format", "json", "--resamples", "300", "--seed", "5"]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["paired"] == data["paired"]
 
 
 def test_terminal_headers_wrap_only_where_the_table_would_be_too_wide():
     """The terminal shows each metric by its one catalogue label; eight headline columns of wide differences still fit
-    in :data:`TERMINAL_WIDTH`, the labels then wrapped at their spaces above their column (the arrow on its own line)."""
+    in :data:`TERMINAL_WIDTH`, the labels then wrapped at their spaces above their column (the arrow on its own
+    line)."""
     from hyperfit_tasks.compare.text import _aligned
 
     headers = ["TTR-96 ↑", "rep-4 ↓", "Self-BLEU ↓", "MAUVE ↑", "distinct-4 ↑", "tokens", "word ppl ↓", "coherence ↑"]
     values = ("base (baseline)", ["0.145", "0.864", "0.512", "0.0338", "0.203", "256", "23.4", "0.512"])
-    narrow = [values, ("  difference", ["+0.416*", "-0.738*", "+0.0891*", "+0.0074?", "+0.309*", "-1.2?", "+37.8*", "-0.014"])]
-    wide = [values, ("  difference", ["+0.00749?", "-0.0212", "+0.00891?", "+0.0074?", "+0.00309?", "-1.2?", "+37.8*", "-0.000123?"])]
+    narrow = [
+        values,
+        ("  difference", ["+0.416*", "-0.738*", "+0.0891*", "+0.0074?", "+0.309*", "-1.2?", "+37.8*", "-0.014"]),
+    ]
+    wide = [
+        values,
+        (
+            "  difference",
+            ["+0.00749?", "-0.0212", "+0.00891?", "+0.0074?", "+0.00309?", "-1.2?", "+37.8*", "-0.000123?"],
+        ),
+    ]
     one_line = _aligned(headers, narrow)
     assert len(one_line) == 3 and all(header in one_line[0] for header in headers)
     wrapped = _aligned(headers, wide)
@@ -362,13 +434,31 @@ def test_terminal_headers_wrap_only_where_the_table_would_be_too_wide():
 def test_terminal_table_fits_in_100_columns_and_names_the_files(tmp_path, capsys):
     report = tmp_path / "report"
     long_name = f"{OTHER_SETTINGS}=a-rather-long-run-name-for-a-checkpoint"
-    assert cli.main([str(REAL_RUNS), long_name, "--out", str(report), "--permutations", "50", "--mauve-permutations", "2", "--examples", "1"]) == 0
+    assert (
+        cli.main(
+            [
+                str(REAL_RUNS),
+                long_name,
+                "--out",
+                str(report),
+                "--permutations",
+                "50",
+                "--mauve-permutations",
+                "2",
+                "--examples",
+                "1",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert max(len(line) for line in out.splitlines()) <= TERMINAL_WIDTH
     assert "austen:" in out and "pydoc:" in out and "Self-BLEU ↓" in out and "word ppl ↓" in out
     assert f"{report / 'table.md'}" in out and f"{report / 'index.html'}" in out
     # different generation settings: the setting is named with both values, no best mark anywhere in those tasks
-    assert "max_gen_toks differs: 256 in base, run/checkpoint-2, run/checkpoint-4; 64 in a-rather" in " ".join(out.split())
+    assert "max_gen_toks differs: 256 in base, run/checkpoint-2, run/checkpoint-4; 64 in a-rather" in " ".join(
+        out.split()
+    )
     html = (report / "index.html").read_text()
     order = [
         html.index(text)
@@ -383,7 +473,23 @@ def test_terminal_table_fits_in_100_columns_and_names_the_files(tmp_path, capsys
     assert order == sorted(order)
     assert 'class="best"' not in html.split("<h2>hyperfit_continuation_austen</h2>")[1].split("<h2>")[0]
     forced = tmp_path / "forced"
-    assert cli.main([str(REAL_RUNS), long_name, "--out", str(forced), "--permutations", "50", "--mauve-permutations", "2", "--force", "--full"]) == 0
+    assert (
+        cli.main(
+            [
+                str(REAL_RUNS),
+                long_name,
+                "--out",
+                str(forced),
+                "--permutations",
+                "50",
+                "--mauve-permutations",
+                "2",
+                "--force",
+                "--full",
+            ]
+        )
+        == 0
+    )
     assert "best marked anyway (--force)" in capsys.readouterr().err
 
 
@@ -404,12 +510,15 @@ def test_sharpening_table_from_run_records(tmp_path):
 
 @pytest.mark.parametrize("loss, reached", [(0.048, True), (1.3, False)])
 def test_a_run_that_missed_the_near_zero_loss_is_flagged(tmp_path, loss, reached):
-    """The run record's ``training.hyperfitted`` shows in the sharpening table; a miss is also a note in the terminal table."""
+    """The run record's ``training.hyperfitted`` shows in the sharpening table; a miss is also a note in the terminal
+    table."""
     model = tmp_path / "hyperfitted"
     model.mkdir()
     row = {"heldout_perplexity": 20.0, "top1_prob": 0.32, "entropy": 3.6, "ttr_last96": 0.5}
     training = {"hyperfitted": reached, "final_train_loss": loss, "target_loss": 0.1}
-    (model / "hyperfit_run.json").write_text(json.dumps({"initial_diagnostics": row, "final_diagnostics": row, "training": training}))
+    (model / "hyperfit_run.json").write_text(
+        json.dumps({"initial_diagnostics": row, "final_diagnostics": row, "training": training})
+    )
     runs = shifted_runs(tmp_path, shift=0.0)
     runs[1].data["model_name"] = str(model)
     board = with_statistics(build_leaderboard(runs), permutations=50)
@@ -439,7 +548,9 @@ def test_partial_overlap_warns_with_counts_and_no_overlap_is_refused(tmp_path, c
     write_run(tmp_path / "b", {"acc": [0.2, 0.3, 0.4]}, aggregations, higher, docs=[1, 2, 9])
     write_run(tmp_path / "c", {"acc": [0.5, 0.6]}, aggregations, higher, docs=[7, 8])
     board = with_statistics(build_leaderboard(load_results([tmp_path / "a", tmp_path / "b"])), permutations=50)
-    overlap = "t: b and a share 2 of 3 and 4 documents: its differences, intervals and values are over the 2 shared ones"
+    overlap = (
+        "t: b and a share 2 of 3 and 4 documents: its differences, intervals and values are over the 2 shared ones"
+    )
     assert f"{overlap} (the baseline's row shows all of its own)" in board.notes
     stat = board.cell("b", board.columns[0]).stat
     assert stat.documents == 2 and stat.delta == pytest.approx(0.0)  # docs 1, 2: 0.2, 0.3 in both
@@ -457,9 +568,17 @@ def test_nan_sample_corrupt_samples_and_one_run(tmp_path, capsys):
     write_run(tmp_path / "b", {"acc": [0.1, float("nan"), 0.3], "ok": [1.0, 2.0, 4.0]}, aggregations, higher)
     board = with_statistics(build_leaderboard(load_results([tmp_path / "a", tmp_path / "b"])), permutations=50)
     # NaN pairs are dropped in pairs, and the value shown is the run's on the pairs compared
-    assert "t/acc: 1 of 3 pairs dropped (a or b has NaN there): compared on 2 pairs, on which a has 0.2 and b 0.2" in board.notes
+    assert (
+        "t/acc: 1 of 3 pairs dropped (a or b has NaN there): compared on 2 pairs, on which a has 0.2 and b 0.2"
+        in board.notes
+    )
     acc = board.cell("b", board.columns[0])
-    assert acc.stat.dropped == 1 and acc.stat.documents == 2 and acc.value == pytest.approx(0.2) and acc.state == "not tested"
+    assert (
+        acc.stat.dropped == 1
+        and acc.stat.documents == 2
+        and acc.value == pytest.approx(0.2)
+        and acc.state == "not tested"
+    )
     samples = next((tmp_path / "b").glob("samples_*"))
     before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
     samples.write_text(samples.read_text()[:50])
@@ -492,7 +611,9 @@ def test_corpus_metric_tests_find_a_large_difference_and_the_interval_holds_it()
     looping = [" ".join((text.split()[:15]) * 4) for text in diverse]
 
     def records(texts):
-        return [{"doc_hash": f"d{i}", "prompt_hash": f"p{i}", "self_bleu": t, "distinct_4": t} for i, t in enumerate(texts)]
+        return [
+            {"doc_hash": f"d{i}", "prompt_hash": f"p{i}", "self_bleu": t, "distinct_4": t} for i, t in enumerate(texts)
+        ]
 
     aggregations = {
         metric: resolve_aggregation(f"def {name}(continuations)", metric)
@@ -525,10 +646,15 @@ def test_a_prompt_length_difference_is_named_and_no_best_is_marked(tmp_path):
     runs = load_results([tmp_path / "a", tmp_path / "b"])
     board = with_statistics(build_leaderboard(runs), permutations=100)
     assert "t: metadata prompt_tokens differs: 32 in a; 16 in b" in board.warnings
-    assert "t: runs are not comparable (metadata prompt_tokens differs: 32 in a; 16 in b): no best marked (--force marks it anyway)" in board.notes
+    assert (
+        "t: runs are not comparable (metadata prompt_tokens differs: 32 in a; 16 in b): no best marked (--force marks "
+        "it anyway)" in board.notes
+    )
     acc = board.columns[0]
     assert board.cell("b", acc).stat.significant and not board.cell("b", acc).best
-    forced = with_statistics(build_leaderboard(load_results([tmp_path / "a", tmp_path / "b"])), permutations=100, force=True)
+    forced = with_statistics(
+        build_leaderboard(load_results([tmp_path / "a", tmp_path / "b"])), permutations=100, force=True
+    )
     assert forced.cell("b", acc).best and not forced.cell("a", acc).best
 
 
@@ -549,7 +675,13 @@ def test_same_prompts_pairs_a_task_with_another_of_the_same_documents(tmp_path, 
     higher = {"acc": True}
     greedy = write_run(tmp_path / "greedy", {"acc": acc}, {"acc": "mean"}, higher)
     # the sampled run: the same 6 documents in reverse order (paired by hash, not position), each exactly 0.1 lower
-    sampled = write_run(tmp_path / "sampled", {"acc": [value - 0.1 for value in reversed(acc)]}, {"acc": "mean"}, higher, docs=[5, 4, 3, 2, 1, 0])
+    sampled = write_run(
+        tmp_path / "sampled",
+        {"acc": [value - 0.1 for value in reversed(acc)]},
+        {"acc": "mean"},
+        higher,
+        docs=[5, 4, 3, 2, 1, 0],
+    )
     rename_task(sampled, "t_top_p", {"until": [], "do_sample": True, "top_p": 0.9, "max_gen_toks": 256})
     inputs = [f"{greedy}=greedy", f"{sampled}=sampled", "--resamples", "200", "--format", "json"]
 
@@ -562,10 +694,19 @@ def test_same_prompts_pairs_a_task_with_another_of_the_same_documents(tmp_path, 
     stat = json.loads(captured.out)["paired"][TASK]["acc"]["sampled"]
     # every paired difference is -0.1: the delta and both interval ends are -0.1; of the 64 sign patterns of 6 pairs
     # only "none flipped" and "all flipped" are as extreme: exact p = 2/64
-    assert stat["delta"] == pytest.approx(-0.1) and stat["ci_low"] == pytest.approx(-0.1) and stat["ci_high"] == pytest.approx(-0.1)
+    assert (
+        stat["delta"] == pytest.approx(-0.1)
+        and stat["ci_low"] == pytest.approx(-0.1)
+        and stat["ci_high"] == pytest.approx(-0.1)
+    )
     assert stat["p_value"] == pytest.approx(2 / 64) and stat["exact"] and stat["documents"] == 6
-    assert "sampled: t_top_p paired as t (same documents, by doc_hash/prompt_hash); its decoding: do_sample=True" in captured.err
-    assert "t: runs are not comparable (do_sample differs: false in greedy; true in sampled)" in captured.err  # the decoding is named
+    assert (
+        "sampled: t_top_p paired as t (same documents, by doc_hash/prompt_hash); its decoding: do_sample=True"
+        in captured.err
+    )
+    assert (
+        "t: runs are not comparable (do_sample differs: false in greedy; true in sampled)" in captured.err
+    )  # the decoding is named
 
 
 def test_same_prompts_refuses_a_run_that_has_both_tasks_and_a_bad_mapping(tmp_path, capsys):
@@ -596,16 +737,19 @@ def test_a_run_scored_without_samples_is_not_tested_everywhere_with_legend_reaso
     assert "!" not in table  # no best mark on an untested cell
     assert next(line for line in table.splitlines() if "difference" in line).endswith("?")  # the not-tested mark
     assert "? = not tested" in legend
-    assert "t: not tested for run (continuation_tokens): run has no samples file for it (lm_eval --log_samples)" in legend
-    assert "run's continuations are shorter than base's (22.6 against 687.0 tokens on average, difference -664.4, not tested" in (
-        " ".join(legend.split())
+    assert (
+        "t: not tested for run (continuation_tokens): run has no samples file for it (lm_eval --log_samples)" in legend
+    )
+    assert (
+        "run's continuations are shorter than base's (22.6 against 687.0 tokens on average, difference -664.4, not "
+        "tested" in (" ".join(legend.split()))
     )
     data = json.loads((report / "table.json").read_text())
     assert {cell["state"] for cell in data["cells"]["run"].values()} == {"not tested"}
     assert not any(cell["best"] for cells in data["cells"].values() for cell in cells.values())
     html = (report / "index.html").read_text()
     headline = html.split("<h2>Headline</h2>")[1].split("<h2>")[0]
-    assert "class=\"untested\"" in headline and "? not tested for run (continuation_tokens)" in headline
+    assert 'class="untested"' in headline and "? not tested for run (continuation_tokens)" in headline
     assert html.index("<p class='verdict'>run against base: not tested in 3.</p>") < html.index("<h2>Headline</h2>")
 
 
@@ -643,8 +787,13 @@ def test_a_small_exact_table_says_that_holm_leaves_room_only_for_unanimous_promp
     base = rng.normal(0.5, 0.1, 12)
     folders = [write_run(tmp_path / "base", {m: base.tolist() for m in metrics}, aggregations, higher)]
     for k in range(4):
-        folders.append(write_run(tmp_path / f"run{k}", {m: (base + 0.3).tolist() for m in metrics}, aggregations, higher))
+        folders.append(
+            write_run(tmp_path / f"run{k}", {m: (base + 0.3).tolist() for m in metrics}, aggregations, higher)
+        )
     result = board_statistics(build_leaderboard(load_results(folders)))
     assert all(stat.exact and stat.p_value == pytest.approx(2 / 4096) for stat in result.stats.values())
     assert all(stat.significant for stat in result.stats.values())  # unanimous prompts: 60 x 2/4096 = 0.029 < 0.05
-    assert any("with 12 differing pairs an exact test's p is at least 0.00049, and Holm over 60 tests" in note for note in result.notes)
+    assert any(
+        "with 12 differing pairs an exact test's p is at least 0.00049, and Holm over 60 tests" in note
+        for note in result.notes
+    )

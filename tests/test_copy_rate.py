@@ -1,4 +1,5 @@
 """Training-copy metrics: suffix array, K-gram rate, longest copied span, lm-eval metadata glue."""
+
 from __future__ import annotations
 
 import json
@@ -86,7 +87,9 @@ def test_longest_span_equals_brute_force_on_random_small_cases():
         assert longest_training_span(ids, index) == naive_longest_span(ids, training)
         for k in (1, 2, 3):
             windows = [ids[i : i + k] for i in range(len(ids) - k + 1)]
-            expected = sum(naive_longest_span(w, training) == k for w in windows) / len(windows) if windows else math.nan
+            expected = (
+                sum(naive_longest_span(w, training) == k for w in windows) / len(windows) if windows else math.nan
+            )
             assert training_kgram_rate(ids, index, k) == pytest.approx(expected, nan_ok=True)
 
 
@@ -96,12 +99,20 @@ def test_metadata_glue(tmp_path):
     assert copy_metrics_for_text("any text", {"training_data": "", "tokenizer": ""}) == {}
     reference = {"training_data": str(tmp_path / "train.jsonl"), "tokenizer": "/models/m"}
     assert training_reference({"training_data": str(tmp_path / "train.jsonl"), "pretrained": "/models/m"}) == reference
-    assert training_reference({"blocked_data": str(tmp_path / "train.jsonl"), "tokenizer": "/models/m", "pretrained": "/x"}) == reference
+    assert (
+        training_reference(
+            {"blocked_data": str(tmp_path / "train.jsonl"), "tokenizer": "/models/m", "pretrained": "/x"}
+        )
+        == reference
+    )
     with pytest.raises(TrainingDataError, match='add "tokenizer": PATH to --metadata'):
         training_reference({"training_data": str(tmp_path / "train.jsonl")})
     # a trainer run directory: its train_blocks.parquet records the tokenizer it was made with
     write_train_blocks(tmp_path / "train_blocks.parquet", np.arange(8).reshape(2, 4), {"tokenizer": "/models/base"})
-    assert training_reference({"training_data": str(tmp_path)}) == {"training_data": str(tmp_path), "tokenizer": "/models/base"}
+    assert training_reference({"training_data": str(tmp_path)}) == {
+        "training_data": str(tmp_path),
+        "tokenizer": "/models/base",
+    }
     with pytest.raises(TrainingDataError, match="training data not found"):
         training_reference({"training_data": str(tmp_path / "missing.jsonl"), "pretrained": "/m"})
 
@@ -112,7 +123,10 @@ def test_continuation_task_takes_the_training_reference_as_a_run_setting(tmp_pat
     write_train_blocks(tmp_path / TRAIN_BLOCKS_FILE, np.arange(8).reshape(2, 4), {"tokenizer": "/models/base"})
     settings = {"metric_tokenizer": str(tiny_lm_path), "prompt_tokenizer": None}
     with_data = build_own_task(tmp_path / "a", texts, settings | {"training_data": str(tmp_path)})
-    assert with_data.scoring_settings()["training_reference"] == {"training_data": str(tmp_path), "tokenizer": "/models/base"}
+    assert with_data.scoring_settings()["training_reference"] == {
+        "training_data": str(tmp_path),
+        "tokenizer": "/models/base",
+    }
     without = build_own_task(tmp_path / "b", texts, settings)
     assert without.scoring_settings()["training_reference"] == {"training_data": "", "tokenizer": ""}
     assert list(with_data.test_docs()) == list(without.test_docs())  # same documents: lm-eval's hashes match
@@ -128,7 +142,9 @@ def test_continuation_task_scores_copying_only_with_training_data(tiny_lm_path, 
     include_path = write_continuation_task(tmp_path / "task", texts)
 
     def run(metadata=None):
-        output = evaluate("hf", f"pretrained={tiny_lm_path}", [TASK_NAME], include_path, metadata, gen_kwargs="max_gen_toks=12")
+        output = evaluate(
+            "hf", f"pretrained={tiny_lm_path}", [TASK_NAME], include_path, metadata, gen_kwargs="max_gen_toks=12"
+        )
         return output["results"][TASK_NAME], continuations(output, TASK_NAME)
 
     without, generated = run()
@@ -150,7 +166,11 @@ def test_continuation_task_scores_copying_only_with_training_data(tiny_lm_path, 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     vocabulary = len(tokenizer)
-    write_train_blocks(run_dir / TRAIN_BLOCKS_FILE, np.arange(vocabulary, vocabulary + 64).reshape(4, 16), {"tokenizer": str(tiny_lm_path)})
+    write_train_blocks(
+        run_dir / TRAIN_BLOCKS_FILE,
+        np.arange(vocabulary, vocabulary + 64).reshape(4, 16),
+        {"tokenizer": str(tiny_lm_path)},
+    )
     fresh, _ = run({"training_data": str(run_dir)})
     assert fresh["training_kgram_rate,none"] == 0.0
     assert fresh["longest_training_span,none"] == 0.0 and fresh["training_overlap_over_10,none"] == 0.0

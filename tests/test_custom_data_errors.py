@@ -4,6 +4,7 @@ lm-eval runs a task's ``custom_dataset`` when its ``TaskManager`` builds the tas
 after the model is built), so these tests build the tasks through a ``TaskManager`` on hyperfit's task folder with
 the run's metadata, as ``lm_eval --include_path ... --metadata ...`` does, and need no model.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,7 +31,11 @@ def write_bad_data(folder: Path, mistake: str) -> tuple[Path, str]:
     if mistake == "folder":
         path.mkdir()
         (path / "texts.jsonl").write_text(json.dumps({"body": LONG_TEXT}) + "\n")
-        return path, f"data file {path} is a folder, not a file: set data_files (in --metadata or dataset_kwargs) to the file(s) in it"
+        return (
+            path,
+            f"data file {path} is a folder, not a file: set data_files (in --metadata or dataset_kwargs) to the "
+            "file(s) in it",
+        )
     path.write_text("".join(json.dumps({"body": number}) + "\n" for number in (1, 2)))
     return path, f"{path} column 'body' holds int64, not text: set text_field (in --metadata or dataset_kwargs)"
 
@@ -40,7 +45,9 @@ def build_custom_task(task: str, data_files: Path) -> dict:
     from lm_eval.tasks import TaskManager
 
     metadata = {"data_files": str(data_files), "text_field": "body", "prompt_tokenizer": None}
-    return TaskManager(include_path=task_configs_dir(), include_defaults=False, metadata=metadata).load([task])["tasks"]
+    return TaskManager(include_path=task_configs_dir(), include_defaults=False, metadata=metadata).load([task])[
+        "tasks"
+    ]
 
 
 @pytest.mark.parametrize("task", ["hyperfit_continuation_custom", "hyperfit_perplexity_custom"])
@@ -65,7 +72,9 @@ def test_good_file_still_loads(tmp_path):
     path = tmp_path / "texts.jsonl"
     path.write_text("".join(json.dumps({"body": f"text {n}: {LONG_TEXT}"}) + "\n" for n in range(2)))
     continuation = build_custom_task("hyperfit_continuation_custom", path)["hyperfit_continuation_custom"]
-    assert [doc["prompt"] for doc in continuation.test_docs()] == [" ".join(f"text {n}: {LONG_TEXT}".split()[:24]) for n in range(2)]
+    assert [doc["prompt"] for doc in continuation.test_docs()] == [
+        " ".join(f"text {n}: {LONG_TEXT}".split()[:24]) for n in range(2)
+    ]
     perplexity = build_custom_task("hyperfit_perplexity_custom", path)["hyperfit_perplexity_custom"]
     assert [doc["text"] for doc in perplexity.test_docs()] == [f"text {n}: {LONG_TEXT}" for n in range(2)]
 
@@ -79,8 +88,18 @@ def test_hyperfit_lm_eval_prints_the_one_line(tmp_path, tiny_lm_path, capsys):
     for handler in list(logging.getLogger("lm_eval").handlers):  # bound to an earlier stderr: let this run rebind it
         logging.getLogger("lm_eval").removeHandler(handler)
     path, message = write_bad_data(tmp_path, "empty")
-    argv = ["--model", "hf", "--model_args", f"pretrained={tiny_lm_path}", "--device", "cpu", "--tasks", "hyperfit_continuation_custom",
-            "--metadata", json.dumps({"data_files": str(path), "text_field": "body"})]
+    argv = [
+        "--model",
+        "hf",
+        "--model_args",
+        f"pretrained={tiny_lm_path}",
+        "--device",
+        "cpu",
+        "--tasks",
+        "hyperfit_continuation_custom",
+        "--metadata",
+        json.dumps({"data_files": str(path), "text_field": "body"}),
+    ]
     assert lm_eval_cli.main(argv) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.strip().splitlines()[-1] == f"hyperfit-lm-eval: error: {message}"

@@ -1,6 +1,7 @@
 """Every third-party module that our packages import (at the top or inside a function) belongs to a distribution
 that ``pyproject.toml`` declares, in ``[project.dependencies]`` or an optional extra: nothing works only because
 something else happens to pull it in. ruff's ``target-version`` is the Python floor of ``requires-python``."""
+
 from __future__ import annotations
 
 import ast
@@ -41,8 +42,10 @@ def test_every_third_party_import_is_declared():
     declared = {_name(item) for item in project["dependencies"]}
     declared |= {_name(item) for extra in project["optional-dependencies"].values() for item in extra}
     distributions = metadata.packages_distributions()
-    third_party = {module: files for module, files in imported_modules().items()
-                   if module not in sys.stdlib_module_names and module not in OWN and module != "__future__"}  # fmt: skip
+    third_party = {
+        module: files for module, files in imported_modules().items()
+        if module not in sys.stdlib_module_names and module not in OWN and module != "__future__"
+    }  # fmt: skip
     assert {"torch", "scipy", "pyarrow", "faiss"} <= set(third_party)  # the scan sees imports inside functions too
     missing = {
         module: sorted(files) for module, files in third_party.items()

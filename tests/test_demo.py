@@ -1,4 +1,6 @@
-"""hyperfit-demo's wiring: the step commands, their order, re-use of finished steps, the sharpening and answer tables."""
+"""hyperfit-demo's wiring: the step commands, their order, re-use of finished steps, the sharpening and answer
+tables."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +13,8 @@ from hyperfit_tasks.cli import demo
 from hyperfit_tasks.common.errors import HyperfitError
 
 DIAGNOSTICS_BEFORE = {
-    "heldout_perplexity": 60.294, "top1_prob": 0.31794, "top1_prob_correct": 0.6118, "top1_prob_wrong": 0.2391, "ece": 0.0512,
-    "entropy": 3.5977, "ttr_last96": 0.2526,
+    "heldout_perplexity": 60.294, "top1_prob": 0.31794, "top1_prob_correct": 0.6118, "top1_prob_wrong": 0.2391,
+    "ece": 0.0512, "entropy": 3.5977, "ttr_last96": 0.2526,
 }  # fmt: skip
 DIAGNOSTICS_AFTER = {"heldout_perplexity": 75.5, "top1_prob": 0.52, "entropy": 2.25, "ttr_last96": None}
 
@@ -31,7 +33,8 @@ def fake_ttr(folder: Path) -> float:
 
 
 def fake_results(output_path: Path, group: str) -> dict:
-    """lm-eval's results of one fake evaluation: a judge run's preferred-or-equal share, else a TTR that names the model."""
+    """lm-eval's results of one fake evaluation: a judge run's preferred-or-equal share, else a TTR that names the
+    model."""
     if group.startswith("hyperfit_judge"):
         consistency = 0.5 if output_path.name == "hyperfitted-n16" else 0.75
         return {group: {"judge_pref_or_equal,none": JUDGED[output_path.name], "judge_pref_or_equal_stderr,none": 0.05,
@@ -58,7 +61,9 @@ def fake_step(calls: list[list[str]]):
             record = {"initial_diagnostics": DIAGNOSTICS_BEFORE, "final_diagnostics": DIAGNOSTICS_AFTER}
             (run_dir / "hyperfit_run.json").write_text(json.dumps(record))
             (run_dir / "early_stopped").mkdir()  # the epoch of lowest held-out loss, kept by hyperfit-train
-            (run_dir / "early_stopped" / "hyperfit_early_stopped.json").write_text(json.dumps({"epoch": 1, "step": 6, "heldout_loss": 3.6651}))
+            (run_dir / "early_stopped" / "hyperfit_early_stopped.json").write_text(
+                json.dumps({"epoch": 1, "step": 6, "heldout_loss": 3.6651})
+            )
         elif "--output_path" in argv:  # lm-eval: group results with a TTR (and stderr) that names the model
             output_path = Path(argv[argv.index("--output_path") + 1])
             folder = output_path / "model"
@@ -87,33 +92,70 @@ def test_demo_runs_each_step_once_then_reuses_it(tmp_path, monkeypatch, capsys):
     calls: list[list[str]] = []
     monkeypatch.setattr(steps, "run_step", fake_step(calls))
     monkeypatch.setattr(steps, "has_chat_template", lambda model: model == "/models/judge")
-    argv = ["--model", "/models/base", "--train-samples", "8,16", "--output-dir", str(tmp_path), "--limit", "3", "--judge", "/models/judge"]
+    argv = [
+        "--model",
+        "/models/base",
+        "--train-samples",
+        "8,16",
+        "--output-dir",
+        str(tmp_path),
+        "--limit",
+        "3",
+        "--judge",
+        "/models/judge",
+    ]
 
     assert demo.main(argv) == 0
     scripts = [Path(call[0]).name for call in calls]
     matched = ["hyperfit-temperature", "hyperfit-lm-eval", "hyperfit-agreement"]
     judged = ["hyperfit-lm-eval"] * 3  # the judge on the base's and each hyperfitted model's greedy continuations
-    assert scripts == ["hyperfit-train"] * 2 + ["hyperfit-lm-eval"] * 5 + matched * 2 + judged + ["hyperfit-compare"] * 2
+    assert (
+        scripts == ["hyperfit-train"] * 2 + ["hyperfit-lm-eval"] * 5 + matched * 2 + judged + ["hyperfit-compare"] * 2
+    )
     judge_base, judge_8, _ = calls[13:16]
-    assert option(judge_base, "--model") == "hf" and option(judge_base, "--model_args") == "pretrained=/models/judge,dtype=float32"
-    assert option(judge_base, "--tasks") == "hyperfit_judge_logprob" and "--apply_chat_template" in judge_base and "--limit" not in judge_base
+    assert (
+        option(judge_base, "--model") == "hf"
+        and option(judge_base, "--model_args") == "pretrained=/models/judge,dtype=float32"
+    )
+    assert (
+        option(judge_base, "--tasks") == "hyperfit_judge_logprob"
+        and "--apply_chat_template" in judge_base
+        and "--limit" not in judge_base
+    )
     assert json.loads(option(judge_8, "--metadata")) == {"samples": str(tmp_path / "lm_eval" / "hyperfitted-n8")}
     assert option(judge_8, "--output_path") == str(tmp_path / "judge" / "hyperfitted-n8")
     # the judge's runs get a comparison of their own, each hyperfitted model's against the base's
     judge_compare = calls[-1]
-    assert judge_compare[1:4] == [f"{tmp_path / 'judge' / name}={name}" for name in ("base", "hyperfitted-n8", "hyperfitted-n16")]
-    assert option(judge_compare, "--baseline") == "base" and option(judge_compare, "--out") == str(tmp_path / "judge" / "report")
+    assert judge_compare[1:4] == [
+        f"{tmp_path / 'judge' / name}={name}" for name in ("base", "hyperfitted-n8", "hyperfitted-n16")
+    ]
+    assert option(judge_compare, "--baseline") == "base" and option(judge_compare, "--out") == str(
+        tmp_path / "judge" / "report"
+    )
     compare = calls[-2]
     assert compare[compare.index("--same-prompts") + 1] == "hyperfit_continuation_top_p=hyperfit_continuation"
     train_8 = calls[0]
-    assert train_8[train_8.index("--num_samples") + 1] == "8" and train_8[train_8.index("--model") + 1] == "/models/base"
+    assert (
+        train_8[train_8.index("--num_samples") + 1] == "8" and train_8[train_8.index("--model") + 1] == "/models/base"
+    )
     evaluate_16 = calls[4]
-    assert evaluate_16[evaluate_16.index("--model_args") + 1] == f"pretrained={tmp_path / 'hyperfitted-n16'},dtype=float32"
-    assert evaluate_16[evaluate_16.index("--tasks") + 1] == demo.TASKS and evaluate_16[evaluate_16.index("--limit") + 1] == "3"
-    assert json.loads(evaluate_16[evaluate_16.index("--metadata") + 1]) == {"training_data": str(tmp_path / "hyperfitted-n16")}
+    assert (
+        evaluate_16[evaluate_16.index("--model_args") + 1]
+        == f"pretrained={tmp_path / 'hyperfitted-n16'},dtype=float32"
+    )
+    assert (
+        evaluate_16[evaluate_16.index("--tasks") + 1] == demo.TASKS
+        and evaluate_16[evaluate_16.index("--limit") + 1] == "3"
+    )
+    assert json.loads(evaluate_16[evaluate_16.index("--metadata") + 1]) == {
+        "training_data": str(tmp_path / "hyperfitted-n16")
+    }
     assert "--metadata" not in calls[2]  # the base model has no training data of its own
     early_8 = calls[5]  # each run's early-stopped model, on the continuation tasks only
-    assert early_8[early_8.index("--model_args") + 1] == f"pretrained={tmp_path / 'hyperfitted-n8' / 'early_stopped'},dtype=float32"
+    assert (
+        early_8[early_8.index("--model_args") + 1]
+        == f"pretrained={tmp_path / 'hyperfitted-n8' / 'early_stopped'},dtype=float32"
+    )
     assert early_8[early_8.index("--tasks") + 1] == "hyperfit_continuation" and "--metadata" not in early_8
     assert early_8[early_8.index("--output_path") + 1] == str(tmp_path / "lm_eval" / "early-stopped-n8")
     temperature_8, matched_8, agreement_8 = calls[7:10]
@@ -127,44 +169,72 @@ def test_demo_runs_each_step_once_then_reuses_it(tmp_path, monkeypatch, capsys):
     for evaluation in (evaluate_16, matched_8):  # lm-eval's own stderr needs no 100,000-draw bootstrap here
         assert evaluation[evaluation.index("--bootstrap_iters") + 1] == steps.BOOTSTRAP_ITERS
         assert evaluation[evaluation.index("--batch_size") + 1] == steps.BATCH_SIZES["fp32"]
-    assert "--seed" not in train_8 and option(train_8, "--precision") == "fp32"  # auto, on a machine without bf16 (conftest)
+    assert (
+        "--seed" not in train_8 and option(train_8, "--precision") == "fp32"
+    )  # auto, on a machine without bf16 (conftest)
     assert matched_8[matched_8.index("--output_path") + 1] == str(tmp_path / "lm_eval" / "base-T0.812")
-    names = ("base", "hyperfitted-n8", "hyperfitted-n16", "early-stopped-n8", "early-stopped-n16", "base-T0.812", "base-T0.600")
+    names = (
+        "base",
+        "hyperfitted-n8",
+        "hyperfitted-n16",
+        "early-stopped-n8",
+        "early-stopped-n16",
+        "base-T0.812",
+        "base-T0.600",
+    )
     assert compare[1:8] == [f"{tmp_path / 'lm_eval' / name}={name}" for name in names]
     assert compare[compare.index("--baseline") + 1] == "base"
     caches = [Path(call[call.index("--use_cache") + 1]) for call in calls[2:7]]  # one request cache per model
     assert len(set(caches)) == 5 and {cache.parent for cache in caches} == {tmp_path / "lm_eval_cache"}
     table = capsys.readouterr().out.split("entropy-matched temperature (hyperfit_continuation")[-1].splitlines()
-    labels = " | ".join(metric.label for metric in demo.ANSWER_COLUMNS)  # TTR, TTR-96, MSTTR, rep-4, stopped early, tokens, ...
+    labels = " | ".join(
+        metric.label for metric in demo.ANSWER_COLUMNS
+    )  # TTR, TTR-96, MSTTR, rep-4, stopped early, tokens, ...
     assert table[1] == f"| model | decoding | {labels} | preferred or equal (judge) | top-1 agreement with base |"
-    alignment = table[2].strip("| ").split(" | ")  # model and decoding left-aligned, the measured columns right-aligned
+    alignment = (
+        table[2].strip("| ").split(" | ")
+    )  # model and decoding left-aligned, the measured columns right-aligned
     assert len(alignment) == 4 + len(demo.ANSWER_COLUMNS) and not any(cell.endswith(":") for cell in alignment[:2])
     assert all(cell.endswith(":") and set(cell) == {"-", ":"} for cell in alignment[2:])
     assert table[3] == answer_row("base", "greedy", "0.100 ± 0.010", "0.125 ± 0.050", "")
-    assert table[4] == answer_row("early-stopped-n8", "greedy (epoch 1: lowest held-out loss 3.665)", "0.150 ± 0.010", "", "")
+    assert table[4] == answer_row(
+        "early-stopped-n8", "greedy (epoch 1: lowest held-out loss 3.665)", "0.150 ± 0.010", "", ""
+    )
     assert table[5] == answer_row("hyperfitted-n8", "greedy", "0.400 ± 0.010", "0.375 ± 0.050", "0.750")
-    assert table[6] == answer_row("base-T0.812", "sampled T=0.812 (entropy of hyperfitted-n8)", "0.200 ± 0.010", "", "")
+    assert table[6] == answer_row(
+        "base-T0.812", "sampled T=0.812 (entropy of hyperfitted-n8)", "0.200 ± 0.010", "", ""
+    )
     assert table[7].startswith("| early-stopped-n16 | greedy (epoch 1")
     assert table[8] == answer_row("hyperfitted-n16", "greedy", "0.500 ± 0.010", "0.500 ± 0.050", "0.500")
     assert table[9].startswith("| base-T0.600 | sampled T=0.600 (entropy of hyperfitted-n16) |")
-    assert "hyperfitted-n8: entropy-matched T = 0.812 (95% interval 0.500-0.900 over held-out blocks)" in "\n".join(table)
+    assert "hyperfitted-n8: entropy-matched T = 0.812 (95% interval 0.500-0.900 over held-out blocks)" in "\n".join(
+        table
+    )
     # the judge's trust figures close the table: hyperfitted-n16's verdicts flip with the order in half of the prompts
     assert table[-3] == (
-        "judge's position consistency and unparseable share: base 0.75, 0.0%; hyperfitted-n8 0.75, 0.0%; hyperfitted-n16 0.50, 0.0%; "
-        "outside the trust thresholds (consistency >= 0.6, unparseable <= 20%): its preferences say little (a judge that answers "
-        "by position alone finds every text preferred or equal in half of the judgments)"
+        "judge's position consistency and unparseable share: base 0.75, 0.0%; hyperfitted-n8 0.75, 0.0%; "
+        "hyperfitted-n16 0.50, 0.0%; outside the trust thresholds (consistency >= 0.6, unparseable <= 20%): its "
+        "preferences say little (a judge that answers by position alone finds every text preferred or equal in half "
+        "of the judgments)"
     )
 
     calls.clear()
     assert demo.main(argv) == 0
-    assert [Path(call[0]).name for call in calls] == ["hyperfit-compare"]  # the judge's comparison is newer than its runs
+    assert [Path(call[0]).name for call in calls] == [
+        "hyperfit-compare"
+    ]  # the judge's comparison is newer than its runs
     assert "already done" in capsys.readouterr().out
 
 
 def test_demo_without_a_judge_runs_no_judge_step_and_has_no_judge_column(tmp_path, monkeypatch, capsys):
     calls: list[list[str]] = []
     monkeypatch.setattr(steps, "run_step", fake_step(calls))
-    assert demo.main(["--model", "/models/base", "--train-samples", "8", "--output-dir", str(tmp_path), "--judge", "none"]) == 0
+    assert (
+        demo.main(
+            ["--model", "/models/base", "--train-samples", "8", "--output-dir", str(tmp_path), "--judge", "none"]
+        )
+        == 0
+    )
     assert [Path(call[0]).name for call in calls][-2:] == ["hyperfit-agreement", "hyperfit-compare"]
     assert not any("hyperfit_judge" in " ".join(call) for call in calls) and not (tmp_path / "judge").exists()
     assert "preferred or equal" not in capsys.readouterr().out
@@ -182,11 +252,13 @@ def test_sharpening_table_shows_before_and_after_each_run(tmp_path):
     )
     lines = demo.sharpening_table({"hyperfitted-n8": run_dir}).splitlines()
     assert lines[0] == (
-        "| model | held-out ppl | top-1 prob | top-1 prob when right | top-1 prob when wrong | ECE | entropy (nats) | greedy TTR last 96 |"
+        "| model | held-out ppl | top-1 prob | top-1 prob when right | top-1 prob when wrong | ECE | entropy (nats) | "
+        "greedy TTR last 96 |"
     )
     # written by pytablewriter: the separator row spans each column, the numbers right-aligned
     assert lines[1] == (
-        "| -------------- | -----------: | ---------: | --------------------: | --------------------: | ----: | -------------: | -----------------: |"
+        "| -------------- | -----------: | ---------: | --------------------: | --------------------: | ----: | "
+        "-------------: | -----------------: |"
     )
     assert lines[2] == "| before (base) | 60.29 | 0.318 | 0.612 | 0.239 | 0.051 | 3.598 | 0.253 |"
     # a missing value is an empty cell, as are the top-1 split and ECE of a record written before diagnostics had them
@@ -194,29 +266,62 @@ def test_sharpening_table_shows_before_and_after_each_run(tmp_path):
 
 
 def test_demo_passes_its_training_seed_on(tmp_path, monkeypatch):
-    """``hyperfit-demo --seed 7`` trains with ``--seed 7`` (a second training seed, e.g. to see which conclusions hold)."""
+    """``hyperfit-demo --seed 7`` trains with ``--seed 7`` (a second training seed, e.g. to see which conclusions
+    hold)."""
     calls: list[list[str]] = []
     monkeypatch.setattr(steps, "run_step", fake_step(calls))
-    assert demo.main(["--model", "/models/base", "--train-samples", "8", "--output-dir", str(tmp_path), "--seed", "7", "--judge", "none"]) == 0
+    assert (
+        demo.main(
+            [
+                "--model",
+                "/models/base",
+                "--train-samples",
+                "8",
+                "--output-dir",
+                str(tmp_path),
+                "--seed",
+                "7",
+                "--judge",
+                "none",
+            ]
+        )
+        == 0
+    )
     (train,) = [call for call in calls if Path(call[0]).name == "hyperfit-train"]
     assert train[train.index("--seed") + 1] == "7"
 
 
 def test_demo_in_bf16_trains_and_evaluates_in_bf16_and_never_mixes_in_fp32_runs(tmp_path, monkeypatch, capsys):
-    """Where bf16 is native, ``--precision auto`` trains in bf16 mixed precision and runs every lm-eval model, the judge
-    included, with ``dtype=bfloat16`` at the bf16 batch size; re-running on that folder in fp32 is one line, not a mix."""
+    """Where bf16 is native, ``--precision auto`` trains in bf16 mixed precision and runs every lm-eval model, the
+    judge included, with ``dtype=bfloat16`` at the bf16 batch size; re-running on that folder in fp32 is one line, not
+    a mix."""
     calls: list[list[str]] = []
     monkeypatch.setattr(steps, "run_step", fake_step(calls))
     monkeypatch.setattr(steps, "has_chat_template", lambda model: True)
     monkeypatch.setenv("HYPERFIT_BF16", "1")
-    argv = ["--model", "/models/base", "--train-samples", "8", "--output-dir", str(tmp_path), "--judge", "/models/judge"]
+    argv = [
+        "--model",
+        "/models/base",
+        "--train-samples",
+        "8",
+        "--output-dir",
+        str(tmp_path),
+        "--judge",
+        "/models/judge",
+    ]
     assert demo.main(argv) == 0
     (train,) = [call for call in calls if Path(call[0]).name == "hyperfit-train"]
     assert option(train, "--precision") == "bf16"
     evaluations = [call for call in calls if Path(call[0]).name == "hyperfit-lm-eval"]
-    assert len(evaluations) == 6  # base, hyperfitted, early-stopped, sampled base, and the judge on base and on hyperfitted
+    assert (
+        len(evaluations) == 6
+    )  # base, hyperfitted, early-stopped, sampled base, and the judge on base and on hyperfitted
     assert all(option(call, "--model_args").endswith(",dtype=bfloat16") for call in evaluations)
-    assert {option(call, "--batch_size") for call in evaluations} == {steps.BATCH_SIZES["bf16"]} != {steps.BATCH_SIZES["fp32"]}
+    assert (
+        {option(call, "--batch_size") for call in evaluations}
+        == {steps.BATCH_SIZES["bf16"]}
+        != {steps.BATCH_SIZES["fp32"]}
+    )
 
     # the fake steps left records that name no precision; make them say bf16 as the real ones do, then ask for fp32
     record = tmp_path / "hyperfitted-n8" / "hyperfit_run.json"
@@ -224,8 +329,8 @@ def test_demo_in_bf16_trains_and_evaluates_in_bf16_and_never_mixes_in_fp32_runs(
     capsys.readouterr()
     assert demo.main([*argv, "--precision", "fp32"]) == 1
     assert capsys.readouterr().err.strip() == (
-        f"hyperfit-demo: error: {tmp_path / 'hyperfitted-n8'} was made in bf16 and this run is in fp32: pass --precision bf16 "
-        "to re-use it, or another --output-dir"
+        f"hyperfit-demo: error: {tmp_path / 'hyperfitted-n8'} was made in bf16 and this run is in fp32: pass "
+        "--precision bf16 to re-use it, or another --output-dir"
     )
 
 
@@ -236,8 +341,12 @@ def test_a_finished_evaluation_in_another_dtype_is_not_reused(tmp_path):
     results = {"results": {}, "config": {"model": "hf", "model_args": "pretrained=/models/base,dtype=float32"}}
     (folder / "results_2026-01-01T00-00-00.json").write_text(json.dumps(results))
     assert steps.output_precision(tmp_path / "lm_eval" / "base") == "fp32"
-    steps.run_step_unless(True, tmp_path / "lm_eval" / "base", "3. evaluate base", [], precision="fp32")  # same precision: re-used
-    with pytest.raises(HyperfitError, match=r"lm_eval/base was made in fp32 and this run is in bf16: pass --precision fp32"):
+    steps.run_step_unless(
+        True, tmp_path / "lm_eval" / "base", "3. evaluate base", [], precision="fp32"
+    )  # same precision: re-used
+    with pytest.raises(
+        HyperfitError, match=r"lm_eval/base was made in fp32 and this run is in bf16: pass --precision fp32"
+    ):
         steps.run_step_unless(True, tmp_path / "lm_eval" / "base", "3. evaluate base", [], precision="bf16")
 
 
@@ -245,15 +354,21 @@ def test_bf16_asked_for_without_native_bf16_is_one_line_before_any_step(tmp_path
     calls: list[list[str]] = []
     monkeypatch.setattr(steps, "run_step", fake_step(calls))
     monkeypatch.setenv("HYPERFIT_BF16", "0")
-    assert demo.main(["--model", "/models/base", "--output-dir", str(tmp_path), "--precision", "bf16", "--judge", "none"]) == 1
+    assert (
+        demo.main(["--model", "/models/base", "--output-dir", str(tmp_path), "--precision", "bf16", "--judge", "none"])
+        == 1
+    )
     assert calls == []
     error = capsys.readouterr().err.strip()
-    assert error.startswith("hyperfit-demo: error: --precision bf16: no native bf16 matrix multiply here (forced by HYPERFIT_BF16=0)")
+    assert error.startswith(
+        "hyperfit-demo: error: --precision bf16: no native bf16 matrix multiply here (forced by HYPERFIT_BF16=0)"
+    )
     assert "\n" not in error and "--precision auto (which picks fp32 on this machine)" in error
 
 
 def test_each_step_prints_its_wall_time(capsys):
-    """The chains' time split: every finished step prints how long it ran (as the model card writes a training time)."""
+    """The chains' time split: every finished step prints how long it ran (as the model card writes a training
+    time)."""
     import sys
 
     steps.run_step("1. a quick step", [sys.executable, "-c", "pass"])
@@ -264,4 +379,10 @@ def test_each_step_prints_its_wall_time(capsys):
 def test_durations_are_written_as_on_the_model_card():
     from hyperfit_tasks.common.timing import format_duration
 
-    assert [format_duration(s) for s in (None, 0.4, 59.6, 598, 3725)] == ["unknown", "0m 00s", "1m 00s", "9m 58s", "1h 02m 05s"]
+    assert [format_duration(s) for s in (None, 0.4, 59.6, 598, 3725)] == [
+        "unknown",
+        "0m 00s",
+        "1m 00s",
+        "9m 58s",
+        "1h 02m 05s",
+    ]

@@ -1,6 +1,7 @@
 """``diagnostics.png`` is drawn on a pyplot-free ``Figure``: hyperfit-train leaves the caller's matplotlib backend (a
 notebook's that calls ``train()``, say) as it was, and never loads pyplot. (The PNG is byte for byte the one the pyplot
 version drew on these rows: checked once when it changed, commit message.)"""
+
 from __future__ import annotations
 
 import struct
@@ -14,8 +15,9 @@ def test_plot_rows_leaves_the_callers_backend_alone(tmp_path):
         import sys, matplotlib
         matplotlib.use("svg")  # the caller's choice
         from hyperfit_train.diagnostics import plot_rows
-        rows = [{{"epoch": e, "train_loss": 3.0 / (e + 1), "heldout_perplexity": 30.0 + 40 * e, "top1_prob": 0.3 + 0.02 * e,
-                 "entropy": 3.5 - 0.1 * e, "ttr": 0.2, "ttr_last96": 0.15 + 0.02 * e, "rep_4": None}} for e in range(4)]
+        rows = [{{"epoch": e, "train_loss": 3.0 / (e + 1), "heldout_perplexity": 30.0 + 40 * e,
+                 "top1_prob": 0.3 + 0.02 * e, "entropy": 3.5 - 0.1 * e, "ttr": 0.2, "ttr_last96": 0.15 + 0.02 * e,
+                 "rep_4": None}} for e in range(4)]
         plot_rows(rows, {str(tmp_path / "diagnostics.png")!r}, "tiny - preset paper")
         print(matplotlib.get_backend(), "matplotlib.pyplot" in sys.modules)
     """)

@@ -1,6 +1,7 @@
 """Resumable evaluation: lm-eval's request cache under a per-model path (hyperfit_tasks.common.eval_cache).
 A SIGKILLed ``hyperfit-lm-eval`` run resumes generating only what was not done and writes the
 results of an uninterrupted run; two checkpoints never share a cache file."""
+
 from __future__ import annotations
 
 import json
@@ -68,15 +69,25 @@ def test_killed_evaluation_resumes_generating_only_the_rest(tmp_path, tiny_lm_pa
     done = cached_requests(database)
     assert KILL_AFTER <= done < DOCS and not list((tmp_path / "killed").rglob("results_*.json"))
 
-    resumed = subprocess.run(command(tiny_lm_path, tasks, tmp_path / "resumed", "--use_cache", cache), env=ENV, capture_output=True, text=True)
+    resumed = subprocess.run(
+        command(tiny_lm_path, tasks, tmp_path / "resumed", "--use_cache", cache),
+        env=ENV,
+        capture_output=True,
+        text=True,
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"Cached requests: {done}, Requests remaining: {DOCS - done}" in resumed.stderr
     assert f"| 0/{DOCS - done} [" in resumed.stderr  # the model's progress bar: only the rest was generated
     assert cached_requests(database) == DOCS
 
-    uninterrupted = subprocess.run(command(tiny_lm_path, tasks, tmp_path / "uninterrupted"), env=ENV, capture_output=True, text=True)
+    uninterrupted = subprocess.run(
+        command(tiny_lm_path, tasks, tmp_path / "uninterrupted"), env=ENV, capture_output=True, text=True
+    )
     assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
-    (results, continuations), (reference, reference_continuations) = outputs(tmp_path / "resumed"), outputs(tmp_path / "uninterrupted")
+    (results, continuations), (reference, reference_continuations) = (
+        outputs(tmp_path / "resumed"),
+        outputs(tmp_path / "uninterrupted"),
+    )
     assert continuations == reference_continuations
     assert results.keys() == reference.keys() and all(same_number(results[key], reference[key]) for key in reference)
     assert math.isfinite(results["self_bleu,none"])
@@ -88,12 +99,16 @@ def test_cache_path_follows_the_weights_and_settings(tmp_path, tiny_lm_path):
     path = eval_cache_path(tmp_path / "cache", str(first), "dtype=float32")
     assert path == eval_cache_path(tmp_path / "cache", str(first), "dtype=float32")  # same model: its earlier answers
     assert Path(path).parent == tmp_path / "cache" and Path(path).name.startswith("first-")
-    assert weights_digest(str(tmp_path / "copy")) == weights_digest(str(first))  # identity is the weights, not the folder
+    assert weights_digest(str(tmp_path / "copy")) == weights_digest(
+        str(first)
+    )  # identity is the weights, not the folder
     others = {
         eval_cache_path(tmp_path / "cache", str(second), "dtype=float32"),  # another checkpoint
         eval_cache_path(tmp_path / "cache", str(first), "dtype=bfloat16"),  # same weights, other answers
         eval_cache_path(tmp_path / "cache", "HuggingFaceTB/SmolLM2-135M", "dtype=float32"),  # hub id: its name
     }
     assert len(others) == 3 and path not in others
-    shutil.copy(second / "model.safetensors", first / "model.safetensors")  # retrained in place: old answers must not be reused
+    shutil.copy(
+        second / "model.safetensors", first / "model.safetensors"
+    )  # retrained in place: old answers must not be reused
     assert eval_cache_path(tmp_path / "cache", str(first), "dtype=float32") != path

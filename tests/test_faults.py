@@ -8,6 +8,7 @@ tests/test_train_errors.py (missing/empty data, missing column, unknown model, r
 guards, NaN from poisoned weights) and tests/test_compare.py (missing path, truncated/foreign/
 binary JSON, names, unknown baseline/metric); SIGKILL + resume is in tests/test_train_resume_ddp.py.
 """
+
 from __future__ import annotations
 
 import ast
@@ -59,7 +60,7 @@ def inputs(tmp_path_factory, tiny_lm_path, english_text) -> dict[str, Path]:
         else:
             files[name].write_text(data)
 
-    write("latin1.jsonl", '{"text": "caf\u00e9 au lait, ' .encode("latin-1") + b"word " * 200 + b'"}\n')
+    write("latin1.jsonl", '{"text": "caf\u00e9 au lait, '.encode("latin-1") + b"word " * 200 + b'"}\n')
     write("latin1.txt", "na\u00efve ".encode("latin-1") * 200)
     write("broken.jsonl", '{"text": "an unclosed object"\n')
     write("data.xyz", "text in a format no loader knows")
@@ -69,9 +70,14 @@ def inputs(tmp_path_factory, tiny_lm_path, english_text) -> dict[str, Path]:
     files["no_data_files"] = root / "no_data_files"
     files["other_tokenizer_lm"] = build_tiny_lm(root / "other_lm", vocab_size=300)
 
-    for name, metrics, version in (("nan", {"t": {"acc": float("nan")}}, "0.4.13"), ("base", {"t": {"acc": 0.5}}, "0.4.13"),
-                                   ("old", {"t": {"acc": 0.6}}, "0.4.9")):
-        files[f"results_{name}"] = write_results(root / "results" / name, results_dict(metrics, HIB, model=f"/m/{name}", lm_eval_version=version))
+    for name, metrics, version in (
+        ("nan", {"t": {"acc": float("nan")}}, "0.4.13"),
+        ("base", {"t": {"acc": 0.5}}, "0.4.13"),
+        ("old", {"t": {"acc": 0.6}}, "0.4.9"),
+    ):
+        files[f"results_{name}"] = write_results(
+            root / "results" / name, results_dict(metrics, HIB, model=f"/m/{name}", lm_eval_version=version)
+        )
     no_results = results_dict({"t": {"acc": 0.5}}, HIB)
     no_results["results"] = {}
     files["results_none"] = write_results(root / "results" / "none", no_results)
@@ -92,77 +98,299 @@ def train(f, *extra, data="train"):
 
 
 def custom_task_argv(f, **metadata):
-    """``hyperfit_continuation_custom`` with its texts named in ``--metadata`` (no --include_path: the wrapper adds ours)."""
-    return ["--model", "hf", "--model_args", f"pretrained={f['lm']}", "--device", "cpu", "--tasks", "hyperfit_continuation_custom",
-            "--limit", "2", "--metadata", json.dumps(metadata)]
+    """``hyperfit_continuation_custom`` with its texts named in ``--metadata`` (no --include_path: the wrapper adds
+    ours)."""
+    return [
+        "--model",
+        "hf",
+        "--model_args",
+        f"pretrained={f['lm']}",
+        "--device",
+        "cpu",
+        "--tasks",
+        "hyperfit_continuation_custom",
+        "--limit",
+        "2",
+        "--metadata",
+        json.dumps(metadata),
+    ]
 
 
 def lm_eval_argv(f, *extra):
-    return ["--model", "hf", "--model_args", f"pretrained={f['lm']}", "--device", "cpu", "--include_path", str(f["tasks"]),
-            "--tasks", "missing_data", "--limit", "2", *extra]
+    return [
+        "--model",
+        "hf",
+        "--model_args",
+        f"pretrained={f['lm']}",
+        "--device",
+        "cpu",
+        "--include_path",
+        str(f["tasks"]),
+        "--tasks",
+        "missing_data",
+        "--limit",
+        "2",
+        *extra,
+    ]
 
 
 # (id, program, argv from the inputs, exit status, text the one error (or warning) line must contain)
 CASES = [
-    ("train: jsonl with non-UTF-8 bytes", "hyperfit-train", lambda f: train(f, data="latin1.jsonl"), 1,
-     "is not UTF-8 text (byte 13): convert it to UTF-8"),
-    ("train: txt with non-UTF-8 bytes", "hyperfit-train", lambda f: train(f, data="latin1.txt"), 1, "is not UTF-8 text (byte 2)"),
-    ("train: invalid JSON line", "hyperfit-train", lambda f: train(f, data="broken.jsonl"), 1, "cannot load training data"),
-    ("train: unsupported extension", "hyperfit-train", lambda f: train(f, data="data.xyz"), 1, "has an unsupported extension: use .txt"),
-    ("train: folder without data files", "hyperfit-train", lambda f: train(f, data="no_data_files"), 1, "doesn't contain any data files"),
-    ("train: unknown preset", "hyperfit-train", lambda f: train(f, "--preset", "nope"), 1, "unknown preset 'nope': choose one of paper, demo"),
-    ("train: missing config file", "hyperfit-train", lambda f: train(f, "--config", str(f["root"] / "absent.yaml")), 1, "config file not found"),
-    ("train: config not YAML", "hyperfit-train", lambda f: train(f, "--config", str(f["recipe_broken.yaml"])), 1, "is not valid YAML"),
-    ("train: config not a mapping", "hyperfit-train", lambda f: train(f, "--config", str(f["recipe_list.yaml"])), 1, "must hold a YAML mapping"),
-    ("train: block of 1 token", "hyperfit-train", lambda f: train(f, "--max_length", "1"), 1, "--max_length sets the training block length"),
-    ("train: zero samples", "hyperfit-train", lambda f: train(f, "--num_samples", "0"), 1, "--num_samples must be >= 1, got 0"),
-    ("train: EOS not in vocabulary", "hyperfit-train", lambda f: train(f, "--eos_token", "<nope>"), 1,
-     "--eos_token '<nope>' is not in the tokenizer's vocabulary"),
-    ("train: not a number", "hyperfit-train", lambda f: train(f, "--learning_rate", "fast"), 2,
-     "invalid float value: 'fast' (see hyperfit-train --help)"),
+    (
+        "train: jsonl with non-UTF-8 bytes",
+        "hyperfit-train",
+        lambda f: train(f, data="latin1.jsonl"),
+        1,
+        "is not UTF-8 text (byte 13): convert it to UTF-8",
+    ),
+    (
+        "train: txt with non-UTF-8 bytes",
+        "hyperfit-train",
+        lambda f: train(f, data="latin1.txt"),
+        1,
+        "is not UTF-8 text (byte 2)",
+    ),
+    (
+        "train: invalid JSON line",
+        "hyperfit-train",
+        lambda f: train(f, data="broken.jsonl"),
+        1,
+        "cannot load training data",
+    ),
+    (
+        "train: unsupported extension",
+        "hyperfit-train",
+        lambda f: train(f, data="data.xyz"),
+        1,
+        "has an unsupported extension: use .txt",
+    ),
+    (
+        "train: folder without data files",
+        "hyperfit-train",
+        lambda f: train(f, data="no_data_files"),
+        1,
+        "doesn't contain any data files",
+    ),
+    (
+        "train: unknown preset",
+        "hyperfit-train",
+        lambda f: train(f, "--preset", "nope"),
+        1,
+        "unknown preset 'nope': choose one of paper, demo",
+    ),
+    (
+        "train: missing config file",
+        "hyperfit-train",
+        lambda f: train(f, "--config", str(f["root"] / "absent.yaml")),
+        1,
+        "config file not found",
+    ),
+    (
+        "train: config not YAML",
+        "hyperfit-train",
+        lambda f: train(f, "--config", str(f["recipe_broken.yaml"])),
+        1,
+        "is not valid YAML",
+    ),
+    (
+        "train: config not a mapping",
+        "hyperfit-train",
+        lambda f: train(f, "--config", str(f["recipe_list.yaml"])),
+        1,
+        "must hold a YAML mapping",
+    ),
+    (
+        "train: block of 1 token",
+        "hyperfit-train",
+        lambda f: train(f, "--max_length", "1"),
+        1,
+        "--max_length sets the training block length",
+    ),
+    (
+        "train: zero samples",
+        "hyperfit-train",
+        lambda f: train(f, "--num_samples", "0"),
+        1,
+        "--num_samples must be >= 1, got 0",
+    ),
+    (
+        "train: EOS not in vocabulary",
+        "hyperfit-train",
+        lambda f: train(f, "--eos_token", "<nope>"),
+        1,
+        "--eos_token '<nope>' is not in the tokenizer's vocabulary",
+    ),
+    (
+        "train: not a number",
+        "hyperfit-train",
+        lambda f: train(f, "--learning_rate", "fast"),
+        2,
+        "invalid float value: 'fast' (see hyperfit-train --help)",
+    ),
     ("train: misspelt option", "hyperfit-train", lambda f: train(f, "--num_sampl", "4"), 1, "'--num_sampl', '4'"),
-    ("train: NaN learning rate", "hyperfit-train", lambda f: train(f, "--learning_rate", "nan"), 1,
-     "--learning_rate must be a finite number >= 0, got nan"),
-    ("compare: NaN in results (warning)", "hyperfit-compare", lambda f: [str(f["results_nan"])], 0, "t/acc recorded as NaN, shown empty"),
-    ("compare: other lm-eval version (warning)", "hyperfit-compare", lambda f: [str(f["results_base"]), str(f["results_old"])], 0,
-     'lm_eval_version differs: "0.4.13" in base; "0.4.9" in old'),
-    ("compare: results without results", "hyperfit-compare", lambda f: [str(f["results_none"])], 1, "holds no task results"),
-    ("compare: empty results file", "hyperfit-compare", lambda f: [str(f["results_empty.json"])], 1, "is not valid JSON"),
+    (
+        "train: NaN learning rate",
+        "hyperfit-train",
+        lambda f: train(f, "--learning_rate", "nan"),
+        1,
+        "--learning_rate must be a finite number >= 0, got nan",
+    ),
+    (
+        "compare: NaN in results (warning)",
+        "hyperfit-compare",
+        lambda f: [str(f["results_nan"])],
+        0,
+        "t/acc recorded as NaN, shown empty",
+    ),
+    (
+        "compare: other lm-eval version (warning)",
+        "hyperfit-compare",
+        lambda f: [str(f["results_base"]), str(f["results_old"])],
+        0,
+        'lm_eval_version differs: "0.4.13" in base; "0.4.9" in old',
+    ),
+    (
+        "compare: results without results",
+        "hyperfit-compare",
+        lambda f: [str(f["results_none"])],
+        1,
+        "holds no task results",
+    ),
+    (
+        "compare: empty results file",
+        "hyperfit-compare",
+        lambda f: [str(f["results_empty.json"])],
+        1,
+        "is not valid JSON",
+    ),
     ("compare: unknown task", "hyperfit-compare", lambda f: [str(f["results_base"]), "--tasks", "nope"], 1, "nope"),
-    ("compare: negative --examples", "hyperfit-compare", lambda f: [str(REAL_RUNS), "--examples", "-1"], 1, "--examples must be >= 0, got -1"),
-    ("compare: unknown option", "hyperfit-compare", lambda f: [str(REAL_RUNS), "--bogus"], 2, "unrecognized arguments: --bogus"),
-    ("reproduce: zero scale", "hyperfit-reproduce", lambda f: ["--model", str(f["lm"]), "--scale", "0", "--output-dir", str(f["root"] / "rep")], 1,
-     "--scale must be > 0, got 0.0: 1 is the default size"),
-    ("demo: sizes not numbers", "hyperfit-demo", lambda f: ["--train-samples", "abc", "--output-dir", str(f["root"] / "demo")], 1,
-     "--train-samples must be comma-separated whole numbers of blocks, got 'abc': e.g. 8,48"),
-    ("demo: zero documents", "hyperfit-demo", lambda f: ["--limit", "0", "--output-dir", str(f["root"] / "demo")], 1,
-     "--limit must be >= 1 evaluation document per domain, got 0"),
-    ("demo: limit not a number", "hyperfit-demo", lambda f: ["--limit", "many"], 2, "invalid int value: 'many' (see hyperfit-demo --help)"),
-    ("agreement: missing data file", "hyperfit-agreement", lambda f: [str(f["lm"]), str(f["lm"]), "--data", str(f["root"] / "absent.jsonl")], 1,
-     "data file not found"),
-    ("agreement: missing model folder", "hyperfit-agreement", lambda f: [str(f["lm"]), str(f["root"] / "no_model"), "--data", str(f["heldout"])], 1,
-     "model folder not found"),
-    ("agreement: different tokenizers", "hyperfit-agreement", lambda f: [str(f["lm"]), str(f["other_tokenizer_lm"]), "--data", str(f["heldout"])], 1,
-     "do not share a tokenizer"),
-    ("agreement: block of 1 token", "hyperfit-agreement", lambda f: [str(f["lm"]), str(f["lm"]), "--data", str(f["heldout"]), "--block-size", "1"], 1,
-     "--block-size must be >= 2"),
-    ("agreement: non-UTF-8 data", "hyperfit-agreement", lambda f: [str(f["lm"]), str(f["lm"]), "--data", str(f["latin1.txt"])], 1,
-     "is not UTF-8 text (byte 2): convert it to UTF-8"),
-    ("temperature: missing data file", "hyperfit-temperature", lambda f: [str(f["lm"]), str(f["lm"]), "--data", str(f["root"] / "absent.jsonl")], 1,
-     "data file not found"),
-    ("temperature: missing model folder", "hyperfit-temperature",
-     lambda f: [str(f["lm"]), str(f["root"] / "no_model"), "--data", str(f["heldout"])], 1, "model folder not found"),
+    (
+        "compare: negative --examples",
+        "hyperfit-compare",
+        lambda f: [str(REAL_RUNS), "--examples", "-1"],
+        1,
+        "--examples must be >= 0, got -1",
+    ),
+    (
+        "compare: unknown option",
+        "hyperfit-compare",
+        lambda f: [str(REAL_RUNS), "--bogus"],
+        2,
+        "unrecognized arguments: --bogus",
+    ),
+    (
+        "reproduce: zero scale",
+        "hyperfit-reproduce",
+        lambda f: ["--model", str(f["lm"]), "--scale", "0", "--output-dir", str(f["root"] / "rep")],
+        1,
+        "--scale must be > 0, got 0.0: 1 is the default size",
+    ),
+    (
+        "demo: sizes not numbers",
+        "hyperfit-demo",
+        lambda f: ["--train-samples", "abc", "--output-dir", str(f["root"] / "demo")],
+        1,
+        "--train-samples must be comma-separated whole numbers of blocks, got 'abc': e.g. 8,48",
+    ),
+    (
+        "demo: zero documents",
+        "hyperfit-demo",
+        lambda f: ["--limit", "0", "--output-dir", str(f["root"] / "demo")],
+        1,
+        "--limit must be >= 1 evaluation document per domain, got 0",
+    ),
+    (
+        "demo: limit not a number",
+        "hyperfit-demo",
+        lambda f: ["--limit", "many"],
+        2,
+        "invalid int value: 'many' (see hyperfit-demo --help)",
+    ),
+    (
+        "agreement: missing data file",
+        "hyperfit-agreement",
+        lambda f: [str(f["lm"]), str(f["lm"]), "--data", str(f["root"] / "absent.jsonl")],
+        1,
+        "data file not found",
+    ),
+    (
+        "agreement: missing model folder",
+        "hyperfit-agreement",
+        lambda f: [str(f["lm"]), str(f["root"] / "no_model"), "--data", str(f["heldout"])],
+        1,
+        "model folder not found",
+    ),
+    (
+        "agreement: different tokenizers",
+        "hyperfit-agreement",
+        lambda f: [str(f["lm"]), str(f["other_tokenizer_lm"]), "--data", str(f["heldout"])],
+        1,
+        "do not share a tokenizer",
+    ),
+    (
+        "agreement: block of 1 token",
+        "hyperfit-agreement",
+        lambda f: [str(f["lm"]), str(f["lm"]), "--data", str(f["heldout"]), "--block-size", "1"],
+        1,
+        "--block-size must be >= 2",
+    ),
+    (
+        "agreement: non-UTF-8 data",
+        "hyperfit-agreement",
+        lambda f: [str(f["lm"]), str(f["lm"]), "--data", str(f["latin1.txt"])],
+        1,
+        "is not UTF-8 text (byte 2): convert it to UTF-8",
+    ),
+    (
+        "temperature: missing data file",
+        "hyperfit-temperature",
+        lambda f: [str(f["lm"]), str(f["lm"]), "--data", str(f["root"] / "absent.jsonl")],
+        1,
+        "data file not found",
+    ),
+    (
+        "temperature: missing model folder",
+        "hyperfit-temperature",
+        lambda f: [str(f["lm"]), str(f["root"] / "no_model"), "--data", str(f["heldout"])],
+        1,
+        "model folder not found",
+    ),
     ("assets: unknown option", "hyperfit-assets", lambda f: ["--sampel"], 2, "unrecognized arguments: --sampel"),
-    ("lm-eval task: data file missing", "hyperfit-lm-eval", lambda f: lm_eval_argv(f), 1,
-     "does not exist: fix data_files (in --metadata or dataset_kwargs)"),
-    ("custom task: data file missing", "hyperfit-lm-eval", lambda f: custom_task_argv(f, data_files=str(f["root"] / "absent.jsonl")), 1,
-     "absent.jsonl does not exist: fix data_files (in --metadata or dataset_kwargs)"),
-    ("custom task: wrong column", "hyperfit-lm-eval", lambda f: custom_task_argv(f, data_files=str(f["bodies.jsonl"]), text_field="story"), 1,
-     "has no column 'story' (columns: body): set text_field"),
-    ("custom task: texts too short", "hyperfit-lm-eval", lambda f: custom_task_argv(f, data_files=str(f["short.jsonl"])), 1,
-     "no usable text in"),
-    ("custom task: no text source", "hyperfit-lm-eval", lambda f: custom_task_argv(f), 1,
-     "give exactly one text source (corpus, data_files or dataset), got none"),
+    (
+        "lm-eval task: data file missing",
+        "hyperfit-lm-eval",
+        lambda f: lm_eval_argv(f),
+        1,
+        "does not exist: fix data_files (in --metadata or dataset_kwargs)",
+    ),
+    (
+        "custom task: data file missing",
+        "hyperfit-lm-eval",
+        lambda f: custom_task_argv(f, data_files=str(f["root"] / "absent.jsonl")),
+        1,
+        "absent.jsonl does not exist: fix data_files (in --metadata or dataset_kwargs)",
+    ),
+    (
+        "custom task: wrong column",
+        "hyperfit-lm-eval",
+        lambda f: custom_task_argv(f, data_files=str(f["bodies.jsonl"]), text_field="story"),
+        1,
+        "has no column 'story' (columns: body): set text_field",
+    ),
+    (
+        "custom task: texts too short",
+        "hyperfit-lm-eval",
+        lambda f: custom_task_argv(f, data_files=str(f["short.jsonl"])),
+        1,
+        "no usable text in",
+    ),
+    (
+        "custom task: no text source",
+        "hyperfit-lm-eval",
+        lambda f: custom_task_argv(f),
+        1,
+        "give exactly one text source (corpus, data_files or dataset), got none",
+    ),
 ]
 
 
@@ -203,8 +431,11 @@ def test_table_is_large_and_spans_every_tool():
 @pytest.mark.parametrize(
     "program, make_argv, error",
     [
-        ("hyperfit-agreement", lambda f: [str(f["lm"]), str(f["lm"]), "--data", str(f["root"] / "absent.jsonl"), "--debug"],
-         agreement.AgreementError),
+        (
+            "hyperfit-agreement",
+            lambda f: [str(f["lm"]), str(f["lm"]), "--data", str(f["root"] / "absent.jsonl"), "--debug"],
+            agreement.AgreementError,
+        ),
         ("hyperfit-lm-eval", lambda f: lm_eval_argv(f, "--debug"), FileNotFoundError),
     ],
     ids=["agreement", "lm-eval"],
@@ -218,7 +449,8 @@ def test_debug_raises_the_error_with_its_traceback(program, make_argv, error, in
 
 
 class InterruptedWrite:
-    """A file handle whose first ``write`` puts half of the data on disk, then raises ``KeyboardInterrupt`` (Ctrl-C)."""
+    """A file handle whose first ``write`` puts half of the data on disk, then raises ``KeyboardInterrupt``
+    (Ctrl-C)."""
 
     def __init__(self, handle):
         self.handle = handle
@@ -271,7 +503,18 @@ def test_agreement_interrupted_mid_write_keeps_the_previous_json(inputs, tmp_pat
     target = tmp_path / "agreement.json"
     target.write_text('{"previous": true}\n')
     touched = interrupt_writes_of(monkeypatch, ".json")
-    argv = [str(inputs["lm"]), str(inputs["lm"]), "--data", str(inputs["heldout"]), "--block-size", "16", "--limit", "2", "--json", str(target)]
+    argv = [
+        str(inputs["lm"]),
+        str(inputs["lm"]),
+        "--data",
+        str(inputs["heldout"]),
+        "--block-size",
+        "16",
+        "--limit",
+        "2",
+        "--json",
+        str(target),
+    ]
     assert agreement.main(argv) == 130
     assert "hyperfit-agreement: interrupted" in capsys.readouterr().err
     assert len(touched) == 1 and json.loads(target.read_text()) == {"previous": True}
@@ -282,7 +525,15 @@ def test_demo_writes_no_files_itself():
     """hyperfit-demo only runs the other commands (whose writes are tested above); it opens no file of its own."""
     tree = ast.parse((ROOT / "hyperfit_tasks" / "cli" / "demo.py").read_text())
     called = {_call_name(node) for node in ast.walk(tree) if isinstance(node, ast.Call)}
-    assert not called & {"open", "write_text", "write_bytes", "write_atomic", "write_json_atomic", "json.dump", "savefig"}
+    assert not called & {
+        "open",
+        "write_text",
+        "write_bytes",
+        "write_atomic",
+        "write_json_atomic",
+        "json.dump",
+        "savefig",
+    }
 
 
 # ---------------------------------------------------------------- security basics
@@ -300,7 +551,9 @@ def _call_name(node: ast.Call) -> str:
 
 
 def package_sources() -> list[Path]:
-    return sorted(path for folder in ("hyperfit_train", "hyperfit_tasks", "benchmarks") for path in (ROOT / folder).rglob("*.py"))
+    return sorted(
+        path for folder in ("hyperfit_train", "hyperfit_tasks", "benchmarks") for path in (ROOT / folder).rglob("*.py")
+    )
 
 
 def test_no_remote_code_or_pickled_weights_in_the_code():
@@ -308,7 +561,11 @@ def test_no_remote_code_or_pickled_weights_in_the_code():
     for path in package_sources():
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             where = f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', '?')}"
-            if isinstance(node, ast.keyword) and node.arg in ("trust_remote_code", "safe_serialization", "use_safetensors"):
+            if isinstance(node, ast.keyword) and node.arg in (
+                "trust_remote_code",
+                "safe_serialization",
+                "use_safetensors",
+            ):
                 unsafe = node.arg == "trust_remote_code"  # True is unsafe for it, False for the two safetensors flags
                 constant = node.value.value if isinstance(node.value, ast.Constant) else None
                 assert constant is not unsafe, f"{where}: hard-coded {node.arg}={constant}"
@@ -329,16 +586,30 @@ def test_trust_remote_code_only_when_the_user_passes_it(tiny_lm_path):
     for extra, expected in (([], False), (["--trust_remote_code", "true"], True)):
         _, training_args, model_args = parse_args(["--model", str(tiny_lm_path), *extra])
         _set_model_init_kwargs(training_args, model_args)
-        assert training_args.trust_remote_code is expected and training_args.model_init_kwargs["trust_remote_code"] is expected
+        assert (
+            training_args.trust_remote_code is expected
+            and training_args.model_init_kwargs["trust_remote_code"] is expected
+        )
 
 
 def test_trained_weights_are_safetensors(inputs, tmp_path):
     output_dir = tmp_path / "run"
-    argv = tiny_argv(inputs["lm"], inputs["train"], inputs["heldout"], output_dir, "--num_train_epochs", "1", "--diagnostics", "false")
+    argv = tiny_argv(
+        inputs["lm"],
+        inputs["train"],
+        inputs["heldout"],
+        output_dir,
+        "--num_train_epochs",
+        "1",
+        "--diagnostics",
+        "false",
+    )
     assert train_cli.main(argv) == 0
     for folder in (output_dir, output_dir / "checkpoint-4"):
         names = {path.name for path in folder.iterdir()}
-        assert "model.safetensors" in names and not any(name.endswith((".bin", ".pt", ".pth")) and "model" in name for name in names), names
+        assert "model.safetensors" in names and not any(
+            name.endswith((".bin", ".pt", ".pth")) and "model" in name for name in names
+        ), names
 
 
 def test_run_command_turns_errors_and_interrupts_into_exit_codes(capsys):
@@ -347,6 +618,7 @@ def test_run_command_turns_errors_and_interrupts_into_exit_codes(capsys):
     def fail(error):
         def work():
             raise error
+
         return work
 
     assert run_command("tool", lambda: None, debug=False) == 0 and run_command("tool", lambda: 3, debug=False) == 3

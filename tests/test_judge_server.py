@@ -5,6 +5,7 @@ Two continuation runs of ``hyperfit_continuation_austen`` (two tiny random model
 hyperfit-compare then pairs the two judge runs by the prompt they judged. The expected numbers are worked out here
 from the rule and the texts, not by the judge task's own scoring code.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,7 +37,8 @@ METRICS = ("judge_pref_or_equal", "judge_win_rate", "judge_position_consistency"
 
 
 def save(output: dict, tracker) -> None:
-    """Write an lm-eval output as its CLI does with ``--output_path --log_samples``: results and one samples file per task."""
+    """Write an lm-eval output as its CLI does with ``--output_path --log_samples``: results and one samples file per
+    task."""
     samples = output.pop("samples")
     tracker.save_results_aggregated(results=output, samples=samples)
     for task in output["configs"]:
@@ -54,7 +56,14 @@ def continuation_runs(tmp_path_factory, tiny_lm_path) -> dict[str, Path]:
     runs = {}
     for name, model in models.items():
         tracker = EvaluationTracker(output_path=str(root / name))
-        output = evaluate("hf", f"pretrained={model}", [CONTINUATION], limit=7, gen_kwargs="max_gen_toks=16", evaluation_tracker=tracker)
+        output = evaluate(
+            "hf",
+            f"pretrained={model}",
+            [CONTINUATION],
+            limit=7,
+            gen_kwargs="max_gen_toks=16",
+            evaluation_tracker=tracker,
+        )
         save(output, tracker)
         runs[name] = root / name
     return runs
@@ -72,12 +81,16 @@ def judge(server: JudgeServer, samples: Path, out: Path, tokenizer: Path, logpro
     model_args = {"base_url": server.completions_url if logprob else server.chat_url, "model": "judge"}
     if logprob:
         model_args |= {"tokenizer_backend": "huggingface", "tokenizer": str(tokenizer)}
-    metadata = model_args | {"samples": str(samples), "metric_tokenizer": str(tokenizer)}  # the CLI merges model_args in
+    metadata = model_args | {
+        "samples": str(samples),
+        "metric_tokenizer": str(tokenizer),
+    }  # the CLI merges model_args in
     manager = TaskManager(include_path=[task_configs_dir()], include_defaults=False, metadata=metadata)
     tracker = EvaluationTracker(output_path=str(out))
     output = lm_eval.simple_evaluate(
         model="local-completions" if logprob else "local-chat-completions", model_args=model_args, tasks=[task],
-        task_manager=manager, apply_chat_template=not logprob, bootstrap_iters=0, log_samples=True, evaluation_tracker=tracker,
+        task_manager=manager, apply_chat_template=not logprob, bootstrap_iters=0, log_samples=True,
+        evaluation_tracker=tracker,
     )  # fmt: skip
     results = output["results"][task]
     save(output, tracker)
@@ -104,7 +117,8 @@ def compare(capsys, base: Path, run: Path, report: Path) -> dict:
 
 @pytest.fixture
 def judge_server():
-    """``judge_server(rule)`` starts a :class:`JudgeServer` answering by ``rule``; each one started stops after the test."""
+    """``judge_server(rule)`` starts a :class:`JudgeServer` answering by ``rule``; each one started stops after the
+    test."""
     with contextlib.ExitStack() as servers:
         yield lambda rule: servers.enter_context(JudgeServer(rule))
 
@@ -123,9 +137,17 @@ PROMPT = "Continuation A:\nthe the the the\n\nContinuation B:\nthe cat sat down\
 
 def test_server_answers_by_its_rule_and_records_requests(judge_server):
     server = judge_server(higher_ttr)
-    chat = post(server.chat_url, {"model": "j", "messages": [{"role": "system", "content": "x"}, {"role": "user", "content": PROMPT}]})
-    text = post(server.completions_url, {"model": "j", "prompt": [PROMPT, PROMPT.replace("the cat sat down", "the the the the")]})
-    assert chat["choices"] == [{"index": 0, "message": {"role": "assistant", "content": "B"}, "finish_reason": "stop"}]  # TTR 1/4 < 4/4
+    chat = post(
+        server.chat_url,
+        {"model": "j", "messages": [{"role": "system", "content": "x"}, {"role": "user", "content": PROMPT}]},
+    )
+    text = post(
+        server.completions_url,
+        {"model": "j", "prompt": [PROMPT, PROMPT.replace("the cat sat down", "the the the the")]},
+    )
+    assert chat["choices"] == [
+        {"index": 0, "message": {"role": "assistant", "content": "B"}, "finish_reason": "stop"}
+    ]  # TTR 1/4 < 4/4
     assert [choice["text"] for choice in text["choices"]] == ["B", "equal"]
     assert [path for path, _ in server.requests] == ["/v1/chat/completions", "/v1/completions"]
     assert server.prompts()[0] == PROMPT
@@ -159,13 +181,15 @@ def cli(monkeypatch, capsys):
 def test_refused_connection_is_one_line_naming_the_url_before_any_task_is_built(cli, tmp_path):
     url = f"http://127.0.0.1:{free_port()}/v1/chat/completions"  # nothing listens there
     code, line, seconds = cli(
-        "--model", "local-chat-completions", "--model_args", f"base_url={url},model=judge", "--tasks", JUDGE, "--apply_chat_template",
-        "--metadata", json.dumps({"samples": str(tmp_path / "not_built")}),  # the task would fail on this; the check comes first
+        "--model", "local-chat-completions", "--model_args", f"base_url={url},model=judge", "--tasks", JUDGE,
+        "--apply_chat_template",
+        # the task would fail on this; the check comes first
+        "--metadata", json.dumps({"samples": str(tmp_path / "not_built")}),
     )  # fmt: skip
     assert code == 1
     assert line == (
-        f"hyperfit-lm-eval: error: cannot reach the server of --model local-chat-completions at {url} ([Errno 111] Connection refused): "
-        "start it, or check base_url in --model_args"
+        f"hyperfit-lm-eval: error: cannot reach the server of --model local-chat-completions at {url} ([Errno 111] "
+        "Connection refused): start it, or check base_url in --model_args"
     )
     assert seconds < 30  # lm-eval's parser and imports; no retries
 
@@ -182,17 +206,24 @@ def test_silent_server_is_reported_after_the_check_timeout():
             lm_eval_cli.check_api_server(args, seconds=0.5)
         assert time.monotonic() - start < 10
     assert str(error.value) == (
-        f"cannot reach the server of --model local-chat-completions at {url} (no answer within 0.5 s): start it, or check base_url in --model_args"
+        f"cannot reach the server of --model local-chat-completions at {url} (no answer within 0.5 s): start it, or "
+        "check base_url in --model_args"
     )
 
 
 def test_check_passes_a_live_server_and_ignores_other_models(judge_server):
     server = judge_server(always_a)
-    lm_eval_cli.check_api_server(argparse.Namespace(model="local-completions", model_args=f"base_url={server.completions_url},model=j"))
+    lm_eval_cli.check_api_server(
+        argparse.Namespace(model="local-completions", model_args=f"base_url={server.completions_url},model=j")
+    )
     assert server.requests == []  # a GET only (answered 405): no completion was asked for
     dead = f"http://127.0.0.1:{free_port()}/v1"
-    lm_eval_cli.check_api_server(argparse.Namespace(model="hf", model_args={"pretrained": "x", "base_url": dead}))  # not an API model
-    lm_eval_cli.check_api_server(argparse.Namespace(model="local-chat-completions", model_args={"model": "j"}))  # no base_url given
+    lm_eval_cli.check_api_server(
+        argparse.Namespace(model="hf", model_args={"pretrained": "x", "base_url": dead})
+    )  # not an API model
+    lm_eval_cli.check_api_server(
+        argparse.Namespace(model="local-chat-completions", model_args={"model": "j"})
+    )  # no base_url given
 
 
 # ---------------------------------------------------------------- end to end
@@ -219,7 +250,9 @@ def test_always_a_judge_gives_half_and_no_difference(judge_server, continuation_
     for metric in METRICS:
         cell = table["cells"]["hyperfitted"][f"{JUDGE}/{metric}"]
         assert cell["delta"] == 0.0 and cell["state"] == "not tested", metric
-        assert cell["untested_reason"] == f"the two runs' items are the same on all {len(shared)} pairs: nothing to test"
+        assert (
+            cell["untested_reason"] == f"the two runs' items are the same on all {len(shared)} pairs: nothing to test"
+        )
 
 
 def ttr_outcome(continuation: str, human: str) -> float:
@@ -274,13 +307,17 @@ def test_ttr_judge_numbers_follow_from_the_texts(judge_server, controlled_runs, 
     for metric, delta in (("judge_pref_or_equal", 1.0), ("judge_win_rate", wins["hyperfitted"])):
         paired = table["paired"][JUDGE][metric]["hyperfitted"]
         assert (paired["documents"], paired["informative"], paired["exact"]) == (7, 7, True), metric
-        assert paired["delta"] == pytest.approx(delta) and paired["p_value"] == 1 / 64 and paired["p_holm"] == 1 / 32, metric
+        assert (
+            paired["delta"] == pytest.approx(delta) and paired["p_value"] == 1 / 64 and paired["p_holm"] == 1 / 32
+        ), metric
         assert table["cells"]["hyperfitted"][f"{JUDGE}/{metric}"]["state"] == "significant", metric
     for metric in METRICS[2:]:
         assert table["cells"]["hyperfitted"][f"{JUDGE}/{metric}"]["delta"] == 0.0, metric
 
 
-def test_logprob_judge_through_completions_gives_the_same_verdicts(judge_server, controlled_runs, tiny_lm_path, tmp_path):
+def test_logprob_judge_through_completions_gives_the_same_verdicts(
+    judge_server, controlled_runs, tiny_lm_path, tmp_path
+):
     """``hyperfit_judge_logprob`` through ``local-completions``: the server makes the higher-TTR answer the likely one
     after each context, so the verdicts are those of the generation test: the loop loses everywhere, the all-new
     words never lose; six scored answers per prompt, never unparseable."""
@@ -291,7 +328,11 @@ def test_logprob_judge_through_completions_gives_the_same_verdicts(judge_server,
     base = judge(server, controlled_runs["base"], tmp_path / "base", tiny_lm_path, logprob=True)
     other = judge(server, controlled_runs["hyperfitted"], tmp_path / "other", tiny_lm_path, logprob=True)
     assert [base[f"{metric},none"] for metric in METRICS] == [0.0, 0.0, 1.0, 0.0]
-    assert (other["judge_pref_or_equal,none"], other["judge_position_consistency,none"], other["judge_unparseable,none"]) == (1.0, 1.0, 0.0)
+    assert (
+        other["judge_pref_or_equal,none"],
+        other["judge_position_consistency,none"],
+        other["judge_unparseable,none"],
+    ) == (1.0, 1.0, 0.0)
     assert len(server.requests) == 2 * 7 * 6 and all(body["echo"] for _, body in server.requests)
 
 
@@ -300,8 +341,9 @@ def test_garbage_judge_is_unparseable_through_the_cli(judge_server, cli, continu
     three metrics have no parseable order (NaN, written as such by lm-eval)."""
     server = judge_server(garbage)
     code, line, _ = cli(
-        "--model", "local-chat-completions", "--model_args", f"base_url={server.chat_url},model=judge", "--tasks", JUDGE,
-        "--apply_chat_template", "--log_samples", "--bootstrap_iters", "0", "--output_path", tmp_path / "out",
+        "--model", "local-chat-completions", "--model_args", f"base_url={server.chat_url},model=judge",
+        "--tasks", JUDGE, "--apply_chat_template", "--log_samples", "--bootstrap_iters", "0",
+        "--output_path", tmp_path / "out",
         "--metadata", json.dumps({"samples": str(continuation_runs["base"]), "metric_tokenizer": str(tiny_lm_path)}),
     )  # fmt: skip
     assert code == 0, line

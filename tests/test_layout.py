@@ -1,4 +1,5 @@
 """The package layout: imports run one way, from hyperfit_train to hyperfit_tasks, never back."""
+
 from __future__ import annotations
 
 import ast
@@ -27,13 +28,16 @@ def import_circles(folder: Path) -> list[list[str]]:
     """Every import circle among the modules of ``folder`` (type-checking-only imports count too), as module names."""
     package = ".".join(folder.relative_to(ROOT).parts)
     modules = {f"{package}.{path.stem}": path for path in folder.glob("*.py") if path.stem != "__init__"}
-    graph = {name: sorted(other for other in modules if other != name and other in imported_modules(path)) for name, path in modules.items()}
+    graph = {
+        name: sorted(other for other in modules if other != name and other in imported_modules(path))
+        for name, path in modules.items()
+    }
     circles, done = [], set()
 
     def visit(name: str, trail: list[str]) -> None:
         for other in graph[name]:
             if other in trail:
-                circles.append(trail[trail.index(other):] + [other])
+                circles.append(trail[trail.index(other) :] + [other])
             elif other not in done:
                 visit(other, [*trail, other])
         done.add(name)
@@ -59,8 +63,14 @@ def test_compare_modules_import_only_those_below_them():
     folder = ROOT / "hyperfit_tasks" / "compare"
     assert sorted(path.stem for path in folder.glob("*.py") if path.stem != "__init__") == sorted(COMPARE_FLOORS)
     for position, name in enumerate(COMPARE_FLOORS):
-        imported = {module.split(".")[2] for module in imported_modules(folder / f"{name}.py") if module.startswith("hyperfit_tasks.compare.")}
-        assert imported <= set(COMPARE_FLOORS[:position]), f"{name} imports {sorted(imported - set(COMPARE_FLOORS[:position]))} from above it"
+        imported = {
+            module.split(".")[2]
+            for module in imported_modules(folder / f"{name}.py")
+            if module.startswith("hyperfit_tasks.compare.")
+        }
+        assert imported <= set(COMPARE_FLOORS[:position]), (
+            f"{name} imports {sorted(imported - set(COMPARE_FLOORS[:position]))} from above it"
+        )
 
 
 def test_import_circles_finds_a_circle_through_a_type_checking_import(tmp_path, monkeypatch):
@@ -74,15 +84,21 @@ def test_import_circles_finds_a_circle_through_a_type_checking_import(tmp_path, 
 
 def test_imported_modules_reads_absolute_and_relative_imports():
     folder = ROOT / "hyperfit_tasks" / "assets"
-    assert {"hyperfit_tasks.assets.cache", "hyperfit_tasks.assets.cache.cache_root"} <= imported_modules(folder / "__init__.py")
-    assert "hyperfit_tasks.metrics.next_token_sharpness" in imported_modules(ROOT / "hyperfit_train" / "diagnostics.py")
+    assert {"hyperfit_tasks.assets.cache", "hyperfit_tasks.assets.cache.cache_root"} <= imported_modules(
+        folder / "__init__.py"
+    )
+    assert "hyperfit_tasks.metrics.next_token_sharpness" in imported_modules(
+        ROOT / "hyperfit_train" / "diagnostics.py"
+    )
 
 
 def test_hyperfit_tasks_never_imports_hyperfit_train():
     modules = sorted((ROOT / "hyperfit_tasks").rglob("*.py"))
     assert len(modules) > 40
     offenders = {
-        str(path.relative_to(ROOT)): sorted(name for name in imported_modules(path) if name.split(".")[0] == "hyperfit_train")
+        str(path.relative_to(ROOT)): sorted(
+            name for name in imported_modules(path) if name.split(".")[0] == "hyperfit_train"
+        )
         for path in modules
     }
     assert {path: names for path, names in offenders.items() if names} == {}
@@ -103,5 +119,7 @@ def test_importing_every_hyperfit_tasks_module_loads_no_hyperfit_train():
         "for name in names: importlib.import_module(name)\n"
         "print(len(names), sorted(m for m in sys.modules if m.split('.')[0] == 'hyperfit_train'))\n"
     )
-    out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True, cwd=ROOT).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", probe], check=True, capture_output=True, text=True, cwd=ROOT
+    ).stdout.split()
     assert int(out[0]) > 40 and out[1:] == ["[]"]

@@ -1,4 +1,5 @@
 """``hyperfit-lm-eval``: our task folder joined with the user's, and one-line errors for common mistakes."""
+
 from __future__ import annotations
 
 import argparse
@@ -50,15 +51,22 @@ def test_include_paths_put_ours_first_then_every_user_folder(tmp_path):
     assert include_paths(a) == [task_configs_dir(), a]
     assert include_paths(f"{a}:{b}") == [task_configs_dir(), a, b]  # lm-eval's own CLI does not split this
     assert include_paths([a, b, task_configs_dir()]) == [task_configs_dir(), a, b]  # ours is not indexed twice
-    with pytest.raises(HyperfitError, match=f"^--include_path folder {tmp_path / 'c'} does not exist: give the folder"):
+    with pytest.raises(
+        HyperfitError, match=f"^--include_path folder {tmp_path / 'c'} does not exist: give the folder"
+    ):
         include_paths(f"{a}:{tmp_path / 'c'}")
 
 
 def test_include_path_of_a_config_file_is_kept(tmp_path):
     config = tmp_path / "run.yaml"
     config.write_text("include_path: [/data/tasks_a, /data/tasks_b]\n")
-    assert user_include_path(argparse.Namespace(include_path=None, config=str(config))) == ["/data/tasks_a", "/data/tasks_b"]
-    assert user_include_path(argparse.Namespace(include_path="mine", config=str(config))) == "mine"  # the command line wins
+    assert user_include_path(argparse.Namespace(include_path=None, config=str(config))) == [
+        "/data/tasks_a",
+        "/data/tasks_b",
+    ]
+    assert (
+        user_include_path(argparse.Namespace(include_path="mine", config=str(config))) == "mine"
+    )  # the command line wins
     assert user_include_path(argparse.Namespace(include_path=None)) is None  # `ls` has no --config
 
 
@@ -76,15 +84,35 @@ def test_misspelt_task_suggests_the_closest_task(cli, my_tasks, tiny_lm_path):
 
 
 def test_missing_include_path_folder(cli, tmp_path, tiny_lm_path):
-    code, line, _ = cli("--model", "hf", "--model_args", f"pretrained={tiny_lm_path}", "--include_path", tmp_path / "nope", "--tasks", "x")
+    code, line, _ = cli(
+        "--model",
+        "hf",
+        "--model_args",
+        f"pretrained={tiny_lm_path}",
+        "--include_path",
+        tmp_path / "nope",
+        "--tasks",
+        "x",
+    )
     assert code == 1
-    expected = f"--include_path folder {tmp_path / 'nope'} does not exist: give the folder that holds your task YAML files"
+    expected = (
+        f"--include_path folder {tmp_path / 'nope'} does not exist: give the folder that holds your task YAML files"
+    )
     assert line == f"hyperfit-lm-eval: error: {expected}"
 
 
 def test_model_path_that_does_not_exist(cli, tmp_path):
     # lm-eval itself reports: HFValidationError: Repo id must be in the form 'repo_name' or 'namespace/repo_name'
-    code, line, _ = cli("--model", "hf", "--model_args", f"pretrained={tmp_path / 'no_model'}", "--tasks", "hyperfit_perplexity", "--device", "cpu")
+    code, line, _ = cli(
+        "--model",
+        "hf",
+        "--model_args",
+        f"pretrained={tmp_path / 'no_model'}",
+        "--tasks",
+        "hyperfit_perplexity",
+        "--device",
+        "cpu",
+    )
     assert code == 1
     assert line == (
         f"hyperfit-lm-eval: error: cannot load model '{tmp_path / 'no_model'}': no such folder: give the folder of a "
@@ -94,7 +122,8 @@ def test_model_path_that_does_not_exist(cli, tmp_path):
 
 @pytest.mark.slow
 def test_users_task_and_our_group_in_one_run(cli, my_tasks, tiny_lm_path, tmp_path, monkeypatch, english_text):
-    """``--include_path my_tasks --tasks my_continuation,hyperfit_perplexity``: lm-eval's CLI alone finds only one folder."""
+    """``--include_path my_tasks --tasks my_continuation,hyperfit_perplexity``: lm-eval's CLI alone finds only one
+    folder."""
     import hyperfit_tasks.assets
 
     heldout = tmp_path / "heldout.jsonl"
@@ -104,7 +133,8 @@ def test_users_task_and_our_group_in_one_run(cli, my_tasks, tiny_lm_path, tmp_pa
     code, line, _ = cli(
         "--model", "hf", "--model_args", f"pretrained={tiny_lm_path}", "--device", "cpu", "--include_path", my_tasks,
         "--tasks", f"{TASK_NAME},hyperfit_perplexity", "--limit", "2", "--gen_kwargs", "max_gen_toks=8",
-        "--output_path", tmp_path / "out", "--predict_only", "--metadata", json.dumps({"metric_tokenizer": str(tiny_lm_path)}),
+        "--output_path", tmp_path / "out", "--predict_only",
+        "--metadata", json.dumps({"metric_tokenizer": str(tiny_lm_path)}),
     )  # fmt: skip
     assert code == 0, line
     for task in (TASK_NAME, "hyperfit_perplexity_austen", "hyperfit_perplexity_pydoc"):

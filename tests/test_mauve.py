@@ -1,5 +1,6 @@
 """MAUVE through hyperfit's wrapper: equal to ``mauve-text`` on the same features or texts,
 the shipped MiniLM featurizer, and degenerate inputs."""
+
 from __future__ import annotations
 
 import math
@@ -37,7 +38,9 @@ def tiny_gpt2(tmp_path_factory, tiny_lm_path) -> str:
 def test_last_token_features_equal_mauve_text_featurization(texts, tiny_gpt2):
     p_texts, q_texts = texts
     ours = mauve_score(p_texts, q_texts, featurizer=tiny_gpt2)
-    reference = mauve.compute_mauve(p_text=p_texts, q_text=q_texts, featurize_model_name=tiny_gpt2, max_text_length=1024)
+    reference = mauve.compute_mauve(
+        p_text=p_texts, q_text=q_texts, featurize_model_name=tiny_gpt2, max_text_length=1024
+    )
     assert ours == pytest.approx(reference.mauve, abs=1e-6)
     features = last_token_features(p_texts[:3], tiny_gpt2)
     from mauve.compute_mauve import get_features_from_input
@@ -72,7 +75,9 @@ def test_minilm_features_are_sentence_transformers_mean_pooling(texts):
 
 
 def test_minilm_separates_unrelated_texts():
-    cats, cats2, finance = featurize(["The cat sleeps on the sofa.", "A kitten naps on the couch.", "Bond yields rose sharply."])
+    cats, cats2, finance = featurize(
+        ["The cat sleeps on the sofa.", "A kitten naps on the couch.", "Bond yields rose sharply."]
+    )
     assert cats @ cats2 > cats @ finance + 0.3
 
 

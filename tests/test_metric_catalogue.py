@@ -1,6 +1,7 @@
 """The metric catalogue is the one place a metric is declared: a user's own task that lists registered ``hyperfit_*``
 metrics is compared like ours, and a metric added to the catalogue is registered, scored and compared with no other
 edit (docs/layout.md, "to add a metric")."""
+
 from __future__ import annotations
 
 import json
@@ -19,10 +20,12 @@ def test_an_own_task_with_registered_metrics_gets_paired_statistics_and_the_head
     looping = [f"the cat sat on the mat and the cat sat on the mat {i}" for i in range(12)]
     varied = [f"text {i} speaks of {' '.join(f'w{i}x{j}' for j in range(8))}" for i in range(12)]
     base = write_own_run(tmp_path / "base", {
-        "hyperfit_ttr_last96": [0.3 + 0.01 * i for i in range(12)], "hyperfit_self_bleu": looping, "hyperfit_distinct_4": looping,
+        "hyperfit_ttr_last96": [0.3 + 0.01 * i for i in range(12)], "hyperfit_self_bleu": looping,
+        "hyperfit_distinct_4": looping,
     })  # fmt: skip
     run = write_own_run(tmp_path / "run", {
-        "hyperfit_ttr_last96": [0.7 + 0.01 * i for i in range(12)], "hyperfit_self_bleu": varied, "hyperfit_distinct_4": varied,
+        "hyperfit_ttr_last96": [0.7 + 0.01 * i for i in range(12)], "hyperfit_self_bleu": varied,
+        "hyperfit_distinct_4": varied,
     })  # fmt: skip
     board = with_statistics(build_leaderboard(load_results([base, run])), permutations=200)
     for name in ("hyperfit_ttr_last96", "hyperfit_self_bleu", "hyperfit_distinct_4"):
@@ -56,7 +59,9 @@ def test_a_metric_added_to_the_catalogue_is_registered_scored_and_compared(tmp_p
     assert get_metric("hyperfit_test_vowel_share")(references=[""], predictions=["abc"]) == pytest.approx(1 / 3)
 
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "docs.jsonl").write_text("".join(json.dumps({"prompt": f"Story {i}: the", "reference": "x"}) + "\n" for i in range(8)))
+    (tmp_path / "docs.jsonl").write_text(
+        "".join(json.dumps({"prompt": f"Story {i}: the", "reference": "x"}) + "\n" for i in range(8))
+    )
     (tmp_path / "tasks").mkdir()
     (tmp_path / "tasks" / "vowels.yaml").write_text(
         "task: vowels\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: docs.jsonl\ntest_split: test\n"

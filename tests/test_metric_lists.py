@@ -2,6 +2,7 @@
 ``metric_list``, the groups' ``aggregate_metric_list``, the task card, docs/metrics.md and the ``pyproject.toml`` entry
 points of the registered metrics; and ``process_results`` returns the catalogue's items.
 """
+
 from __future__ import annotations
 
 import re
@@ -58,7 +59,9 @@ def continuation_items(tiny_lm_path):
     from hyperfit_tasks.metrics.copy_rate import TrainingSpanIndex, copy_metrics
     from hyperfit_tasks.tasks.continuation_scores import process_results
 
-    items = process_results({"reference": "the human text"}, ["a model continuation of some words"], metric_tokenizer=str(tiny_lm_path))
+    items = process_results(
+        {"reference": "the human text"}, ["a model continuation of some words"], metric_tokenizer=str(tiny_lm_path)
+    )
     return items | copy_metrics([1, 2, 3], TrainingSpanIndex([[1, 2, 3]]))
 
 
@@ -72,7 +75,9 @@ def test_templates_list_every_catalogue_metric_with_its_aggregation_and_directio
             assert row is not None and row.name == entry["metric"] and entry["metric"] not in listed, entry
             assert entry["higher_is_better"] is row.higher_is_better, entry
             # a corpus aggregation of ours by its lm-eval registry name, a mean by lm-eval's own
-            assert entry["aggregation"] == (row.aggregation if isinstance(row.aggregation, str) else row.registered_name), entry
+            assert entry["aggregation"] == (
+                row.aggregation if isinstance(row.aggregation, str) else row.registered_name
+            ), entry
             listed[row.name] = row
     assert set(listed) == set(catalogue.CATALOGUE)
 
@@ -88,14 +93,18 @@ def test_entry_points_name_every_registered_metric_and_aggregation():
     module = "hyperfit_tasks.tasks.registered_metrics"
     assert points["lm_eval.metrics"] == {row.registered_name: f"{module}:{row.name}" for row in registered}
     corpus = [row for row in registered if row.level == catalogue.CORPUS]
-    assert points["lm_eval.aggregations"] == {row.registered_name: f"{module}:{row.name}_aggregation" for row in corpus}
+    assert points["lm_eval.aggregations"] == {
+        row.registered_name: f"{module}:{row.name}_aggregation" for row in corpus
+    }
     objects = importlib.import_module(module)
     assert all(getattr(objects, f"{row.name}_aggregation") is row.aggregation for row in corpus)
     assert all(getattr(objects, row.name).__name__ == row.name for row in registered)
 
 
 def test_template_lists_exactly_what_process_results_returns(continuation_items):
-    assert list(template_metrics("continuation")) == list(dict.fromkeys([*template_metrics("continuation")]))  # no repeats
+    assert list(template_metrics("continuation")) == list(
+        dict.fromkeys([*template_metrics("continuation")])
+    )  # no repeats
     assert set(template_metrics("continuation")) == set(continuation_items)
 
 
@@ -133,7 +142,8 @@ def test_metric_cards_name_the_function_of_every_continuation_metric():
     for row in table_rows(ROOT / "docs" / "metrics.md", "| task metric |"):
         functions = re.findall(r"`([a-z0-9_]+)`", row[1])
         assert functions and all(
-            any(hasattr(module, name) for module in (metrics, copy_rate, corpus, mauve_score, continuation_scores)) for name in functions
+            any(hasattr(module, name) for module in (metrics, copy_rate, corpus, mauve_score, continuation_scores))
+            for name in functions
         ), row
         documented |= dict.fromkeys(metric_names(row[0]), functions)
     assert set(documented) == set(template_metrics("continuation"))

@@ -1,4 +1,5 @@
 """Known answers (arithmetic in the comments) for the per-sample and corpus metrics."""
+
 import doctest
 import math
 from pathlib import Path
@@ -109,7 +110,9 @@ def test_longest_repeated_span():
     rng = torch.Generator().manual_seed(0)
     for _ in range(50):
         tokens = torch.randint(0, 3, (int(torch.randint(0, 30, (1,), generator=rng)),), generator=rng).tolist()
-        spans = [tuple(tokens[i : i + length]) for length in range(1, len(tokens)) for i in range(len(tokens) - length + 1)]
+        spans = [
+            tuple(tokens[i : i + length]) for length in range(1, len(tokens)) for i in range(len(tokens) - length + 1)
+        ]
         expected = max((len(s) for s in set(spans) if spans.count(s) >= 2), default=0)
         assert longest_repeated_span(tokens) == expected
 
@@ -164,7 +167,9 @@ def test_sharpness_peaked_and_masked():
 
 def test_sharpness_empty_mask_and_bad_mask():
     logits = torch.zeros(2, 5)
-    assert all(math.isnan(value) for value in next_token_sharpness(logits, mask=torch.zeros(2, dtype=torch.bool)).values())
+    assert all(
+        math.isnan(value) for value in next_token_sharpness(logits, mask=torch.zeros(2, dtype=torch.bool)).values()
+    )
     with pytest.raises(ValueError, match="mask shape"):
         next_token_sharpness(logits, mask=torch.ones(3, dtype=torch.bool))
 

@@ -1,4 +1,6 @@
-"""The distribution: every sub-package is declared, and a non-editable wheel carries the task YAMLs and the HTML template."""
+"""The distribution: every sub-package is declared, and a non-editable wheel carries the task YAMLs and the HTML
+template."""
+
 from __future__ import annotations
 
 import shutil
@@ -23,7 +25,9 @@ def test_pyproject_declares_every_subpackage():
 def test_wheel_installs_packages_and_task_configs(tmp_path):
     wheel_dir, target, source = tmp_path / "wheel", tmp_path / "site", tmp_path / "source"
     # Build from a copy without build leftovers: setuptools reuses a stale build/ folder's files.
-    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "runs", "__pycache__"))
+    shutil.copytree(
+        REPO, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "runs", "__pycache__")
+    )
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
     subprocess.run(pip + ["wheel", "--no-deps", "-w", str(wheel_dir), str(source)], check=True, cwd=tmp_path)
     (wheel,) = wheel_dir.glob("hyperfit-*.whl")
@@ -38,7 +42,10 @@ def test_wheel_installs_packages_and_task_configs(tmp_path):
     )
     out = subprocess.run(
         [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(target)!r})\n" + probe],
-        check=True, cwd=tmp_path, capture_output=True, text=True,
+        check=True,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
     ).stdout.split("\n")
     assert out[0].startswith(str(target)) and out[1].startswith(str(target))
     yaml_in_repo = len(list((REPO / "task_configs").rglob("*.yaml")))

@@ -1,6 +1,7 @@
 """Data-parallel evaluation: ``hyperfit-lm-eval --model hf-cpu-dp`` on 2 CPU processes (torchrun,
 gloo) scores every continuation as the single-process ``hf`` run does, and its corpus-level
 aggregates (distinct-n, Self-BLEU, MAUVE) see every rank's continuations."""
+
 from __future__ import annotations
 
 import json
@@ -40,7 +41,15 @@ def test_two_process_evaluation_matches_the_single_process_run(tmp_path, tiny_lm
     paragraphs = [paragraph for paragraph in english_text.split("\n\n") if len(paragraph.split()) > 60]
     tasks = write_continuation_task(tmp_path / "tasks", paragraphs[:LIMIT])
     single, single_samples, _ = run_eval([], "hf", tiny_lm_path, tasks, tmp_path / "single")
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port())]
+    torchrun = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(free_port()),
+    ]
     parallel, parallel_samples, log = run_eval(torchrun, "hf-cpu-dp", tiny_lm_path, tasks, tmp_path / "parallel")
 
     # rank 0 generated half of the documents (its progress bar counts its own requests), rank 1 the rest
@@ -54,4 +63,6 @@ def test_two_process_evaluation_matches_the_single_process_run(tmp_path, tiny_lm
             assert same_number(sample[metric], reference[metric]), metric
     for metric in metrics:
         assert same_number(parallel["results"][TASK_NAME][metric], single["results"][TASK_NAME][metric]), metric
-    assert math.isfinite(single["results"][TASK_NAME]["mauve,none"]) and math.isfinite(single["results"][TASK_NAME]["self_bleu,none"])
+    assert math.isfinite(single["results"][TASK_NAME]["mauve,none"]) and math.isfinite(
+        single["results"][TASK_NAME]["self_bleu,none"]
+    )

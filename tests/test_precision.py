@@ -1,5 +1,7 @@
-"""Precision: bf16 where the hardware multiplies bf16 natively, fp32 where it does not (hyperfit_tasks.common.precision),
-hyperfit-train's --precision, and a bf16 run of the tiny recipe that still hyperfits."""
+"""Precision: bf16 where the hardware multiplies bf16 natively, fp32 where it does not
+(hyperfit_tasks.common.precision), hyperfit-train's --precision, and a bf16 run of the tiny recipe that still
+hyperfits."""
+
 from __future__ import annotations
 
 import json
@@ -69,7 +71,9 @@ def test_precision_choice_with_and_without_bf16_support(detected, supported):
     if supported:
         assert resolve_precision("bf16", "cpu") == "bf16"
     else:
-        with pytest.raises(HyperfitError, match=r"^--precision bf16: no native bf16 .* \(which picks fp32 on this machine\)$"):
+        with pytest.raises(
+            HyperfitError, match=r"^--precision bf16: no native bf16 .* \(which picks fp32 on this machine\)$"
+        ):
             resolve_precision("bf16", "cpu")
     with pytest.raises(HyperfitError, match="precision must be one of auto, fp32, bf16, got 'fp16'"):
         resolve_precision("fp16", "cpu")
@@ -111,8 +115,9 @@ def test_bf16_without_support_is_a_one_line_cli_error_and_writes_nothing(detecte
     assert cli.main(["--use_cpu", "--output_dir", str(output_dir), *option]) == 1
     err = capsys.readouterr().err
     assert err == (
-        f"hyperfit-train: error: {named}: no native bf16 matrix multiply here (forced by HYPERFIT_BF16=0), so torch would "
-        "emulate bf16, slower than fp32: use --precision fp32, or --precision auto (which picks fp32 on this machine)\n"
+        f"hyperfit-train: error: {named}: no native bf16 matrix multiply here (forced by HYPERFIT_BF16=0), so torch "
+        "would emulate bf16, slower than fp32: use --precision fp32, or --precision auto (which picks fp32 on this "
+        "machine)\n"
     )
     assert not output_dir.exists()
 
@@ -130,11 +135,21 @@ class LinearOutputDtypes(TrainerCallback):
 
 
 def test_tiny_recipe_in_bf16_reaches_the_near_zero_loss_and_records_bf16(detected, tmp_path, tiny_lm_path, corpus):
-    """bf16 forced on, so this runs on any machine (torch emulates bf16 where the CPU lacks it): the paper preset on the
-    tiny model for 40 epochs, as tests/test_train.py's fp32 run, reaches the same training loss below 0.1."""
+    """bf16 forced on, so this runs on any machine (torch emulates bf16 where the CPU lacks it): the paper preset on
+    the tiny model for 40 epochs, as tests/test_train.py's fp32 run, reaches the same training loss below 0.1."""
     detected(True)
     output_dir = tmp_path / "bf16"
-    argv = tiny_argv(tiny_lm_path, *corpus, output_dir, "--num_train_epochs", "40", "--precision", "bf16", "--diagnostic_generation_every", "40")
+    argv = tiny_argv(
+        tiny_lm_path,
+        *corpus,
+        output_dir,
+        "--num_train_epochs",
+        "40",
+        "--precision",
+        "bf16",
+        "--diagnostic_generation_every",
+        "40",
+    )
     dtypes = LinearOutputDtypes()
     summary = train(*parse_args(argv), callbacks=(dtypes,))
     assert dtypes.dtypes == {torch.bfloat16}  # the matrix multiplies ran in bf16 ...
@@ -148,5 +163,8 @@ def test_tiny_recipe_in_bf16_reaches_the_near_zero_loss_and_records_bf16(detecte
         "precision": "bf16", "precision_requested": "bf16", "bf16_support": "forced by HYPERFIT_BF16=1",
     }  # fmt: skip
     assert record["arguments"]["training"]["bf16"] is True and summary["training"]["precision"] == "bf16"
-    assert "Precision: bf16 mixed precision (bf16 matrix multiplies, float32 master weights and optimizer state); asked for " \
+    assert (
+        "Precision: bf16 mixed precision (bf16 matrix multiplies, float32 master weights and optimizer state); asked "
+        "for "
         "`--precision bf16`, bf16 detection: forced by HYPERFIT_BF16=1." in (output_dir / "README.md").read_text()
+    )

@@ -1,6 +1,7 @@
 """hyperfit's metrics in lm-eval's registry: a task of the test suite's own (tests/data/own_tasks, no
 ``process_results``) lists them by name and gets the values of ``hyperfit_continuation_custom`` on the
 same continuations."""
+
 from __future__ import annotations
 
 import importlib
@@ -36,7 +37,9 @@ def test_registering_again_or_reloading_keeps_the_names():
 
 
 @pytest.mark.slow
-def test_own_task_lists_registered_metrics_and_matches_hyperfit_continuation(tmp_path, monkeypatch, tiny_lm_path, english_text):
+def test_own_task_lists_registered_metrics_and_matches_hyperfit_continuation(
+    tmp_path, monkeypatch, tiny_lm_path, english_text
+):
     import lm_eval
     from lm_eval.tasks import TaskManager
 
@@ -54,11 +57,14 @@ def test_own_task_lists_registered_metrics_and_matches_hyperfit_continuation(tmp
     )
     output = lm_eval.simple_evaluate(
         model="hf", model_args=f"pretrained={model}", tasks=["own_registered_metrics", "hyperfit_continuation_custom"],
-        task_manager=manager, gen_kwargs="max_gen_toks=48", device="cpu", batch_size=4, log_samples=True, bootstrap_iters=0,
+        task_manager=manager, gen_kwargs="max_gen_toks=48", device="cpu", batch_size=4, log_samples=True,
+        bootstrap_iters=0,
     )  # fmt: skip
 
     def generated(task: str) -> list[str]:
-        return [sample["resps"][0][0] for sample in sorted(output["samples"][task], key=lambda sample: sample["doc_id"])]
+        return [
+            sample["resps"][0][0] for sample in sorted(output["samples"][task], key=lambda sample: sample["doc_id"])
+        ]
 
     assert generated("own_registered_metrics") == generated("hyperfit_continuation_custom")
     assert len(generated("own_registered_metrics")) == 4

@@ -9,6 +9,7 @@ The claims table is now written by ``pytablewriter`` and differs in one line: it
 width (``| --: | ----- |`` for ``|---:|---|``); a Markdown parser reads the same table from both. Regenerate the golden
 files only for an intended change of the report: ``python tests/test_reproduce_report_golden.py``.
 """
+
 from __future__ import annotations
 
 import sys
@@ -23,23 +24,50 @@ from hyperfit_tasks.reproduce.report import render_html, render_markdown
 GOLDEN = Path(__file__).parent / "data" / "reproduce_report"
 
 ROWS = [
-    ClaimRow(1, "Greedy continuations are less repetitive (higher TTR)", "TTR above 0.60 | base 0.17-0.57",
-             "austen TTR-96 +0.411 [+0.312, +0.497]*; rep-4 -0.723 [-0.829, -0.599]*", HOLDS, "every difference in the paper's direction",
-             "shown"),
-    ClaimRow(2, "Beats top-p sampling <on diversity> & more", "raters prefer \"greedy\" to 'sampled'\nsecond line",
-             "austen TTR-96 +0.354 [+0.221, +0.481]", DOES_NOT_HOLD, "significant in both domains", "against: pydoc/ttr_last96"),
-    ClaimRow(10, "Humans prefer the hyperfitted model", "34.3% against 4.9%", "MAUVE (automatic proxy): +0.185 [-0.004, +0.713]",
-             NOT_MEASURABLE, "never decided here", "no human judgments <here>"),
+    ClaimRow(
+        1,
+        "Greedy continuations are less repetitive (higher TTR)",
+        "TTR above 0.60 | base 0.17-0.57",
+        "austen TTR-96 +0.411 [+0.312, +0.497]*; rep-4 -0.723 [-0.829, -0.599]*",
+        HOLDS,
+        "every difference in the paper's direction",
+        "shown",
+    ),
+    ClaimRow(
+        2,
+        "Beats top-p sampling <on diversity> & more",
+        "raters prefer \"greedy\" to 'sampled'\nsecond line",
+        "austen TTR-96 +0.354 [+0.221, +0.481]",
+        DOES_NOT_HOLD,
+        "significant in both domains",
+        "against: pydoc/ttr_last96",
+    ),
+    ClaimRow(
+        10,
+        "Humans prefer the hyperfitted model",
+        "34.3% against 4.9%",
+        "MAUVE (automatic proxy): +0.185 [-0.004, +0.713]",
+        NOT_MEASURABLE,
+        "never decided here",
+        "no human judgments <here>",
+    ),
 ]
 OBSERVED = [
-    ClaimRow("S1", "Self-BLEU and distinct-4", "the paper reports Self-BLEU", "austen Self-BLEU +0.138 [-0.00576, +0.282] | x",
-             REPORTED, "reported only", "reported"),
+    ClaimRow(
+        "S1",
+        "Self-BLEU and distinct-4",
+        "the paper reports Self-BLEU",
+        "austen Self-BLEU +0.138 [-0.00576, +0.282] | x",
+        REPORTED,
+        "reported only",
+        "reported",
+    ),
 ]
 REPORTS = {
     "hyperfit-compare: main (against base)": "../compare/main/index.html",
     "odd <name> & 'quotes'": "../compare/a&b/'x'.html",
 }
-NOTES = ["a note with <tags> & \"quotes\" | and a pipe", "another note"]
+NOTES = ['a note with <tags> & "quotes" | and a pipe', "another note"]
 
 CASES = {
     "full": lambda: (render_markdown(ROWS, NOTES, OBSERVED), render_html(ROWS, REPORTS, True, NOTES, OBSERVED)),
@@ -53,7 +81,8 @@ def same_page(page_text: str) -> str:
     return page_text.replace("&#34;", "&quot;").replace("&#39;", "&#x27;")
 
 
-# The one line of claims.md that pytablewriter writes otherwise: the separator row (the golden files have |---:|---|...).
+# The one line of claims.md that pytablewriter writes otherwise: the separator row (the golden files have
+# |---:|---|...).
 SEPARATORS = {
     "full": "| --: | " + " | ".join("-" * width for width in (53, 47, 70, 34)) + " |",
     "bare": "| --: | " + " | ".join("-" * width for width in (53, 31, 70, 9)) + " |",
@@ -90,9 +119,12 @@ def test_every_text_on_the_page_is_escaped():
 
 
 def test_the_page_template_is_package_data():
-    """pyproject's package data covers the template (tests/test_packaging.py installs a wheel for the compare template)."""
+    """pyproject's package data covers the template (tests/test_packaging.py installs a wheel for the compare
+    template)."""
     root = Path(__file__).resolve().parents[1]
-    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["hyperfit_tasks.reproduce"]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "hyperfit_tasks.reproduce"
+    ]
     shipped = {path for pattern in patterns for path in (root / "hyperfit_tasks" / "reproduce").glob(pattern)}
     assert root / "hyperfit_tasks" / "reproduce" / "templates" / "index.html.j2" in shipped
 

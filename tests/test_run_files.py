@@ -1,5 +1,6 @@
 """The run-folder contract (``hyperfit_tasks.common.run_files``): every file name is spelled there only; ``table.json``
 reads back into compare's own statistics; notes are chosen by their kind, never by their wording."""
+
 from __future__ import annotations
 
 import ast
@@ -18,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # not checked: early_stopped (also a key of the run record) and index.html (also hyperfit-reproduce's own report page)
 NAMES = {
     run_files.RUN_RECORD, run_files.DIAGNOSTICS_FILE, run_files.DIAGNOSTICS_PLOT, run_files.TRAIN_BLOCKS_FILE,
-    run_files.EARLY_STOPPED_RECORD, run_files.RESULTS_GLOB, run_files.TABLE_JSON, run_files.TABLE_MD, run_files.TABLE_CSV,
+    run_files.EARLY_STOPPED_RECORD, run_files.RESULTS_GLOB, run_files.TABLE_JSON, run_files.TABLE_MD,
+    run_files.TABLE_CSV,
 }  # fmt: skip
 
 
@@ -46,15 +48,28 @@ def test_table_json_reads_back_into_the_paired_statistic_compare_computed(tmp_pa
     board = own_board(tmp_path)
     (tmp_path / run_files.TABLE_JSON).write_text(render_json(board))
     table = read_table(tmp_path / run_files.TABLE_JSON)
-    assert paired_stat(table, OWN_TASK, "hyperfit_ttr_last96", "run") == board.paired.stats[("run", f"{OWN_TASK}/hyperfit_ttr_last96")]
-    assert paired_stat(table, OWN_TASK, "hyperfit_ttr_last96", "base") is None and read_table(tmp_path / "missing.json") is None
+    assert (
+        paired_stat(table, OWN_TASK, "hyperfit_ttr_last96", "run")
+        == board.paired.stats[("run", f"{OWN_TASK}/hyperfit_ttr_last96")]
+    )
+    assert (
+        paired_stat(table, OWN_TASK, "hyperfit_ttr_last96", "base") is None
+        and read_table(tmp_path / "missing.json") is None
+    )
     stat = paired_stat(table, OWN_TASK, "hyperfit_ttr_last96", "run")
-    assert (stat.negated().delta, stat.negated().ci_low, stat.negated().base_value) == (-stat.delta, -stat.ci_high, stat.run_value)
+    assert (stat.negated().delta, stat.negated().ci_low, stat.negated().base_value) == (
+        -stat.delta,
+        -stat.ci_high,
+        stat.run_value,
+    )
 
 
 def test_the_headline_shows_flags_by_their_kind_not_their_wording(tmp_path):
     board = own_board(tmp_path)
-    flags = [Note("a length flag in any words", LENGTH), Note("runs are not comparable, but only a statistics note", STATISTICS)]
+    flags = [
+        Note("a length flag in any words", LENGTH),
+        Note("runs are not comparable, but only a statistics note", STATISTICS),
+    ]
     board = dataclasses.replace(board, notes=[*board.notes, *flags])
     terminal = render_terminal(board)
     assert "a length flag in any words" in terminal and "only a statistics note" not in terminal

@@ -1,4 +1,5 @@
 """Self-BLEU equals nltk's sentence_bleu loop (method1 smoothing) to 1e-9, quirks included."""
+
 import math
 import random
 

@@ -1,5 +1,6 @@
 """hyperfit's lm-eval tasks: prompt cutting, data loading, scoring with known answers, degenerate
 inputs, the CLI wrapper, and one end-to-end lm-eval run of both groups on the tiny model."""
+
 from __future__ import annotations
 
 import json
@@ -71,7 +72,9 @@ def test_continuation_docs_from_a_local_file(tmp_path):
     long_text = "  " + " ".join(f"word{i}" for i in range(40))
     path = write_jsonl(tmp_path / "texts.jsonl", [long_text, "far too short", ""], field="body")
     with pytest.warns(UserWarning, match="skipped 2 of 3 texts"):
-        docs = continuation_docs(data_files=str(path), text_field="body", prompt_words=24, reference_words=10, version=1.0)
+        docs = continuation_docs(
+            data_files=str(path), text_field="body", prompt_words=24, reference_words=10, version=1.0
+        )
     (doc,) = docs["test"]
     assert doc["prompt"] == " ".join(f"word{i}" for i in range(24))
     assert doc["reference"] == " " + " ".join(f"word{i}" for i in range(24, 34))
@@ -79,7 +82,9 @@ def test_continuation_docs_from_a_local_file(tmp_path):
 
 def test_prompt_tokenizer_model_uses_the_evaluated_model(tmp_path, tiny_lm_path, english_text):
     path = write_jsonl(tmp_path / "texts.jsonl", [english_text[:600]])
-    docs = continuation_docs(data_files=str(path), prompt_tokenizer="model", prompt_tokens=32, pretrained=str(tiny_lm_path))
+    docs = continuation_docs(
+        data_files=str(path), prompt_tokenizer="model", prompt_tokens=32, pretrained=str(tiny_lm_path)
+    )
     assert docs["test"][0]["prompt"] == split_by_tokens(english_text[:600].strip(), 32, str(tiny_lm_path))[0]
     with pytest.raises(ValueError, match="needs the model in --model_args"):
         continuation_docs(data_files=str(path), prompt_tokenizer="model")
@@ -102,10 +107,16 @@ def test_perplexity_docs_keep_whole_texts(tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"data_files": "/no/such/file.jsonl"}, "data file /no/such/file.jsonl does not exist: fix data_files \\(in --metadata or dataset_kwargs\\)"),
+        (
+            {"data_files": "/no/such/file.jsonl"},
+            "data file /no/such/file.jsonl does not exist: fix data_files \\(in --metadata or dataset_kwargs\\)",
+        ),
         ({}, "exactly one text source"),
         ({"data_files": "texts.jsonl", "corpus": "austen"}, "exactly one text source"),
-        ({"data_files": "texts.jsonl", "text_field": "story"}, "texts.jsonl has no column 'story' \\(columns: text\\)"),
+        (
+            {"data_files": "texts.jsonl", "text_field": "story"},
+            "texts.jsonl has no column 'story' \\(columns: text\\)",
+        ),
         ({"data_files": "texts.xml"}, "must share one of the extensions"),
         ({"data_files": "texts.jsonl", "detokenize": "latex"}, "unknown detokenize"),
     ],
@@ -120,7 +131,9 @@ def test_bad_data_arguments_fail_with_one_line(tmp_path, monkeypatch, kwargs, me
 
 
 def test_wikitext_detokenizer_is_lm_evals(tmp_path):
-    path = write_jsonl(tmp_path / "wiki.jsonl", [" = Title = \n The 1 @,@ 000 @-@ year war , it said . " + "more words " * 30])
+    path = write_jsonl(
+        tmp_path / "wiki.jsonl", [" = Title = \n The 1 @,@ 000 @-@ year war , it said . " + "more words " * 30]
+    )
     docs = continuation_docs(data_files=str(path), detokenize="wikitext", prompt_words=8)
     assert docs["test"][0]["prompt"] == "= Title =\nThe 1,000-year war, it said."
 
@@ -190,7 +203,9 @@ def test_degenerate_continuations_never_crash(word_tokenizer, tiny_lm_path):
     empty = score("", word_tokenizer, model_tokenizer=word_tokenizer, max_gen_toks=4)
     for name in ("ttr", "ttr_last96", "ttr_words", "rep_2", "rep_4", "diversity", "token_repetition"):
         assert math.isnan(empty[name]), name
-    assert empty["continuation_tokens"] == 0.0 and empty["longest_repeated_span"] == 0.0 and empty["stopped_early"] == 1.0
+    assert (
+        empty["continuation_tokens"] == 0.0 and empty["longest_repeated_span"] == 0.0 and empty["stopped_early"] == 1.0
+    )
     short = score(" a b", word_tokenizer)  # shorter than n for rep_3 / rep_4
     assert short["rep_2"] == 0.0 and math.isnan(short["rep_3"]) and math.isnan(short["diversity"])
     foreign = score(" naïve café — 東京 🙂 naïve", str(tiny_lm_path))  # byte-level BPE: any text has tokens
@@ -238,10 +253,16 @@ def test_task_settings_are_checked_before_generation(tmp_path, word_tokenizer, e
     data = write_jsonl(tmp_path / "texts.jsonl", [english_text[:500]])
     with pytest.raises(ValueError, match="cannot load tokenizer '/no/such/tokenizer'"):
         build_own_task(tmp_path / "a", data, {"metric_tokenizer": "/no/such/tokenizer", "prompt_tokenizer": None})
-    with pytest.raises(ValueError, match="prompt tokenizer: cannot load tokenizer '/no/such/model'.*prompt_tokenizer\": null"):
+    with pytest.raises(
+        ValueError, match="prompt tokenizer: cannot load tokenizer '/no/such/model'.*prompt_tokenizer\": null"
+    ):
         build_own_task(tmp_path / "b", data, {"metric_tokenizer": word_tokenizer, "model": "/no/such/model"})
     with pytest.warns(UserWarning, match="stopped_early will be NaN"):  # e.g. an API model name, prompts cut by words
-        task = build_own_task(tmp_path / "c", data, {"metric_tokenizer": word_tokenizer, "model": "/no/such/model", "prompt_tokenizer": None})
+        task = build_own_task(
+            tmp_path / "c",
+            data,
+            {"metric_tokenizer": word_tokenizer, "model": "/no/such/model", "prompt_tokenizer": None},
+        )
     assert task.scoring_settings() == {
         "metric_tokenizer": word_tokenizer,
         "model_tokenizer": None,
@@ -306,7 +327,12 @@ def test_both_groups_end_to_end(tiny_lm_path, domain_files, tmp_path, monkeypatc
         bootstrap_iters=0,
     )
     results = output["results"]
-    assert sorted(set(requested)) == [("austen", "eval"), ("austen", "heldout"), ("pydoc", "eval"), ("pydoc", "heldout")]
+    assert sorted(set(requested)) == [
+        ("austen", "eval"),
+        ("austen", "heldout"),
+        ("pydoc", "eval"),
+        ("pydoc", "heldout"),
+    ]
     for task in ("hyperfit_continuation_austen", "hyperfit_continuation_pydoc", "my_continuation"):
         for metric in CONTINUATION_METRICS:
             assert math.isfinite(results[task][f"{metric},none"]), (task, metric)
@@ -328,7 +354,10 @@ def test_both_groups_end_to_end(tiny_lm_path, domain_files, tmp_path, monkeypatc
     assert len(context.split()) == 24 and context == split_by_words(context + sample["target"], 24)[0]
     assert isinstance(sample["ttr_by_position"], list) and len(sample["ttr_by_position"]) >= 1
     # stopped_early is recomputed from the logged continuation with the evaluated model's tokenizer
-    assert sample["stopped_early"] == score(sample["filtered_resps"][0], model, model_tokenizer=model, max_gen_toks=40)["stopped_early"]
+    assert (
+        sample["stopped_early"]
+        == score(sample["filtered_resps"][0], model, model_tokenizer=model, max_gen_toks=40)["stopped_early"]
+    )
     config = output["configs"]["hyperfit_continuation_austen"]["metadata"]
     assert config["prompt_tokenizer"] is None and config["prompt_words"] == 24 and config["mauve_featurizer"] == model
 
@@ -341,7 +370,9 @@ def test_top_p_baseline_samples_the_same_prompts_reproducibly(tiny_lm_path, doma
     greedy, sampled = "hyperfit_continuation_austen", "hyperfit_continuation_top_p_austen"
 
     def run(tasks: list[str], seed: int) -> dict:
-        return evaluate("hf", f"pretrained={tiny_lm_path}", tasks, limit=3, gen_kwargs="max_gen_toks=16", torch_random_seed=seed)
+        return evaluate(
+            "hf", f"pretrained={tiny_lm_path}", tasks, limit=3, gen_kwargs="max_gen_toks=16", torch_random_seed=seed
+        )
 
     first, again, other_seed = run([greedy, sampled], 1234), run([sampled], 1234), run([sampled], 99)
     prompts = {task: [sample["arguments"][0][0] for sample in first["samples"][task]] for task in (greedy, sampled)}
@@ -394,11 +425,15 @@ def test_never_nan_metrics_get_lm_evals_closed_form_stderr(tiny_lm_path, domain_
 
     monkeypatch.setattr(hyperfit_tasks.assets, "corpus_path", lambda domain, split: domain_files[split])
     task = "hyperfit_continuation_austen"
-    output = evaluate("hf", f"pretrained={tiny_lm_path}", [task], limit=4, gen_kwargs="max_gen_toks=24", bootstrap_iters=10)
+    output = evaluate(
+        "hf", f"pretrained={tiny_lm_path}", [task], limit=4, gen_kwargs="max_gen_toks=24", bootstrap_iters=10
+    )
     aggregations = {entry["metric"]: entry["aggregation"] for entry in output["configs"][task]["metric_list"]}
     never_nan = ("longest_repeated_span", "continuation_tokens", "longest_training_span", "training_overlap_over_10")
     assert {aggregations[metric] for metric in never_nan} == {"mean"}
-    assert aggregations["ttr"] == aggregations["ttr_first_window"] == "nanmean"  # these can be NaN (empty / short texts)
+    assert (
+        aggregations["ttr"] == aggregations["ttr_first_window"] == "nanmean"
+    )  # these can be NaN (empty / short texts)
     for metric in ("longest_repeated_span", "continuation_tokens"):  # the copy metrics need training data
         items = [sample[metric] for sample in output["samples"][task]]
         assert output["results"][task][f"{metric},none"] == pytest.approx(np.nanmean(items))

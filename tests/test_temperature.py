@@ -1,4 +1,5 @@
 """Entropy-matched temperature: the math on logits with closed-form entropies, and hyperfit-temperature end to end."""
+
 from __future__ import annotations
 
 import json
@@ -113,13 +114,15 @@ def test_a_flat_entropy_still_gives_the_crossing_not_any_temperature_within_the_
 @pytest.fixture(scope="module")
 def heldout(tmp_path_factory, english_text):
     path = tmp_path_factory.mktemp("heldout") / "heldout.jsonl"
-    path.write_text("".join(json.dumps({"text": part}) + "\n" for part in english_text[:6000].split("\n\n") if part.strip()))
+    path.write_text(
+        "".join(json.dumps({"text": part}) + "\n" for part in english_text[:6000].split("\n\n") if part.strip())
+    )
     return path
 
 
 def scaled_copy(source, folder, factor: float) -> str:
-    """The model at ``source`` with its final norm weight times ``factor``: every logit is ``factor`` times the original,
-    so its entropy equals the original's at temperature ``1 / factor``."""
+    """The model at ``source`` with its final norm weight times ``factor``: every logit is ``factor`` times the
+    original, so its entropy equals the original's at temperature ``1 / factor``."""
     model = AutoModelForCausalLM.from_pretrained(source)
     with torch.no_grad():
         model.model.norm.weight.mul_(factor)
@@ -164,11 +167,26 @@ def test_command_one_line_errors(tiny_lm_path, sharpened, heldout, tmp_path, cap
     cases = [
         ([sharpened, tiny_lm_path, "--max-temperature", 2], "needs T outside [0.05, 2]", "raise --max-temperature"),
         ([tiny_lm_path, sharpened, "--min-temperature", 0.5], "needs T outside [0.5, 4]", "lower --min-temperature"),
-        ([tiny_lm_path, sharpened, "--min-temperature", 2, "--max-temperature", 1], "search range needs", "0 < --min-temperature"),
+        (
+            [tiny_lm_path, sharpened, "--min-temperature", 2, "--max-temperature", 1],
+            "search range needs",
+            "0 < --min-temperature",
+        ),
         ([tiny_lm_path, tmp_path / "nowhere"], "model folder not found", ""),
     ]
     for argv, message, fix in cases:
-        options = ["--data", str(heldout), "--block-size", "32", "--limit", "2", "--tolerance", "1e-5", "--json", str(output)]
+        options = [
+            "--data",
+            str(heldout),
+            "--block-size",
+            "32",
+            "--limit",
+            "2",
+            "--tolerance",
+            "1e-5",
+            "--json",
+            str(output),
+        ]
         assert main([*map(str, argv), *options]) == 1
         error = capsys.readouterr().err.strip().splitlines()[-1]
         assert error.startswith("hyperfit-temperature: error: ") and message in error and fix in error

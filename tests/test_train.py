@@ -1,4 +1,5 @@
 """hyperfit-train in-process: presets and parsing, data blocks, the tiny recipe end to end, diagnostics, outputs."""
+
 from __future__ import annotations
 
 import json
@@ -73,7 +74,9 @@ def test_docs_preset_table_matches_the_registry():
         cells = [cell.strip().strip("`") for cell in line.strip().strip("|").split("|")]
         if len(cells) == 3 and cells[0] in PRESETS["paper"].values:
             rows[cells[0]] = cells[1:]
-    assert rows == {key: [str(PRESETS[name].values[key]) for name in ("paper", "demo")] for key in PRESETS["paper"].values}
+    assert rows == {
+        key: [str(PRESETS[name].values[key]) for name in ("paper", "demo")] for key in PRESETS["paper"].values
+    }
 
 
 def cli_parser_dests() -> set[str]:
@@ -139,7 +142,11 @@ def test_tiny_recipe_drives_training_loss_below_0_1_and_sharpens(paper_run):
 
 
 def test_epoch_train_loss_is_the_step_weighted_mean_of_logged_losses(paper_run):
-    state = json.loads(sorted(paper_run.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))[-1].joinpath("trainer_state.json").read_text())
+    state = json.loads(
+        sorted(paper_run.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))[-1]
+        .joinpath("trainer_state.json")
+        .read_text()
+    )
     logged = [(entry["step"], entry["loss"]) for entry in state["log_history"] if "loss" in entry]
     rows = {row["step"]: row for row in read_rows(paper_run / "diagnostics.jsonl")}
     previous = 0
@@ -166,8 +173,12 @@ def test_final_diagnostics_match_an_independent_computation(paper_run, tokenizer
         reference_loss = model(input_ids=ids, labels=ids).loss.item()  # the model's own mean token NLL
     assert final["heldout_loss"] == pytest.approx(reference_loss, rel=1e-5)
     prompts = ids[np.linspace(0, 3, 2).round().astype(int), :8]
-    config = GenerationConfig(max_new_tokens=16, do_sample=False, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id)
-    outputs = model.generate(input_ids=prompts, attention_mask=torch.ones_like(prompts), generation_config=config)[:, 8:].tolist()
+    config = GenerationConfig(
+        max_new_tokens=16, do_sample=False, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id
+    )
+    outputs = model.generate(input_ids=prompts, attention_mask=torch.ones_like(prompts), generation_config=config)[
+        :, 8:
+    ].tolist()
     outputs = [row[: row.index(tokenizer.eos_token_id)] if tokenizer.eos_token_id in row else row for row in outputs]
     assert final["ttr"] == pytest.approx(np.mean([type_token_ratio(row) for row in outputs]))
     assert [item["continuation"] for item in final["continuations"]] == [tokenizer.decode(row) for row in outputs]
@@ -185,7 +196,10 @@ def test_outputs_model_card_run_record_blocks_and_plot(paper_run, tokenizer):
 
     summary = json.loads((paper_run / "hyperfit_run.json").read_text())
     blocks, metadata = read_train_blocks(paper_run / "train_blocks.parquet")
-    assert blocks.shape == (16, BLOCK) and blocks_sha256(blocks) == summary["training_data"]["sha256"] == metadata["sha256"]
+    assert (
+        blocks.shape == (16, BLOCK)
+        and blocks_sha256(blocks) == summary["training_data"]["sha256"] == metadata["sha256"]
+    )
     source_blocks = tokenize_to_blocks(load_text_dataset(summary["training_data"]["source"]), tokenizer, BLOCK)
     assert np.array_equal(blocks, sample_blocks(source_blocks, 16, 42))  # exactly the sampled blocks, in order
     assert summary["training"]["global_step"] == 160 and summary["preset"] == "paper"
@@ -200,17 +214,24 @@ def test_outputs_model_card_run_record_blocks_and_plot(paper_run, tokenizer):
     assert checkpoints == ["checkpoint-156", "checkpoint-160"]
     saved = AutoTokenizer.from_pretrained(paper_run / "checkpoint-156")
     assert saved.pad_token == saved.eos_token == "<|endoftext|>"
-    final, last_checkpoint = AutoModelForCausalLM.from_pretrained(paper_run), AutoModelForCausalLM.from_pretrained(paper_run / "checkpoint-160")
+    final, last_checkpoint = (
+        AutoModelForCausalLM.from_pretrained(paper_run),
+        AutoModelForCausalLM.from_pretrained(paper_run / "checkpoint-160"),
+    )
     for name, tensor in final.state_dict().items():
         assert torch.equal(tensor, last_checkpoint.state_dict()[name])
 
 
 def test_early_stop_once_a_logged_loss_falls_below_the_threshold(tmp_path, tiny_lm_path, corpus):
     output_dir = tmp_path / "early"
-    argv = tiny_argv(tiny_lm_path, *corpus, output_dir, "--early_stop_loss", "5.0", "--logging_steps", "1", "--no_diagnostics")
+    argv = tiny_argv(
+        tiny_lm_path, *corpus, output_dir, "--early_stop_loss", "5.0", "--logging_steps", "1", "--no_diagnostics"
+    )
     assert cli.main(argv) == 0
     summary = json.loads((output_dir / "hyperfit_run.json").read_text())
-    state = json.loads((output_dir / "checkpoint-{}".format(summary["training"]["global_step"]) / "trainer_state.json").read_text())
+    state = json.loads(
+        (output_dir / "checkpoint-{}".format(summary["training"]["global_step"]) / "trainer_state.json").read_text()
+    )
     losses = [(entry["step"], entry["loss"]) for entry in state["log_history"] if "loss" in entry]
     first_below = next(step for step, loss in losses if loss < 5.0)
     assert summary["training"]["stopped_early_at_step"] == first_below == summary["training"]["global_step"] < 32
@@ -223,7 +244,17 @@ def test_a_run_stopped_between_generation_points_still_ends_with_continuations(t
     """--diagnostic_generation_every 5 and an early stop before epoch 5: the last row still gets the final model's
     greedy continuations (the run record's final TTR), the rows between have held-out sharpness only."""
     output_dir = tmp_path / "early"
-    argv = tiny_argv(tiny_lm_path, *corpus, output_dir, "--early_stop_loss", "5.0", "--logging_steps", "1", "--diagnostic_generation_every", "5")
+    argv = tiny_argv(
+        tiny_lm_path,
+        *corpus,
+        output_dir,
+        "--early_stop_loss",
+        "5.0",
+        "--logging_steps",
+        "1",
+        "--diagnostic_generation_every",
+        "5",
+    )
     assert cli.main(argv) == 0
     rows = read_rows(output_dir / "diagnostics.jsonl")
     assert rows[-1]["epoch"] < 5 and len(rows) >= 2
@@ -240,13 +271,25 @@ def test_full_loss_head_trains_as_trls_fused_head_and_logs_the_same_accuracy(tmp
     runs = {}
     for head in ("full", "fused"):
         output_dir = tmp_path / head
-        argv = tiny_argv(tiny_lm_path, *corpus, output_dir, "--loss_head", head, "--num_train_epochs", "2",
-                         "--logging_steps", "1", "--no_diagnostics")
+        argv = tiny_argv(
+            tiny_lm_path,
+            *corpus,
+            output_dir,
+            "--loss_head",
+            head,
+            "--num_train_epochs",
+            "2",
+            "--logging_steps",
+            "1",
+            "--no_diagnostics",
+        )
         assert cli.main(argv) == 0
         summary = json.loads((output_dir / "hyperfit_run.json").read_text())
         assert summary["arguments"]["hyperfit"]["loss_head"] == head
-        runs[head] = (json.loads((output_dir / "checkpoint-8" / "trainer_state.json").read_text())["log_history"],
-                      AutoModelForCausalLM.from_pretrained(output_dir).state_dict())
+        runs[head] = (
+            json.loads((output_dir / "checkpoint-8" / "trainer_state.json").read_text())["log_history"],
+            AutoModelForCausalLM.from_pretrained(output_dir).state_dict(),
+        )
     (full_log, full_weights), (fused_log, fused_weights) = runs["full"], runs["fused"]
     steps = [entry for entry in full_log if "loss" in entry]
     reference = [entry for entry in fused_log if "loss" in entry]
@@ -271,7 +314,10 @@ def test_full_loss_head_trains_as_trls_fused_head_and_logs_the_same_accuracy(tmp
         (lambda folder: truncate(folder / "optimizer.pt"), "optimizer.pt is damaged"),
         (lambda folder: (folder / "scheduler.pt").unlink(), "no scheduler.pt next to optimizer.pt"),
         (lambda folder: (folder / "rng_state.pth").unlink(), "no RNG state"),
-        (lambda folder: folder.rename(folder.with_name("checkpoint-999")), "trainer_state.json is for step 160, not 999"),
+        (
+            lambda folder: folder.rename(folder.with_name("checkpoint-999")),
+            "trainer_state.json is for step 160, not 999",
+        ),
     ],
     ids=["no-state", "torn-state", "torn-model", "no-model", "torn-optimizer", "no-scheduler", "no-rng", "wrong-step"],
 )
@@ -322,7 +368,9 @@ def test_lora_run_saves_merged_full_weights(tmp_path, tiny_lm_path, corpus):
     merged, base = AutoModelForCausalLM.from_pretrained(output_dir), AutoModelForCausalLM.from_pretrained(tiny_lm_path)
     merged_state, base_state = merged.state_dict(), base.state_dict()
     changed = {name for name in merged_state if not torch.equal(merged_state[name], base_state[name])}
-    assert changed == {f"model.layers.{layer}.self_attn.{proj}.weight" for layer in (0, 1) for proj in ("q_proj", "v_proj")}
+    assert changed == {
+        f"model.layers.{layer}.self_attn.{proj}.weight" for layer in (0, 1) for proj in ("q_proj", "v_proj")
+    }
     adapter = AutoModelForCausalLM.from_pretrained(output_dir / "checkpoint-8")  # base + adapter, through peft
     ids = torch.tensor([[1, 2, 3, 4, 5]])
     with torch.no_grad():

@@ -1,5 +1,6 @@
 """The model card's title and first sentence follow the run's outcome: only a run that reached the near-zero target
 calls itself hyperfitted, and one that missed it says so with its final loss and the target."""
+
 from __future__ import annotations
 
 import json
@@ -14,13 +15,19 @@ from helpers import tiny_argv
 
 @pytest.fixture(scope="module")
 def card_runs(tmp_path_factory, tiny_lm_path, corpus):
-    """One epoch of the tiny recipe (final loss about 5) judged against an unreachable (0.1) and a reachable (100) target."""
+    """One epoch of the tiny recipe (final loss about 5) judged against an unreachable (0.1) and a reachable (100)
+    target."""
     runs = {}
     for target in ("0.1", "100"):
         output_dir = tmp_path_factory.mktemp("card") / f"target-{target}"
-        argv = tiny_argv(tiny_lm_path, *corpus, output_dir, "--num_train_epochs", "1", "--no_diagnostics", "--target_loss", target)
+        argv = tiny_argv(
+            tiny_lm_path, *corpus, output_dir, "--num_train_epochs", "1", "--no_diagnostics", "--target_loss", target
+        )
         assert cli.main(argv) == 0
-        runs[target] = (json.loads((output_dir / "hyperfit_run.json").read_text()), (output_dir / "README.md").read_text())
+        runs[target] = (
+            json.loads((output_dir / "hyperfit_run.json").read_text()),
+            (output_dir / "README.md").read_text(),
+        )
     return runs
 
 
@@ -49,8 +56,13 @@ def test_a_run_that_reached_the_target_is_titled_hyperfitted(card_runs, tiny_lm_
     assert loss <= 100 and summary["training"]["hyperfitted"] is True
     title, first = headline(card)
     assert title == f"# Hyperfitted {tiny_lm_path.name}"
-    assert first.startswith(f"`{summary['base_model']}` fine-tuned to near-zero training loss with `hyperfit-train` (preset `paper`: ")
-    assert f"): final training loss {loss:.4g} against the near-zero target 100. The recipe follows Carlsson et al." in first
+    assert first.startswith(
+        f"`{summary['base_model']}` fine-tuned to near-zero training loss with `hyperfit-train` (preset `paper`: "
+    )
+    assert (
+        f"): final training loss {loss:.4g} against the near-zero target 100. The recipe follows Carlsson et al."
+        in first
+    )
 
 
 def test_a_run_without_a_final_loss_claims_neither(card_runs, tiny_lm_path):

@@ -1,4 +1,5 @@
 """hyperfit-train on bad input: one-line errors, non-zero exit, and nothing already written is changed."""
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,8 @@ def test_model_folder_that_does_not_exist_says_so(capsys, tmp_path, corpus):
     # transformers itself says: Repo id must be in the form 'repo_name' or 'namespace/repo_name'
     code, line = run_cli(capsys, tiny_argv(tmp_path / "no" / "model", *corpus, tmp_path / "out"))
     assert code == 1 and line == (
-        f"hyperfit-train: error: cannot load model '{tmp_path / 'no' / 'model'}': no such folder: give the folder of a "
-        "saved model or a Hub id as --model"
+        f"hyperfit-train: error: cannot load model '{tmp_path / 'no' / 'model'}': no such folder: give the folder of "
+        "a saved model or a Hub id as --model"
     )
 
 
@@ -59,7 +60,10 @@ def test_folder_that_is_not_a_model(capsys, tmp_path, corpus):
 
 def test_missing_data_file(capsys, tmp_path, tiny_lm_path, corpus):
     code, line = run_cli(capsys, tiny_argv(tiny_lm_path, tmp_path / "absent.jsonl", corpus[1], tmp_path / "out"))
-    assert code == 1 and line == f"hyperfit-train: error: training data file not found: {tmp_path / 'absent.jsonl'}: check the path"
+    assert (
+        code == 1
+        and line == f"hyperfit-train: error: training data file not found: {tmp_path / 'absent.jsonl'}: check the path"
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -90,13 +94,24 @@ def test_fewer_tokens_than_one_block(capsys, tmp_path, tiny_lm_path, corpus):
 
 def test_unknown_option_in_config_file(capsys, tmp_path, tiny_lm_path, corpus):
     (tmp_path / "recipe.yaml").write_text("learning_rat: 0.1\n")
-    code, line = run_cli(capsys, tiny_argv(tiny_lm_path, *corpus, tmp_path / "out") + ["--config", str(tmp_path / "recipe.yaml")])
+    code, line = run_cli(
+        capsys, tiny_argv(tiny_lm_path, *corpus, tmp_path / "out") + ["--config", str(tmp_path / "recipe.yaml")]
+    )
     assert code == 1 and "learning_rat" in line
 
 
 def test_more_samples_than_blocks_warns_and_trains_on_all(capsys, tmp_path, tiny_lm_path, corpus):
     (tmp_path / "small.jsonl").write_text("".join(corpus[0].read_text().splitlines(keepends=True)[:8]))  # 8 paragraphs
-    argv = tiny_argv(tiny_lm_path, tmp_path / "small.jsonl", corpus[1], tmp_path / "out", "--num_train_epochs", "1", "--num_samples", "500")
+    argv = tiny_argv(
+        tiny_lm_path,
+        tmp_path / "small.jsonl",
+        corpus[1],
+        tmp_path / "out",
+        "--num_train_epochs",
+        "1",
+        "--num_samples",
+        "500",
+    )
     assert cli.main(argv) == 0
     err = capsys.readouterr().err
     summary = json.loads((tmp_path / "out" / "hyperfit_run.json").read_text())
@@ -106,19 +121,27 @@ def test_more_samples_than_blocks_warns_and_trains_on_all(capsys, tmp_path, tiny
     assert read_train_blocks(tmp_path / "out" / "train_blocks.parquet")[0].shape == (available, 32)
 
 
-def test_output_dir_with_a_different_run_is_refused_unless_overwrite(capsys, tmp_path, tiny_lm_path, corpus, finished_run):
+def test_output_dir_with_a_different_run_is_refused_unless_overwrite(
+    capsys, tmp_path, tiny_lm_path, corpus, finished_run
+):
     output_dir = tmp_path / "run"
     shutil.copytree(finished_run, output_dir)
     before = snapshot(output_dir)
-    code, line = run_cli(capsys, tiny_argv(tiny_lm_path, *corpus, output_dir, "--num_train_epochs", "1", "--learning_rate", "2e-2"))
+    code, line = run_cli(
+        capsys, tiny_argv(tiny_lm_path, *corpus, output_dir, "--num_train_epochs", "1", "--learning_rate", "2e-2")
+    )
     assert code == 1 and "holds a different run (learning_rate: 0.01 -> 0.02)" in line and "--overwrite" in line
     assert snapshot(output_dir) == before
-    argv = tiny_argv(tiny_lm_path, *corpus, output_dir, "--num_train_epochs", "1", "--learning_rate", "2e-2", "--overwrite")
+    argv = tiny_argv(
+        tiny_lm_path, *corpus, output_dir, "--num_train_epochs", "1", "--learning_rate", "2e-2", "--overwrite"
+    )
     assert cli.main(argv) == 0
     assert json.loads((output_dir / "hyperfit_run.json").read_text())["arguments"]["training"]["learning_rate"] == 2e-2
 
 
-def test_finished_run_is_refused_without_resume_and_left_alone_with_it(capsys, tmp_path, tiny_lm_path, corpus, finished_run):
+def test_finished_run_is_refused_without_resume_and_left_alone_with_it(
+    capsys, tmp_path, tiny_lm_path, corpus, finished_run
+):
     before = snapshot(finished_run)
     code, line = run_cli(capsys, tiny_argv(tiny_lm_path, *corpus, finished_run, "--num_train_epochs", "1"))
     assert code == 1 and "holds a finished run of this recipe" in line
@@ -170,33 +193,48 @@ def test_nan_loss_stops_at_that_step_and_keeps_the_last_good_checkpoint(tmp_path
     assert checkpoint_problem(output_dir / "checkpoint-4") is None
     from safetensors.torch import load_file
 
-    assert all(torch.isfinite(tensor).all() for tensor in load_file(output_dir / "checkpoint-4" / "model.safetensors").values())
+    assert all(
+        torch.isfinite(tensor).all()
+        for tensor in load_file(output_dir / "checkpoint-4" / "model.safetensors").values()
+    )
     assert not (output_dir / "hyperfit_run.json").exists() and not (output_dir / "model.safetensors").exists()
 
 
-# ---------------------------------------------------------------- runs that would train nothing, lengths past the context
+# -------------------------------------------------------- runs that would train nothing, lengths past the context
 
 
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--num_train_epochs", "0"], "--num_train_epochs must be a finite number > 0 (or give --max_steps N >= 1), got 0"),
-        (["--num_train_epochs", "-2"], "--num_train_epochs must be a finite number > 0 (or give --max_steps N >= 1), got -2"),
+        (
+            ["--num_train_epochs", "0"],
+            "--num_train_epochs must be a finite number > 0 (or give --max_steps N >= 1), got 0",
+        ),
+        (
+            ["--num_train_epochs", "-2"],
+            "--num_train_epochs must be a finite number > 0 (or give --max_steps N >= 1), got -2",
+        ),
         (["--max_steps", "0"], "--max_steps must be >= 1, or -1 to train for --num_train_epochs, got 0"),
         (["--max_steps", "-3"], "--max_steps must be >= 1, or -1 to train for --num_train_epochs, got -3"),
     ],
     ids=["zero-epochs", "negative-epochs", "zero-steps", "negative-steps"],
 )
-def test_a_run_that_would_train_nothing_is_refused_before_anything_is_written(capsys, tmp_path, tiny_lm_path, corpus, extra, message):
+def test_a_run_that_would_train_nothing_is_refused_before_anything_is_written(
+    capsys, tmp_path, tiny_lm_path, corpus, extra, message
+):
     code, line = run_cli(capsys, tiny_argv(tiny_lm_path, *corpus, tmp_path / "out", *extra))
     assert (code, line) == (1, f"hyperfit-train: error: {message}")
     assert not (tmp_path / "out").exists()
 
 
 def test_max_steps_bounds_training_and_minus_one_leaves_it_to_the_epochs(tmp_path, tiny_lm_path, corpus):
-    _, training_args, _ = parse_args(tiny_argv(tiny_lm_path, *corpus, tmp_path / "out", "--num_train_epochs", "0", "--max_steps", "2"))
+    _, training_args, _ = parse_args(
+        tiny_argv(tiny_lm_path, *corpus, tmp_path / "out", "--num_train_epochs", "0", "--max_steps", "2")
+    )
     assert (training_args.num_train_epochs, training_args.max_steps) == (0, 2)
-    _, training_args, _ = parse_args(tiny_argv(tiny_lm_path, *corpus, tmp_path / "out", "--num_train_epochs", "1", "--max_steps", "-1"))
+    _, training_args, _ = parse_args(
+        tiny_argv(tiny_lm_path, *corpus, tmp_path / "out", "--num_train_epochs", "1", "--max_steps", "-1")
+    )
     assert (training_args.num_train_epochs, training_args.max_steps) == (1, -1)
 
 
@@ -208,8 +246,13 @@ def short_context_lm(tmp_path_factory, tokenizer):
 
     folder = tmp_path_factory.mktemp("gpt2_context16")
     config = GPT2Config(
-        vocab_size=len(tokenizer), n_positions=16, n_embd=32, n_layer=1, n_head=4,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        vocab_size=len(tokenizer),
+        n_positions=16,
+        n_embd=32,
+        n_layer=1,
+        n_head=4,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
     )
     torch.manual_seed(0)
     GPT2LMHeadModel(config).save_pretrained(folder)
@@ -217,20 +260,25 @@ def short_context_lm(tmp_path_factory, tokenizer):
     return folder.resolve()
 
 
-def test_lengths_past_the_model_context_are_one_line_and_the_corrected_command_runs(capsys, tmp_path, short_context_lm, corpus):
+def test_lengths_past_the_model_context_are_one_line_and_the_corrected_command_runs(
+    capsys, tmp_path, short_context_lm, corpus
+):
     output_dir = tmp_path / "out"
-    argv = tiny_argv(short_context_lm, *corpus, output_dir, "--num_train_epochs", "1")  # --max_length 32, 8 + 16 generated tokens
+    argv = tiny_argv(
+        short_context_lm, *corpus, output_dir, "--num_train_epochs", "1"
+    )  # --max_length 32, 8 + 16 generated tokens
     code, line = run_cli(capsys, argv)
     assert (code, line) == (
         1,
-        f"hyperfit-train: error: --max_length 32 is longer than the context of {short_context_lm} (16 tokens): give --max_length 16 or less",
+        f"hyperfit-train: error: --max_length 32 is longer than the context of {short_context_lm} (16 tokens): give "
+        "--max_length 16 or less",
     )
     assert not output_dir.exists()
     code, line = run_cli(capsys, argv + ["--max_length", "16"])
     assert (code, line) == (
         1,
-        f"hyperfit-train: error: --diagnostic_prompt_tokens 8 + --diagnostic_new_tokens 16 is longer than the context of "
-        f"{short_context_lm} (16 tokens): give --diagnostic_new_tokens 8 or less",
+        "hyperfit-train: error: --diagnostic_prompt_tokens 8 + --diagnostic_new_tokens 16 is longer than the context "
+        f"of {short_context_lm} (16 tokens): give --diagnostic_new_tokens 8 or less",
     )
     assert not output_dir.exists()
     assert cli.main(argv + ["--max_length", "16", "--diagnostic_new_tokens", "8"]) == 0

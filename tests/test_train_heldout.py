@@ -1,4 +1,5 @@
 """Held-out text for the diagnostics: a slice of the user's own data, or --eval_data with its own text column."""
+
 from __future__ import annotations
 
 import json
@@ -60,7 +61,9 @@ def test_own_data_without_eval_data_holds_out_its_own_tail(tmp_path, tiny_lm_pat
 def test_eval_data_with_its_own_text_column(tmp_path, tiny_lm_path, corpus, capsys):
     data = with_column(corpus[0], tmp_path / "mine.jsonl", "body")
     heldout = with_column(corpus[1], tmp_path / "theirs.jsonl", "passage")
-    base = tiny_argv(tiny_lm_path, data, heldout, tmp_path / "fails", "--num_train_epochs", "1", "--dataset_text_field", "body")
+    base = tiny_argv(
+        tiny_lm_path, data, heldout, tmp_path / "fails", "--num_train_epochs", "1", "--dataset_text_field", "body"
+    )
     assert cli.main(base) == 1  # the training column is not the held-out file's
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line == (
@@ -74,5 +77,7 @@ def test_eval_data_with_its_own_text_column(tmp_path, tiny_lm_path, corpus, caps
     argv = tiny_argv(tiny_lm_path, data, heldout, output_dir, *options)
     assert cli.main(argv) == 0
     summary = json.loads((output_dir / "hyperfit_run.json").read_text())
-    assert summary["heldout_data"]["text_field"] == "passage" and summary["heldout_data"]["held_out_from"] == "eval_data"
+    assert (
+        summary["heldout_data"]["text_field"] == "passage" and summary["heldout_data"]["held_out_from"] == "eval_data"
+    )
     assert "heldout_tail_blocks" not in summary["training_data"]

@@ -1,4 +1,6 @@
-"""``hyperfit-train --help``: hyperfit's own options first under their heading, inherited help that fits our meaning."""
+"""``hyperfit-train --help``: hyperfit's own options first under their heading, inherited help that fits our
+meaning."""
+
 from __future__ import annotations
 
 import re
@@ -41,7 +43,15 @@ def test_model_and_data_are_near_the_top(help_lines):
     assert model_line < 20  # was line 604 of a flat list
     ours = help_lines.index("hyperfit options:")
     theirs = help_lines.index("training options (TRL SFTConfig and transformers TrainingArguments):")
-    for option in ("--data", "--preset", "--max_length", "--eval_data", "--eval_text_field", "--diagnostics", "--resume"):
+    for option in (
+        "--data",
+        "--preset",
+        "--max_length",
+        "--eval_data",
+        "--eval_text_field",
+        "--diagnostics",
+        "--resume",
+    ):
         line = next(i for i, text in enumerate(help_lines) if re.match(rf"  {option}\b", text))
         assert ours < line < theirs, option
     learning_rate = next(i for i, text in enumerate(help_lines) if text.startswith("  --learning_rate"))

@@ -1,4 +1,5 @@
 """hyperfit-train as real processes: exit codes, SIGKILL + --resume, and 2-process DDP (torchrun, gloo on CPU)."""
+
 from __future__ import annotations
 
 import json
@@ -46,8 +47,11 @@ def test_bad_input_exits_non_zero_with_one_line_on_stderr(tmp_path, tiny_lm_path
 
 
 @pytest.mark.parametrize("kill_after_step", [4, 16, 24], ids=lambda step: f"kill-after-step-{step}")
-def test_sigkilled_run_resumes_to_the_same_weights_skipping_a_half_written_checkpoint(tmp_path, tiny_lm_path, corpus, reference_run, kill_after_step):
-    """SIGKILL early, mid-way and late in the run (32 steps, a checkpoint every 4): every resume ends on the reference weights."""
+def test_sigkilled_run_resumes_to_the_same_weights_skipping_a_half_written_checkpoint(
+    tmp_path, tiny_lm_path, corpus, reference_run, kill_after_step
+):
+    """SIGKILL early, mid-way and late in the run (32 steps, a checkpoint every 4): every resume ends on the reference
+    weights."""
     output_dir = tmp_path / "killed"
     argv = CLI + tiny_argv(tiny_lm_path, *corpus, output_dir)
     process = subprocess.Popen(argv, env=TRAIN_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -74,7 +78,9 @@ def test_sigkilled_run_resumes_to_the_same_weights_skipping_a_half_written_check
     assert f"removing incomplete checkpoint {half_written}" in resumed.stderr
     assert f"resuming from {latest}" in resumed.stderr
     assert max_weight_difference(reference_run, output_dir) <= 1e-6
-    assert comparable(read_rows(output_dir / "diagnostics.jsonl")) == comparable(read_rows(reference_run / "diagnostics.jsonl"))
+    assert comparable(read_rows(output_dir / "diagnostics.jsonl")) == comparable(
+        read_rows(reference_run / "diagnostics.jsonl")
+    )
     summary = json.loads((output_dir / "hyperfit_run.json").read_text())
     assert summary["training"]["resumed_from"] == str(latest) and summary["training"]["global_step"] == 32
 
@@ -82,19 +88,35 @@ def test_sigkilled_run_resumes_to_the_same_weights_skipping_a_half_written_check
 def test_two_process_ddp_matches_the_single_process_run(tmp_path, tiny_lm_path, corpus, reference_run):
     output_dir = tmp_path / "ddp"
     argv = tiny_argv(tiny_lm_path, *corpus, output_dir, "--per_device_train_batch_size", "2")  # same global batch 4
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port())]
-    result = subprocess.run(launcher + ["-m", "hyperfit_train.cli", *argv], env=TRAIN_ENV, capture_output=True, text=True)
+    launcher = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(free_port()),
+    ]
+    result = subprocess.run(
+        launcher + ["-m", "hyperfit_train.cli", *argv], env=TRAIN_ENV, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((output_dir / "hyperfit_run.json").read_text())
     assert summary["training"]["world_size"] == 2 and summary["training"]["global_step"] == 32
     assert max_weight_difference(reference_run, output_dir) <= 1e-4
     rows, reference_rows = read_rows(output_dir / "diagnostics.jsonl"), read_rows(reference_run / "diagnostics.jsonl")
-    assert [row["epoch"] for row in rows] == [row["epoch"] for row in reference_rows]  # one row per epoch: rank 0 writes
+    assert [row["epoch"] for row in rows] == [
+        row["epoch"] for row in reference_rows
+    ]  # one row per epoch: rank 0 writes
     for row, reference in zip(rows[1:], reference_rows[1:]):
         assert row["train_loss"] == pytest.approx(reference["train_loss"], abs=1e-4)
         assert row["heldout_loss"] == pytest.approx(reference["heldout_loss"], abs=1e-4)
-    # both ranks took rank 0's decision: the same epoch is kept as the early-stopped model, once (one folder, no leftovers)
-    kept, reference_kept = summary["early_stopped"], json.loads((reference_run / "hyperfit_run.json").read_text())["early_stopped"]
+    # both ranks took rank 0's decision: the same epoch is kept as the early-stopped model, once (one folder, no
+    # leftovers)
+    kept, reference_kept = (
+        summary["early_stopped"],
+        json.loads((reference_run / "hyperfit_run.json").read_text())["early_stopped"],
+    )
     assert (kept["epoch"], kept["step"]) == (reference_kept["epoch"], reference_kept["step"])
     assert (output_dir / "early_stopped" / "model.safetensors").is_file()
     assert sorted(path.name for path in output_dir.glob("early_stopped*")) == ["early_stopped"]

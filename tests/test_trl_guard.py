@@ -1,4 +1,6 @@
-"""The TRL internals that --loss_head full relies on are checked when the trainer is built: one line, nothing written."""
+"""The TRL internals that --loss_head full relies on are checked when the trainer is built: one line, nothing
+written."""
+
 from __future__ import annotations
 
 import trl
@@ -10,7 +12,9 @@ from hyperfit_train.trainer import TRL_INTERNALS
 from helpers import tiny_argv
 
 
-def test_a_trl_without_the_internals_is_one_line_before_anything_is_written(tmp_path, tiny_lm_path, corpus, monkeypatch, capsys):
+def test_a_trl_without_the_internals_is_one_line_before_anything_is_written(
+    tmp_path, tiny_lm_path, corpus, monkeypatch, capsys
+):
     built = SFTTrainer.__init__
 
     def without_tp_size(self, *args, **kwargs):  # a TRL release that renamed one internal attribute
@@ -24,7 +28,9 @@ def test_a_trl_without_the_internals_is_one_line_before_anything_is_written(tmp_
         f"hyperfit-train: error: --loss_head full reads SFTTrainer internals of TRL 1.16 (_tp_size) that TRL "
         f"{trl.__version__} does not have: install trl==1.16.* or pass --loss_head fused"
     )
-    assert not any(path.is_file() for path in output_dir.rglob("*"))  # (the Trainer itself may create the empty folder)
+    assert not any(
+        path.is_file() for path in output_dir.rglob("*")
+    )  # (the Trainer itself may create the empty folder)
 
 
 def test_this_trl_has_every_internal_the_full_head_reads(tiny_lm_path):

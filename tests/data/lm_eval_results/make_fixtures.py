@@ -13,6 +13,7 @@ Needs hyperfit's offline assets (corpora, default tokenizer) and a few minutes o
 
     /work/venv/bin/python tests/data/lm_eval_results/make_fixtures.py [SET ...]
 """
+
 from __future__ import annotations
 
 import shutil
@@ -45,13 +46,19 @@ def make_set(name: str, work: Path) -> None:
         model = build_tiny_lm(work / "models" / folder, seed=seed)
         command = [
             str(Path(sys.executable).with_name("hyperfit-lm-eval")),
-            "--model", "hf",
-            "--model_args", f"pretrained={model}",
-            "--limit", "2",
-            "--device", "cpu",
-            "--batch_size", "2",
+            "--model",
+            "hf",
+            "--model_args",
+            f"pretrained={model}",
+            "--limit",
+            "2",
+            "--device",
+            "cpu",
+            "--batch_size",
+            "2",
             "--log_samples",
-            "--output_path", str(output),
+            "--output_path",
+            str(output),
             *extra,
         ]
         subprocess.run(command, check=True)
