@@ -10,7 +10,7 @@ from hyperfit_tasks.cli import demo, reproduce
 @pytest.mark.parametrize(
     ("module", "times"),
     [
-        (demo, ("about 45 min", "44 min 36 s")),  # README: the demo from a clean clone, a fresh .venv included
+        (demo, ("about 50 min", "50 min 10 s")),  # README: the demo from a clean clone, a fresh .venv included
         (reproduce, ("35 min 31 s", "5 s measured")),  # README and docs/reproduce.md: a clean clone, then a re-run
     ],
 )
