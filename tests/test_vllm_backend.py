@@ -6,6 +6,7 @@ log-likelihoods within fp32 rounding.
 Slow: the venv is built once per requirement set (the script, pyproject's dependencies, the Python) into the hyperfit
 cache (``~/.cache/hyperfit/vllm-venv/<key>``, in a temporary folder renamed into place when complete) and re-used; its
 cold build downloads and installs about 200 packages (several minutes, docs/vllm.md). A failed build fails the test."""
+
 from __future__ import annotations
 
 import hashlib
@@ -63,9 +64,14 @@ def vllm_python() -> Path:
     folder = cache_root() / "vllm-venv" / venv_key()
 
     def build(staging: Path) -> None:
-        done = subprocess.run(["bash", str(SCRIPT), str(staging / "venv"), "--deps-only"], capture_output=True, text=True)
+        done = subprocess.run(
+            ["bash", str(SCRIPT), str(staging / "venv"), "--deps-only"], capture_output=True, text=True
+        )
         if done.returncode != 0:
-            pytest.fail(f"scripts/vllm_venv.sh could not build the vLLM venv ({done.returncode}):\n{(done.stdout + done.stderr)[-4000:]}")
+            pytest.fail(
+                "scripts/vllm_venv.sh could not build the vLLM venv "
+                f"({done.returncode}):\n{(done.stdout + done.stderr)[-4000:]}"
+            )
 
     build_once(folder, lambda: is_complete(folder), build)
     # a venv's console scripts name the folder it was built in (renamed since): every command runs through its python
@@ -77,9 +83,15 @@ def overlay(vllm_python, tmp_path_factory) -> Path:
     """This checkout's hyperfit installed for the vLLM venv into a folder of its own (``pip --target``): the cached
     venv holds dependencies only, so it never runs another checkout's code."""
     root = tmp_path_factory.mktemp("vllm_overlay")
-    shutil.copytree(REPO, root / "source", ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "runs", "__pycache__", "unused"))
+    shutil.copytree(
+        REPO,
+        root / "source",
+        ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "runs", "__pycache__", "unused"),
+    )
     pip = [str(vllm_python), "-m", "pip", "--disable-pip-version-check", "-q", "install", "--no-deps", "--no-compile"]
-    subprocess.run([*pip, "--target", str(root / "site"), str(root / "source")], check=True, capture_output=True, cwd=root)
+    subprocess.run(
+        [*pip, "--target", str(root / "site"), str(root / "source")], check=True, capture_output=True, cwd=root
+    )
     return root / "site"
 
 
@@ -112,7 +124,9 @@ def user_env(tmp_path_factory, english_text) -> dict[str, str]:
     for domain in ("austen", "pydoc"):
         (cache / "corpora" / domain).mkdir(parents=True)
         for split, texts in (("eval", paragraphs[:4]), ("heldout", paragraphs[4:8])):
-            (cache / "corpora" / domain / f"{split}.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+            (cache / "corpora" / domain / f"{split}.jsonl").write_text(
+                "".join(json.dumps({"text": t}) + "\n" for t in texts)
+            )
     (cache / "corpora" / "manifest.json").write_text(json.dumps({"version": CORPORA_VERSION}))
     (cache / "corpora" / ".complete").write_text("ok\n")
     return os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "HYPERFIT_CACHE": str(cache)}
@@ -137,10 +151,14 @@ def outputs(folder: Path) -> tuple[dict, dict]:
 
 
 def test_vllm_backend_agrees_with_hf(vllm_python, overlay, peaked_lm, user_env, tmp_path):
-    vllm_env = user_env | VLLM_ENV | {"PYTHONPATH": str(overlay), "PATH": f"{overlay / 'bin'}{os.pathsep}{user_env['PATH']}"}
-    run([overlay / "bin" / "hyperfit-lm-eval", "--model", "vllm", "--model_args", f"pretrained={peaked_lm},{VLLM_ARGS}", *COMMON,
+    vllm_env = (
+        user_env | VLLM_ENV | {"PYTHONPATH": str(overlay), "PATH": f"{overlay / 'bin'}{os.pathsep}{user_env['PATH']}"}
+    )
+    run([overlay / "bin" / "hyperfit-lm-eval", "--model", "vllm",
+         "--model_args", f"pretrained={peaked_lm},{VLLM_ARGS}", *COMMON,
          "--output_path", tmp_path / "vllm"], vllm_env, tmp_path)  # fmt: skip
-    run([Path(sys.executable).parent / "hyperfit-lm-eval", "--model", "hf", "--model_args", f"pretrained={peaked_lm},{HF_ARGS}",
+    run([Path(sys.executable).parent / "hyperfit-lm-eval", "--model", "hf",
+         "--model_args", f"pretrained={peaked_lm},{HF_ARGS}",
          "--device", "cpu", *COMMON, "--output_path", tmp_path / "hf"], user_env, tmp_path)  # fmt: skip
     (vllm_results, vllm_samples), (hf_results, hf_samples) = outputs(tmp_path / "vllm"), outputs(tmp_path / "hf")
     assert vllm_samples.keys() == hf_samples.keys() and len(vllm_samples) == 8  # 2 documents x 4 tasks
@@ -149,7 +167,8 @@ def test_vllm_backend_agrees_with_hf(vllm_python, overlay, peaked_lm, user_env, 
         if key[0].startswith("hyperfit_continuation"):
             assert ours == theirs and len(theirs.split()) > 5, key  # the same greedy text, and not an empty one
         else:
-            assert float(ours) == pytest.approx(float(theirs), rel=LOGLIK_RTOL), key  # the document's summed log-likelihood
+            # the document's summed log-likelihood
+            assert float(ours) == pytest.approx(float(theirs), rel=LOGLIK_RTOL), key
     for task in ("hyperfit_continuation_austen", "hyperfit_continuation_pydoc"):
         for metric in CONTINUATION_METRICS:
             ours, theirs = vllm_results[task][f"{metric},none"], hf_results[task][f"{metric},none"]
@@ -157,4 +176,9 @@ def test_vllm_backend_agrees_with_hf(vllm_python, overlay, peaked_lm, user_env, 
     for task in ("hyperfit_perplexity", "hyperfit_perplexity_austen", "hyperfit_perplexity_pydoc"):
         for metric in PERPLEXITY_METRICS:
             ours, theirs = vllm_results[task][f"{metric},none"], hf_results[task][f"{metric},none"]
-            assert math.isfinite(theirs) and ours == pytest.approx(theirs, rel=PERPLEXITY_RTOL), (task, metric, ours, theirs)
+            assert math.isfinite(theirs) and ours == pytest.approx(theirs, rel=PERPLEXITY_RTOL), (
+                task,
+                metric,
+                ours,
+                theirs,
+            )

@@ -1,5 +1,7 @@
 """The step runner of ``hyperfit-demo`` and ``hyperfit-reproduce``: each step is one of the project's own commands, its
-command line printed, run in the foreground, skipped when its output is already there, one line on Ctrl-C or failure."""
+command line printed, run in the foreground, skipped when its output is already there, one line on Ctrl-C or
+failure."""
+
 from __future__ import annotations
 
 import argparse
@@ -27,7 +29,9 @@ BOOTSTRAP_ITERS = "1000"
 # the task groups both chains evaluate: greedy continuations, and the same prompts sampled (top-p, or at the
 # entropy-matched temperature) with a fixed seed
 GREEDY_GROUP, MATCHED_GROUP = "hyperfit_continuation", "hyperfit_continuation_top_p"
-SAME_PROMPTS = f"{MATCHED_GROUP}={GREEDY_GROUP}"  # hyperfit-compare reads the sampled runs as the greedy task (same prompts)
+SAME_PROMPTS = (
+    f"{MATCHED_GROUP}={GREEDY_GROUP}"  # hyperfit-compare reads the sampled runs as the greedy task (same prompts)
+)
 MATCHED_SEED = "1234"
 
 
@@ -50,7 +54,10 @@ def run_step(title: str, argv: list[str]) -> None:
     try:
         returncode = subprocess.run(argv).returncode
     except KeyboardInterrupt:
-        raise SystemExit(f"{program()}: interrupted during step {title}: re-run the same command to resume (finished steps are kept)") from None
+        raise SystemExit(
+            f"{program()}: interrupted during step {title}: re-run the same command to resume "
+            "(finished steps are kept)"
+        ) from None
     if returncode != 0:
         raise SystemExit(f"{program()}: step failed: {title} (see the messages above; re-run to resume)")
     print(f"==> done in {format_duration(time.monotonic() - started)}: {title}", flush=True)
@@ -58,7 +65,8 @@ def run_step(title: str, argv: list[str]) -> None:
 
 def run_step_unless(done: bool, output: Path, title: str, argv: list[str], precision: str | None = None) -> None:
     """Run the step ``title`` unless ``done`` (its ``output`` is already there, and a re-run reuses it); a finished
-    training or lm-eval run made in another ``precision`` than this run's is a one-line error, not silently mixed in."""
+    training or lm-eval run made in another ``precision`` than this run's is a one-line error, not silently mixed
+    in."""
     if not done:
         run_step(title, argv)
         return
@@ -72,8 +80,8 @@ def run_step_unless(done: bool, output: Path, title: str, argv: list[str], preci
 
 
 def output_precision(output: Path) -> str | None:
-    """The precision a finished step's output was made in: a ``hyperfit-train`` run's record (fp32 in records older than
-    ``--precision``), or the ``dtype`` of an lm-eval run's ``--model_args`` (None when it names none)."""
+    """The precision a finished step's output was made in: a ``hyperfit-train`` run's record (fp32 in records older
+    than ``--precision``), or the ``dtype`` of an lm-eval run's ``--model_args`` (None when it names none)."""
     record = read_run_record(output)
     if record is not None:
         return (record.get("training") or {}).get("precision", "fp32")
@@ -102,7 +110,9 @@ class Precision:
 def add_precision_options(parser: argparse.ArgumentParser) -> None:
     """``--precision`` and ``--batch-size``, the same in both chains."""
     parser.add_argument(
-        "--precision", default="auto", choices=PRECISIONS,
+        "--precision",
+        default="auto",
+        choices=PRECISIONS,
         help="training and evaluation precision: auto (default): bf16 where the hardware multiplies bf16 natively "
         "(AMX-BF16 or AVX512-BF16 CPUs, bf16 GPUs), else fp32; fp32; bf16 (an error without that hardware). Training "
         "in bf16 is mixed precision (float32 master weights); lm-eval runs with dtype=bfloat16",
@@ -130,7 +140,9 @@ def base_model(model: str | None) -> str:
     return str(default_model_path())
 
 
-def train_argv(preset: str, base: str, run_dir: Path, device: str, options: list[str], launcher: list[str] | None = None) -> list[str]:
+def train_argv(
+    preset: str, base: str, run_dir: Path, device: str, options: list[str], launcher: list[str] | None = None
+) -> list[str]:
     """``hyperfit-train --preset P --model BASE [options] --output_dir RUN --resume`` (through ``launcher``, e.g.
     ``accelerate launch``, when given)."""
     program = [*launcher, "-m", "hyperfit_train.cli"] if launcher else [command("hyperfit-train")]
@@ -153,8 +165,8 @@ def lm_eval_argv(
     metadata: dict | None = None,
     chat_template: bool = False,
 ) -> list[str]:
-    """``hyperfit-lm-eval`` on ``tasks`` with samples logged into ``folder`` (``cache``: a request cache to resume from;
-    ``device``, ``limit``, ``gen_kwargs`` None: left out, lm-eval's or the task's own)."""
+    """``hyperfit-lm-eval`` on ``tasks`` with samples logged into ``folder`` (``cache``: a request cache to resume
+    from; ``device``, ``limit``, ``gen_kwargs`` None: left out, lm-eval's or the task's own)."""
     return (
         [command("hyperfit-lm-eval"), "--model", model, "--model_args", model_args]
         + (["--use_cache", cache] if cache else [])
@@ -189,7 +201,12 @@ def is_newer(output: Path, inputs: list[Path]) -> bool:
 # for the log-probabilities of its three answers (no parsing, no sampling); chat-completion APIs give no prompt
 # log-probabilities, so they are asked to generate the answer.
 GENERATION_JUDGE, LOGPROB_JUDGE = "hyperfit_judge", "hyperfit_judge_logprob"
-JUDGE_TASKS = {"hf": LOGPROB_JUDGE, "vllm": LOGPROB_JUDGE, "local-chat-completions": GENERATION_JUDGE, "openai-chat-completions": GENERATION_JUDGE}
+JUDGE_TASKS = {
+    "hf": LOGPROB_JUDGE,
+    "vllm": LOGPROB_JUDGE,
+    "local-chat-completions": GENERATION_JUDGE,
+    "openai-chat-completions": GENERATION_JUDGE,
+}
 LOCAL_JUDGES = ("hf", "vllm")  # the backends that run the judge here, on --device, from a tokenizer of their own
 LOOP_CONTROL = "loop"  # the judge's sanity check: each continuation swapped for a degenerate loop (metadata "control")
 NO_JUDGE = "none"
@@ -229,15 +246,20 @@ def model_of(model_args: str) -> str:
 def add_judge_options(parser: argparse.ArgumentParser) -> None:
     """``--judge``, ``--judge-backend`` and ``--judge-task``, the same in both chains."""
     parser.add_argument(
-        "--judge", metavar="MODEL_ARGS",
+        "--judge",
+        metavar="MODEL_ARGS",
         help="the LLM judge, as lm-eval --model_args (pretrained=PATH for hf and vllm; model=NAME,base_url=URL for "
         "local-chat-completions; model=NAME for openai-chat-completions; a bare path or name is taken as that key); "
-        "default: the embedded SmolLM2-135M-Instruct in its chat format, which is also the default model under test, so "
-        f"it may favour its own (the base's) text; {NO_JUDGE}: no judge",
+        "default: the embedded SmolLM2-135M-Instruct in its chat format, which is also the default model under test, "
+        f"so it may favour its own (the base's) text; {NO_JUDGE}: no judge",
     )
-    parser.add_argument("--judge-backend", default="hf", choices=tuple(JUDGE_TASKS), help="lm-eval model of the judge (default: hf)")
     parser.add_argument(
-        "--judge-task", default="auto", choices=("auto", GENERATION_JUDGE, LOGPROB_JUDGE),
+        "--judge-backend", default="hf", choices=tuple(JUDGE_TASKS), help="lm-eval model of the judge (default: hf)"
+    )
+    parser.add_argument(
+        "--judge-task",
+        default="auto",
+        choices=("auto", GENERATION_JUDGE, LOGPROB_JUDGE),
         help=f"auto (default): the log-probabilities of the answers ({LOGPROB_JUDGE}) for hf and vllm, the generated "
         f"answer ({GENERATION_JUDGE}) for the chat-completions APIs, which give no log-probabilities of a prompt",
     )
@@ -251,19 +273,24 @@ def has_chat_template(model: str) -> bool:
     try:
         return bool(AutoTokenizer.from_pretrained(model).chat_template)
     except OSError as error:
-        raise HyperfitError(f"cannot load the judge's tokenizer from {model} ({error}): give --judge pretrained=PATH of a local model") from None
+        raise HyperfitError(
+            f"cannot load the judge's tokenizer from {model} ({error}): give --judge pretrained=PATH of a local model"
+        ) from None
 
 
 def make_judge(judge: str | None, backend: str, task: str = "auto", dtype: str = "float32") -> Judge | None:
     """The judge of ``--judge`` (None: the embedded default model; ``none``: no judge; ``KEY=VALUE,...``: lm-eval
-    model_args; a bare path or name: its ``pretrained=``, or ``model=`` for a chat-completions backend), ``--judge-backend``
-    and ``--judge-task`` (``auto``: the log-probability task for local backends, the generation task for the APIs);
-    ``dtype``: a local judge's lm-eval dtype when ``--judge`` names none (the chain's precision)."""
+    model_args; a bare path or name: its ``pretrained=``, or ``model=`` for a chat-completions backend),
+    ``--judge-backend`` and ``--judge-task`` (``auto``: the log-probability task for local backends, the generation
+    task for the APIs); ``dtype``: a local judge's lm-eval dtype when ``--judge`` names none (the chain's
+    precision)."""
     if judge == NO_JUDGE:
         return None
     task = JUDGE_TASKS[backend] if task == "auto" else task
     if task == LOGPROB_JUDGE and backend not in LOCAL_JUDGES:
-        raise HyperfitError(f"{backend} gives no log-probabilities of a prompt: use --judge-task {GENERATION_JUDGE} (or auto) with it")
+        raise HyperfitError(
+            f"{backend} gives no log-probabilities of a prompt: use --judge-task {GENERATION_JUDGE} (or auto) with it"
+        )
     if judge is None:
         from hyperfit_tasks.assets import default_model_path
 
@@ -274,21 +301,43 @@ def make_judge(judge: str | None, backend: str, task: str = "auto", dtype: str =
     return Judge(backend, judge, task, backend not in LOCAL_JUDGES or has_chat_template(model_of(judge)))
 
 
-def judge_argv(judge: Judge, samples: Path, folder: Path, device: str, batch_size: str, cache: str | None, control: str | None = None) -> list[str]:
+def judge_argv(
+    judge: Judge,
+    samples: Path,
+    folder: Path,
+    device: str,
+    batch_size: str,
+    cache: str | None,
+    control: str | None = None,
+) -> list[str]:
     """``hyperfit-lm-eval`` of the judge on the greedy continuations of the run whose ``--output_path`` is ``samples``
     (every one of them: no ``--limit``), with its results and samples in ``folder``; ``control``: the sanity control
     (``loop``) instead of the continuations. An API judge gets no ``--device`` and batch 1 (lm-eval's chat-completion
     models send one request at a time)."""
     local = judge.backend in LOCAL_JUDGES
     return lm_eval_argv(
-        judge.model_args, judge.task, folder, device if local else None, batch_size if local else "1", None, None,
-        model=judge.backend, cache=cache, metadata={"samples": str(samples)} | ({"control": control} if control else {}),
+        judge.model_args,
+        judge.task,
+        folder,
+        device if local else None,
+        batch_size if local else "1",
+        None,
+        None,
+        model=judge.backend,
+        cache=cache,
+        metadata={"samples": str(samples)} | ({"control": control} if control else {}),
         chat_template=judge.chat_template,
     )
 
 
 def run_judge(
-    judge: Judge, plan: dict[str, tuple[Path, str | None]], root: Path, device: str, batch_size: str, cache_dir: Path, step: str
+    judge: Judge,
+    plan: dict[str, tuple[Path, str | None]],
+    root: Path,
+    device: str,
+    batch_size: str,
+    cache_dir: Path,
+    step: str,
 ) -> dict[str, Path]:
     """Judge each run of ``plan`` (name -> (its lm-eval ``--output_path``, control or None)) into ``root/<name>/``,
     each skipped when its results are there; returns name -> judge folder."""
@@ -297,10 +346,19 @@ def run_judge(
     folders = {}
     for name, (samples, control) in plan.items():
         folder = folders[name] = root / name
-        what = f"a degenerate loop in place of {samples.name}'s continuations (sanity check)" if control else f"{samples.name}'s continuations"
-        cache = eval_cache_path(cache_dir, judge.model, f"{judge.backend},{judge.model_args},{judge.task},device={device}")
+        what = (
+            f"a degenerate loop in place of {samples.name}'s continuations (sanity check)"
+            if control
+            else f"{samples.name}'s continuations"
+        )
+        cache = eval_cache_path(
+            cache_dir, judge.model, f"{judge.backend},{judge.model_args},{judge.task},device={device}"
+        )
         run_step_unless(
-            has_results(folder), folder, f"{step} judge {what} against the human text ({judge.task}, {judge.model})",
-            judge_argv(judge, samples, folder, device, batch_size, cache, control), precision=judge.precision,
+            has_results(folder),
+            folder,
+            f"{step} judge {what} against the human text ({judge.task}, {judge.model})",
+            judge_argv(judge, samples, folder, device, batch_size, cache, control),
+            precision=judge.precision,
         )
     return folders

