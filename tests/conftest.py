@@ -85,6 +85,23 @@ def write_corpus(folder, text: str) -> tuple:
     return tuple(files)
 
 
+def write_small_corpora(cache: Path, text: str) -> Path:
+    """A hyperfit cache (``HYPERFIT_CACHE``) whose offline corpora are four paragraphs of ``text`` per domain and
+    split, recorded as current (else the cache would rebuild them from the real sources)."""
+    from hyperfit_tasks.assets.corpora import CORPORA_VERSION
+
+    paragraphs = [p for p in text.split("\n\n") if len(p.split()) > 60]
+    for domain in ("austen", "pydoc"):
+        (cache / "corpora" / domain).mkdir(parents=True)
+        for split, texts in (("eval", paragraphs[:4]), ("heldout", paragraphs[4:8])):
+            (cache / "corpora" / domain / f"{split}.jsonl").write_text(
+                "".join(json.dumps({"text": t}) + "\n" for t in texts)
+            )
+    (cache / "corpora" / "manifest.json").write_text(json.dumps({"version": CORPORA_VERSION}))
+    (cache / "corpora" / ".complete").write_text("ok\n")
+    return cache
+
+
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory, english_text) -> tuple:
     """(train.jsonl, heldout.jsonl) paths for the trainer tests (see :func:`write_corpus`)."""

@@ -22,9 +22,8 @@ from pathlib import Path
 import pytest
 
 from hyperfit_tasks.assets.cache import build_once, cache_root, is_complete
-from hyperfit_tasks.assets.corpora import CORPORA_VERSION
 
-from conftest import build_tiny_lm
+from conftest import build_tiny_lm, write_small_corpora
 from helpers import CONTINUATION_METRICS, PERPLEXITY_METRICS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -119,16 +118,7 @@ def peaked_lm(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def user_env(tmp_path_factory, english_text) -> dict[str, str]:
     """Offline hub and a hyperfit cache holding small corpora (four texts per domain and split)."""
-    cache = tmp_path_factory.mktemp("cache")
-    paragraphs = [p for p in english_text.split("\n\n") if len(p.split()) > 60]
-    for domain in ("austen", "pydoc"):
-        (cache / "corpora" / domain).mkdir(parents=True)
-        for split, texts in (("eval", paragraphs[:4]), ("heldout", paragraphs[4:8])):
-            (cache / "corpora" / domain / f"{split}.jsonl").write_text(
-                "".join(json.dumps({"text": t}) + "\n" for t in texts)
-            )
-    (cache / "corpora" / "manifest.json").write_text(json.dumps({"version": CORPORA_VERSION}))
-    (cache / "corpora" / ".complete").write_text("ok\n")
+    cache = write_small_corpora(tmp_path_factory.mktemp("cache"), english_text)
     return os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "HYPERFIT_CACHE": str(cache)}
 
 

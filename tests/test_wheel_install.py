@@ -17,9 +17,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from hyperfit_tasks.assets.corpora import CORPORA_VERSION
-
-from conftest import write_corpus
+from conftest import write_corpus, write_small_corpora
 from helpers import CONTINUATION_METRICS, PERPLEXITY_METRICS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,17 +70,7 @@ def venv(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def user_env(tmp_path_factory, english_text) -> dict[str, str]:
     """Environment of the user's commands: offline hub, and a hyperfit cache holding small corpora."""
-    cache = tmp_path_factory.mktemp("cache")
-    paragraphs = [p for p in english_text.split("\n\n") if len(p.split()) > 60]
-    for domain in ("austen", "pydoc"):
-        (cache / "corpora" / domain).mkdir(parents=True)
-        for split, texts in (("eval", paragraphs[:4]), ("heldout", paragraphs[4:8])):
-            (cache / "corpora" / domain / f"{split}.jsonl").write_text(
-                "".join(json.dumps({"text": t}) + "\n" for t in texts)
-            )
-    # the manifest's version record, so the cache counts as current (else it is rebuilt from the real sources)
-    (cache / "corpora" / "manifest.json").write_text(json.dumps({"version": CORPORA_VERSION}))
-    (cache / "corpora" / ".complete").write_text("ok\n")
+    cache = write_small_corpora(tmp_path_factory.mktemp("cache"), english_text)
     path = os.pathsep.join(
         p for p in os.environ.get("PATH", "").split(os.pathsep) if Path(sys.executable).parent != Path(p)
     )
