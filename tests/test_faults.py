@@ -632,3 +632,32 @@ def test_run_command_turns_errors_and_interrupts_into_exit_codes(capsys):
     assert capsys.readouterr().err == ""
     with pytest.raises(ValueError, match="shown"):
         run_command("tool", fail(ValueError("shown")), debug=True)
+
+
+def test_a_full_disk_is_named_with_its_fix(capsys):
+    """A write that fails for lack of space (Linux's /dev/full always does) is one line saying so and what to do, both
+    when Python reports it (ENOSPC) and when torch's checkpoint writer does (its ``unexpected pos`` message)."""
+    import torch
+
+    from hyperfit_tasks.common.errors import run_command
+
+    def python_write():
+        with open("/dev/full", "w") as sink:
+            sink.write("x")
+
+    def torch_save():
+        torch.save({"weights": torch.zeros(1000)}, "/dev/full")
+
+    fix = (
+        "a write failed midway, most likely a full disk: free space where this command writes (df -h), "
+        "then run it again"
+    )
+    for work, start in (
+        (python_write, "OSError: [Errno 28] No space left on device"),
+        (torch_save, "RuntimeError: [enforce"),
+    ):
+        assert run_command("tool", work, debug=False) == 1
+        error = capsys.readouterr().err
+        assert error.startswith(f"tool: error: {start}") and fix in error and error.count("\n") == 1
+    assert run_command("tool", lambda: int("x"), debug=False) == 1  # any other error keeps the --debug hint
+    assert "full disk" not in capsys.readouterr().err

@@ -20,13 +20,33 @@ def first_line(error: BaseException, empty: str | None = None) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__ if empty is None else empty])[0]
 
 
+# how a full disk shows: errno ENOSPC, or torch's zip writer (torch.save, safetensors' fallback) failing midway
+DISK_FULL_SIGNS = ("No space left on device", "unexpected pos")
+
+
 def one_line_message(error: BaseException) -> str:
     """What a command prints for ``error``: a :class:`HyperfitError`'s first line as it is, any other's after its type
-    name."""
+    name, with the fix when it is a full disk (torch reports one as ``unexpected pos ...``)."""
     line = first_line(error, empty="")
     if isinstance(error, HyperfitError):
         return line
+    if is_disk_full(error):
+        return (
+            f"{type(error).__name__}: {line}: a write failed midway, most likely a full disk: free space where this "
+            "command writes (df -h), then run it again (what was already finished is kept)"
+        )
     return f"{type(error).__name__}: {line} (run with --debug for the traceback)"
+
+
+def is_disk_full(error: BaseException | None) -> bool:
+    """True if ``error`` or an error it was raised from is a full disk (errno ENOSPC, or its message says so)."""
+    import errno
+
+    while error is not None:
+        if getattr(error, "errno", None) == errno.ENOSPC or any(sign in str(error) for sign in DISK_FULL_SIGNS):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def run_command(
