@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hyperfit_tasks.common.errors import HyperfitError
-from hyperfit_tasks.common.precision import LM_EVAL_DTYPES, PRECISIONS, lm_eval_dtype, resolve_precision
+from hyperfit_tasks.common.model_args import parse_model_args
+from hyperfit_tasks.common.precision import PRECISIONS, lm_eval_dtype, precision_of_dtype, resolve_precision
 from hyperfit_tasks.common.run_files import RESULTS_GLOB, has_results, read_run_record, results_model_args
 from hyperfit_tasks.common.timing import format_duration
 
@@ -86,11 +87,6 @@ def output_precision(output: Path) -> str | None:
     if record is not None:
         return (record.get("training") or {}).get("precision", "fp32")
     return precision_of_dtype(results_model_args(output).get("dtype"))
-
-
-def precision_of_dtype(dtype: object) -> str | None:
-    """``fp32`` or ``bf16`` for lm-eval's ``dtype`` ``float32`` or ``bfloat16``, else None."""
-    return {value: name for name, value in LM_EVAL_DTYPES.items()}.get(dtype)
 
 
 @dataclass(frozen=True)
@@ -229,18 +225,13 @@ class Judge:
     @property
     def precision(self) -> str | None:
         """``fp32`` or ``bf16`` from the judge's ``dtype`` model argument (None when it names neither)."""
-        return precision_of_dtype(model_args_dict(self.model_args).get("dtype"))
-
-
-def model_args_dict(model_args: str) -> dict[str, str]:
-    """lm-eval ``model_args`` (``KEY=VALUE,...``) as a dict."""
-    return dict(part.split("=", 1) for part in model_args.split(",") if "=" in part)
+        return precision_of_dtype(parse_model_args(self.model_args).get("dtype"))
 
 
 def model_of(model_args: str) -> str:
     """The model path or name in lm-eval ``model_args`` (its ``pretrained=`` or ``model=``)."""
-    pairs = model_args_dict(model_args)
-    return pairs.get("pretrained") or pairs.get("model") or model_args
+    pairs = parse_model_args(model_args)
+    return str(pairs.get("pretrained") or pairs.get("model") or model_args)
 
 
 def add_judge_options(parser: argparse.ArgumentParser) -> None:

@@ -93,6 +93,12 @@ def resolve_precision(requested: str, device="cpu", option: str | None = None) -
     )
 
 
+def precision_of_dtype(dtype: object) -> str | None:
+    """``fp32`` or ``bf16`` for lm-eval's ``dtype`` ``float32`` or ``bfloat16`` (the inverse of :func:`lm_eval_dtype`),
+    else None."""
+    return {value: name for name, value in LM_EVAL_DTYPES.items()}.get(dtype)
+
+
 def lm_eval_dtype(precision: str) -> str:
     """lm-eval's ``dtype`` model argument for a resolved precision (``fp32`` -> ``float32``, ``bf16`` ->
     ``bfloat16``)."""

@@ -22,6 +22,7 @@ import numpy as np
 
 from hyperfit_tasks.common.atomic import atomic_target
 from hyperfit_tasks.common.json_rows import read_rows
+from hyperfit_tasks.common.model_args import parse_model_args
 
 RUN_RECORD = "hyperfit_run.json"
 DIAGNOSTICS_FILE = "diagnostics.jsonl"
@@ -74,16 +75,8 @@ def has_results(folder: Path) -> bool:
 def results_model_args(folder: Path) -> dict[str, Any]:
     """The ``--model_args`` recorded in the newest lm-eval results file under ``folder`` (``config.model_args``,
     parsed), {} when there is none."""
-    from lm_eval.utils import simple_parse_args_string
-
     files = sorted(Path(folder).rglob(RESULTS_GLOB), key=lambda path: path.stat().st_mtime)
-    args = ((read_json(files[-1]) or {}).get("config") or {}).get("model_args") if files else None
-    if isinstance(args, str):
-        try:
-            args = simple_parse_args_string(args)
-        except ValueError:
-            return {}
-    return args if isinstance(args, dict) else {}
+    return parse_model_args(((read_json(files[-1]) or {}).get("config") or {}).get("model_args") if files else None)
 
 
 def checkpoint_step(path: Path) -> int | None:

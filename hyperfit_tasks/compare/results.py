@@ -57,7 +57,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from hyperfit_tasks.common.errors import HyperfitError
-from hyperfit_tasks.common.model_args import MODEL_PATH_KEYS
+from hyperfit_tasks.common.model_args import MODEL_PATH_KEYS, parse_model_args
 from hyperfit_tasks.common.run_files import CHECKPOINT_NAME, RESULTS_GLOB, read_run_record
 from hyperfit_tasks.metrics import catalogue
 
@@ -204,18 +204,10 @@ def model_name(data: dict[str, Any]) -> str | None:
     """The evaluated model: top-level ``model_name``, else the first model key of ``config.model_args``."""
     if isinstance(data.get("model_name"), str) and data["model_name"]:
         return data["model_name"]
-    args = (data.get("config") or {}).get("model_args")
-    if isinstance(args, str):
-        from lm_eval.utils import simple_parse_args_string
-
-        try:
-            args = simple_parse_args_string(args)
-        except ValueError:
-            return None
-    if isinstance(args, dict):
-        for key in MODEL_PATH_KEYS:
-            if args.get(key):
-                return str(args[key])
+    args = parse_model_args((data.get("config") or {}).get("model_args"))
+    for key in MODEL_PATH_KEYS:
+        if args.get(key):
+            return str(args[key])
     return None
 
 
