@@ -163,3 +163,43 @@ def test_bootstrap_iters_reaches_lm_eval(cli, my_tasks, tiny_lm_path, tmp_path, 
 def test_bootstrap_iters_must_be_a_whole_number(cli):
     code, line, _ = cli("--tasks", TASK_NAME, "--bootstrap_iters", "many")
     assert code != 0 and "--bootstrap_iters needs a whole number" in line
+
+
+@pytest.mark.parametrize(
+    "tasks, ours_only",
+    [
+        (["hyperfit_continuation"], True),
+        (["hyperfit_perplexity_austen,my_continuation"], True),  # ours and the user's own folder
+        (["hyperfit_continuation", "hellaswag"], False),  # a built-in task: lm-eval's index is needed
+        (["tasks/my_task.yaml"], False),  # a file: lm-eval resolves it
+        (None, False),  # tasks from --config
+    ],
+)
+def test_builtin_tasks_are_indexed_only_when_asked_for(my_tasks, tasks, ours_only):
+    args = argparse.Namespace(tasks=tasks, include_path=include_paths(str(my_tasks)))
+    assert lm_eval_cli.own_tasks_only(args) is ours_only
+
+
+def test_a_run_of_our_tasks_skips_lm_evals_builtin_index(cli, my_tasks, tiny_lm_path, tmp_path, monkeypatch):
+    """The folders lm-eval indexes during a run of hyperfit's and the user's tasks: only those two (about 7 s saved);
+    lm-eval's own TaskManager is back afterwards."""
+    import lm_eval.tasks
+    from lm_eval.tasks._index import TaskIndex
+
+    indexed, build, manager = [], TaskIndex.build, lm_eval.tasks.TaskManager
+
+    def recorded(paths, **options):
+        indexed.append(list(paths))
+        return build(indexed[-1], **options)
+
+    monkeypatch.setattr(TaskIndex, "build", staticmethod(recorded))
+    code, line, _ = cli(
+        "--model", "hf", "--model_args", f"pretrained={tiny_lm_path}", "--device", "cpu", "--include_path", my_tasks,
+        "--tasks", TASK_NAME, "--limit", "1", "--gen_kwargs", "max_gen_toks=4", "--output_path", tmp_path / "out",
+        "--predict_only", "--metadata", json.dumps({"metric_tokenizer": str(tiny_lm_path)}),
+    )  # fmt: skip
+    assert code == 0, line
+    builtin = Path(lm_eval.tasks.__file__).parent
+    assert indexed and all(builtin not in map(Path, paths) for paths in indexed)
+    assert {Path(path).resolve() for path in indexed[-1]} == {Path(task_configs_dir()).resolve(), my_tasks.resolve()}
+    assert lm_eval.tasks.TaskManager is manager
