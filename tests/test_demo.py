@@ -386,3 +386,74 @@ def test_durations_are_written_as_on_the_model_card():
         "9m 58s",
         "1h 02m 05s",
     ]
+
+
+@pytest.fixture
+def vllm_env(monkeypatch):
+    """The vLLM environment variables unset for the test, and restored (or unset again) afterwards."""
+    for name in steps.VLLM_CPU_ENV:
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+
+
+def fake_python(folder: Path, status: int) -> str:
+    """An 'interpreter' whose every run exits with ``status`` (0: it has vLLM and hyperfit, as the probe asks)."""
+    python = folder / "python"
+    python.write_text(f"#!/bin/sh\nexit {status}\n")
+    python.chmod(0o755)
+    return str(python)
+
+
+def test_demo_evaluates_through_the_vllm_python(tmp_path, monkeypatch, vllm_env):
+    """``--eval-backend vllm --vllm-python P``: every evaluation runs ``P -m hyperfit_tasks.cli.lm_eval --model vllm``
+    with ``enforce_eager=True`` on a CPU and vLLM's CPU environment set; training, temperature, agreement, the hf
+    judge and the comparisons stay this venv's commands."""
+    calls: list[list[str]] = []
+    monkeypatch.setattr(steps, "run_step", fake_step(calls))
+    monkeypatch.setattr(steps, "has_chat_template", lambda model: True)
+    python = fake_python(tmp_path, 0)
+    argv = ["--model", "/models/base", "--train-samples", "8", "--output-dir", str(tmp_path / "out"), "--limit", "3",
+            "--judge", "/models/judge", "--eval-backend", "vllm", "--vllm-python", python]  # fmt: skip
+    assert demo.main(argv) == 0
+    evaluations = [call for call in calls if "--output_path" in call and "hyperfit_judge" not in " ".join(call)]
+    assert len(evaluations) == 4  # base, hyperfitted, early-stopped, the entropy-matched sampled base
+    for call in evaluations:
+        assert call[:3] == [python, "-m", "hyperfit_tasks.cli.lm_eval"] and option(call, "--model") == "vllm"
+        assert option(call, "--model_args").endswith(",dtype=float32,enforce_eager=True")
+    (judge_base, _) = [call for call in calls if "hyperfit_judge_logprob" in call]
+    assert Path(judge_base[0]).name == "hyperfit-lm-eval" and option(judge_base, "--model") == "hf"
+    assert option(judge_base, "--model_args") == "pretrained=/models/judge,dtype=float32"
+    others = {Path(call[0]).name for call in calls if call not in evaluations and call[0] != python}
+    assert others == {"hyperfit-train", "hyperfit-temperature", "hyperfit-agreement", "hyperfit-lm-eval",
+                      "hyperfit-compare"}  # fmt: skip
+    import os
+
+    assert {name: os.environ[name] for name in steps.VLLM_CPU_ENV} == steps.VLLM_CPU_ENV
+
+
+def test_a_vllm_judge_runs_through_the_vllm_python_too(tmp_path, monkeypatch, vllm_env):
+    calls: list[list[str]] = []
+    monkeypatch.setattr(steps, "run_step", fake_step(calls))
+    monkeypatch.setattr(steps, "has_chat_template", lambda model: True)
+    python = fake_python(tmp_path, 0)
+    argv = ["--model", "/models/base", "--train-samples", "8", "--output-dir", str(tmp_path / "out"), "--limit", "3",
+            "--judge", "/models/judge", "--judge-backend", "vllm", "--vllm-python", python]  # fmt: skip
+    assert demo.main(argv) == 0
+    judged = [call for call in calls if "hyperfit_judge_logprob" in call]
+    assert len(judged) == 2 and all(call[0] == python and option(call, "--model") == "vllm" for call in judged)
+    assert option(judged[0], "--model_args") == "pretrained=/models/judge,dtype=float32,enforce_eager=True"
+    evaluations = [call for call in calls if "--output_path" in call and call not in judged]
+    assert all(Path(call[0]).name == "hyperfit-lm-eval" and option(call, "--model") == "hf" for call in evaluations)
+
+
+@pytest.mark.parametrize("status", [1, None])  # a Python without vLLM (or hyperfit); a path that is no program
+def test_vllm_backend_without_vllm_is_one_line_before_training(tmp_path, monkeypatch, capsys, status, vllm_env):
+    calls: list[list[str]] = []
+    monkeypatch.setattr(steps, "run_step", fake_step(calls))
+    python = fake_python(tmp_path, status) if status is not None else str(tmp_path / "no-such-python")
+    argv = ["--model", "/models/base", "--output-dir", str(tmp_path / "out"), "--judge", "none",
+            "--eval-backend", "vllm", "--vllm-python", python]  # fmt: skip
+    assert demo.main(argv) != 0
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert python in line and ("scripts/vllm_venv.sh" in line if status else "cannot be run" in line)
+    assert calls == []  # nothing trained

@@ -197,3 +197,28 @@ def test_an_earlier_output_folder_runs_only_the_judge_steps(tmp_path, fake_chain
     fake_chain.clear()
     assert reproduce.main([*argv, "--judge", "/chat/judge"]) == 0
     assert [Path(call[0]).name for call in fake_chain] == ["hyperfit-lm-eval"] * 3 + ["hyperfit-compare"]
+
+
+def test_reproduce_evaluates_through_the_vllm_python_but_the_blocked_run(tmp_path, monkeypatch):
+    """``hyperfit-reproduce --eval-backend vllm``: every plain evaluation runs lm-eval's vllm model through the vLLM
+    Python (``enforce_eager=True`` on a CPU); the citation-blocked run is hyperfit's own HF model, in this venv."""
+    import argparse
+
+    from hyperfit_tasks.cli import reproduce
+    from hyperfit_tasks.common.run_files import EARLY_STOPPED_DIR
+
+    calls: list[list[str]] = []
+    monkeypatch.setattr(steps, "run_step", lambda title, argv: calls.append(argv))
+    (tmp_path / "hyperfitted" / EARLY_STOPPED_DIR).mkdir(parents=True)
+    args = argparse.Namespace(eval_backend="vllm", vllm_python="/venvs/vllm/bin/python", max_gen_toks=8, device="cpu")
+    folders = reproduce.evaluate(args, steps.Precision("bf16", "64"), tmp_path, "/models/base", 3, "0.800")
+    assert len(calls) == len(folders) == 9
+    for call in calls:
+        name = Path(option(call, "--output_path")).name
+        if name == "hyperfitted-blocked":
+            assert Path(call[0]).name == "hyperfit-lm-eval" and option(call, "--model") == "hf-citation-blocked"
+            assert "enforce_eager" not in option(call, "--model_args")
+        else:
+            assert call[:3] == ["/venvs/vllm/bin/python", "-m", "hyperfit_tasks.cli.lm_eval"], name
+            assert option(call, "--model") == "vllm"
+            assert option(call, "--model_args").endswith(",dtype=bfloat16,enforce_eager=True"), name

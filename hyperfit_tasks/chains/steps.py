@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -126,6 +127,62 @@ def chain_precision(args: argparse.Namespace) -> Precision:
     return Precision(name, args.batch_size or BATCH_SIZES[name])
 
 
+# lm-eval's vLLM model, and the environment its CPU build needs unless the user set it (docs/vllm.md): the KV cache it
+# reserves up front, in GiB, and no pinning of OpenMP threads (its default reserves one core of two for its front end)
+VLLM = "vllm"
+VLLM_CPU_ENV = {"VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_CPU_OMP_THREADS_BIND": "nobind"}
+
+
+def add_eval_backend_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--eval-backend`` and ``--vllm-python``, the same in both chains (``what``: the runs the backend is for)."""
+    parser.add_argument(
+        "--eval-backend",
+        default="hf",
+        choices=("hf", VLLM),
+        help=f"lm-eval model of {what} (default: hf; vllm: lm-eval's vLLM backend, with vLLM installed where "
+        "--vllm-python points)",
+    )
+    parser.add_argument(
+        "--vllm-python",
+        metavar="PYTHON",
+        help="the Python that runs the vllm evaluations (and a --judge-backend vllm judge): one whose environment has "
+        "vLLM and hyperfit (default: this one; on a CPU, VENV/bin/python of the venv that `bash scripts/vllm_venv.sh "
+        "VENV` builds, docs/vllm.md)",
+    )
+
+
+def vllm_model_args(model: str, device: str | None) -> str:
+    """The lm-eval ``model_args`` a chain adds for ``model`` on ``device``: vLLM on a CPU runs without torch.compile
+    (``enforce_eager=True``: no compile at each engine start); nothing otherwise."""
+    return ",enforce_eager=True" if model == VLLM and device == "cpu" else ""
+
+
+def check_vllm_python(args: argparse.Namespace, judge: Judge | None) -> str | None:
+    """The interpreter of the chain's vLLM runs (None when it has none), checked before any step: a Python that cannot
+    import vLLM or hyperfit is one line naming what to install. On a CPU, vLLM's environment defaults are set for the
+    steps (docs/vllm.md)."""
+    if VLLM not in (args.eval_backend, judge.backend if judge else None):
+        return None
+    python = args.vllm_python or sys.executable
+    probe = "import importlib.util as u, sys; sys.exit(not (u.find_spec('vllm') and u.find_spec('hyperfit_tasks')))"
+    try:
+        ready = subprocess.run([python, "-c", probe], capture_output=True).returncode == 0
+    except OSError as error:
+        raise HyperfitError(
+            f"--vllm-python {python} cannot be run ({error.strerror}): give a Python interpreter's path"
+        ) from None
+    if not ready:
+        raise HyperfitError(
+            f"the vllm evaluations need a Python with vLLM and hyperfit, and {python} lacks one of them: `pip install "
+            "vllm` on a GPU machine; on a CPU, `bash scripts/vllm_venv.sh VENV` (docs/vllm.md), then --vllm-python "
+            "VENV/bin/python"
+        )
+    if args.device == "cpu":
+        for name, value in VLLM_CPU_ENV.items():
+            os.environ.setdefault(name, value)
+    return python
+
+
 def base_model(model: str | None) -> str:
     """Step 1: the base model, ``model`` or the embedded default (built by ``hyperfit-assets``)."""
     if model:
@@ -160,11 +217,17 @@ def lm_eval_argv(
     seed: str | None = None,
     metadata: dict | None = None,
     chat_template: bool = False,
+    vllm_python: str | None = None,
 ) -> list[str]:
     """``hyperfit-lm-eval`` on ``tasks`` with samples logged into ``folder`` (``cache``: a request cache to resume
-    from; ``device``, ``limit``, ``gen_kwargs`` None: left out, lm-eval's or the task's own)."""
+    from; ``device``, ``limit``, ``gen_kwargs`` None: left out, lm-eval's or the task's own; ``vllm_python``: the
+    interpreter of a ``vllm`` model's run, e.g. a vLLM venv's, instead of this one's console script)."""
+    if model == VLLM and vllm_python:
+        program = [vllm_python, "-m", "hyperfit_tasks.cli.lm_eval"]
+    else:
+        program = [command("hyperfit-lm-eval")]
     return (
-        [command("hyperfit-lm-eval"), "--model", model, "--model_args", model_args]
+        [*program, "--model", model, "--model_args", model_args]
         + (["--use_cache", cache] if cache else [])
         + ["--tasks", tasks]
         + (["--device", device] if device else [])
@@ -269,12 +332,14 @@ def has_chat_template(model: str) -> bool:
         ) from None
 
 
-def make_judge(judge: str | None, backend: str, task: str = "auto", dtype: str = "float32") -> Judge | None:
+def make_judge(
+    judge: str | None, backend: str, task: str = "auto", dtype: str = "float32", device: str | None = None
+) -> Judge | None:
     """The judge of ``--judge`` (None: the embedded default model; ``none``: no judge; ``KEY=VALUE,...``: lm-eval
     model_args; a bare path or name: its ``pretrained=``, or ``model=`` for a chat-completions backend),
     ``--judge-backend`` and ``--judge-task`` (``auto``: the log-probability task for local backends, the generation
     task for the APIs); ``dtype``: a local judge's lm-eval dtype when ``--judge`` names none (the chain's
-    precision)."""
+    precision), with :func:`vllm_model_args` for ``device``."""
     if judge == NO_JUDGE:
         return None
     task = JUDGE_TASKS[backend] if task == "auto" else task
@@ -285,9 +350,10 @@ def make_judge(judge: str | None, backend: str, task: str = "auto", dtype: str =
     if judge is None:
         from hyperfit_tasks.assets import default_model_path
 
-        judge = f"pretrained={default_model_path()},dtype={dtype}"
+        judge = f"pretrained={default_model_path()},dtype={dtype}{vllm_model_args(backend, device)}"
     elif "=" not in judge:
-        judge = f"pretrained={judge},dtype={dtype}" if backend in LOCAL_JUDGES else f"model={judge}"
+        local = f"pretrained={judge},dtype={dtype}{vllm_model_args(backend, device)}"
+        judge = local if backend in LOCAL_JUDGES else f"model={judge}"
     # lm-eval sends chat-completion requests as messages; a local model is asked in its chat format when it has one
     return Judge(backend, judge, task, backend not in LOCAL_JUDGES or has_chat_template(model_of(judge)))
 
@@ -300,11 +366,12 @@ def judge_argv(
     batch_size: str,
     cache: str | None,
     control: str | None = None,
+    vllm_python: str | None = None,
 ) -> list[str]:
     """``hyperfit-lm-eval`` of the judge on the greedy continuations of the run whose ``--output_path`` is ``samples``
     (every one of them: no ``--limit``), with its results and samples in ``folder``; ``control``: the sanity control
-    (``loop``) instead of the continuations. An API judge gets no ``--device`` and batch 1 (lm-eval's chat-completion
-    models send one request at a time)."""
+    (``loop``) instead of the continuations; ``vllm_python``: the interpreter of a vllm judge. An API judge gets no
+    ``--device`` and batch 1 (lm-eval's chat-completion models send one request at a time)."""
     local = judge.backend in LOCAL_JUDGES
     return lm_eval_argv(
         judge.model_args,
@@ -318,6 +385,7 @@ def judge_argv(
         cache=cache,
         metadata={"samples": str(samples)} | ({"control": control} if control else {}),
         chat_template=judge.chat_template,
+        vllm_python=vllm_python,
     )
 
 
@@ -329,9 +397,11 @@ def run_judge(
     batch_size: str,
     cache_dir: Path,
     step: str,
+    vllm_python: str | None = None,
 ) -> dict[str, Path]:
     """Judge each run of ``plan`` (name -> (its lm-eval ``--output_path``, control or None)) into ``root/<name>/``,
-    each skipped when its results are there; returns name -> judge folder."""
+    each skipped when its results are there (``vllm_python``: the interpreter of a vllm judge); returns name -> judge
+    folder."""
     from hyperfit_tasks.common.eval_cache import eval_cache_path
 
     folders = {}
@@ -349,7 +419,7 @@ def run_judge(
             has_results(folder),
             folder,
             f"{step} judge {what} against the human text ({judge.task}, {judge.model})",
-            judge_argv(judge, samples, folder, device, batch_size, cache, control),
+            judge_argv(judge, samples, folder, device, batch_size, cache, control, vllm_python),
             precision=judge.precision,
         )
     return folders

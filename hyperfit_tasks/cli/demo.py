@@ -108,6 +108,7 @@ def make_parser() -> argparse.ArgumentParser:
         "--seed", type=int, help="hyperfit-train --seed (data order, initialisation of LoRA; default: the preset's)"
     )
     parser.add_argument("--device", default="cpu", help="lm-eval and training device (default: cpu)")
+    steps.add_eval_backend_options(parser, "the evaluations of every model (the judge has --judge-backend)")
     steps.add_judge_options(parser)
     return parser
 
@@ -155,14 +156,16 @@ def entropy_matched_steps(
         folder,
         f"5. evaluate base sampled at T={temperature} (entropy of {name}) with lm-eval ({MATCHED_GROUP})",
         lm_eval_argv(
-            f"pretrained={base},dtype={precision.dtype}",
+            f"pretrained={base},dtype={precision.dtype}{steps.vllm_model_args(args.eval_backend, args.device)}",
             MATCHED_GROUP,
             folder,
             args.device,
             precision.batch_size,
             args.limit,
             f"max_gen_toks={args.max_gen_toks},temperature={temperature},top_p=1.0,top_k=0",
+            model=args.eval_backend,
             seed=MATCHED_SEED,
+            vllm_python=args.vllm_python,
         ),
         precision=precision.name,
     )
@@ -285,8 +288,9 @@ def run(args: argparse.Namespace) -> int:
     base = steps.base_model(args.model)
     precision = steps.chain_precision(args)  # bf16 asked for where the hardware lacks it fails before training
     judge = steps.make_judge(
-        args.judge, args.judge_backend, args.judge_task, precision.dtype
+        args.judge, args.judge_backend, args.judge_task, precision.dtype, args.device
     )  # as does a bad judge option
+    args.vllm_python = steps.check_vllm_python(args, judge)  # and a Python without vLLM for the vllm runs
     run_dirs = {f"hyperfitted-n{size}": out / f"hyperfitted-n{size}" for size in sizes}
     train_models(args, precision, base, run_dirs)
     early = {
@@ -317,7 +321,14 @@ def run(args: argparse.Namespace) -> int:
     if judge is not None:
         plan = {name: (out / "lm_eval" / name, None) for name in ["base", *run_dirs]}
         judged = steps.run_judge(
-            judge, plan, out / "judge", args.device, precision.batch_size, out / "lm_eval_cache", "7."
+            judge,
+            plan,
+            out / "judge",
+            args.device,
+            precision.batch_size,
+            out / "lm_eval_cache",
+            "7.",
+            args.vllm_python,
         )
     # the sampled runs are read as the greedy task (the same prompts), so they too get paired intervals against the
     # base
@@ -391,7 +402,9 @@ def evaluate_models(
     for name, (path, tasks) in models.items():
         folder = out / "lm_eval" / name
         result_dirs.append(f"{folder}={name}")
-        model_args = f"pretrained={path},dtype={precision.dtype}"
+        model_args = (
+            f"pretrained={path},dtype={precision.dtype}{steps.vllm_model_args(args.eval_backend, args.device)}"
+        )
         steps.run_step_unless(
             has_results(folder),
             folder,
@@ -404,10 +417,12 @@ def evaluate_models(
                 precision.batch_size,
                 args.limit,
                 f"max_gen_toks={args.max_gen_toks}",
+                model=args.eval_backend,
                 # a killed evaluation resumes from this model's own request cache
                 cache=eval_cache_path(out / "lm_eval_cache", path, f"{model_args},device={args.device}"),
                 # a hyperfitted model's continuations are also scored for copying from its training blocks
                 metadata={"training_data": str(run_dirs[name])} if name in run_dirs else None,
+                vllm_python=args.vllm_python,
             ),
             precision=precision.name,
         )

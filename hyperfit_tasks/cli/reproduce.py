@@ -133,13 +133,7 @@ def make_parser() -> argparse.ArgumentParser:
         metavar="'--OPTION VALUE ...'",
         help="more hyperfit-compare options for both comparisons (e.g. '--permutations 2000')",
     )
-    parser.add_argument(
-        "--eval-backend",
-        default="hf",
-        choices=("hf", "vllm"),
-        help="lm-eval model for the plain evaluations (default: hf; vllm on a GPU machine with vLLM installed; "
-        "the blocked run stays hf)",
-    )
+    steps.add_eval_backend_options(parser, "the plain evaluations (the citation-blocked run stays hf)")
     steps.add_judge_options(parser)  # claim 10; --judge none: not measurable, MAUVE shown
     return parser
 
@@ -173,8 +167,9 @@ def run(args: argparse.Namespace) -> int:
     base = steps.base_model(args.model)
     precision = steps.chain_precision(args)  # bf16 asked for where the hardware lacks it fails before the trainings
     judge = steps.make_judge(
-        args.judge, args.judge_backend, args.judge_task, precision.dtype
+        args.judge, args.judge_backend, args.judge_task, precision.dtype, args.device
     )  # as does a bad judge option
+    args.vllm_python = steps.check_vllm_python(args, judge)  # and a Python without vLLM for the vllm runs
     runs = {
         names.HYPERFITTED: [
             "--num_samples",
@@ -262,7 +257,14 @@ def run(args: argparse.Namespace) -> int:
         plan = {names.BASE: (folders[names.BASE], None), names.HYPERFITTED: (folders[names.HYPERFITTED], None),
                 names.JUDGE_CONTROL: (folders[names.BASE], LOOP_CONTROL)}  # fmt: skip
         judged = steps.run_judge(
-            judge, plan, out / "judge", args.device, precision.batch_size, out / "lm_eval_cache", "6."
+            judge,
+            plan,
+            out / "judge",
+            args.device,
+            precision.batch_size,
+            out / "lm_eval_cache",
+            "6.",
+            args.vllm_python,
         )
     comparisons = {
         "main": ([names.BASE, names.HYPERFITTED, names.SMALL, names.OTHER_DOMAIN], folders, []),
@@ -344,7 +346,7 @@ def evaluate(
     args: argparse.Namespace, precision: Precision, out: Path, base: str, limit: int, temperature: str
 ) -> dict[str, Path]:
     """Step 4: every lm-eval run not yet done; returns run name -> its ``--output_path`` folder."""
-    plain = "vllm" if args.eval_backend == "vllm" else "hf"
+    plain = args.eval_backend
     generation = f"max_gen_toks={args.max_gen_toks}"
     # name -> (model, pretrained, tasks, gen_kwargs, seed, training data, extra model_args)
     plan = {
@@ -397,7 +399,9 @@ def evaluate(
     folders = {}
     for name, (model, pretrained, tasks, gen_kwargs, seed, training, extra) in plan.items():
         folder = folders[name] = out / "lm_eval" / name
-        model_args = f"pretrained={pretrained},dtype={precision.dtype}{extra}"
+        model_args = (
+            f"pretrained={pretrained},dtype={precision.dtype}{extra}{steps.vllm_model_args(model, args.device)}"
+        )
         cache = (
             eval_cache_path(out / "lm_eval_cache", str(pretrained), f"{model_args},device={args.device}")
             if model == "hf" and not seed
@@ -419,6 +423,7 @@ def evaluate(
                 cache=cache,
                 seed=seed,
                 metadata={"training_data": str(training)} if training else None,
+                vllm_python=args.vllm_python,
             ),
             precision=precision.name,
         )
