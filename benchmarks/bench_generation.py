@@ -53,8 +53,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from machine_bounds import DTYPES, matmul_peaks, memory_bandwidth  # benchmarks/machine_bounds.py
+from machine_bounds import DTYPES, matmul_peaks, memory_bandwidth, operator_shares  # benchmarks/machine_bounds.py
 from record import RESULTS_DIR, record_head  # benchmarks/record.py
+
+from hyperfit_tasks.chains.steps import VLLM_CPU_ENV  # the environment vLLM's CPU build runs in, as in the chains
 
 GROUP_TASKS = ("hyperfit_continuation_austen", "hyperfit_continuation_pydoc")
 
@@ -171,18 +173,10 @@ def profile_decoding(model, batch: int, prompt_tokens: int, steps: int = 16, top
             for _ in range(steps):
                 out = model(input_ids=token, past_key_values=out.past_key_values, use_cache=True)
                 token = out.logits[:, -1].argmax(-1, keepdim=True)
-    events = prof.key_averages()
-    total = sum(event.self_cpu_time_total for event in events)
-    ranked = sorted(events, key=lambda event: event.self_cpu_time_total, reverse=True)[:top]
-    return [
-        {"op": event.key, "share": event.self_cpu_time_total / total, "calls_per_step": event.count / steps}
-        for event in ranked
-    ]
+    return operator_shares(prof, steps, top)
 
 
-# vLLM's CPU build reserves its KV cache up front (GiB) and pins OpenMP threads unless told not to; enforce_eager: no
-# torch.compile warm-up (minutes on 2 cores), vLLM's eager CPU kernels
-VLLM_CHILD_ENV = {"VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_CPU_OMP_THREADS_BIND": "nobind"}
+# enforce_eager: no torch.compile warm-up (minutes on 2 cores), vLLM's eager CPU kernels
 VLLM_MODEL_ARGS = {"enforce_eager": True}
 VLLM_MAX_MODEL_LEN = (
     1024  # room for the prompts and 256 new tokens (at most the model's own limit): a smaller KV reserve
@@ -199,7 +193,7 @@ def vllm_rows(args, requests_by_batch: dict[int, list], dtype: str) -> dict[int,
                 batch: [list(request.args) for request in requests] for batch, requests in requests_by_batch.items()
             },
         }))  # fmt: skip
-        env = os.environ | VLLM_CHILD_ENV | {"OMP_NUM_THREADS": str(args.threads)}
+        env = os.environ | VLLM_CPU_ENV | {"OMP_NUM_THREADS": str(args.threads)}
         done = subprocess.run(
             [args.vllm_python, __file__, "--vllm-worker", str(spec)], env=env, capture_output=True, text=True
         )

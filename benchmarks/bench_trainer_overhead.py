@@ -29,6 +29,10 @@ the precision that ran (fp32 sides: the fp32 peak; ``trainer_bf16``: the bf16 pe
 
     python benchmarks/bench_trainer_overhead.py                         # 8 steps of 4 x 128 tokens, 2 rounds, ~5 min
     python benchmarks/bench_trainer_overhead.py --steps 12 --rounds 3   # longer, steadier (docs/benchmarks.md)
+    python benchmarks/bench_trainer_overhead.py --profile bf16         # what the bf16 trainer's time goes to
+
+``--profile PRECISION`` runs only the trainer in that precision, its steps after the warm-up under
+``torch.profiler``, and prints the operators that take the most self CPU time (``trainer_profile_<precision>.json``).
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from machine_bounds import matmul_peak  # benchmarks/machine_bounds.py
+from machine_bounds import matmul_peak, operator_shares  # benchmarks/machine_bounds.py
 from record import RESULTS_DIR, record_head  # benchmarks/record.py
 
 RESULT_PREFIX = "RESULT "
@@ -59,9 +63,11 @@ def samples_per_second(step_ends: list[float], batch: int, warmup: int) -> float
     return (len(step_ends) - warmup) * batch / (step_ends[-1] - step_ends[warmup - 1])
 
 
-def run_trainer(args, loss_head: str = "full", precision: str = "fp32") -> dict:
+def run_trainer(args, loss_head: str = "full", precision: str = "fp32", profile: bool = False) -> dict:
     """Train with hyperfit-train's own ``train()``, ``--loss_head`` and ``--precision``; time every optimizer step with
-    a callback."""
+    a callback (``profile``: the steps after the warm-up also run under ``torch.profiler``)."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as profiler
     from transformers import TrainerCallback
 
     from hyperfit_train.config import parse_args as parse_train_args
@@ -74,7 +80,21 @@ def run_trainer(args, loss_head: str = "full", precision: str = "fp32") -> dict:
         def on_step_end(self, *_, **__):
             self.ends.append(time.perf_counter())
 
-    clock = StepClock()
+    class Profile(TrainerCallback):
+        """torch.profiler from the end of the warm-up to the end of the last step."""
+
+        def __init__(self):
+            self.profiler = profiler(activities=[ProfilerActivity.CPU])
+
+        def on_step_begin(self, _args, state, *_, **__):
+            if state.global_step == args.warmup:
+                self.profiler.__enter__()
+
+        def on_step_end(self, _args, state, *_, **__):
+            if state.global_step == args.steps:
+                self.profiler.__exit__(None, None, None)
+
+    clock, profiled = StepClock(), Profile() if profile else None
     argv = [
         "--preset",
         "demo",
@@ -106,9 +126,10 @@ def run_trainer(args, loss_head: str = "full", precision: str = "fp32") -> dict:
         precision,
     ]
     script_args, training_args, model_args = parse_train_args(argv)
-    train(script_args, training_args, model_args, callbacks=(clock,))
+    train(script_args, training_args, model_args, callbacks=(clock, profiled) if profiled else (clock,))
     assert len(clock.ends) == args.steps, (len(clock.ends), args.steps)
-    return {
+    shares = {"operators": operator_shares(profiled.profiler, args.steps - args.warmup, top=12)} if profiled else {}
+    return shares | {
         "samples_per_s": samples_per_second(clock.ends, args.batch, args.warmup),
         "learning_rate": training_args.learning_rate,
         "betas": [training_args.adam_beta1, training_args.adam_beta2],
@@ -158,7 +179,10 @@ SIDES = {
     "plain": run_plain,
     "matmul": lambda args: matmul_peak(args.matmul_size, args.matmul_repeat, "float32"),
     "matmul_bf16": lambda args: matmul_peak(args.matmul_size, args.matmul_repeat, "bfloat16"),
+    "profile_fp32": lambda args: run_trainer(args, profile=True),
+    "profile_bf16": lambda args: run_trainer(args, precision="bf16", profile=True),
 }
+TIMED_SIDES = ("trainer", "trainer_fused_head", "trainer_bf16", "plain", "matmul", "matmul_bf16")
 
 
 def run_side(side: str, args) -> dict:
@@ -189,12 +213,24 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--rounds", type=int, default=2, help="runs of each side, alternating; the fastest is kept (default 2)"
     )
-    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "trainer_overhead.json", help="JSON file")
+    parser.add_argument(
+        "--profile",
+        choices=("fp32", "bf16"),
+        help="instead of the timing: the trainer in this precision under torch.profiler (the operators' shares)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="JSON file (default: results/trainer_overhead.json, or "
+        "results/trainer_profile_<precision>.json with --profile)",
+    )
     parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if not 1 <= args.warmup < args.steps:
         parser.error("--warmup must be >= 1 and below --steps")
+    name = f"trainer_profile_{args.profile}.json" if args.profile else "trainer_overhead.json"
+    args.output = args.output or RESULTS_DIR / name
     return args
 
 
@@ -222,7 +258,10 @@ def main(argv=None) -> None:
         f"model {args.model}"
     )
     support = bf16_support("cpu")
-    runs = {side: [] for side in SIDES if support.supported or side != "trainer_bf16"}
+    if args.profile:
+        profile(args, support)
+        return
+    runs = {side: [] for side in TIMED_SIDES if support.supported or side != "trainer_bf16"}
     if not support.supported:
         print(f"  trainer in bf16: not measured ({support.found}: hyperfit-train refuses --precision bf16 here)")
     with tempfile.TemporaryDirectory() as workdir:
@@ -279,6 +318,30 @@ def main(argv=None) -> None:
         "matmul_peak_flops_per_s": peak,
         "matmul_peak_bf16_flops_per_s": bf16_peak,
         "trainer_share_of_matmul_peak": round(trainer["share_of_matmul_peak"], 4),
+    }
+    write_json_atomic(args.output, payload)
+    print(f"wrote {args.output}")
+
+
+def profile(args, support) -> None:
+    """``--profile``: one trainer run in that precision under torch.profiler; print and record the top operators."""
+    from hyperfit_tasks.common.atomic import write_json_atomic
+
+    if args.profile == "bf16" and not support.supported:
+        raise SystemExit(f"--profile bf16: {support.found}: hyperfit-train refuses --precision bf16 here")
+    with tempfile.TemporaryDirectory() as workdir:
+        args.workdir = Path(workdir)
+        result = run_side(f"profile_{args.profile}", args)
+    print(
+        f"  hyperfit-train {args.profile}: {result['samples_per_s']:.3f} samples/s under the profiler; self CPU time "
+        f"of the {args.steps - args.warmup} steps after the warm-up:"
+    )
+    for entry in result["operators"]:
+        print(f"    {entry['op']:<40} {100 * entry['share']:5.1f}%  ({entry['calls_per_step']:.0f} calls per step)")
+    payload = {
+        **record_head("trainer_profile", args, ("torch", "transformers", "trl"), skip=("output", "side", "workdir")),
+        "bf16_support": support.found,
+        "trainer": result,
     }
     write_json_atomic(args.output, payload)
     print(f"wrote {args.output}")

@@ -46,3 +46,15 @@ def memory_bandwidth(mebibytes: int = 512, repeat: int = 5) -> dict:
         target.copy_(source)
         best = min(best, time.perf_counter() - start)
     return {"bytes_per_s": 2 * source.numel() * source.element_size() / best, "seconds": best, "mebibytes": mebibytes}
+
+
+def operator_shares(prof, steps: int, top: int = 6) -> list[dict]:
+    """The ``top`` operators of a ``torch.profiler`` run by self CPU time: each one's share of the total and its calls
+    per step (``steps``: the steps profiled)."""
+    events = prof.key_averages()
+    total = sum(event.self_cpu_time_total for event in events)
+    ranked = sorted(events, key=lambda event: event.self_cpu_time_total, reverse=True)[:top]
+    return [
+        {"op": event.key, "share": event.self_cpu_time_total / total, "calls_per_step": event.count / steps}
+        for event in ranked
+    ]

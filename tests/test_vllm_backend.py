@@ -22,8 +22,9 @@ from pathlib import Path
 import pytest
 
 from hyperfit_tasks.assets.cache import build_once, cache_root, is_complete
+from hyperfit_tasks.common.model_args import parse_model_args
 
-from conftest import build_tiny_lm, write_small_corpora
+from conftest import build_tiny_lm, write_corpus, write_small_corpora
 from helpers import CONTINUATION_METRICS, PERPLEXITY_METRICS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,6 +49,9 @@ COMMON = ["--tasks", "hyperfit_continuation,hyperfit_perplexity", "--limit", "2"
 # Log-likelihoods: measured differences were below 1e-7 relative on sums of ~4,800 token log-probabilities; 1e-5 leaves
 # room for other CPUs' kernels, and 1e-4 for the perplexities (exp of a mean).
 LOGLIK_RTOL, PERPLEXITY_RTOL = 1e-5, 1e-4
+# hyperfit-train under the vLLM venv's transformers against the project's: the same steps in fp32 on the same CPU
+# kernels (torch is the same build), so only a change of loss arithmetic between the versions could move the loss
+TRAIN_RTOL = 1e-3
 
 
 def venv_key() -> str:
@@ -172,3 +176,57 @@ def test_vllm_backend_agrees_with_hf(vllm_python, overlay, peaked_lm, user_env, 
                 ours,
                 theirs,
             )
+
+
+def test_demo_evaluates_with_vllm(vllm_python, overlay, peaked_lm, tmp_path):
+    """``hyperfit-demo --eval-backend vllm --vllm-python P`` at tiny scale: training and the comparison in this venv,
+    the four evaluations (base, hyperfitted, early-stopped, entropy-matched base) through lm-eval's vllm model in the
+    vLLM venv; the tables print, and the base's greedy continuations are those of the hf backend (the test above)."""
+    python = tmp_path / "vllm-python"  # the vLLM venv's interpreter, with this checkout's hyperfit on its path
+    python.write_text(f'#!/bin/sh\nPYTHONPATH="{overlay}" exec "{vllm_python}" "$@"\n')
+    python.chmod(0o755)
+    env = os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    run([Path(sys.executable).parent / "hyperfit-demo", "--model", peaked_lm, "--train-samples", "4", "--limit", "2",
+         "--max-gen-toks", "16", "--batch-size", "2", "--precision", "fp32", "--judge", "none",
+         "--eval-backend", "vllm", "--vllm-python", python, "--output-dir", tmp_path / "demo"],
+        env, tmp_path)  # fmt: skip
+    evaluated = sorted(folder.name for folder in (tmp_path / "demo" / "lm_eval").iterdir())
+    assert evaluated[0] == "base" and "hyperfitted-n4" in evaluated and len(evaluated) >= 3, evaluated
+    for name in evaluated:
+        (results,) = (tmp_path / "demo" / "lm_eval" / name).rglob("results_*.json")
+        config = json.loads(results.read_text())["config"]
+        assert config["model"] == "vllm" and parse_model_args(config["model_args"])["enforce_eager"] is True, name
+    assert (tmp_path / "demo" / "report" / "index.html").is_file()
+    run([Path(sys.executable).parent / "hyperfit-lm-eval", "--model", "hf",
+         "--model_args", f"pretrained={peaked_lm},dtype=float32", "--device", "cpu",
+         "--tasks", "hyperfit_continuation", "--limit", "2", "--batch_size", "2", "--gen_kwargs", "max_gen_toks=16",
+         "--log_samples", "--output_path", tmp_path / "hf"], env, tmp_path)  # fmt: skip
+    _, vllm_samples = outputs(tmp_path / "demo" / "lm_eval" / "base")
+    _, hf_samples = outputs(tmp_path / "hf")
+    continuations = {key: sample for key, sample in vllm_samples.items() if key in hf_samples}
+    assert len(continuations) == 4  # 2 prompts x 2 domains
+    for key, sample in continuations.items():
+        assert sample["resps"][0][0] == hf_samples[key]["resps"][0][0], key
+
+
+def test_hyperfit_train_under_the_vllm_venvs_transformers(vllm_python, overlay, tiny_lm_path, english_text, tmp_path):
+    """The vLLM venv pins transformers < 5.20 (the project's venv has >= 5.24): ``hyperfit-train`` runs there too, and
+    the same training (model, blocks, seed) ends at the same loss as in the project's venv."""
+    train, heldout = write_corpus(tmp_path / "data", english_text)
+    options = ["--model", tiny_lm_path, "--data", train, "--eval_data", heldout, "--use_cpu", "--max_length", "32",
+               "--num_samples", "8", "--block_mode", "packed", "--per_device_train_batch_size", "4",
+               "--learning_rate", "1e-2", "--num_train_epochs", "2", "--disable_tqdm", "true",
+               "--diagnostic_blocks", "2", "--diagnostic_prompts", "2", "--diagnostic_prompt_tokens", "8",
+               "--diagnostic_new_tokens", "8"]  # fmt: skip
+    env = os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    run([vllm_python, "-m", "hyperfit_train.cli", *options, "--output_dir", tmp_path / "vllm_venv"],
+        env | {"PYTHONPATH": str(overlay)}, tmp_path)  # fmt: skip
+    run([sys.executable, "-m", "hyperfit_train.cli", *options, "--output_dir", tmp_path / "ours"], env, tmp_path)
+    theirs, ours = (json.loads((tmp_path / name / "hyperfit_run.json").read_text()) for name in ("vllm_venv", "ours"))
+    assert theirs["versions"]["transformers"].startswith("5.19") and not ours["versions"]["transformers"].startswith(
+        "5.19"
+    )
+    assert theirs["status"] == ours["status"] == "finished"
+    assert theirs["training"]["final_train_loss"] == pytest.approx(
+        ours["training"]["final_train_loss"], rel=TRAIN_RTOL
+    )
