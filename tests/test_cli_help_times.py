@@ -11,7 +11,7 @@ from hyperfit_tasks.cli import demo, reproduce
     ("module", "times"),
     [
         (demo, ("about 50 min", "50 min 10 s")),  # README: the demo from a clean clone, a fresh .venv included
-        (reproduce, ("35 min 31 s", "5 s measured")),  # README and docs/reproduce.md: a clean clone, then a re-run
+        (reproduce, ("54 min 18 s", "5 s measured")),  # README and docs/reproduce.md: a clean clone, then a re-run
     ],
 )
 def test_help_names_the_time_and_the_default_output_folder(module, times, capsys, monkeypatch):

@@ -64,10 +64,10 @@ def make_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(
         prog=PROG,
         description=__doc__.split("\n\n")[0],
-        epilog="Time with the defaults on 2 CPU cores (docs/reproduce.md): about 60 min estimated, not yet measured, "
-        "for today's 32 texts per domain in bf16 (where the CPU has it); the earlier defaults (12 texts, fp32) took "
-        "35 min 31 s from a clean clone before claim 11's control, which adds about 3 min (setting up .venv took "
-        "another 2 min 24 s); a re-run re-uses every finished step (5 s measured). Writes under --output-dir "
+        epilog="Time with the defaults on 2 CPU cores (docs/reproduce.md): 54 min 18 s from a clean clone, a fresh "
+        ".venv included (32 texts per domain, bf16 where the CPU has it: four trainings 23.7 min, twelve lm-eval "
+        "runs with the judge's 21.7 min, comparisons 4.9 min, setting up .venv 2.3 min; --judge none saves 7 "
+        "min); a re-run re-uses every finished step (5 s measured). Writes under --output-dir "
         "(default: runs/reproduce): the four trained runs hyperfitted/ (with its early_stopped/), "
         "hyperfitted-shuffled/, hyperfitted-pydoc/ and hyperfitted-small/, temperature.json, lm_eval/<name>/ "
         "(lm-eval results and samples), lm_eval_cache/, agreement/, judge/<name>/ (the LLM judge's lm-eval runs), "
