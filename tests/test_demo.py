@@ -404,17 +404,24 @@ def fake_python(folder: Path, status: int) -> str:
     return str(python)
 
 
-def test_demo_evaluates_through_the_vllm_python(tmp_path, monkeypatch, vllm_env):
-    """``--eval-backend vllm --vllm-python P``: every evaluation runs ``P -m hyperfit_tasks.cli.lm_eval --model vllm``
-    with ``enforce_eager=True`` on a CPU and vLLM's CPU environment set; training, temperature, agreement, the hf
-    judge and the comparisons stay this venv's commands."""
+def demo_with_vllm_python(tmp_path, monkeypatch, *options: str) -> tuple[list[list[str]], str]:
+    """Run the demo (fake steps, judge ``/models/judge``) with ``options`` and ``--vllm-python`` a Python that has
+    vLLM; returns (the steps' command lines, that Python)."""
     calls: list[list[str]] = []
     monkeypatch.setattr(steps, "run_step", fake_step(calls))
     monkeypatch.setattr(steps, "has_chat_template", lambda model: True)
     python = fake_python(tmp_path, 0)
     argv = ["--model", "/models/base", "--train-samples", "8", "--output-dir", str(tmp_path / "out"), "--limit", "3",
-            "--judge", "/models/judge", "--eval-backend", "vllm", "--vllm-python", python]  # fmt: skip
+            "--judge", "/models/judge", *options, "--vllm-python", python]  # fmt: skip
     assert demo.main(argv) == 0
+    return calls, python
+
+
+def test_demo_evaluates_through_the_vllm_python(tmp_path, monkeypatch, vllm_env):
+    """``--eval-backend vllm --vllm-python P``: every evaluation runs ``P -m hyperfit_tasks.cli.lm_eval --model vllm``
+    with ``enforce_eager=True`` on a CPU and vLLM's CPU environment set; training, temperature, agreement, the hf
+    judge and the comparisons stay this venv's commands."""
+    calls, python = demo_with_vllm_python(tmp_path, monkeypatch, "--eval-backend", "vllm")
     evaluations = [call for call in calls if "--output_path" in call and "hyperfit_judge" not in " ".join(call)]
     assert len(evaluations) == 4  # base, hyperfitted, early-stopped, the entropy-matched sampled base
     for call in evaluations:
@@ -432,13 +439,7 @@ def test_demo_evaluates_through_the_vllm_python(tmp_path, monkeypatch, vllm_env)
 
 
 def test_a_vllm_judge_runs_through_the_vllm_python_too(tmp_path, monkeypatch, vllm_env):
-    calls: list[list[str]] = []
-    monkeypatch.setattr(steps, "run_step", fake_step(calls))
-    monkeypatch.setattr(steps, "has_chat_template", lambda model: True)
-    python = fake_python(tmp_path, 0)
-    argv = ["--model", "/models/base", "--train-samples", "8", "--output-dir", str(tmp_path / "out"), "--limit", "3",
-            "--judge", "/models/judge", "--judge-backend", "vllm", "--vllm-python", python]  # fmt: skip
-    assert demo.main(argv) == 0
+    calls, python = demo_with_vllm_python(tmp_path, monkeypatch, "--judge-backend", "vllm")
     judged = [call for call in calls if "hyperfit_judge_logprob" in call]
     assert len(judged) == 2 and all(call[0] == python and option(call, "--model") == "vllm" for call in judged)
     assert option(judged[0], "--model_args") == "pretrained=/models/judge,dtype=float32,enforce_eager=True"

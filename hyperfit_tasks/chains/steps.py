@@ -390,36 +390,30 @@ def judge_argv(
 
 
 def run_judge(
-    judge: Judge,
-    plan: dict[str, tuple[Path, str | None]],
-    root: Path,
-    device: str,
-    batch_size: str,
-    cache_dir: Path,
+    judge: Judge, plan: dict[str, tuple[Path, str | None]], out: Path, args: argparse.Namespace, precision: Precision,
     step: str,
-    vllm_python: str | None = None,
-) -> dict[str, Path]:
-    """Judge each run of ``plan`` (name -> (its lm-eval ``--output_path``, control or None)) into ``root/<name>/``,
-    each skipped when its results are there (``vllm_python``: the interpreter of a vllm judge); returns name -> judge
-    folder."""
+) -> dict[str, Path]:  # fmt: skip
+    """Judge each run of ``plan`` (name -> (its lm-eval ``--output_path``, control or None)) into ``out/judge/<name>/``
+    on the chain's ``--device`` and batch size (a vllm judge through ``args.vllm_python``), with its request cache in
+    ``out/lm_eval_cache``; each skipped when its results are there. Returns name -> judge folder."""
     from hyperfit_tasks.common.eval_cache import eval_cache_path
 
     folders = {}
     for name, (samples, control) in plan.items():
-        folder = folders[name] = root / name
+        folder = folders[name] = out / "judge" / name
         what = (
             f"a degenerate loop in place of {samples.name}'s continuations (sanity check)"
             if control
             else f"{samples.name}'s continuations"
         )
         cache = eval_cache_path(
-            cache_dir, judge.model, f"{judge.backend},{judge.model_args},{judge.task},device={device}"
+            out / "lm_eval_cache", judge.model, f"{judge.backend},{judge.model_args},{judge.task},device={args.device}"
         )
         run_step_unless(
             has_results(folder),
             folder,
             f"{step} judge {what} against the human text ({judge.task}, {judge.model})",
-            judge_argv(judge, samples, folder, device, batch_size, cache, control, vllm_python),
+            judge_argv(judge, samples, folder, args.device, precision.batch_size, cache, control, args.vllm_python),
             precision=judge.precision,
         )
     return folders

@@ -320,16 +320,7 @@ def run(args: argparse.Namespace) -> int:
     judged = {}
     if judge is not None:
         plan = {name: (out / "lm_eval" / name, None) for name in ["base", *run_dirs]}
-        judged = steps.run_judge(
-            judge,
-            plan,
-            out / "judge",
-            args.device,
-            precision.batch_size,
-            out / "lm_eval_cache",
-            "7.",
-            args.vllm_python,
-        )
+        judged = steps.run_judge(judge, plan, out, args, precision, "7.")
     # the sampled runs are read as the greedy task (the same prompts), so they too get paired intervals against the
     # base
     steps.run_step("8. compare", [

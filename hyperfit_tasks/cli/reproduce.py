@@ -256,16 +256,7 @@ def run(args: argparse.Namespace) -> int:
     if judge is not None:  # claim 10: the judge on both runs' greedy continuations and on its sanity control
         plan = {names.BASE: (folders[names.BASE], None), names.HYPERFITTED: (folders[names.HYPERFITTED], None),
                 names.JUDGE_CONTROL: (folders[names.BASE], LOOP_CONTROL)}  # fmt: skip
-        judged = steps.run_judge(
-            judge,
-            plan,
-            out / "judge",
-            args.device,
-            precision.batch_size,
-            out / "lm_eval_cache",
-            "6.",
-            args.vllm_python,
-        )
+        judged = steps.run_judge(judge, plan, out, args, precision, "6.")
     comparisons = {
         "main": ([names.BASE, names.HYPERFITTED, names.SMALL, names.OTHER_DOMAIN], folders, []),
         "decoding": (
