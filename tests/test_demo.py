@@ -427,6 +427,7 @@ def test_demo_evaluates_through_the_vllm_python(tmp_path, monkeypatch, vllm_env)
     for call in evaluations:
         assert call[:3] == [python, "-m", "hyperfit_tasks.cli.lm_eval"] and option(call, "--model") == "vllm"
         assert option(call, "--model_args").endswith(",dtype=float32,enforce_eager=True")
+        assert "--use_cache" not in call  # the request cache is keyed by model and settings, not by backend: hf only
     (judge_base, _) = [call for call in calls if "hyperfit_judge_logprob" in call]
     assert Path(judge_base[0]).name == "hyperfit-lm-eval" and option(judge_base, "--model") == "hf"
     assert option(judge_base, "--model_args") == "pretrained=/models/judge,dtype=float32"
@@ -445,6 +446,16 @@ def test_a_vllm_judge_runs_through_the_vllm_python_too(tmp_path, monkeypatch, vl
     assert option(judged[0], "--model_args") == "pretrained=/models/judge,dtype=float32,enforce_eager=True"
     evaluations = [call for call in calls if "--output_path" in call and call not in judged]
     assert all(Path(call[0]).name == "hyperfit-lm-eval" and option(call, "--model") == "hf" for call in evaluations)
+
+
+def test_vllm_on_a_cpu_runs_eager_unless_the_model_args_say_otherwise():
+    assert steps.vllm_model_args("vllm", "cpu", "pretrained=/m") == "pretrained=/m,enforce_eager=True"
+    assert (
+        steps.vllm_model_args("vllm", "cpu", "pretrained=/m,enforce_eager=False")
+        == "pretrained=/m,enforce_eager=False"
+    )
+    assert steps.vllm_model_args("vllm", "cuda", "pretrained=/m") == "pretrained=/m"
+    assert steps.vllm_model_args("hf", "cpu", "pretrained=/m") == "pretrained=/m"
 
 
 @pytest.mark.parametrize("status", [1, None])  # a Python without vLLM (or hyperfit); a path that is no program

@@ -151,10 +151,13 @@ def add_eval_backend_options(parser: argparse.ArgumentParser, what: str) -> None
     )
 
 
-def vllm_model_args(model: str, device: str | None) -> str:
-    """The lm-eval ``model_args`` a chain adds for ``model`` on ``device``: vLLM on a CPU runs without torch.compile
-    (``enforce_eager=True``: no compile at each engine start); nothing otherwise."""
-    return ",enforce_eager=True" if model == VLLM and device == "cpu" else ""
+def vllm_model_args(model: str, device: str | None, model_args: str) -> str:
+    """``model_args`` of an lm-eval run of ``model`` on ``device``: vLLM on a CPU runs without torch.compile
+    (``enforce_eager=True`` added unless the arguments name it: no compile at each engine start); as given
+    otherwise."""
+    if model != VLLM or device != "cpu" or "enforce_eager" in parse_model_args(model_args):
+        return model_args
+    return f"{model_args},enforce_eager=True"
 
 
 def check_vllm_python(args: argparse.Namespace, judge: Judge | None) -> str | None:
@@ -221,13 +224,14 @@ def lm_eval_argv(
 ) -> list[str]:
     """``hyperfit-lm-eval`` on ``tasks`` with samples logged into ``folder`` (``cache``: a request cache to resume
     from; ``device``, ``limit``, ``gen_kwargs`` None: left out, lm-eval's or the task's own; ``vllm_python``: the
-    interpreter of a ``vllm`` model's run, e.g. a vLLM venv's, instead of this one's console script)."""
+    interpreter of a ``vllm`` model's run, e.g. a vLLM venv's, instead of this one's console script; a vllm run on a
+    CPU gets :func:`vllm_model_args`)."""
     if model == VLLM and vllm_python:
         program = [vllm_python, "-m", "hyperfit_tasks.cli.lm_eval"]
     else:
         program = [command("hyperfit-lm-eval")]
     return (
-        [*program, "--model", model, "--model_args", model_args]
+        [*program, "--model", model, "--model_args", vllm_model_args(model, device, model_args)]
         + (["--use_cache", cache] if cache else [])
         + ["--tasks", tasks]
         + (["--device", device] if device else [])
@@ -332,14 +336,12 @@ def has_chat_template(model: str) -> bool:
         ) from None
 
 
-def make_judge(
-    judge: str | None, backend: str, task: str = "auto", dtype: str = "float32", device: str | None = None
-) -> Judge | None:
+def make_judge(judge: str | None, backend: str, task: str = "auto", dtype: str = "float32") -> Judge | None:
     """The judge of ``--judge`` (None: the embedded default model; ``none``: no judge; ``KEY=VALUE,...``: lm-eval
     model_args; a bare path or name: its ``pretrained=``, or ``model=`` for a chat-completions backend),
     ``--judge-backend`` and ``--judge-task`` (``auto``: the log-probability task for local backends, the generation
     task for the APIs); ``dtype``: a local judge's lm-eval dtype when ``--judge`` names none (the chain's
-    precision), with :func:`vllm_model_args` for ``device``."""
+    precision)."""
     if judge == NO_JUDGE:
         return None
     task = JUDGE_TASKS[backend] if task == "auto" else task
@@ -350,10 +352,9 @@ def make_judge(
     if judge is None:
         from hyperfit_tasks.assets import default_model_path
 
-        judge = f"pretrained={default_model_path()},dtype={dtype}{vllm_model_args(backend, device)}"
+        judge = f"pretrained={default_model_path()},dtype={dtype}"
     elif "=" not in judge:
-        local = f"pretrained={judge},dtype={dtype}{vllm_model_args(backend, device)}"
-        judge = local if backend in LOCAL_JUDGES else f"model={judge}"
+        judge = f"pretrained={judge},dtype={dtype}" if backend in LOCAL_JUDGES else f"model={judge}"
     # lm-eval sends chat-completion requests as messages; a local model is asked in its chat format when it has one
     return Judge(backend, judge, task, backend not in LOCAL_JUDGES or has_chat_template(model_of(judge)))
 

@@ -156,7 +156,7 @@ def entropy_matched_steps(
         folder,
         f"5. evaluate base sampled at T={temperature} (entropy of {name}) with lm-eval ({MATCHED_GROUP})",
         lm_eval_argv(
-            f"pretrained={base},dtype={precision.dtype}{steps.vllm_model_args(args.eval_backend, args.device)}",
+            f"pretrained={base},dtype={precision.dtype}",
             MATCHED_GROUP,
             folder,
             args.device,
@@ -288,7 +288,7 @@ def run(args: argparse.Namespace) -> int:
     base = steps.base_model(args.model)
     precision = steps.chain_precision(args)  # bf16 asked for where the hardware lacks it fails before training
     judge = steps.make_judge(
-        args.judge, args.judge_backend, args.judge_task, precision.dtype, args.device
+        args.judge, args.judge_backend, args.judge_task, precision.dtype
     )  # as does a bad judge option
     args.vllm_python = steps.check_vllm_python(args, judge)  # and a Python without vLLM for the vllm runs
     run_dirs = {f"hyperfitted-n{size}": out / f"hyperfitted-n{size}" for size in sizes}
@@ -393,9 +393,7 @@ def evaluate_models(
     for name, (path, tasks) in models.items():
         folder = out / "lm_eval" / name
         result_dirs.append(f"{folder}={name}")
-        model_args = (
-            f"pretrained={path},dtype={precision.dtype}{steps.vllm_model_args(args.eval_backend, args.device)}"
-        )
+        model_args = f"pretrained={path},dtype={precision.dtype}"
         steps.run_step_unless(
             has_results(folder),
             folder,
@@ -409,8 +407,11 @@ def evaluate_models(
                 args.limit,
                 f"max_gen_toks={args.max_gen_toks}",
                 model=args.eval_backend,
-                # a killed evaluation resumes from this model's own request cache
-                cache=eval_cache_path(out / "lm_eval_cache", path, f"{model_args},device={args.device}"),
+                # a killed evaluation resumes from this model's own request cache; hf runs only, as in
+                # hyperfit-reproduce: the file is keyed by the model and its settings, not by the backend
+                cache=eval_cache_path(out / "lm_eval_cache", path, f"{model_args},device={args.device}")
+                if args.eval_backend == "hf"
+                else None,
                 # a hyperfitted model's continuations are also scored for copying from its training blocks
                 metadata={"training_data": str(run_dirs[name])} if name in run_dirs else None,
                 vllm_python=args.vllm_python,

@@ -167,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
     base = steps.base_model(args.model)
     precision = steps.chain_precision(args)  # bf16 asked for where the hardware lacks it fails before the trainings
     judge = steps.make_judge(
-        args.judge, args.judge_backend, args.judge_task, precision.dtype, args.device
+        args.judge, args.judge_backend, args.judge_task, precision.dtype
     )  # as does a bad judge option
     args.vllm_python = steps.check_vllm_python(args, judge)  # and a Python without vLLM for the vllm runs
     runs = {
@@ -390,9 +390,7 @@ def evaluate(
     folders = {}
     for name, (model, pretrained, tasks, gen_kwargs, seed, training, extra) in plan.items():
         folder = folders[name] = out / "lm_eval" / name
-        model_args = (
-            f"pretrained={pretrained},dtype={precision.dtype}{extra}{steps.vllm_model_args(model, args.device)}"
-        )
+        model_args = f"pretrained={pretrained},dtype={precision.dtype}{extra}"
         cache = (
             eval_cache_path(out / "lm_eval_cache", str(pretrained), f"{model_args},device={args.device}")
             if model == "hf" and not seed
