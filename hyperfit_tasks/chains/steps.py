@@ -161,9 +161,9 @@ def vllm_model_args(model: str, device: str | None, model_args: str) -> str:
 
 
 def check_vllm_python(args: argparse.Namespace, judge: Judge | None) -> str | None:
-    """The interpreter of the chain's vLLM runs (None when it has none), checked before any step: a Python that cannot
-    import vLLM or hyperfit is one line naming what to install. On a CPU, vLLM's environment defaults are set for the
-    steps (docs/vllm.md)."""
+    """The interpreter of the chain's vLLM runs (None when it has none), checked before the trainings: a Python that
+    cannot import vLLM or hyperfit is one line naming what to install. On a CPU, vLLM's environment defaults are set
+    for the steps (docs/vllm.md)."""
     if VLLM not in (args.eval_backend, judge.backend if judge else None):
         return None
     python = args.vllm_python or sys.executable
